@@ -1,0 +1,109 @@
+package spawn
+
+import (
+	"syscall"
+	"unsafe"
+	_ "unsafe" // go:linkname
+
+	"golang.org/x/sys/unix"
+)
+
+// The runtime's fork hooks, as syscall.forkExec uses them: block signals and
+// stop stack growth around the fork, and reset signal handling in the child.
+
+//go:linkname runtimeBeforeFork syscall.runtime_BeforeFork
+func runtimeBeforeFork()
+
+//go:linkname runtimeAfterFork syscall.runtime_AfterFork
+func runtimeAfterFork()
+
+//go:linkname runtimeAfterForkInChild syscall.runtime_AfterForkInChild
+func runtimeAfterForkInChild()
+
+// forkExec clones the calling thread. In the parent it returns the child's
+// pid. The child runs only raw system calls on memory prepared before the
+// fork, and never returns: it execs or exits.
+//
+//go:noinline
+//go:norace
+//go:nocheckptr
+func forkExec(args *cloneArgs, c *child) (pid uintptr, errno syscall.Errno) {
+	var (
+		r1    uintptr
+		err1  syscall.Errno
+		stage uint32
+		i     int
+		fd    int
+		b     [8]byte
+	)
+	runtimeBeforeFork()
+	r1, _, err1 = syscall.RawSyscall6(unix.SYS_CLONE3, uintptr(unsafe.Pointer(args)), unsafe.Sizeof(*args), 0, 0, 0, 0)
+	if err1 != 0 || r1 != 0 {
+		runtimeAfterFork()
+		return r1, err1
+	}
+
+	// In the child.
+	runtimeAfterForkInChild()
+
+	if c.syncR >= 0 {
+		stage = stageSync
+		r1, _, err1 = syscall.RawSyscall(unix.SYS_READ, uintptr(c.syncR), uintptr(unsafe.Pointer(&b[0])), 1)
+		if err1 != 0 {
+			goto fail
+		}
+		if r1 != 1 {
+			err1 = syscall.EPIPE
+			goto fail
+		}
+	}
+
+	if c.joinFlags != 0 {
+		stage = stageSetns
+		_, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(c.joinPidfd), uintptr(c.joinFlags), 0)
+		if err1 != 0 {
+			goto fail
+		}
+	}
+
+	// Move fds that the next pass would overwrite out of the way, then
+	// put each in its place.
+	stage = stageFiles
+	for i = 0; i < len(c.files); i++ {
+		if c.files[i] >= 0 && c.files[i] < i {
+			_, _, err1 = syscall.RawSyscall(unix.SYS_DUP3, uintptr(c.files[i]), uintptr(c.nextFD), unix.O_CLOEXEC)
+			if err1 != 0 {
+				goto fail
+			}
+			c.files[i] = c.nextFD
+			c.nextFD++
+		}
+	}
+	for i = 0; i < len(c.files); i++ {
+		fd = c.files[i]
+		if fd == -1 {
+			syscall.RawSyscall(unix.SYS_CLOSE, uintptr(i), 0, 0)
+			continue
+		}
+		if fd == i {
+			_, _, err1 = syscall.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_SETFD, 0)
+		} else {
+			_, _, err1 = syscall.RawSyscall(unix.SYS_DUP3, uintptr(fd), uintptr(i), 0)
+		}
+		if err1 != 0 {
+			goto fail
+		}
+	}
+
+	stage = stageExec
+	_, _, err1 = syscall.RawSyscall6(unix.SYS_EXECVEAT, uintptr(c.execFD), uintptr(unsafe.Pointer(c.path)),
+		uintptr(unsafe.Pointer(c.argv)), uintptr(unsafe.Pointer(c.envv)), unix.AT_EMPTY_PATH, 0)
+
+fail:
+	*(*uint32)(unsafe.Pointer(&b[0])) = stage
+	*(*uint32)(unsafe.Pointer(&b[4])) = uint32(err1)
+	syscall.RawSyscall(unix.SYS_WRITE, uintptr(c.errW), uintptr(unsafe.Pointer(&b[0])), 8)
+	for {
+		syscall.RawSyscall(unix.SYS_EXIT_GROUP, 127, 0, 0)
+	}
+}

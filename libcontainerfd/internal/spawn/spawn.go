@@ -1,0 +1,305 @@
+// Package spawn starts a process with clone3 from a thread of its own: into a
+// cgroup, with new namespaces, joined to another process's namespaces — a user
+// namespace included — and with a pidfd, then execveat(2)s an fd.
+//
+// Go's os/exec cannot join namespaces, and a multithreaded process cannot
+// join a user namespace at all. The forked child here is single-threaded and
+// runs only raw system calls until it execs, the way syscall.forkExec does,
+// so the binary stays free of cgo.
+package spawn
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Attr says how to start the process.
+type Attr struct {
+	// ExecFD is the program to run (an O_PATH fd is enough); it is run with
+	// execveat(ExecFD, "", Argv, Env, AT_EMPTY_PATH).
+	ExecFD int
+	Argv   []string
+	Env    []string
+	// Files become the child's fds 0, 1, 2, …; -1 closes that number.
+	// Every other fd must be O_CLOEXEC.
+	Files []int
+
+	// Cloneflags are the CLONE_NEW* flags of the namespaces to create.
+	Cloneflags uint64
+	// UIDMap and GIDMap are written to the child's uid_map and gid_map
+	// (the kernel's text format) before it runs, with CLONE_NEWUSER.
+	UIDMap, GIDMap string
+
+	// JoinPidfd, with JoinFlags, names the namespaces of another process to
+	// join: pid from this thread before the clone, the rest from the child.
+	JoinPidfd int
+	JoinFlags int
+
+	// CgroupFD, when not -1, is a cgroup2 directory to start the child in
+	// (CLONE_INTO_CGROUP).
+	CgroupFD int
+
+	// OnThread, if set, runs on the spawning thread just before the clone:
+	// for per-thread state the child should inherit, such as a session
+	// keyring. The thread is discarded afterwards.
+	OnThread func() error
+}
+
+// Process is a started child.
+type Process struct {
+	Pid   int
+	Pidfd int // O_CLOEXEC pidfd, owned by the caller
+}
+
+type cloneArgs struct {
+	flags      uint64
+	pidfd      uint64
+	childTID   uint64
+	parentTID  uint64
+	exitSignal uint64
+	stack      uint64
+	stackSize  uint64
+	tls        uint64
+	setTID     uint64
+	setTIDSize uint64
+	cgroup     uint64
+}
+
+// child is everything the forked child reads. It is built before the fork so
+// that the child allocates nothing.
+type child struct {
+	syncR     int // -1, or the pipe to wait on for the id maps
+	errW      int
+	joinPidfd int
+	joinFlags int
+	execFD    int
+	files     []int
+	nextFD    int
+	path      *byte
+	argv      **byte
+	envv      **byte
+}
+
+// Child failure stages, reported through the error pipe.
+const (
+	stageSync = iota + 1
+	stageSetns
+	stageFiles
+	stageExec
+)
+
+var stageNames = map[uint32]string{
+	stageSync:  "wait for id maps",
+	stageSetns: "join namespaces",
+	stageFiles: "set up fds",
+	stageExec:  "execveat",
+}
+
+// Start starts the child and returns once it has exec'd, or with the error
+// of the step that failed (the child is then reaped).
+func Start(a *Attr) (*Process, error) {
+	argv, err := syscall.SlicePtrFromStrings(a.Argv)
+	if err != nil {
+		return nil, fmt.Errorf("spawn: argv: %w", err)
+	}
+	envv, err := syscall.SlicePtrFromStrings(a.Env)
+	if err != nil {
+		return nil, fmt.Errorf("spawn: env: %w", err)
+	}
+	empty := []byte{0}
+
+	var closers []int
+	defer func() {
+		for _, fd := range closers {
+			unix.Close(fd)
+		}
+	}()
+	// Keep our own fds above the ones being handed over so the child's dups
+	// cannot clobber them.
+	high := func(fd int) (int, error) {
+		if fd < 0 || fd >= len(a.Files) {
+			return fd, nil
+		}
+		nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, len(a.Files))
+		if err != nil {
+			return -1, fmt.Errorf("spawn: dup fd %d: %w", fd, err)
+		}
+		closers = append(closers, nfd)
+		return nfd, nil
+	}
+
+	var errp [2]int
+	if err := unix.Pipe2(errp[:], unix.O_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("spawn: error pipe: %w", err)
+	}
+	defer unix.Close(errp[0])
+	errWClosed := false
+	defer func() {
+		if !errWClosed {
+			unix.Close(errp[1])
+		}
+	}()
+	syncp := [2]int{-1, -1}
+	if a.Cloneflags&unix.CLONE_NEWUSER != 0 {
+		if err := unix.Pipe2(syncp[:], unix.O_CLOEXEC); err != nil {
+			return nil, fmt.Errorf("spawn: sync pipe: %w", err)
+		}
+		defer unix.Close(syncp[0])
+		defer func() {
+			if syncp[1] >= 0 {
+				unix.Close(syncp[1])
+			}
+		}()
+	}
+
+	c := &child{
+		syncR:     syncp[0],
+		errW:      errp[1],
+		joinPidfd: a.JoinPidfd,
+		joinFlags: a.JoinFlags &^ unix.CLONE_NEWPID,
+		execFD:    a.ExecFD,
+		files:     append([]int(nil), a.Files...),
+		path:      &empty[0],
+		argv:      &argv[0],
+		envv:      &envv[0],
+	}
+	if a.JoinFlags == 0 {
+		c.joinPidfd = -1
+	}
+	for _, p := range []*int{&c.syncR, &c.errW, &c.joinPidfd, &c.execFD} {
+		if *p, err = high(*p); err != nil {
+			return nil, err
+		}
+	}
+	c.nextFD = len(a.Files)
+	for _, fd := range append([]int{c.syncR, c.errW, c.joinPidfd, c.execFD}, a.Files...) {
+		if fd >= c.nextFD {
+			c.nextFD = fd + 1
+		}
+	}
+
+	var pidfd int32 = -1
+	args := &cloneArgs{
+		flags:      a.Cloneflags | unix.CLONE_PIDFD,
+		pidfd:      uint64(uintptr(unsafe.Pointer(&pidfd))),
+		exitSignal: uint64(unix.SIGCHLD),
+	}
+	if a.CgroupFD >= 0 {
+		args.flags |= unix.CLONE_INTO_CGROUP
+		args.cgroup = uint64(a.CgroupFD)
+	}
+
+	type result struct {
+		pid int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// The thread may have joined a pid namespace or a keyring: it is
+		// never unlocked, so it dies with this goroutine.
+		runtime.LockOSThread()
+		if a.JoinFlags&unix.CLONE_NEWPID != 0 {
+			if err := unix.Setns(a.JoinPidfd, unix.CLONE_NEWPID); err != nil {
+				done <- result{err: fmt.Errorf("spawn: join pid namespace: %w", err)}
+				return
+			}
+		}
+		if a.OnThread != nil {
+			if err := a.OnThread(); err != nil {
+				done <- result{err: err}
+				return
+			}
+		}
+		pid, errno := forkExec(args, c)
+		if errno != 0 {
+			done <- result{err: fmt.Errorf("spawn: clone3: %w", errno)}
+			return
+		}
+		done <- result{pid: int(pid)}
+	}()
+	r := <-done
+	runtime.KeepAlive(argv)
+	runtime.KeepAlive(envv)
+	runtime.KeepAlive(empty)
+	if r.err != nil {
+		return nil, r.err
+	}
+	p := &Process{Pid: r.pid, Pidfd: int(pidfd)}
+	unix.Close(errp[1])
+	errWClosed = true
+
+	fail := func(err error) (*Process, error) {
+		unix.PidfdSendSignal(p.Pidfd, unix.SIGKILL, nil, 0)
+		var ws unix.WaitStatus
+		for {
+			if _, werr := unix.Wait4(p.Pid, &ws, 0, nil); werr != unix.EINTR {
+				break
+			}
+		}
+		unix.Close(p.Pidfd)
+		return nil, err
+	}
+
+	if syncp[1] >= 0 {
+		if err := writeIDMaps(p.Pid, a.UIDMap, a.GIDMap); err != nil {
+			return fail(err)
+		}
+		if _, err := unix.Write(syncp[1], []byte{0}); err != nil {
+			return fail(fmt.Errorf("spawn: release child: %w", err))
+		}
+		unix.Close(syncp[1])
+		syncp[1] = -1
+	}
+
+	var report [8]byte
+	n, err := readFull(errp[0], report[:])
+	if err != nil {
+		return fail(fmt.Errorf("spawn: read child status: %w", err))
+	}
+	if n == 0 {
+		return p, nil // the exec closed the pipe
+	}
+	stage := *(*uint32)(unsafe.Pointer(&report[0]))
+	errno := syscall.Errno(*(*uint32)(unsafe.Pointer(&report[4])))
+	return fail(fmt.Errorf("spawn: child: %s: %w", stageNames[stage], errno))
+}
+
+func readFull(fd int, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := unix.Read(fd, b[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	return n, nil
+}
+
+func writeIDMaps(pid int, uidMap, gidMap string) error {
+	write := func(name, data string) error {
+		if data == "" {
+			return nil
+		}
+		path := fmt.Sprintf("/proc/%d/%s", pid, name)
+		if err := os.WriteFile(path, []byte(data), 0); err != nil {
+			return fmt.Errorf("spawn: write %s: %w", name, err)
+		}
+		return nil
+	}
+	if err := write("uid_map", uidMap); err != nil {
+		return err
+	}
+	return write("gid_map", gidMap)
+}

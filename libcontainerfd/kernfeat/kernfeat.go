@@ -1,0 +1,45 @@
+// Package kernfeat names the kernel features newer than containerfd's minimum
+// (Linux 5.14) that the library uses when present, and lets tests switch each
+// one off to exercise its fallback.
+//
+// CONTAINERFD_DISABLE holds a comma-separated list of feature names; a listed
+// feature is treated as missing even where the kernel has it.
+package kernfeat
+
+import (
+	"os"
+	"strings"
+	"sync"
+)
+
+// Feature names accepted in CONTAINERFD_DISABLE.
+const (
+	// ProcPidns is fsconfig(FSCONFIG_SET_FD, "pidns") for proc (Linux 6.18):
+	// without it, /proc is mounted by init from inside the pid namespace.
+	ProcPidns = "proc-pidns"
+	// PidfsHandle is a file handle of a pidfd (pidfs, Linux 6.9): without it,
+	// pid reuse is detected from the start time in /proc/<pid>/stat.
+	PidfsHandle = "pidfs-handle"
+	// CgroupKill is cgroup.kill (Linux 5.14): without it, a cgroup is frozen
+	// and each of its processes signalled.
+	CgroupKill = "cgroup-kill"
+	// ExeBind is a read-only detached bind mount of our own binary used to run
+	// the init stage: without it, a sealed memfd copy is used.
+	ExeBind = "exe-bind"
+)
+
+// EnvDisable is the environment variable read by Disabled.
+const EnvDisable = "CONTAINERFD_DISABLE"
+
+var disabled = sync.OnceValue(func() map[string]bool {
+	m := map[string]bool{}
+	for _, f := range strings.Split(os.Getenv(EnvDisable), ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			m[f] = true
+		}
+	}
+	return m
+})
+
+// Disabled reports whether feature was switched off in CONTAINERFD_DISABLE.
+func Disabled(feature string) bool { return disabled()[feature] }
