@@ -1,0 +1,56 @@
+# containerfd — build, test, demo, install.
+#
+#   make            build a static bin/containerfd (CGO_ENABLED=0)
+#   make test       install test packages (hack/deps.sh), build, go test as root
+#   make demo       run a busybox container with examples/hello
+#   make vet        gofmt + go vet
+#   make install    install bin/containerfd into $(PREFIX)/bin
+#   make clean
+
+GO      ?= go
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+DESTDIR ?=
+
+VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo 0.1.0-dev)
+COMMIT  ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null)
+
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
+
+DEMO_DIR ?= /tmp/containerfd-demo
+
+.PHONY: all build test vet demo install clean root-check
+
+all: build
+
+# Always run go build: it knows better than make what is out of date.
+build:
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o bin/containerfd .
+
+root-check:
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "make $(MAKECMDGOALS): the tests run containers against the real kernel and need root (try: sudo make $(MAKECMDGOALS))" >&2; \
+		exit 1; \
+	fi
+
+test: root-check
+	bash hack/deps.sh
+	$(MAKE) build
+	$(GO) test -count=1 ./...
+
+vet:
+	@out="$$(gofmt -l .)"; \
+	if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt -w:" >&2; echo "$$out" >&2; exit 1; fi
+	$(GO) vet ./...
+
+demo: root-check build
+	bash hack/deps.sh
+	bash hack/mkrootfs.sh $(DEMO_DIR)/rootfs
+	$(GO) run ./examples/hello -rootfs $(DEMO_DIR)/rootfs -- /bin/sh -c 'echo hello from $$(hostname); cat /proc/self/cgroup; ls /'
+
+install: build
+	install -D -m 0755 bin/containerfd $(DESTDIR)$(BINDIR)/containerfd
+
+clean:
+	rm -rf bin $(DEMO_DIR)

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# deps.sh installs, with apt, the Debian 12 packages that containerfd's tests,
+# demo and benchmarks need. It is idempotent: when every package is already
+# installed it prints so and does not call apt at all.
+#
+#   busybox-static  rootfs for tests and `make demo` (static, so it runs in any
+#                   chroot or VM without a libc)
+#   containerd      client tests (containerd 1.6 drives the runtime via its shim)
+#   runc crun       reference runtimes for comparison tests and benchmarks
+#   podman conmon   client tests (podman 4.3 + conmon drive the runtime)
+#   keyutils        keyctl(1), to inspect session keyrings in tests
+#   iproute2        ip(8), for network namespace tests
+set -euo pipefail
+
+packages=(busybox-static containerd runc crun podman conmon keyutils iproute2)
+
+installed() {
+	[[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == ii* ]]
+}
+
+missing=()
+for p in "${packages[@]}"; do
+	installed "$p" || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+	echo "deps: all present (${packages[*]})"
+	exit 0
+fi
+
+if ((EUID != 0)); then
+	echo "deps: missing packages: ${missing[*]}" >&2
+	echo "deps: run as root (or: sudo apt-get install ${missing[*]})" >&2
+	exit 1
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# Recommends (buildah, slirp4netns, fuse-overlayfs, ...) are left out: the
+# tests run as root with their own bundles and need none of them.
+apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+for p in "${missing[@]}"; do
+	if ! installed "$p"; then
+		echo "deps: $p is still not installed after apt-get install" >&2
+		exit 1
+	fi
+done
+echo "deps: installed: $(for p in "${missing[@]}"; do dpkg-query -W -f='${Package}=${Version} ' "$p"; done)"

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# mkrootfs.sh DIR builds a minimal busybox root filesystem in DIR for tests and
+# `make demo`: a static /bin/busybox (Debian's busybox-static), a symlink per
+# applet, /etc/passwd, /etc/group and empty /proc /sys /dev /tmp /root.
+# Running it again on the same DIR is harmless. BUSYBOX=/path overrides the
+# binary. internal/testutil.Rootfs builds the same tree in Go: keep them alike.
+set -euo pipefail
+
+if (($# != 1)) || [[ -z "$1" ]]; then
+	echo "usage: $0 DIR" >&2
+	exit 2
+fi
+dir=$1
+
+busybox=${BUSYBOX:-/bin/busybox}
+if [[ ! -x "$busybox" ]]; then
+	echo "mkrootfs: $busybox not found: install busybox-static (hack/deps.sh)" >&2
+	exit 1
+fi
+# ldd fails on a static binary ("not a dynamic executable").
+if ldd "$busybox" >/dev/null 2>&1; then
+	echo "mkrootfs: $busybox is dynamically linked: install busybox-static, not busybox" >&2
+	exit 1
+fi
+
+mkdir -p "$dir"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,root,tmp}
+chmod 1777 "$dir/tmp"
+chmod 0700 "$dir/root"
+install -m 0755 "$busybox" "$dir/bin/busybox"
+
+n=0
+while IFS= read -r applet; do
+	case "$applet" in
+	*/*) ;;             # bin/sh, usr/bin/awk, ...
+	*) continue ;;      # linuxrc
+	esac
+	[[ "$applet" == bin/busybox ]] && continue
+	ln -sfn /bin/busybox "$dir/$applet"
+	n=$((n + 1))
+done < <("$busybox" --list-full)
+
+cat >"$dir/etc/passwd" <<'PASSWD'
+root:x:0:0:root:/root:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+PASSWD
+cat >"$dir/etc/group" <<'GROUP'
+root:x:0:
+nogroup:x:65534:
+GROUP
+
+echo "mkrootfs: $dir: busybox $("$busybox" | head -n1 | awk '{print $2}') with $n applets"
