@@ -9,7 +9,6 @@ package kernfeat
 import (
 	"os"
 	"strings"
-	"sync"
 )
 
 // Feature names accepted in CONTAINERFD_DISABLE.
@@ -31,15 +30,14 @@ const (
 // EnvDisable is the environment variable read by Disabled.
 const EnvDisable = "CONTAINERFD_DISABLE"
 
-var disabled = sync.OnceValue(func() map[string]bool {
-	m := map[string]bool{}
+// Disabled reports whether feature was switched off in CONTAINERFD_DISABLE.
+// The environment is read on every call (it is cheap), so that tests can
+// switch a feature off and on with t.Setenv.
+func Disabled(feature string) bool {
 	for _, f := range strings.Split(os.Getenv(EnvDisable), ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			m[f] = true
+		if f = strings.TrimSpace(f); f != "" && f == feature {
+			return true
 		}
 	}
-	return m
-})
-
-// Disabled reports whether feature was switched off in CONTAINERFD_DISABLE.
-func Disabled(feature string) bool { return disabled()[feature] }
+	return false
+}

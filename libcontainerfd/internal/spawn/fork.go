@@ -58,9 +58,21 @@ func forkExec(args *cloneArgs, c *child) (pid uintptr, errno syscall.Errno) {
 		}
 	}
 
-	if c.joinFlags != 0 {
-		stage = stageSetns
-		_, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(c.joinPidfd), uintptr(c.joinFlags), 0)
+	stage = stageSetns
+	for i = 0; i < len(c.join); i++ {
+		_, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(c.join[i].FD), uintptr(c.join[i].Flags), 0)
+		if err1 != 0 {
+			goto fail
+		}
+	}
+
+	if c.setRoot {
+		stage = stageSetid
+		_, _, err1 = syscall.RawSyscall(unix.SYS_SETRESGID, 0, 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+		_, _, err1 = syscall.RawSyscall(unix.SYS_SETRESUID, 0, 0, 0)
 		if err1 != 0 {
 			goto fail
 		}

@@ -35,19 +35,31 @@ type Attr struct {
 	// (the kernel's text format) before it runs, with CLONE_NEWUSER.
 	UIDMap, GIDMap string
 
-	// JoinPidfd, with JoinFlags, names the namespaces of another process to
-	// join: pid from this thread before the clone, the rest from the child.
-	JoinPidfd int
-	JoinFlags int
+	// Join lists namespaces to join, in order (a user namespace first). A pid
+	// namespace is joined by this thread before the clone, so the child is
+	// born in it; the rest are joined by the child.
+	Join []Namespace
 
 	// CgroupFD, when not -1, is a cgroup2 directory to start the child in
 	// (CLONE_INTO_CGROUP).
 	CgroupFD int
 
+	// RootInUserns makes the child root (uid and gid 0) of the user
+	// namespace it created or joined before it execs, so the exec keeps
+	// the namespace's capabilities.
+	RootInUserns bool
+
 	// OnThread, if set, runs on the spawning thread just before the clone:
 	// for per-thread state the child should inherit, such as a session
 	// keyring. The thread is discarded afterwards.
 	OnThread func() error
+}
+
+// Namespace is a namespace to join: an nsfs fd or a pidfd, and the
+// CLONE_NEW* flags to pass to setns(2) with it.
+type Namespace struct {
+	FD    int
+	Flags int
 }
 
 // Process is a started child.
@@ -73,22 +85,23 @@ type cloneArgs struct {
 // child is everything the forked child reads. It is built before the fork so
 // that the child allocates nothing.
 type child struct {
-	syncR     int // -1, or the pipe to wait on for the id maps
-	errW      int
-	joinPidfd int
-	joinFlags int
-	execFD    int
-	files     []int
-	nextFD    int
-	path      *byte
-	argv      **byte
-	envv      **byte
+	syncR   int // -1, or the pipe to wait on for the id maps
+	errW    int
+	join    []Namespace
+	execFD  int
+	setRoot bool
+	files   []int
+	nextFD  int
+	path    *byte
+	argv    **byte
+	envv    **byte
 }
 
 // Child failure stages, reported through the error pipe.
 const (
 	stageSync = iota + 1
 	stageSetns
+	stageSetid
 	stageFiles
 	stageExec
 )
@@ -96,6 +109,7 @@ const (
 var stageNames = map[uint32]string{
 	stageSync:  "wait for id maps",
 	stageSetns: "join namespaces",
+	stageSetid: "become root of the user namespace",
 	stageFiles: "set up fds",
 	stageExec:  "execveat",
 }
@@ -158,26 +172,38 @@ func Start(a *Attr) (*Process, error) {
 	}
 
 	c := &child{
-		syncR:     syncp[0],
-		errW:      errp[1],
-		joinPidfd: a.JoinPidfd,
-		joinFlags: a.JoinFlags &^ unix.CLONE_NEWPID,
-		execFD:    a.ExecFD,
-		files:     append([]int(nil), a.Files...),
-		path:      &empty[0],
-		argv:      &argv[0],
-		envv:      &envv[0],
+		syncR:   syncp[0],
+		errW:    errp[1],
+		execFD:  a.ExecFD,
+		setRoot: a.RootInUserns,
+		files:   append([]int(nil), a.Files...),
+		path:    &empty[0],
+		argv:    &argv[0],
+		envv:    &envv[0],
 	}
-	if a.JoinFlags == 0 {
-		c.joinPidfd = -1
+	var pidns []int
+	for _, ns := range a.Join {
+		if ns.Flags&unix.CLONE_NEWPID != 0 {
+			pidns = append(pidns, ns.FD)
+		}
+		if ns.Flags &^= unix.CLONE_NEWPID; ns.Flags != 0 {
+			c.join = append(c.join, ns)
+		}
 	}
-	for _, p := range []*int{&c.syncR, &c.errW, &c.joinPidfd, &c.execFD} {
+	internal := []*int{&c.syncR, &c.errW, &c.execFD}
+	for i := range c.join {
+		internal = append(internal, &c.join[i].FD)
+	}
+	c.nextFD = len(a.Files)
+	for _, p := range internal {
 		if *p, err = high(*p); err != nil {
 			return nil, err
 		}
+		if *p >= c.nextFD {
+			c.nextFD = *p + 1
+		}
 	}
-	c.nextFD = len(a.Files)
-	for _, fd := range append([]int{c.syncR, c.errW, c.joinPidfd, c.execFD}, a.Files...) {
+	for _, fd := range a.Files {
 		if fd >= c.nextFD {
 			c.nextFD = fd + 1
 		}
@@ -203,8 +229,8 @@ func Start(a *Attr) (*Process, error) {
 		// The thread may have joined a pid namespace or a keyring: it is
 		// never unlocked, so it dies with this goroutine.
 		runtime.LockOSThread()
-		if a.JoinFlags&unix.CLONE_NEWPID != 0 {
-			if err := unix.Setns(a.JoinPidfd, unix.CLONE_NEWPID); err != nil {
+		for _, fd := range pidns {
+			if err := unix.Setns(fd, unix.CLONE_NEWPID); err != nil {
 				done <- result{err: fmt.Errorf("spawn: join pid namespace: %w", err)}
 				return
 			}

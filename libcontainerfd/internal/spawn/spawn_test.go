@@ -118,7 +118,7 @@ func TestJoinNamespacesOfAnotherProcess(t *testing.T) {
 		unix.PidfdSendSignal(target.Pidfd, unix.SIGKILL, nil, 0)
 		wait(t, target)
 	}()
-	out := run(t, Attr{JoinPidfd: target.Pidfd, JoinFlags: int(flags)},
+	out := run(t, Attr{Join: []Namespace{{FD: target.Pidfd, Flags: int(flags)}}},
 		`for n in user pid_for_children mnt uts ipc net cgroup time; do readlink /proc/self/ns/$n; done`)
 	got := strings.Fields(out)
 	for i, n := range []string{"user", "pid", "mnt", "uts", "ipc", "net", "cgroup", "time"} {

@@ -1,0 +1,88 @@
+package libcontainerfd
+
+import (
+	"fmt"
+
+	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
+	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
+	"github.com/containerfd/containerfd/libcontainerfd/pathrs"
+	"golang.org/x/sys/unix"
+)
+
+// openRoot opens init's root directory: the container's /.
+func (c *Container) openRoot() (int, error) {
+	if c.initPidfd < 0 {
+		return -1, fmt.Errorf("container %s: %w", c.id, ErrNotRunning)
+	}
+	path := fmt.Sprintf("/proc/%d/root", c.st.Init.Pid)
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("container %s: open root: %w", c.id, err)
+	}
+	// The pid may have been reused between the check and the open.
+	if !c.initAlive() {
+		unix.Close(fd)
+		return -1, fmt.Errorf("container %s: open root: %w", c.id, ErrNotRunning)
+	}
+	return fd, nil
+}
+
+// Socket makes a socket in the container's network namespace from outside,
+// as container_socket did. The fd is O_CLOEXEC and belongs to the caller.
+func (c *Container) Socket(domain, typ, proto int) (int, error) {
+	if c.initPidfd < 0 {
+		return -1, fmt.Errorf("container %s: socket: %w", c.id, ErrNotRunning)
+	}
+	fd := -1
+	err := nsenter.Do([]nsenter.Namespace{{FD: c.initPidfd, Type: unix.CLONE_NEWNET}}, func() error {
+		var err error
+		fd, err = unix.Socket(domain, typ|unix.SOCK_CLOEXEC, proto)
+		return err
+	})
+	if err != nil {
+		return -1, fmt.Errorf("container %s: socket: %w", c.id, err)
+	}
+	return fd, nil
+}
+
+// OpenAt opens path resolved from the container's root, as a *at() call
+// with the container's fd would: "..", absolute paths and symlinks cannot
+// leave the root. The fd is O_CLOEXEC and belongs to the caller.
+func (c *Container) OpenAt(path string, flags int, mode uint32) (int, error) {
+	root, err := c.openRoot()
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(root)
+	fd, err := pathrs.OpenInRoot(root, path, flags, mode)
+	if err != nil {
+		return -1, fmt.Errorf("container %s: %w", c.id, err)
+	}
+	return fd, nil
+}
+
+// Mount builds m outside the running container and attaches it inside.
+func (c *Container) Mount(m mounttree.Mount) error {
+	root, err := c.openRoot()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(root)
+	ns, closeNS, err := c.nsFDs(c.st.Init.Pid)
+	if err != nil {
+		return err
+	}
+	defer closeNS()
+	fd, err := mounttree.Open(m, ns)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.id, err)
+	}
+	defer unix.Close(fd)
+	err = nsenter.Do([]nsenter.Namespace{{FD: c.initPidfd, Type: unix.CLONE_NEWNS}}, func() error {
+		return mounttree.Attach(root, m, fd)
+	})
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.id, err)
+	}
+	return nil
+}

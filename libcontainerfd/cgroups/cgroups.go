@@ -1,0 +1,622 @@
+// Package cgroups manages one container's cgroup across the mounted cgroup
+// hierarchies, through cgroupfs: pure cgroup v2, v1 controllers alone, or the
+// hybrid of both (v1 controllers plus a controller-less cgroup2 tree, usually
+// at /sys/fs/cgroup/unified, used for cgroup.kill, cgroup.freeze and
+// cgroup.events).
+//
+// A cgroup is named by an absolute path such as "/ctrs/web-1", the same in
+// every hierarchy, relative to where each hierarchy is mounted. Its host
+// directories are kept as Paths, which a caller saves (state.json) and hands
+// to Open in the next command.
+//
+// Every file is opened O_CLOEXEC, and every value is written to a cgroup file
+// with a single write(2), as cgroupfs expects.
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// EnvMode, when set to v1, v2 or hybrid, forces the mode instead of detecting
+// it: v2 uses only the cgroup2 hierarchy (wherever it is mounted), v1 only
+// the v1 hierarchies, hybrid both. Tests use it to cover every mode on one
+// machine.
+const EnvMode = "CONTAINERFD_CGROUP_MODE"
+
+// KeyUnified is the Paths key of the cgroup2 directory.
+const KeyUnified = "unified"
+
+// Mode is the way cgroup hierarchies are mounted on the host.
+type Mode int
+
+const (
+	// V1 has only cgroup v1 hierarchies, one or more controllers each.
+	V1 Mode = iota + 1
+	// V2 has the single cgroup2 hierarchy, holding every controller.
+	V2
+	// Hybrid has v1 controller hierarchies plus a cgroup2 hierarchy (usually
+	// without controllers) for process tracking, kill and freeze.
+	Hybrid
+)
+
+// String returns "v1", "v2" or "hybrid".
+func (m Mode) String() string {
+	switch m {
+	case V1:
+		return "v1"
+	case V2:
+		return "v2"
+	case Hybrid:
+		return "hybrid"
+	}
+	return "Mode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// DetectMode reports how cgroups are mounted, from /proc/self/mountinfo and
+// statfs(2) of /sys/fs/cgroup, unless EnvMode forces a mode.
+func DetectMode() (Mode, error) {
+	l, err := detect()
+	if err != nil {
+		return 0, err
+	}
+	return l.mode, nil
+}
+
+// Paths maps KeyUnified to the cgroup's cgroup2 directory and each v1
+// controller ("cpu", "memory", "name=systemd" …) to its v1 directory, all
+// absolute host paths. Controllers mounted together share one directory.
+type Paths map[string]string
+
+// mode infers the mode a set of paths was made in.
+func (p Paths) mode() Mode {
+	_, v2 := p[KeyUnified]
+	switch {
+	case v2 && len(p) == 1:
+		return V2
+	case v2:
+		return Hybrid
+	}
+	return V1
+}
+
+// dirs returns the distinct directories, the v2 one first.
+func (p Paths) dirs() []string {
+	var out []string
+	if d, ok := p[KeyUnified]; ok {
+		out = append(out, d)
+	}
+	return append(out, p.v1Dirs()...)
+}
+
+// v1Dirs returns the distinct v1 directories, sorted.
+func (p Paths) v1Dirs() []string {
+	seen := map[string]bool{}
+	var out []string
+	for k, d := range p {
+		if k != KeyUnified && !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Cgroup is one container's cgroup in every hierarchy of its mode. It holds
+// an fd of the cgroup2 directory (see CloneFD) until Close.
+type Cgroup struct {
+	mode    Mode
+	paths   Paths
+	v2      string   // cgroup2 directory, "" in V1 mode
+	v1      []string // distinct v1 directories
+	cloneFD int      // O_PATH fd of v2, or -1
+}
+
+// Create makes the cgroup path (absolute, such as "/ctrs/web-1") in the
+// cgroup2 hierarchy, if the mode has one, and in every v1 hierarchy, if it has
+// any, with parents as needed.
+//
+// If the cgroup itself already exists in any hierarchy, Create fails with an
+// error wrapping fs.ErrExist: two containers never share a cgroup. On any
+// failure it removes the directories it made, and nothing else.
+//
+// In V2 mode, every ancestor below the hierarchy root that Create makes or
+// passes through gets the controllers it has available enabled in its
+// cgroup.subtree_control, best effort (a cgroup with processes of its own, for
+// one, refuses). The root's subtree_control is left as the host set it. In
+// the v1 cpuset hierarchy, each directory Create makes gets cpuset.cpus and
+// cpuset.mems from its parent, or processes could not join it.
+func Create(path string) (_ *Cgroup, err error) {
+	comps, err := splitPath(path)
+	if err != nil {
+		return nil, err
+	}
+	l, err := detect()
+	if err != nil {
+		return nil, err
+	}
+	var made []string // in creation order
+	defer func() {
+		if err != nil {
+			if rerr := rollback(made); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
+	}()
+	paths := Paths{}
+	for _, h := range l.all() {
+		dir := h.mount
+		for i, name := range comps {
+			if i > 0 && h.v2 && l.mode == V2 {
+				enableControllers(dir)
+			}
+			parent := dir
+			dir = filepath.Join(dir, name)
+			err := unix.Mkdir(dir, 0o755)
+			switch {
+			case err == nil:
+				made = append(made, dir)
+				if hasKey(h.keys, "cpuset") {
+					if err := copyCpuset(h.mount, parent, dir); err != nil {
+						return nil, fmt.Errorf("cgroups: create %q: %w", path, err)
+					}
+				}
+			case err == unix.EEXIST && i < len(comps)-1:
+				// An existing ancestor: pass through.
+			case err == unix.EEXIST:
+				return nil, fmt.Errorf("cgroups: create %q: %s: %w", path, dir, fs.ErrExist)
+			default:
+				return nil, fmt.Errorf("cgroups: create %q: mkdir %q: %w", path, dir, err)
+			}
+		}
+		for _, k := range h.keys {
+			paths[k] = dir
+		}
+	}
+	return open(paths)
+}
+
+// splitPath checks a cgroup path and returns its components.
+func splitPath(path string) ([]string, error) {
+	if !strings.HasPrefix(path, "/") {
+		return nil, fmt.Errorf("cgroups: cgroup path %q: not absolute", path)
+	}
+	var comps []string
+	for _, c := range strings.Split(path, "/") {
+		switch c {
+		case "", ".":
+		case "..":
+			return nil, fmt.Errorf("cgroups: cgroup path %q: contains ..", path)
+		default:
+			comps = append(comps, c)
+		}
+	}
+	if len(comps) == 0 {
+		return nil, fmt.Errorf("cgroups: cgroup path %q: the root cgroup cannot belong to a container", path)
+	}
+	return comps, nil
+}
+
+// rollback removes the directories Create made, last first. A directory
+// someone else has meanwhile put a cgroup in is left alone.
+func rollback(made []string) error {
+	var errs []error
+	for i := len(made) - 1; i >= 0; i-- {
+		err := unix.Rmdir(made[i])
+		switch err {
+		case nil, unix.ENOENT, unix.EBUSY, unix.ENOTEMPTY:
+		default:
+			errs = append(errs, fmt.Errorf("cgroups: undo create: rmdir %s: %w", made[i], err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func hasKey(keys []string, k string) bool {
+	for _, x := range keys {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+// enableControllers enables, best effort, each controller available in dir
+// (cgroup.controllers) for its children (cgroup.subtree_control), one write
+// per controller so that one refusal does not block the rest.
+func enableControllers(dir string) {
+	avail, err := readFile(dir, "cgroup.controllers")
+	if err != nil {
+		return
+	}
+	on, _ := readFile(dir, "cgroup.subtree_control")
+	enabled := map[string]bool{}
+	for _, c := range strings.Fields(on) {
+		enabled[c] = true
+	}
+	for _, c := range strings.Fields(avail) {
+		if !enabled[c] {
+			_ = writeFile(dir, "cgroup.subtree_control", "+"+c)
+		}
+	}
+}
+
+// copyCpuset gives a new v1 cpuset directory the cpus and mems of its
+// nearest ancestor that has some (an empty cpuset refuses processes).
+func copyCpuset(mount, parent, dir string) error {
+	for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+		cur, err := readFile(dir, f)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(cur) != "" {
+			continue
+		}
+		var val string
+		for p := parent; ; p = filepath.Dir(p) {
+			v, err := readFile(p, f)
+			if err != nil {
+				return err
+			}
+			if val = strings.TrimSpace(v); val != "" || p == mount || len(p) <= len(mount) {
+				break
+			}
+		}
+		if val == "" {
+			return fmt.Errorf("no ancestor of %s has %s set", dir, f)
+		}
+		if err := writeFile(dir, f, val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Open returns the existing cgroup saved as p (from Paths, in an earlier
+// command). The mode is that of p: V2 if it holds only KeyUnified, Hybrid if
+// KeyUnified and v1 controllers, V1 if no KeyUnified. It fails with an error
+// wrapping fs.ErrNotExist if a directory is missing.
+func Open(p Paths) (*Cgroup, error) {
+	if len(p) == 0 {
+		return nil, fmt.Errorf("cgroups: open: no paths")
+	}
+	q := Paths{}
+	for k, d := range p {
+		if err := checkDir(k, d); err != nil {
+			return nil, fmt.Errorf("cgroups: open: %w", err)
+		}
+		q[k] = d
+	}
+	return open(q)
+}
+
+// checkDir checks that d is an absolute clean path of an existing directory
+// on the file system Paths key k calls for.
+func checkDir(k, d string) error {
+	if !filepath.IsAbs(d) || filepath.Clean(d) != d {
+		return fmt.Errorf("%s path %q: not an absolute clean path", k, d)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(d, &st); err != nil {
+		return &fs.PathError{Op: "statfs", Path: d, Err: err}
+	}
+	want := int64(unix.CGROUP_SUPER_MAGIC)
+	if k == KeyUnified {
+		want = unix.CGROUP2_SUPER_MAGIC
+	}
+	if int64(st.Type) != want {
+		return fmt.Errorf("%s path %s: not on a %s file system", k, d, map[bool]string{true: "cgroup2", false: "cgroup v1"}[k == KeyUnified])
+	}
+	return nil
+}
+
+// open builds a Cgroup from checked paths.
+func open(p Paths) (*Cgroup, error) {
+	c := &Cgroup{mode: p.mode(), paths: p, v2: p[KeyUnified], v1: p.v1Dirs(), cloneFD: -1}
+	if c.v2 != "" {
+		fd, err := unix.Open(c.v2, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("cgroups: open %s: %w", c.v2, err)
+		}
+		c.cloneFD = fd
+	}
+	return c, nil
+}
+
+// Paths returns a copy of the cgroup's directories, to save and later Open.
+func (c *Cgroup) Paths() Paths {
+	p := make(Paths, len(c.paths))
+	for k, v := range c.paths {
+		p[k] = v
+	}
+	return p
+}
+
+// Mode returns the mode the cgroup was made in.
+func (c *Cgroup) Mode() Mode { return c.mode }
+
+// CloneFD returns an O_PATH|O_DIRECTORY|O_CLOEXEC fd of the cgroup2
+// directory, to pass to clone3 with CLONE_INTO_CGROUP (and then EnterV1); -1
+// in V1 mode. It stays owned by c and is closed by Close.
+func (c *Cgroup) CloneFD() int { return c.cloneFD }
+
+// Enter moves process pid into the cgroup in every hierarchy, cgroup2 first.
+func (c *Cgroup) Enter(pid int) error {
+	if c.v2 != "" {
+		if err := enter(c.v2, pid); err != nil {
+			return err
+		}
+	}
+	return c.EnterV1(pid)
+}
+
+// EnterV1 moves process pid into the cgroup in the v1 hierarchies only: for a
+// process cloned into the cgroup2 directory with CLONE_INTO_CGROUP, which is
+// there already. In V2 mode it does nothing.
+func (c *Cgroup) EnterV1(pid int) error {
+	for _, d := range c.v1 {
+		if err := enter(d, pid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func enter(dir string, pid int) error {
+	if err := writeFile(dir, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+		return fmt.Errorf("cgroups: move process %d into %s: %w", pid, dir, err)
+	}
+	return nil
+}
+
+// pidsDirs are the directories whose processes count as the cgroup's: the
+// cgroup2 one where there is cgroup2, else every v1 one. In V1 mode a process
+// moved in by Enter while it runs may fork between two hierarchies and leave a
+// child in only some of them; it still belongs to the container.
+func (c *Cgroup) pidsDirs() []string {
+	if c.v2 != "" {
+		return []string{c.v2}
+	}
+	return c.v1
+}
+
+// Pids returns, sorted, the process ids in the cgroup and in every cgroup
+// below it: in cgroup2 where there is cgroup2, else in any v1 hierarchy.
+func (c *Cgroup) Pids() ([]int, error) {
+	var pids []int
+	for _, d := range c.pidsDirs() {
+		if err := walkProcs(d, true, &pids); err != nil {
+			return nil, err
+		}
+	}
+	sort.Ints(pids)
+	return slices.Compact(pids), nil
+}
+
+// walkProcs appends the processes of dir and its descendants. A descendant
+// that vanishes on the way is skipped; the top one must exist.
+func walkProcs(dir string, top bool, pids *[]int) error {
+	data, err := readFile(dir, "cgroup.procs")
+	if err != nil {
+		if !top && errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("cgroups: list processes: %w", err)
+	}
+	for _, f := range strings.Fields(data) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			return fmt.Errorf("cgroups: list processes: %s/cgroup.procs: bad pid %q", dir, f)
+		}
+		*pids = append(*pids, pid)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if !top && errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("cgroups: list processes: %w", err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			if err := walkProcs(filepath.Join(dir, e.Name()), false, pids); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Events is the state in a cgroup2 cgroup.events file.
+type Events struct {
+	Populated bool // a process is in the cgroup or below it
+	Frozen    bool // the cgroup and everything below it is frozen
+}
+
+// parseEvents parses the lines "populated N" and "frozen N".
+func parseEvents(s string) Events {
+	var ev Events
+	for _, line := range strings.Split(s, "\n") {
+		k, v, _ := strings.Cut(line, " ")
+		switch k {
+		case "populated":
+			ev.Populated = v == "1"
+		case "frozen":
+			ev.Frozen = v == "1"
+		}
+	}
+	return ev
+}
+
+// Events reads the cgroup2 cgroup.events file; in V1 mode it fails with an
+// error wrapping errors.ErrUnsupported.
+func (c *Cgroup) Events() (Events, error) {
+	if c.v2 == "" {
+		return Events{}, fmt.Errorf("cgroups: cgroup.events: no cgroup2 hierarchy in v1 mode: %w", errors.ErrUnsupported)
+	}
+	s, err := readFile(c.v2, "cgroup.events")
+	if err != nil {
+		return Events{}, fmt.Errorf("cgroups: %w", err)
+	}
+	return parseEvents(s), nil
+}
+
+// EventsFD opens the cgroup2 cgroup.events file O_RDONLY|O_CLOEXEC, for the
+// caller to own and close. poll(2) reports POLLPRI on it when the file changes
+// after it was last read (or opened); read it with ReadEvents first, then
+// poll, so that no change is lost. In V1 mode it fails with an error wrapping
+// errors.ErrUnsupported.
+func (c *Cgroup) EventsFD() (int, error) {
+	if c.v2 == "" {
+		return -1, fmt.Errorf("cgroups: cgroup.events: no cgroup2 hierarchy in v1 mode: %w", errors.ErrUnsupported)
+	}
+	p := filepath.Join(c.v2, "cgroup.events")
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("cgroups: open %s: %w", p, err)
+	}
+	return fd, nil
+}
+
+// ReadEvents reads and parses a cgroup.events fd from EventsFD, from its
+// start, and re-arms it for poll.
+func ReadEvents(fd int) (Events, error) {
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.Pread(fd, buf, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return Events{}, fmt.Errorf("cgroups: read cgroup.events: %w", err)
+		}
+		return parseEvents(string(buf[:n])), nil
+	}
+}
+
+// Populated reports whether any process is in the cgroup or below it: from
+// cgroup.events where there is cgroup2, else from the v1 process lists.
+func (c *Cgroup) Populated() (bool, error) {
+	if c.v2 != "" {
+		ev, err := c.Events()
+		return ev.Populated, err
+	}
+	pids, err := c.Pids()
+	return len(pids) > 0, err
+}
+
+// destroyTimeout bounds how long Destroy retries a busy directory.
+var destroyTimeout = 2 * time.Second
+
+// Destroy removes the cgroup, and any cgroup below it, from every hierarchy.
+// A directory still busy (a process killed a moment ago may still be exiting)
+// is retried for a short while. Missing directories are not an error, so
+// Destroy may be called again after a partial failure. The cgroup's parents
+// are left alone, even those Create made.
+func (c *Cgroup) Destroy() error { return Remove(c.paths) }
+
+// Remove removes the cgroup saved as p, like Destroy, without opening it: for
+// cleaning up after a cgroup has partly gone.
+func Remove(p Paths) error {
+	var errs []error
+	for k, d := range p {
+		if err := checkDir(k, d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("cgroups: remove: %w", err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	deadline := time.Now().Add(destroyTimeout)
+	for _, d := range p.dirs() {
+		if err := removeTree(d, deadline); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeTree removes the cgroup directory dir, its child cgroups first.
+func removeTree(dir string, deadline time.Time) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cgroups: remove: %w", err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			if err := removeTree(filepath.Join(dir, e.Name()), deadline); err != nil {
+				return err
+			}
+		}
+	}
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		err := unix.Rmdir(dir)
+		switch {
+		case err == nil || err == unix.ENOENT:
+			return nil
+		case err == unix.EBUSY && time.Now().Before(deadline):
+			time.Sleep(delay)
+		case err == unix.EBUSY:
+			return fmt.Errorf("cgroups: remove %s: still has processes after %v: %w", dir, destroyTimeout, err)
+		default:
+			return fmt.Errorf("cgroups: remove %s: %w", dir, err)
+		}
+	}
+}
+
+// Close closes the fd the cgroup holds. The cgroup itself stays.
+func (c *Cgroup) Close() error {
+	if c.cloneFD < 0 {
+		return nil
+	}
+	err := unix.Close(c.cloneFD)
+	c.cloneFD = -1
+	if err != nil {
+		return fmt.Errorf("cgroups: close %s: %w", c.v2, err)
+	}
+	return nil
+}
+
+// readFile reads a cgroup file.
+func readFile(dir, name string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	return string(b), err
+}
+
+// writeFile writes val to a cgroup file with one write(2), as cgroupfs
+// wants: each write is one command.
+func writeFile(dir, name, val string) error {
+	p := filepath.Join(dir, name)
+	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &fs.PathError{Op: "open", Path: p, Err: err}
+	}
+	defer unix.Close(fd)
+	for {
+		n, err := unix.Write(fd, []byte(val))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("write %q to %s: %w", val, p, err)
+		}
+		if n != len(val) {
+			return fmt.Errorf("write %q to %s: short write (%d bytes)", val, p, n)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,80 @@
+package libcontainerfd
+
+import (
+	"os"
+
+	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
+)
+
+// Flags choose how a container behaves, as container_create's flags did.
+type Flags uint
+
+const (
+	// KillOnClose kills every process of the container when the Container
+	// that created it is closed, or when the process holding it dies.
+	KillOnClose Flags = 1 << iota
+	// NewEmptyFS gives the container a new mount namespace whose tree is
+	// built from nothing: Config.Rootfs as / and Config.Mounts on it.
+	NewEmptyFS
+)
+
+// Namespace is one namespace of a container. Namespaces a Config does not
+// list are inherited from the caller.
+type Namespace struct {
+	Type int    // one unix.CLONE_NEW* flag
+	Path string // empty: a new namespace; otherwise join the one at Path
+}
+
+// IDMap maps a range of ids inside a user namespace to ids outside.
+type IDMap struct {
+	ContainerID, HostID, Size uint32
+}
+
+// Config is what Create needs: the plan a runtime derives from its own
+// configuration format.
+type Config struct {
+	Flags      Flags
+	Namespaces []Namespace
+	// UIDMappings and GIDMappings apply to a new user namespace.
+	UIDMappings, GIDMappings []IDMap
+	// Cgroup is the absolute cgroup path of the container.
+	Cgroup string
+	// Rootfs is the host directory that becomes / (with NewEmptyFS).
+	Rootfs       string
+	RootReadonly bool
+	// Mounts are built outside the container and attached in order.
+	Mounts []mounttree.Mount
+	// NoPivot uses chroot instead of pivot_root, for roots pivot_root refuses
+	// (a ramfs initrd); the old root then stays reachable under it.
+	NoPivot    bool
+	Hostname   string
+	Domainname string
+	// NoNewKeyring keeps the caller's session keyring instead of giving the
+	// container one of its own.
+	NoNewKeyring bool
+	// Labels are saved with the container for its owner (a runtime keeps its
+	// bundle path and annotations there).
+	Labels map[string]string
+}
+
+// Process describes a process to run in a container: its init or one joined
+// later with Exec. After Start it also is the handle of the running process.
+type Process struct {
+	Args []string
+	Env  []string
+	// Cwd is the working directory inside the container ("/" if empty).
+	Cwd             string
+	UID, GID        uint32
+	AdditionalGids  []uint32
+	Umask           *uint32
+	NoNewPrivileges bool
+	// Stdin, Stdout and Stderr become fds 0-2 (nil: /dev/null is not
+	// opened for you; the fd is left closed). ExtraFiles become 3, 4, …
+	Stdin, Stdout, Stderr *os.File
+	ExtraFiles            []*os.File
+
+	// Pid and Pidfd are set once the process runs. Pid is as seen from the
+	// caller's pid namespace.
+	Pid   int
+	Pidfd int
+}

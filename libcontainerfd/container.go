@@ -1,0 +1,351 @@
+// Package libcontainerfd is a container you hold by a file descriptor, in
+// user space: the object of the 2019 "containers as kernel objects" proposal
+// built on pidfd, clone3, the new mount API, openat2, cgroup2 and keyctl.
+//
+// Create makes the object (its cgroup, keyring and state); ForkInit starts
+// its one init, which builds nothing itself: its mount tree is made outside
+// and attached by fd. Exec joins further processes to it, Socket and OpenAt
+// and Mount reach into it from outside, and Wait (or PollFD) tells when its
+// last process is gone. Save and Load carry it from one process to the next.
+//
+// A program that uses this package runs its own binary as the container's
+// first stage: the package's init function takes over when the binary is
+// started as a stage, before main runs.
+package libcontainerfd
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
+	"github.com/containerfd/containerfd/libcontainerfd/internal/procid"
+	"github.com/containerfd/containerfd/libcontainerfd/keyring"
+	"golang.org/x/sys/unix"
+)
+
+// Errors callers test for with errors.Is.
+var (
+	ErrExist        = errors.New("container already exists")
+	ErrNotExist     = errors.New("container does not exist")
+	ErrInitStarted  = errors.New("init already started")
+	ErrNotRunning   = errors.New("container has no running init")
+	ErrAlreadyStart = errors.New("container already started")
+)
+
+// Status is a container's state as runtime.md names it.
+type Status string
+
+const (
+	Creating Status = "creating"
+	Created  Status = "created"
+	Running  Status = "running"
+	Paused   Status = "paused"
+	Stopped  Status = "stopped"
+)
+
+// Container is one container. It holds fds: its cgroup, its init's pidfd,
+// its state directory; Close releases them.
+type Container struct {
+	id  string
+	dir string // state directory, <root>/<id>
+	st  state
+
+	cg        *cgroups.Cgroup
+	initPidfd int // -1: no init, or init gone
+	lockFD    int
+	holdFD    int // KillOnClose: write end of the watcher's pipe
+
+	// Only in the process that called Create.
+	cfg *Config
+}
+
+// ID returns the container's name.
+func (c *Container) ID() string { return c.id }
+
+// Labels returns the labels given at Create.
+func (c *Container) Labels() map[string]string { return c.st.Labels }
+
+// Created returns when Create made the container.
+func (c *Container) Created() time.Time { return c.st.Created }
+
+// InitPid returns the pid of init in the caller's pid namespace, or 0.
+func (c *Container) InitPid() int { return c.st.Init.Pid }
+
+// Cgroup returns the container's cgroup.
+func (c *Container) Cgroup() *cgroups.Cgroup { return c.cg }
+
+// Dir returns the container's state directory.
+func (c *Container) Dir() string { return c.dir }
+
+func validID(id string) error {
+	if id == "" || id == "." || id == ".." || len(id) > 1024 {
+		return fmt.Errorf("invalid container id %q", id)
+	}
+	for _, r := range id {
+		if r == '/' || r == 0 || r < ' ' {
+			return fmt.Errorf("invalid container id %q: contains %q", id, r)
+		}
+	}
+	return nil
+}
+
+// Create makes a container named id with its state under root: its state
+// directory, its cgroup and (unless cfg.NoNewKeyring) its keyring. It starts
+// no process; ForkInit does. On error nothing is left behind.
+func Create(root, id string, cfg *Config) (_ *Container, err error) {
+	if err := validID(id); err != nil {
+		return nil, err
+	}
+	if cfg.Cgroup == "" || !filepath.IsAbs(cfg.Cgroup) {
+		return nil, fmt.Errorf("container %s: cgroup path %q is not absolute", id, cfg.Cgroup)
+	}
+	if cfg.Flags&NewEmptyFS != 0 && !cfg.newNS(unix.CLONE_NEWNS) {
+		return nil, fmt.Errorf("container %s: NewEmptyFS needs a new mount namespace", id)
+	}
+	for _, ns := range cfg.Namespaces {
+		if nsName(ns.Type) == "" {
+			return nil, fmt.Errorf("container %s: unknown namespace type %#x", id, ns.Type)
+		}
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("container %s: state root: %w", id, err)
+	}
+	c := &Container{id: id, dir: filepath.Join(root, id), initPidfd: -1, lockFD: -1, holdFD: -1, cfg: cfg}
+	if err := os.Mkdir(c.dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("container %q: %w", id, ErrExist)
+		}
+		return nil, fmt.Errorf("container %s: state dir: %w", id, err)
+	}
+	defer func() {
+		if err != nil {
+			c.destroy()
+			c.Close()
+		}
+	}()
+	if err := c.Lock(); err != nil {
+		return nil, err
+	}
+	defer c.Unlock()
+
+	c.st = state{
+		ID:      id,
+		Created: time.Now().UTC(),
+		Flags:   cfg.Flags,
+		Labels:  cfg.Labels,
+	}
+	for _, ns := range cfg.Namespaces {
+		c.st.Namespaces |= ns.Type
+	}
+	if !cfg.NoNewKeyring {
+		c.st.Keyring = "containerfd." + id + "." + randHex(4)
+	}
+	if c.cg, err = cgroups.Create(cfg.Cgroup); err != nil {
+		return nil, fmt.Errorf("container %s: create cgroup: %w", id, err)
+	}
+	c.st.Cgroup = c.cg.Paths()
+	if err := c.Save(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (cfg *Config) newNS(t int) bool {
+	for _, ns := range cfg.Namespaces {
+		if ns.Type == t && ns.Path == "" {
+			return true
+		}
+	}
+	return false
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Status reports the container's state, checked against the kernel: a
+// container whose init is gone is stopped whatever the state file says.
+func (c *Container) Status() (Status, error) {
+	if c.st.Init.Pid == 0 {
+		return Creating, nil
+	}
+	if !c.initAlive() {
+		return Stopped, nil
+	}
+	if frozen, err := c.cg.Frozen(); err != nil {
+		return "", fmt.Errorf("container %s: %w", c.id, err)
+	} else if frozen {
+		return Paused, nil
+	}
+	if c.st.Started {
+		return Running, nil
+	}
+	return Created, nil
+}
+
+func (c *Container) initAlive() bool {
+	if c.initPidfd < 0 {
+		return false
+	}
+	if err := unix.PidfdSendSignal(c.initPidfd, 0, nil, 0); err != nil {
+		return false
+	}
+	// A zombie still takes signals: look at its state.
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.st.Init.Pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	if i := lastIndex(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
+		return false
+	}
+	return true
+}
+
+func lastIndex(b []byte, c byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// Signal sends sig to init.
+func (c *Container) Signal(sig unix.Signal) error {
+	if c.initPidfd < 0 {
+		return fmt.Errorf("container %s: signal %v: %w", c.id, sig, ErrNotRunning)
+	}
+	if err := unix.PidfdSendSignal(c.initPidfd, sig, nil, 0); err != nil {
+		return fmt.Errorf("container %s: signal %v to init: %w", c.id, sig, err)
+	}
+	return nil
+}
+
+// KillAll sends SIGKILL to every process of the container.
+func (c *Container) KillAll() error {
+	if err := c.cg.Kill(); err != nil {
+		return fmt.Errorf("container %s: kill all: %w", c.id, err)
+	}
+	return nil
+}
+
+// Freeze stops every process of the container; Thaw resumes them.
+func (c *Container) Freeze() error {
+	if err := c.cg.Freeze(); err != nil {
+		return fmt.Errorf("container %s: freeze: %w", c.id, err)
+	}
+	return nil
+}
+
+// Thaw resumes a frozen container.
+func (c *Container) Thaw() error {
+	if err := c.cg.Thaw(); err != nil {
+		return fmt.Errorf("container %s: thaw: %w", c.id, err)
+	}
+	return nil
+}
+
+// Pids lists the processes of the container.
+func (c *Container) Pids() ([]int, error) {
+	pids, err := c.cg.Pids()
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.id, err)
+	}
+	return pids, nil
+}
+
+// Close releases the container's fds. With KillOnClose, the container dies.
+func (c *Container) Close() error {
+	for _, fd := range []*int{&c.initPidfd, &c.holdFD, &c.lockFD} {
+		if *fd >= 0 {
+			unix.Close(*fd)
+			*fd = -1
+		}
+	}
+	if c.cg != nil {
+		return c.cg.Close()
+	}
+	return nil
+}
+
+// Destroy kills every process of the container, waits for them to go, and
+// removes its cgroup, keyring and state. The Container is closed.
+func (c *Container) Destroy() error {
+	err := c.destroy()
+	return errors.Join(err, c.Close())
+}
+
+func (c *Container) destroy() error {
+	var errs []error
+	if c.cg != nil {
+		if err := c.cg.Kill(); err != nil {
+			errs = append(errs, fmt.Errorf("container %s: kill: %w", c.id, err))
+		}
+		if err := c.waitEmpty(10 * time.Second); err != nil {
+			errs = append(errs, err)
+		}
+		if err := c.cg.Destroy(); err != nil {
+			errs = append(errs, fmt.Errorf("container %s: remove cgroup: %w", c.id, err))
+		}
+	}
+	if c.st.KeyringSerial != 0 {
+		if err := keyring.Remove(c.st.KeyringSerial); err != nil {
+			errs = append(errs, fmt.Errorf("container %s: %w", c.id, err))
+		}
+	}
+	if c.initPidfd >= 0 && c.cfg != nil {
+		// Our child: reap it.
+		unix.Waitid(unix.P_PIDFD, c.initPidfd, nil, unix.WEXITED|unix.WNOHANG, nil)
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		errs = append(errs, fmt.Errorf("container %s: remove state: %w", c.id, err))
+	}
+	return errors.Join(errs...)
+}
+
+// Lock takes the container's lock (flock on its state directory), for
+// commands that change it; Unlock releases it.
+func (c *Container) Lock() error {
+	if c.lockFD < 0 {
+		fd, err := unix.Open(c.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("container %s: lock: %w", c.id, err)
+		}
+		c.lockFD = fd
+	}
+	for {
+		err := unix.Flock(c.lockFD, unix.LOCK_EX)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("container %s: lock: %w", c.id, err)
+		}
+		return nil
+	}
+}
+
+// Unlock releases the lock taken by Lock.
+func (c *Container) Unlock() {
+	if c.lockFD >= 0 {
+		unix.Flock(c.lockFD, unix.LOCK_UN)
+	}
+}
+
+// identify records init's identity after ForkInit.
+func (c *Container) identify(pid, pidfd int) error {
+	id, err := procid.Of(pid, pidfd)
+	if err != nil {
+		return fmt.Errorf("container %s: identify init: %w", c.id, err)
+	}
+	c.st.Init = id
+	return nil
+}

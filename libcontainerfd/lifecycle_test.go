@@ -1,0 +1,256 @@
+package libcontainerfd_test
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	cfd "github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
+	"golang.org/x/sys/unix"
+)
+
+// helperCmd runs this test binary as another process, in mode.
+func helperCmd(t *testing.T, e *env, id, mode string) *exec.Cmd {
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Env = append(os.Environ(), "CFD_TEST_HELPER="+mode, "CFD_ROOT="+e.root, "CFD_ID="+id,
+		"CFD_CGROUP="+e.cgroup, "CFD_ROOTFS="+e.rootfs)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+func runHelper(mode string) int {
+	root, id := os.Getenv("CFD_ROOT"), os.Getenv("CFD_ID")
+	fail := func(err error) int { fmt.Fprintln(os.Stderr, "helper:", err); return 1 }
+	switch mode {
+	case "hold":
+		// Create a KillOnClose container and hold it until killed.
+		c, err := cfd.Create(root, id, &cfd.Config{
+			Flags:      cfd.NewEmptyFS | cfd.KillOnClose,
+			Namespaces: newNS(unix.CLONE_NEWNS, unix.CLONE_NEWPID),
+			Cgroup:     os.Getenv("CFD_CGROUP"),
+			Rootfs:     os.Getenv("CFD_ROOTFS"),
+			Mounts:     []mounttree.Mount{procMount()},
+		})
+		if err != nil {
+			return fail(err)
+		}
+		p := &cfd.Process{Args: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}}
+		if err := c.ForkInit(p); err != nil {
+			return fail(err)
+		}
+		if err := c.Start(); err != nil {
+			return fail(err)
+		}
+		fmt.Printf("ready %d\n", p.Pid)
+		time.Sleep(time.Hour)
+	case "exec":
+		// Load a container saved by another process and use it.
+		c, err := cfd.Load(root, id)
+		if err != nil {
+			return fail(err)
+		}
+		st, err := c.Status()
+		if err != nil {
+			return fail(err)
+		}
+		p := &cfd.Process{Args: []string{"cat", "/proc/1/cmdline"}, Env: []string{"PATH=/bin"}, Stdout: os.Stdout, Stderr: os.Stderr}
+		fmt.Printf("status %s\n", st)
+		if err := c.Exec(p); err != nil {
+			return fail(err)
+		}
+		p.Wait()
+	}
+	return 0
+}
+
+func TestKillOnClose(t *testing.T) {
+	t.Run("Close", func(t *testing.T) {
+		e := newEnv(t)
+		cfg := e.config()
+		cfg.Flags |= cfd.KillOnClose
+		c, err := cfd.Create(e.root, "cfdtest-koc-"+strconv.Itoa(os.Getpid()), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &cfd.Process{Args: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}}
+		if err := c.ForkInit(p); err != nil {
+			c.Destroy()
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		id := c.ID()
+		c.Close()
+		ws, _ := p.Wait()
+		if ws.Signal() != unix.SIGKILL {
+			t.Errorf("init after Close: %v, want killed", ws)
+		}
+		c, err = cfd.Load(e.root, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Destroy(); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Run("holder SIGKILLed", func(t *testing.T) {
+		e := newEnv(t)
+		id := "cfdtest-koc-kill-" + strconv.Itoa(os.Getpid())
+		cmd := helperCmd(t, e, id, "hold")
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if c, err := cfd.Load(e.root, id); err == nil {
+				c.Destroy()
+			}
+		})
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("holder: %v", err)
+		}
+		initPid, _ := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "ready ")))
+		pidfd, err := unix.PidfdOpen(initPid, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(pidfd)
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		if n, _ := unix.Poll(fds, 5000); n != 1 {
+			t.Fatal("container init still alive 5s after its holder was killed")
+		}
+		c, err := cfd.Load(e.root, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Wait(); err != nil {
+			t.Error(err)
+		}
+		if err := c.Destroy(); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// A container saved by one process works in another; a reused pid is
+// recognised as not the container's init.
+func TestSaveLoad(t *testing.T) {
+	for _, disable := range []string{"", "pidfs-handle"} {
+		t.Run("disable="+disable, func(t *testing.T) {
+			t.Setenv("CONTAINERFD_DISABLE", disable)
+			e := newEnv(t)
+			c := e.create(e.config())
+			e.startSleeping(c)
+			out, err := helperCmd(t, e, c.ID(), "exec").Output()
+			if err != nil {
+				t.Fatalf("helper: %v: %s", err, out)
+			}
+			if got := strings.ReplaceAll(string(out), "\x00", " "); got != "status running\nsleep 1000 " {
+				t.Errorf("from another process: %q", got)
+			}
+
+			// Point the saved init at a live process that is not it.
+			stranger := exec.Command("sleep", "1000")
+			if err := stranger.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { stranger.Process.Kill(); stranger.Wait() }()
+			statePath := filepath.Join(c.Dir(), "state.json")
+			orig, _ := os.ReadFile(statePath)
+			var st map[string]any
+			json.Unmarshal(orig, &st)
+			st["init"].(map[string]any)["pid"] = stranger.Process.Pid
+			forged, _ := json.Marshal(st)
+			os.WriteFile(statePath, forged, 0o600)
+			defer os.WriteFile(statePath, orig, 0o600)
+			d, err := cfd.Load(e.root, c.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if s, _ := d.Status(); s != cfd.Stopped {
+				t.Errorf("status with a reused pid = %s, want stopped", s)
+			}
+			if err := d.Signal(unix.SIGKILL); err == nil {
+				t.Error("Signal reached a process that reused init's pid")
+			}
+		})
+	}
+}
+
+// CVE-2019-5736: a process in the container keeps init's exe (our binary)
+// open and writes to it after init has exec'd.
+func TestCannotOverwriteRuntimeBinary(t *testing.T) {
+	for _, disable := range []string{"", "exe-bind"} {
+		t.Run("disable="+disable, func(t *testing.T) {
+			t.Setenv("CONTAINERFD_DISABLE", disable)
+			before := hashFile(t, "/proc/self/exe")
+			e := newEnv(t)
+			c := e.create(e.config())
+			p := &cfd.Process{Args: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}}
+			if err := c.ForkInit(p); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.KillAll(); p.Wait() })
+			o := newOutput(t)
+			attacker := proc(o, "sh", "-c", `exec 3</proc/1/exe; while grep -q containerfd-init /proc/1/cmdline; do sleep 0.05; done; echo owned >>/proc/self/fd/3 && echo WROTE || echo DENIED`)
+			if err := c.Exec(attacker); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			attacker.Wait()
+			if out := o.collect(); !strings.Contains(out, "DENIED") {
+				t.Errorf("attacker: %q", out)
+			}
+			if hashFile(t, "/proc/self/exe") != before {
+				t.Fatal("the runtime binary was changed")
+			}
+		})
+	}
+}
+
+func hashFile(t *testing.T, path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	io.Copy(h, f)
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// Errors name the step and the object.
+func TestErrorsNameStepAndObject(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.Mounts = append(cfg.Mounts, mounttree.Mount{Type: "bind", Source: "/nonexistent-cfdtest", Target: "/mnt"})
+	c := e.create(cfg)
+	err := c.ForkInit(&cfd.Process{Args: []string{"true"}, Env: []string{"PATH=/bin"}})
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent-cfdtest") || !strings.Contains(err.Error(), c.ID()) {
+		t.Errorf("bad bind source: %v", err)
+	}
+	if _, err := cfd.Load(e.root, "cfdtest-nothere"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("Load of a missing container: %v", err)
+	}
+}

@@ -1,0 +1,115 @@
+package libcontainerfd
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
+	"github.com/containerfd/containerfd/libcontainerfd/internal/procid"
+	"golang.org/x/sys/unix"
+)
+
+const stateFile = "state.json"
+
+// state is what a container keeps in <root>/<id>/state.json between
+// processes.
+type state struct {
+	ID      string    `json:"id"`
+	Created time.Time `json:"created"`
+	Flags   Flags     `json:"flags"`
+	// Namespaces holds the CLONE_NEW* flags of every namespace the
+	// container does not share with the runtime (new or joined).
+	Namespaces    int               `json:"namespaces"`
+	Init          procid.ID         `json:"init"`
+	Started       bool              `json:"started,omitempty"`
+	Cgroup        cgroups.Paths     `json:"cgroup"`
+	Keyring       string            `json:"keyring,omitempty"`
+	KeyringSerial int               `json:"keyringSerial,omitempty"`
+	Labels        map[string]string `json:"labels,omitempty"`
+}
+
+// Save writes the container's state atomically: to a temporary file, synced,
+// then renamed over state.json.
+func (c *Container) Save() error {
+	b, err := json.Marshal(&c.st)
+	if err != nil {
+		return fmt.Errorf("container %s: encode state: %w", c.id, err)
+	}
+	f, err := os.CreateTemp(c.dir, ".state-*")
+	if err != nil {
+		return fmt.Errorf("container %s: save state: %w", c.id, err)
+	}
+	defer os.Remove(f.Name())
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(c.dir, stateFile))
+	}
+	if err != nil {
+		return fmt.Errorf("container %s: save state: %w", c.id, err)
+	}
+	return nil
+}
+
+// Load gets back the container id saved under root by an earlier process.
+// Init is checked to be the same process, not one that reused its pid: if it
+// is gone the container is Stopped.
+func Load(root, id string) (*Container, error) {
+	if err := validID(id); err != nil {
+		return nil, err
+	}
+	c := &Container{id: id, dir: filepath.Join(root, id), initPidfd: -1, lockFD: -1, holdFD: -1}
+	b, err := os.ReadFile(filepath.Join(c.dir, stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("container %s: read state: %w", id, err)
+	}
+	if err := json.Unmarshal(b, &c.st); err != nil {
+		return nil, fmt.Errorf("container %s: parse %s: %w", id, stateFile, err)
+	}
+	if c.cg, err = cgroups.Open(c.st.Cgroup); err != nil {
+		return nil, fmt.Errorf("container %s: open cgroup: %w", id, err)
+	}
+	if c.st.Init.Pid != 0 {
+		pidfd, err := procid.Open(c.st.Init)
+		switch {
+		case err == nil:
+			c.initPidfd = pidfd
+		case errors.Is(err, unix.ESRCH), errors.Is(err, procid.ErrReused), errors.Is(err, os.ErrNotExist):
+			// Stopped.
+		default:
+			c.cg.Close()
+			return nil, fmt.Errorf("container %s: find init: %w", id, err)
+		}
+	}
+	return c, nil
+}
+
+// List returns the ids of the containers saved under root.
+func List(root string) ([]string, error) {
+	ents, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	var ids []string
+	for _, e := range ents {
+		if _, err := os.Stat(filepath.Join(root, e.Name(), stateFile)); err == nil {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}
