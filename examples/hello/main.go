@@ -17,11 +17,14 @@ import (
 func main() {
 	rootfs := flag.String("rootfs", "", "root filesystem directory")
 	state := flag.String("root", "/run/containerfd-hello", "state directory")
-	cgroup := flag.String("cgroup", "/containerfd-hello", "absolute cgroup path")
+	cgroup := flag.String("cgroup", "", "absolute cgroup path (default /containerfd-hello-<pid>)")
 	flag.Parse()
 	if *rootfs == "" || flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: hello -rootfs DIR -- COMMAND...")
 		os.Exit(2)
+	}
+	if *cgroup == "" {
+		*cgroup = fmt.Sprintf("/containerfd-hello-%d", os.Getpid())
 	}
 	code, err := run(*state, *cgroup, *rootfs, flag.Args())
 	if err != nil {
@@ -37,7 +40,7 @@ func run(state, cgroup, rootfs string, args []string) (int, error) {
 		Flags: cfd.NewEmptyFS | cfd.KillOnClose,
 		Namespaces: []cfd.Namespace{ns(unix.CLONE_NEWNS), ns(unix.CLONE_NEWPID), ns(unix.CLONE_NEWUTS),
 			ns(unix.CLONE_NEWIPC), ns(unix.CLONE_NEWNET), ns(unix.CLONE_NEWCGROUP)},
-		Cgroup:   fmt.Sprintf("%s/%d", cgroup, os.Getpid()),
+		Cgroup:   cgroup,
 		Rootfs:   rootfs,
 		Hostname: "hello",
 		Mounts: []mounttree.Mount{

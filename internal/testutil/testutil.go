@@ -328,7 +328,7 @@ func removeTree(t testing.TB, dir string) {
 
 // leakWait is how long the leak checks wait for processes to go away (killed
 // processes take a moment to be reaped and to leave their cgroups).
-var leakWait = 2 * time.Second
+var leakWait = 10 * time.Second
 
 // NoLeaks snapshots process-wide state and registers a cleanup that fails the
 // test if, after every other cleanup, there are

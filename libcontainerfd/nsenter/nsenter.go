@@ -29,12 +29,32 @@ type Namespace struct {
 // multithreaded process; use a single-threaded child for that.
 func Do(nss []Namespace, fn func() error) error {
 	errc := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread exits with the goroutine.
-		runtime.LockOSThread()
-		errc <- enterAndRun(nss, fn)
-	}()
+	Throwaway(func() { errc <- enterAndRun(nss, fn) })
 	return <-errc
+}
+
+// Throwaway runs fn on a goroutine locked to an OS thread that exits when fn
+// returns, so whatever fn changes on the thread (namespaces, credentials,
+// keyrings) dies with it. It never uses the main thread, which Go parks
+// instead of ending: what it joined would stay referenced for the life of
+// the process.
+func Throwaway(fn func()) {
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		if unix.Gettid() == unix.Getpid() {
+			// Hold the main thread until another one is locked.
+			locked := make(chan struct{})
+			go func() {
+				runtime.LockOSThread()
+				close(locked)
+				fn()
+			}()
+			<-locked
+			runtime.UnlockOSThread()
+			return
+		}
+		fn()
+	}()
 }
 
 func enterAndRun(nss []Namespace, fn func() error) error {

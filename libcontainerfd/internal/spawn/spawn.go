@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"unsafe"
 
+	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
 	"golang.org/x/sys/unix"
 )
 
@@ -225,10 +226,8 @@ func Start(a *Attr) (*Process, error) {
 		err error
 	}
 	done := make(chan result, 1)
-	go func() {
-		// The thread may have joined a pid namespace or a keyring: it is
-		// never unlocked, so it dies with this goroutine.
-		runtime.LockOSThread()
+	// The thread may join a pid namespace or a keyring: throw it away.
+	nsenter.Throwaway(func() {
 		for _, fd := range pidns {
 			if err := unix.Setns(fd, unix.CLONE_NEWPID); err != nil {
 				done <- result{err: fmt.Errorf("spawn: join pid namespace: %w", err)}
@@ -247,7 +246,7 @@ func Start(a *Attr) (*Process, error) {
 			return
 		}
 		done <- result{pid: int(pid)}
-	}()
+	})
 	r := <-done
 	runtime.KeepAlive(argv)
 	runtime.KeepAlive(envv)
