@@ -301,10 +301,6 @@ func (c *Container) destroy() error {
 			errs = append(errs, fmt.Errorf("container %s: %w", c.id, err))
 		}
 	}
-	if c.initPidfd >= 0 && c.cfg != nil {
-		// Our child: reap it.
-		unix.Waitid(unix.P_PIDFD, c.initPidfd, nil, unix.WEXITED|unix.WNOHANG, nil)
-	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		errs = append(errs, fmt.Errorf("container %s: remove state: %w", c.id, err))
 	}

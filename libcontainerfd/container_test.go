@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -170,6 +171,44 @@ func TestNamespacesInheritedAndJoined(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "it is a uts namespace") {
 			t.Errorf("joining a uts namespace as net: %v", err)
 		}
+	}
+}
+
+// A user namespace (and time, cgroup) joined by path at Create.
+func TestJoinUserNamespace(t *testing.T) {
+	e := newEnv(t)
+	if err := chownTree(e.rootfs, 100000, 100000); err != nil {
+		t.Fatal(err)
+	}
+	cfgA := e.config()
+	cfgA.Namespaces = newNS(append(allNS, unix.CLONE_NEWUSER, unix.CLONE_NEWTIME)...)
+	cfgA.UIDMappings = []cfd.IDMap{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	cfgA.GIDMappings = cfgA.UIDMappings
+	a := e.create(cfgA)
+	pidA := strconv.Itoa(e.startSleeping(a).Pid)
+
+	cfgB := e.config()
+	cfgB.Cgroup += "-b"
+	cfgB.Namespaces = newNS(unix.CLONE_NEWNS, unix.CLONE_NEWPID)
+	for _, n := range []struct {
+		t    int
+		name string
+	}{{unix.CLONE_NEWUSER, "user"}, {unix.CLONE_NEWNET, "net"}, {unix.CLONE_NEWUTS, "uts"}, {unix.CLONE_NEWIPC, "ipc"}, {unix.CLONE_NEWCGROUP, "cgroup"}, {unix.CLONE_NEWTIME, "time"}} {
+		cfgB.Namespaces = append(cfgB.Namespaces, cfd.Namespace{Type: n.t, Path: "/proc/" + pidA + "/ns/" + n.name})
+	}
+	cfgB.Hostname = ""
+	b := e.create(cfgB)
+	pidB := strconv.Itoa(e.startSleeping(b).Pid)
+	for _, n := range []string{"user", "net", "uts", "ipc", "cgroup", "time"} {
+		if nsInode(t, pidB, n) != nsInode(t, pidA, n) {
+			t.Errorf("%s namespace not joined", n)
+		}
+	}
+	if out := e.mustExec(b, "sh", "-c", "cat /proc/self/uid_map; id -u; touch /made-by-b"); !strings.Contains(out, "0     100000      65536") || !strings.HasSuffix(out, "0\n") {
+		t.Errorf("in b: %q", out)
+	}
+	if fi, err := os.Stat(filepath.Join(e.rootfs, "made-by-b")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 100000 {
+		t.Errorf("file made by root of b: %v, %+v", err, fi)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
 	"github.com/containerfd/containerfd/libcontainerfd/keyring"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
+	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
 	"github.com/containerfd/containerfd/libcontainerfd/selfexe"
 	"golang.org/x/sys/unix"
 )
@@ -36,58 +37,30 @@ func (c *Container) ForkInit(p *Process) (err error) {
 	defer c.Unlock()
 	cfg := c.cfg
 
-	exe, err := selfexe.FD()
-	if err != nil {
-		return fmt.Errorf("container %s: %w", c.id, err)
+	attr := spawn.Attr{
+		UIDMap: idMapString(cfg.UIDMappings),
+		GIDMap: idMapString(cfg.GIDMappings),
 	}
-	var cloneflags uint64
-	var join []spawn.Namespace
 	defer func() {
-		for _, ns := range join {
+		for _, ns := range attr.Join {
 			unix.Close(ns.FD)
 		}
 	}()
-	for _, n := range namespaces {
+	for _, n := range nsenter.Types {
 		for _, ns := range cfg.Namespaces {
-			if ns.Type != n.flag {
+			if ns.Type != n.Flag {
 				continue
 			}
 			if ns.Path == "" {
-				cloneflags |= uint64(ns.Type)
+				attr.Cloneflags |= uint64(ns.Type)
 				continue
 			}
 			fd, err := openNS(ns)
 			if err != nil {
 				return fmt.Errorf("container %s: %w", c.id, err)
 			}
-			join = append(join, spawn.Namespace{FD: fd, Flags: ns.Type})
+			attr.Join = append(attr.Join, spawn.Namespace{FD: fd, Flags: ns.Type})
 		}
-	}
-
-	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("container %s: socketpair: %w", c.id, err)
-	}
-	sock := sp[0]
-	defer unix.Close(sock)
-	files, closeFiles, err := processFiles(p)
-	defer closeFiles()
-	if err != nil {
-		unix.Close(sp[1])
-		return fmt.Errorf("container %s: %w", c.id, err)
-	}
-	files = append(files, sp[1])
-	attr := &spawn.Attr{
-		ExecFD:     exe,
-		Argv:       []string{stageInit, strconv.Itoa(len(files) - 1)},
-		Files:      files,
-		Cloneflags: cloneflags,
-		UIDMap:     idMapString(cfg.UIDMappings),
-		GIDMap:     idMapString(cfg.GIDMappings),
-		Join:       join,
-		CgroupFD:   c.cg.CloneFD(),
-		// The stage runs as root of the container's user namespace.
-		RootInUserns: c.st.Namespaces&unix.CLONE_NEWUSER != 0,
 	}
 	if c.st.Keyring != "" {
 		attr.OnThread = func() error {
@@ -96,37 +69,34 @@ func (c *Container) ForkInit(p *Process) (err error) {
 			return err
 		}
 	}
-	proc, err := spawn.Start(attr)
-	unix.Close(sp[1])
+	s, err := c.startStage(stageInit, p, attr)
 	if c.st.KeyringSerial != 0 {
 		// Saved now so a failure below removes the keyring too.
-		if serr := c.Save(); err == nil {
+		if serr := c.Save(); err == nil && serr != nil {
+			s.kill()
 			err = serr
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("container %s: start init: %w", c.id, err)
 	}
+	proc, sock := s.Process, s.sock
 	c.initPidfd = proc.Pidfd
 	defer func() {
 		if err != nil {
-			unix.PidfdSendSignal(proc.Pidfd, unix.SIGKILL, nil, 0)
-			var ws unix.WaitStatus
-			unix.Wait4(proc.Pid, &ws, 0, nil)
-			unix.Close(c.initPidfd)
+			s.kill()
 			c.initPidfd = -1
 			c.st.Init = procid.ID{}
 			os.Remove(filepath.Join(c.dir, startSocket))
+		} else {
+			unix.Close(sock)
 		}
 	}()
-	if err := c.cg.EnterV1(proc.Pid); err != nil {
-		return fmt.Errorf("container %s: put init in cgroup: %w", c.id, err)
-	}
 	if err := c.identify(proc.Pid, proc.Pidfd); err != nil {
 		return err
 	}
 	if cfg.Flags&KillOnClose != 0 {
-		if err := c.startWatcher(exe); err != nil {
+		if err := c.startWatcher(); err != nil {
 			return err
 		}
 	}
@@ -361,7 +331,11 @@ func (c *Container) Start() error {
 
 // startWatcher starts the process that kills the container when its holder
 // closes it or dies (KillOnClose).
-func (c *Container) startWatcher(exe int) error {
+func (c *Container) startWatcher() error {
+	exe, err := selfexe.FD()
+	if err != nil {
+		return err
+	}
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 		return fmt.Errorf("container %s: watcher pipe: %w", c.id, err)

@@ -16,74 +16,98 @@ func (c *Container) Exec(p *Process) (err error) {
 	if !c.initAlive() {
 		return fmt.Errorf("container %s: exec: %w", c.id, ErrNotRunning)
 	}
-	exe, err := selfexe.FD()
-	if err != nil {
-		return fmt.Errorf("container %s: exec: %w", c.id, err)
-	}
 	root, err := c.openRoot()
 	if err != nil {
 		return err
 	}
 	defer unix.Close(root)
-	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("container %s: exec: socketpair: %w", c.id, err)
-	}
-	sock := sp[0]
-	defer unix.Close(sock)
-	files, closeFiles, err := processFiles(p)
-	defer closeFiles()
-	if err != nil {
-		unix.Close(sp[1])
-		return fmt.Errorf("container %s: exec: %w", c.id, err)
-	}
-	files = append(files, sp[1])
-	attr := &spawn.Attr{
-		ExecFD:   exe,
-		Argv:     []string{stageExec, strconv.Itoa(len(files) - 1)},
-		Files:    files,
-		Join:     []spawn.Namespace{{FD: c.initPidfd, Flags: c.st.Namespaces}},
-		CgroupFD: c.cg.CloneFD(),
-		// The stage runs as root of the container's user namespace.
-		RootInUserns: c.st.Namespaces&unix.CLONE_NEWUSER != 0,
-	}
+	attr := spawn.Attr{Join: []spawn.Namespace{{FD: c.initPidfd, Flags: c.st.Namespaces}}}
 	if c.st.Keyring != "" {
 		attr.OnThread = func() error {
 			_, err := keyring.Join(c.st.Keyring)
 			return err
 		}
 	}
-	proc, err := spawn.Start(attr)
-	unix.Close(sp[1])
+	s, err := c.startStage(stageExec, p, attr)
 	if err != nil {
 		return fmt.Errorf("container %s: exec: %w", c.id, err)
 	}
 	defer func() {
 		if err != nil {
-			unix.PidfdSendSignal(proc.Pidfd, unix.SIGKILL, nil, 0)
-			var ws unix.WaitStatus
-			unix.Wait4(proc.Pid, &ws, 0, nil)
-			unix.Close(proc.Pidfd)
+			s.kill()
+		} else {
+			unix.Close(s.sock)
 		}
 	}()
-	if err := c.cg.EnterV1(proc.Pid); err != nil {
-		return fmt.Errorf("container %s: exec: join cgroup: %w", c.id, err)
-	}
-	if err := sendJSON(sock, newProcessConfig(p)); err != nil {
+	if err := sendJSON(s.sock, newProcessConfig(p)); err != nil {
 		return fmt.Errorf("container %s: exec: send config: %w", c.id, err)
 	}
-	if err := sendFD(sock, root); err != nil {
+	if err := sendFD(s.sock, root); err != nil {
 		return fmt.Errorf("container %s: exec: send root: %w", c.id, err)
 	}
 	var reply stageReply
-	if err := recvJSON(sock, &reply); err != nil && err != errEOF {
+	if err := recvJSON(s.sock, &reply); err != nil && err != errEOF {
 		return fmt.Errorf("container %s: exec: %w", c.id, err)
 	}
 	if reply.Error != "" {
 		return fmt.Errorf("container %s: exec: %s", c.id, reply.Error)
 	}
-	p.Pid, p.Pidfd = proc.Pid, proc.Pidfd
+	p.Pid, p.Pidfd = s.Pid, s.Pidfd
 	return nil
+}
+
+// stage is a stage process started in the container, and the socket that
+// gives it its orders.
+type stage struct {
+	*spawn.Process
+	sock int
+}
+
+// startStage starts our own binary as stage name in the container's cgroup
+// with p's fds, plus what attr says (namespaces, keyring).
+func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage, error) {
+	exe, err := selfexe.FD()
+	if err != nil {
+		return nil, err
+	}
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	defer unix.Close(sp[1])
+	files, closeFiles, err := processFiles(p)
+	defer closeFiles()
+	if err != nil {
+		unix.Close(sp[0])
+		return nil, err
+	}
+	files = append(files, sp[1])
+	attr.ExecFD = exe
+	attr.Argv = []string{name, strconv.Itoa(len(files) - 1)}
+	attr.Files = files
+	attr.CgroupFD = c.cg.CloneFD()
+	// The stage runs as root of the container's user namespace.
+	attr.RootInUserns = c.st.Namespaces&unix.CLONE_NEWUSER != 0
+	proc, err := spawn.Start(&attr)
+	if err != nil {
+		unix.Close(sp[0])
+		return nil, err
+	}
+	s := &stage{Process: proc, sock: sp[0]}
+	if err := c.cg.EnterV1(proc.Pid); err != nil {
+		s.kill()
+		return nil, fmt.Errorf("join cgroup: %w", err)
+	}
+	return s, nil
+}
+
+// kill ends a stage that failed and reaps it.
+func (s *stage) kill() {
+	unix.PidfdSendSignal(s.Pidfd, unix.SIGKILL, nil, 0)
+	var ws unix.WaitStatus
+	unix.Wait4(s.Pid, &ws, 0, nil)
+	unix.Close(s.Pidfd)
+	unix.Close(s.sock)
 }
 
 // Wait waits for the process, which must be a child of the caller, and

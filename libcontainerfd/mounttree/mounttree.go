@@ -114,19 +114,7 @@ func Open(m Mount, ns Namespaces) (int, error) {
 		if m.Source == "" {
 			return -1, fmt.Errorf("%s: bind without a source: %w", what, unix.EINVAL)
 		}
-		flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
-		if m.Recursive {
-			flags |= unix.AT_RECURSIVE
-		}
-		fd, err := unix.OpenTree(unix.AT_FDCWD, m.Source, flags)
-		if err != nil {
-			return -1, fmt.Errorf("%s: open_tree: %w", what, err)
-		}
-		if err := setupBind(fd, m); err != nil {
-			unix.Close(fd)
-			return -1, fmt.Errorf("%s: %w", what, err)
-		}
-		return fd, nil
+		return openBind(unix.AT_FDCWD, m.Source, 0, m, what)
 	}
 
 	var join []nsenter.Namespace
@@ -172,11 +160,17 @@ func OpenBindFD(src int, m Mount) (int, error) {
 	if err := checkAttr(m); err != nil {
 		return -1, fmt.Errorf("%s: %w", what, err)
 	}
-	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC | unix.AT_EMPTY_PATH)
+	return openBind(src, "", unix.AT_EMPTY_PATH, m, what)
+}
+
+// openBind clones the tree at dirfd/path (with flags such as AT_EMPTY_PATH)
+// as a detached mount and applies m's attributes to it.
+func openBind(dirfd int, path string, flags uint, m Mount, what string) (int, error) {
+	flags |= unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC
 	if m.Recursive {
 		flags |= unix.AT_RECURSIVE
 	}
-	fd, err := unix.OpenTree(src, "", flags)
+	fd, err := unix.OpenTree(dirfd, path, flags)
 	if err != nil {
 		return -1, fmt.Errorf("%s: open_tree: %w", what, err)
 	}

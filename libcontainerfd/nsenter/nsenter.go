@@ -74,9 +74,12 @@ func enterAndRun(nss []Namespace, fn func() error) error {
 	return fn()
 }
 
-var names = []struct {
-	flag int
-	name string
+// Types lists every namespace type with its name in /proc/<pid>/ns, in the
+// order they must be joined: the user namespace first, so the others are
+// joined with its privileges.
+var Types = []struct {
+	Flag int
+	Name string
 }{
 	{unix.CLONE_NEWUSER, "user"},
 	{unix.CLONE_NEWNS, "mnt"},
@@ -92,12 +95,12 @@ var names = []struct {
 // /proc/<pid>/ns does ("net", "mnt+pid").
 func TypeName(flags int) string {
 	s := ""
-	for _, n := range names {
-		if flags&n.flag != 0 {
+	for _, n := range Types {
+		if flags&n.Flag != 0 {
 			if s != "" {
 				s += "+"
 			}
-			s += n.name
+			s += n.Name
 		}
 	}
 	if s == "" {

@@ -78,6 +78,31 @@ func forkExec(args *cloneArgs, c *child) (pid uintptr, errno syscall.Errno) {
 		}
 	}
 
+	if c.unshare != 0 {
+		stage = stageUnshare
+		_, _, err1 = syscall.RawSyscall(unix.SYS_UNSHARE, uintptr(c.unshare), 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+	}
+	if c.clone2 != nil {
+		stage = stageFork
+		r1, _, err1 = syscall.RawSyscall6(unix.SYS_CLONE3, uintptr(unsafe.Pointer(c.clone2)), unsafe.Sizeof(*c.clone2), 0, 0, 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+		if r1 != 0 {
+			stage = stagePid
+			err1 = syscall.Errno(r1)
+			*(*uint32)(unsafe.Pointer(&b[0])) = stage
+			*(*uint32)(unsafe.Pointer(&b[4])) = uint32(err1)
+			syscall.RawSyscall(unix.SYS_WRITE, uintptr(c.errW), uintptr(unsafe.Pointer(&b[0])), 8)
+			for {
+				syscall.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
+			}
+		}
+	}
+
 	// Move fds that the next pass would overwrite out of the way, then
 	// put each in its place.
 	stage = stageFiles

@@ -91,6 +91,11 @@ type child struct {
 	join    []Namespace
 	execFD  int
 	setRoot bool
+	// unshare holds new namespaces made after joining a user namespace,
+	// so that it owns them; with a pid or time namespace the child forks
+	// once more (clone2) for a grandchild born in them.
+	unshare uint64
+	clone2  *cloneArgs
 	files   []int
 	nextFD  int
 	path    *byte
@@ -103,16 +108,21 @@ const (
 	stageSync = iota + 1
 	stageSetns
 	stageSetid
+	stageUnshare
+	stageFork
+	stagePid // not a failure: the child's report of its child's pid
 	stageFiles
 	stageExec
 )
 
 var stageNames = map[uint32]string{
-	stageSync:  "wait for id maps",
-	stageSetns: "join namespaces",
-	stageSetid: "become root of the user namespace",
-	stageFiles: "set up fds",
-	stageExec:  "execveat",
+	stageSync:    "wait for id maps",
+	stageSetns:   "join namespaces",
+	stageSetid:   "become root of the user namespace",
+	stageUnshare: "make namespaces in the joined user namespace",
+	stageFork:    "fork into the new pid namespace",
+	stageFiles:   "set up fds",
+	stageExec:    "execveat",
 }
 
 // Start starts the child and returns once it has exec'd, or with the error
@@ -220,6 +230,16 @@ func Start(a *Attr) (*Process, error) {
 		args.flags |= unix.CLONE_INTO_CGROUP
 		args.cgroup = uint64(a.CgroupFD)
 	}
+	// New namespaces made by the clone would belong to our user namespace,
+	// and the joined one could not use them: make them after the join.
+	if joinsUserns(a.Join) && a.Cloneflags != 0 {
+		c.unshare = a.Cloneflags
+		args.flags &^= a.Cloneflags
+		if a.Cloneflags&(unix.CLONE_NEWPID|unix.CLONE_NEWTIME) != 0 {
+			// The grandchild is our child too (CLONE_PARENT).
+			c.clone2 = &cloneArgs{flags: unix.CLONE_PARENT}
+		}
+	}
 
 	type result struct {
 		pid int
@@ -257,6 +277,12 @@ func Start(a *Attr) (*Process, error) {
 	p := &Process{Pid: r.pid, Pidfd: int(pidfd)}
 	unix.Close(errp[1])
 	errWClosed = true
+	if c.clone2 != nil {
+		// The child reports its child's pid, then exits.
+		if p, err = grandchild(p, errp[0]); err != nil {
+			return nil, err
+		}
+	}
 
 	fail := func(err error) (*Process, error) {
 		unix.PidfdSendSignal(p.Pidfd, unix.SIGKILL, nil, 0)
@@ -292,6 +318,48 @@ func Start(a *Attr) (*Process, error) {
 	stage := *(*uint32)(unsafe.Pointer(&report[0]))
 	errno := syscall.Errno(*(*uint32)(unsafe.Pointer(&report[4])))
 	return fail(fmt.Errorf("spawn: child: %s: %w", stageNames[stage], errno))
+}
+
+func joinsUserns(nss []Namespace) bool {
+	for _, ns := range nss {
+		if ns.Flags&unix.CLONE_NEWUSER != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// grandchild reaps the child that forked the real one and returns the real
+// one, which the child reported on the status pipe as (stagePid, pid).
+func grandchild(mid *Process, errR int) (*Process, error) {
+	var report [8]byte
+	n, err := readFull(errR, report[:])
+	var ws unix.WaitStatus
+	for {
+		if _, werr := unix.Wait4(mid.Pid, &ws, 0, nil); werr != unix.EINTR {
+			break
+		}
+	}
+	unix.Close(mid.Pidfd)
+	stage := *(*uint32)(unsafe.Pointer(&report[0]))
+	val := *(*uint32)(unsafe.Pointer(&report[4]))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("spawn: read child status: %w", err)
+	case n != len(report):
+		return nil, fmt.Errorf("spawn: child exited (%v) before it forked", ws)
+	case stage != stagePid:
+		return nil, fmt.Errorf("spawn: child: %s: %w", stageNames[stage], syscall.Errno(val))
+	}
+	pid := int(val)
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		// Our child (CLONE_PARENT), not yet reaped: the pid is still its.
+		unix.Kill(pid, unix.SIGKILL)
+		unix.Wait4(pid, &ws, 0, nil)
+		return nil, fmt.Errorf("spawn: pidfd_open %d: %w", pid, err)
+	}
+	return &Process{Pid: pid, Pidfd: pidfd}, nil
 }
 
 func readFull(fd int, b []byte) (int, error) {
