@@ -4,10 +4,15 @@
 // at /sys/fs/cgroup/unified, used for cgroup.kill, cgroup.freeze and
 // cgroup.events).
 //
-// A cgroup is named by an absolute path such as "/ctrs/web-1", the same in
-// every hierarchy, relative to where each hierarchy is mounted. Its host
+// A cgroup is named by a path. An absolute one such as "/ctrs/web-1" is the
+// same in every hierarchy, relative to where each hierarchy is mounted; a
+// relative one such as "ctrs/web-1" is taken, in each hierarchy, from the
+// cgroup the calling process is in there, as runc does with cgroupfs. Its host
 // directories are kept as Paths, which a caller saves (state.json) and hands
 // to Open in the next command.
+//
+// Set applies the resource limits of an OCI config (linux.resources) and
+// Stats reads the usage back.
 //
 // Every file is opened O_CLOEXEC, and every value is written to a cgroup file
 // with a single write(2), as cgroupfs expects.
@@ -123,9 +128,15 @@ type Cgroup struct {
 	cloneFD int      // O_PATH fd of v2, or -1
 }
 
-// Create makes the cgroup path (absolute, such as "/ctrs/web-1") in the
-// cgroup2 hierarchy, if the mode has one, and in every v1 hierarchy, if it has
-// any, with parents as needed.
+// Create makes the cgroup path in the cgroup2 hierarchy, if the mode has one,
+// and in every v1 hierarchy, if it has any, with parents as needed.
+//
+// An absolute path such as "/ctrs/web-1" is taken from the root of each
+// hierarchy. A relative path such as "ctrs/web-1" is taken, in each
+// hierarchy, from the cgroup the calling process is in there (its line of
+// /proc/self/cgroup), as the OCI runtime spec and runc have it: so it may land
+// at different places in different hierarchies. Either way Paths records the
+// directories made, so that Open needs no such lookup.
 //
 // If the cgroup itself already exists in any hierarchy, Create fails with an
 // error wrapping fs.ErrExist: two containers never share a cgroup. On any
@@ -138,13 +149,19 @@ type Cgroup struct {
 // the v1 cpuset hierarchy, each directory Create makes gets cpuset.cpus and
 // cpuset.mems from its parent, or processes could not join it.
 func Create(path string) (_ *Cgroup, err error) {
-	comps, err := splitPath(path)
+	comps, relative, err := splitPath(path)
 	if err != nil {
 		return nil, err
 	}
 	l, err := detect()
 	if err != nil {
 		return nil, err
+	}
+	var own map[string]string // Paths key -> our own cgroup, for a relative path
+	if relative {
+		if own, err = readSelfCgroup(); err != nil {
+			return nil, fmt.Errorf("cgroups: create %q: %w", path, err)
+		}
 	}
 	var made []string // in creation order
 	defer func() {
@@ -157,8 +174,13 @@ func Create(path string) (_ *Cgroup, err error) {
 	paths := Paths{}
 	for _, h := range l.all() {
 		dir := h.mount
+		if relative {
+			if dir, err = h.dirOf(own); err != nil {
+				return nil, fmt.Errorf("cgroups: create %q: %w", path, err)
+			}
+		}
 		for i, name := range comps {
-			if i > 0 && h.v2 && l.mode == V2 {
+			if h.v2 && l.mode == V2 && dir != h.mount {
 				enableControllers(dir)
 			}
 			parent := dir
@@ -187,25 +209,85 @@ func Create(path string) (_ *Cgroup, err error) {
 	return open(paths)
 }
 
-// splitPath checks a cgroup path and returns its components.
-func splitPath(path string) ([]string, error) {
-	if !strings.HasPrefix(path, "/") {
-		return nil, fmt.Errorf("cgroups: cgroup path %q: not absolute", path)
-	}
-	var comps []string
+// splitPath checks a cgroup path and returns its components, and whether it
+// is relative.
+func splitPath(path string) (comps []string, relative bool, err error) {
 	for _, c := range strings.Split(path, "/") {
 		switch c {
 		case "", ".":
 		case "..":
-			return nil, fmt.Errorf("cgroups: cgroup path %q: contains ..", path)
+			return nil, false, fmt.Errorf("cgroups: cgroup path %q: contains ..", path)
 		default:
 			comps = append(comps, c)
 		}
 	}
-	if len(comps) == 0 {
-		return nil, fmt.Errorf("cgroups: cgroup path %q: the root cgroup cannot belong to a container", path)
+	relative = !strings.HasPrefix(path, "/")
+	switch {
+	case path == "":
+		return nil, false, fmt.Errorf("cgroups: cgroup path %q: empty", path)
+	case len(comps) == 0 && relative:
+		return nil, false, fmt.Errorf("cgroups: cgroup path %q: names the caller's own cgroup, which cannot belong to a container", path)
+	case len(comps) == 0:
+		return nil, false, fmt.Errorf("cgroups: cgroup path %q: the root cgroup cannot belong to a container", path)
 	}
-	return comps, nil
+	return comps, relative, nil
+}
+
+// selfCgroupPath is read to find the caller's own cgroups; a variable so
+// that tests can point it at a fixture.
+var selfCgroupPath = "/proc/self/cgroup"
+
+// readSelfCgroup parses selfCgroupPath into a map from Paths key (KeyUnified
+// for the "0::" line, else each v1 controller of a line, "name=systemd" and
+// so on) to the cgroup path, as seen from the hierarchy's root.
+func readSelfCgroup() (map[string]string, error) {
+	data, err := os.ReadFile(selfCgroupPath)
+	if err != nil {
+		return nil, fmt.Errorf("read own cgroups: %w", err)
+	}
+	return parseSelfCgroup(string(data))
+}
+
+func parseSelfCgroup(data string) (map[string]string, error) {
+	own := map[string]string{}
+	for _, line := range strings.Split(data, "\n") {
+		if line == "" {
+			continue
+		}
+		// hierarchy-ID:controller-list:cgroup-path; the path may hold ':'.
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 || !strings.HasPrefix(f[2], "/") {
+			return nil, fmt.Errorf("parse %s: malformed line %q", selfCgroupPath, line)
+		}
+		if f[0] == "0" && f[1] == "" {
+			own[KeyUnified] = f[2]
+			continue
+		}
+		for _, k := range strings.Split(f[1], ",") {
+			if k != "" {
+				own[k] = f[2]
+			}
+		}
+	}
+	return own, nil
+}
+
+// dirOf returns the directory of h where the cgroup own lists for h is: that
+// path made relative to the cgroup mounted at h.mount.
+func (h *hierarchy) dirOf(own map[string]string) (string, error) {
+	p, ok := own[h.keys[0]]
+	if !ok {
+		return "", fmt.Errorf("%s lists no cgroup of the hierarchy mounted at %s (%s)", selfCgroupPath, h.mount, strings.Join(h.keys, ","))
+	}
+	root := h.root
+	if root == "" {
+		root = "/"
+	}
+	rel, ok := strings.CutPrefix(p, root)
+	if !ok || (rel != "" && root != "/" && !strings.HasPrefix(rel, "/")) {
+		return "", fmt.Errorf("own cgroup %s of %s is outside the subtree %s mounted at %s", p, strings.Join(h.keys, ","), root, h.mount)
+	}
+	return filepath.Join(h.mount, rel), nil
 }
 
 // rollback removes the directories Create made, last first. A directory
@@ -601,7 +683,22 @@ func readFile(dir, name string) (string, error) {
 // wants: each write is one command.
 func writeFile(dir, name, val string) error {
 	p := filepath.Join(dir, name)
-	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	err := writeRaw(p, val)
+	switch err.(type) {
+	case nil:
+		return nil
+	case *fs.PathError:
+		return err
+	}
+	return fmt.Errorf("write %q to %s: %w", val, p, err)
+}
+
+// writeRaw writes val to the file p with one write(2). It returns a
+// *fs.PathError if p cannot be opened, else the bare error of the write.
+// O_TRUNC changes nothing on cgroupfs (runc opens its files so too), but lets
+// the same code write to the plain files of a test fixture.
+func writeRaw(p, val string) error {
+	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_TRUNC|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &fs.PathError{Op: "open", Path: p, Err: err}
 	}
@@ -612,10 +709,10 @@ func writeFile(dir, name, val string) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("write %q to %s: %w", val, p, err)
+			return err
 		}
 		if n != len(val) {
-			return fmt.Errorf("write %q to %s: short write (%d bytes)", val, p, n)
+			return fmt.Errorf("short write (%d of %d bytes)", n, len(val))
 		}
 		return nil
 	}

@@ -41,17 +41,24 @@ func TestSplitPath(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		want []string
+		rel  bool
 		bad  bool
 	}{
 		{in: "/a", want: []string{"a"}},
 		{in: "/a/b/", want: []string{"a", "b"}},
 		{in: "//a/./b", want: []string{"a", "b"}},
+		{in: "a/b", want: []string{"a", "b"}, rel: true},
+		{in: "./a", want: []string{"a"}, rel: true},
+		{in: "a//b/", want: []string{"a", "b"}, rel: true},
 		{in: "", bad: true},
-		{in: "a/b", bad: true},
+		{in: ".", bad: true},
+		{in: "./", bad: true},
 		{in: "/", bad: true},
 		{in: "/a/../b", bad: true},
+		{in: "a/../b", bad: true},
+		{in: "..", bad: true},
 	} {
-		got, err := splitPath(tc.in)
+		got, rel, err := splitPath(tc.in)
 		if tc.bad {
 			if err == nil {
 				t.Errorf("splitPath(%q) = %v, want an error", tc.in, got)
@@ -60,8 +67,8 @@ func TestSplitPath(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("splitPath(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		if err != nil || !reflect.DeepEqual(got, tc.want) || rel != tc.rel {
+			t.Errorf("splitPath(%q) = %v, %v, %v; want %v, %v", tc.in, got, rel, err, tc.want, tc.rel)
 		}
 	}
 }
@@ -107,10 +114,10 @@ func TestDetectFixtures(t *testing.T) {
 34 31 0:34 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer
 `
 	v1want := []hierarchy{
-		{mount: "/mnt/with space", keys: []string{"devices"}},
-		{mount: "/sys/fs/cgroup/cpu,cpuacct", keys: []string{"cpu", "cpuacct"}},
-		{mount: "/sys/fs/cgroup/memory", keys: []string{"memory"}},
-		{mount: "/sys/fs/cgroup/systemd", keys: []string{"name=systemd"}},
+		{mount: "/mnt/with space", root: "/", keys: []string{"devices"}},
+		{mount: "/sys/fs/cgroup/cpu,cpuacct", root: "/", keys: []string{"cpu", "cpuacct"}},
+		{mount: "/sys/fs/cgroup/memory", root: "/", keys: []string{"memory"}},
+		{mount: "/sys/fs/cgroup/systemd", root: "/", keys: []string{"name=systemd"}},
 	}
 	for _, tc := range []struct {
 		name, table, env string
@@ -124,8 +131,8 @@ func TestDetectFixtures(t *testing.T) {
 		{name: "hybrid forced v2", table: hybrid, env: "v2", mode: V2, v2: "/sys/fs/cgroup/unified"},
 		{name: "hybrid forced v1", table: hybrid, env: "v1", mode: V1, v1: v1want},
 		{name: "v1", table: v1only, mode: V1, v1: []hierarchy{
-			{mount: "/sys/fs/cgroup/freezer", keys: []string{"freezer"}},
-			{mount: "/sys/fs/cgroup/memory", keys: []string{"memory"}},
+			{mount: "/sys/fs/cgroup/freezer", root: "/", keys: []string{"freezer"}},
+			{mount: "/sys/fs/cgroup/memory", root: "/", keys: []string{"memory"}},
 		}},
 		{name: "v1 forced v2", table: v1only, env: "v2", bad: true},
 		{name: "v1 forced hybrid", table: v1only, env: "hybrid", bad: true},
@@ -217,9 +224,15 @@ func allMounts(t *testing.T) []string {
 // fails the test if anything is left.
 func testParent(t *testing.T) string {
 	t.Helper()
+	return testParentNamed(t, "cg")
+}
+
+// testParentNamed is testParent with "/cfdtest-<kind>-<random>".
+func testParentNamed(t *testing.T, kind string) string {
+	t.Helper()
 	b := make([]byte, 6)
 	rand.Read(b)
-	parent := "/cfdtest-cg-" + hex.EncodeToString(b)
+	parent := "/cfdtest-" + kind + "-" + hex.EncodeToString(b)
 	mounts := allMounts(t)
 	t.Cleanup(func() {
 		for _, m := range mounts {
@@ -760,6 +773,9 @@ func TestPopulatedEvents(t *testing.T) {
 		cmd.Process.Kill() // not reaped yet: a zombie does not populate
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLPRI}}
 		n, err := unix.Poll(fds, 5000)
+		for err == unix.EINTR { // a signal to the Go runtime, not the event
+			n, err = unix.Poll(fds, 5000)
+		}
 		if err != nil || n != 1 || fds[0].Revents&unix.POLLPRI == 0 {
 			t.Fatalf("poll: n=%d revents=%#x err=%v", n, fds[0].Revents, err)
 		}

@@ -27,6 +27,7 @@ type mountEntry struct {
 // hierarchy is one mounted cgroup hierarchy.
 type hierarchy struct {
 	mount string   // mount point, e.g. /sys/fs/cgroup/memory
+	root  string   // the cgroup mounted there: "/" unless a subtree is mounted
 	v2    bool     // cgroup2
 	keys  []string // Paths keys it serves: "unified", or its v1 controllers
 }
@@ -147,7 +148,7 @@ func cgroupMounts() (v2 []hierarchy, v1 []hierarchy, err error) {
 		}
 		switch m.fstype {
 		case "cgroup2":
-			h := hierarchy{mount: m.mountpoint, v2: true, keys: []string{KeyUnified}}
+			h := hierarchy{mount: m.mountpoint, root: m.root, v2: true, keys: []string{KeyUnified}}
 			if m.root != "/" {
 				v2Sub = append(v2Sub, h)
 				continue
@@ -168,7 +169,7 @@ func cgroupMounts() (v2 []hierarchy, v1 []hierarchy, err error) {
 		if len(cs) == 0 {
 			continue
 		}
-		v1 = append(v1, hierarchy{mount: m.mountpoint, keys: cs})
+		v1 = append(v1, hierarchy{mount: m.mountpoint, root: m.root, keys: cs})
 	}
 	sort.Slice(v1, func(i, j int) bool { return v1[i].mount < v1[j].mount })
 	return v2, v1, nil
