@@ -1,0 +1,270 @@
+// Package caps gives a container process the capability sets of its OCI
+// config (process.capabilities).
+//
+// Capabilities belong to a thread, not a process, so everything here acts on
+// the calling thread with raw capset(2) and prctl(2). The stage that applies
+// them must hold its goroutine on one OS thread (runtime.LockOSThread) from
+// ApplyBounding through execve(2), and exec from that thread: execve takes
+// the credentials of the thread that calls it.
+//
+// The order matters, and is the one runc's init uses:
+//
+//	s, err := caps.Parse(spec.Process.Capabilities) // in the runtime
+//	...                                           // in the stage, thread locked:
+//	s.ApplyBounding()   // drop the bounding set (needs CAP_SETPCAP); set KEEPCAPS
+//	setgroups, setresgid, setresuid               // by the caller
+//	s.ApplyFinal()      // capset effective, permitted, inheritable; raise ambient; clear KEEPCAPS
+//	execve
+//
+// The bounding set goes first because dropping from it needs CAP_SETPCAP in
+// the effective set, which a uid change to non-zero clears. KEEPCAPS keeps the
+// permitted set through that change (the kernel would otherwise empty it when
+// no uid is 0 any more); the effective set is emptied regardless, and ambient
+// capabilities are cleared by the change whatever KEEPCAPS says, so capset and
+// the ambient raise come after it. Go's setresuid runs on every thread of the
+// process (each with its own, unset, KEEPCAPS); only the calling thread, which
+// goes on to exec, keeps its permitted set, which is all that is needed.
+//
+// The inheritable set is exactly the one asked for, never widened: giving
+// inheritable capabilities nobody asked for was CVE-2022-29162 (runc) and
+// CVE-2022-27650 (crun). Capabilities in an exec'd program follow the
+// kernel's rules (capabilities(7)): as uid 0 the program gets the bounding
+// set (plus the inheritable one) whatever the permitted set was, so the
+// bounding set is what limits root; as any other uid it gets only its ambient
+// set. A capability is made ambient only if it is also permitted and
+// inheritable, as the kernel requires; Parse drops the others with a warning,
+// as runc and crun skip them.
+package caps
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Set is the five capability sets of a process, ready to apply. It travels
+// to the stage as JSON.
+type Set struct {
+	Bounding    Mask `json:"bounding"`
+	Effective   Mask `json:"effective"`
+	Inheritable Mask `json:"inheritable"`
+	Permitted   Mask `json:"permitted"`
+	Ambient     Mask `json:"ambient"`
+	// Warnings say what Parse left out: capabilities the running kernel
+	// does not support, and ambient capabilities the kernel would refuse.
+	// The runtime logs them (runc logs the first kind at level warning).
+	Warnings []string `json:"-"`
+}
+
+// Parse translates an OCI capabilities section into a Set. Names are as in
+// <linux/capability.h> ("CAP_KILL"); a name this package does not know is an
+// error naming it and its set. A capability the package knows but the
+// running kernel does not (above /proc/sys/kernel/cap_last_cap) is left out
+// with a warning, as runc and crun do, so one config serves old and new
+// kernels. An effective capability that is not permitted, or an inheritable
+// one not in the bounding set, is an error: the kernel would refuse it.
+//
+// A nil c gives a nil Set, whose Apply methods do nothing: the process keeps
+// the stage's capabilities (which a change to a non-zero uid then clears).
+func Parse(c *specs.LinuxCapabilities) (*Set, error) {
+	if c == nil {
+		return nil, nil
+	}
+	last, err := Last()
+	if err != nil {
+		return nil, err
+	}
+	return parse(c, last)
+}
+
+func parse(c *specs.LinuxCapabilities, last Cap) (*Set, error) {
+	s := &Set{}
+	var (
+		unsupported []string            // names above last, in order of appearance
+		where       map[string][]string // name -> sets it was in
+	)
+	for _, f := range []struct {
+		set   string
+		names []string
+		mask  *Mask
+	}{
+		{"bounding", c.Bounding, &s.Bounding},
+		{"effective", c.Effective, &s.Effective},
+		{"inheritable", c.Inheritable, &s.Inheritable},
+		{"permitted", c.Permitted, &s.Permitted},
+		{"ambient", c.Ambient, &s.Ambient},
+	} {
+		for _, name := range f.names {
+			cp, ok := FromName(name)
+			if !ok {
+				return nil, unknownError(name, f.set)
+			}
+			if cp > last {
+				if where == nil {
+					where = make(map[string][]string)
+				}
+				if _, seen := where[name]; !seen {
+					unsupported = append(unsupported, name)
+				}
+				if w := where[name]; len(w) == 0 || w[len(w)-1] != f.set {
+					where[name] = append(w, f.set)
+				}
+				continue
+			}
+			*f.mask |= maskOf(cp)
+		}
+	}
+	for _, name := range unsupported {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("ignoring %s (%s): not supported by the running kernel, whose last capability is %s",
+			name, strings.Join(where[name], ", "), last))
+	}
+	if m := s.Effective &^ s.Permitted; m != 0 {
+		return nil, fmt.Errorf("caps: effective %s not in the permitted set", m)
+	}
+	if m := s.Inheritable &^ s.Bounding; m != 0 {
+		return nil, fmt.Errorf("caps: inheritable %s not in the bounding set", m)
+	}
+	if m := s.Ambient &^ (s.Permitted & s.Inheritable); m != 0 {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("ignoring ambient %s: an ambient capability must also be permitted and inheritable", m))
+		s.Ambient &^= m
+	}
+	return s, nil
+}
+
+func unknownError(name, set string) error {
+	hint := ""
+	up := strings.ToUpper(strings.TrimSpace(name))
+	for _, try := range []string{up, "CAP_" + up} {
+		if _, ok := FromName(try); ok && try != name {
+			hint = fmt.Sprintf(" (did you mean %q?)", try)
+			break
+		}
+	}
+	return fmt.Errorf("caps: unknown capability %q in the %s set%s", name, set, hint)
+}
+
+// ApplyBounding drops from the calling thread's bounding set every
+// capability not in s.Bounding, then sets PR_SET_KEEPCAPS so that the
+// permitted set survives the caller's change of uid. It needs CAP_SETPCAP.
+// Call it on the locked thread that will exec, before setresuid.
+func (s *Set) ApplyBounding() error {
+	if s == nil {
+		return nil
+	}
+	for c := Cap(0); c <= maxCap; c++ {
+		if s.Bounding.Has(c) {
+			continue
+		}
+		in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0)
+		if errors.Is(err, unix.EINVAL) {
+			break // above the kernel's last capability
+		}
+		if err != nil {
+			return fmt.Errorf("caps: read %s in the bounding set: %w", c, err)
+		}
+		if in == 0 {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+			return fmt.Errorf("caps: drop %s from the bounding set: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("caps: set keepcaps: %w", err)
+	}
+	return nil
+}
+
+// ApplyFinal sets the calling thread's effective, permitted and inheritable
+// sets (capset(2), _LINUX_CAPABILITY_VERSION_3), replaces its ambient set
+// with s.Ambient and clears PR_SET_KEEPCAPS. Call it on the same locked
+// thread, after ApplyBounding and the change of uid, right before execve.
+func (s *Set) ApplyFinal() error {
+	if s == nil {
+		return nil
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	for i := range data {
+		shift := 32 * uint(i)
+		data[i].Effective = uint32(s.Effective >> shift)
+		data[i].Permitted = uint32(s.Permitted >> shift)
+		data[i].Inheritable = uint32(s.Inheritable >> shift)
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return s.capsetError(err)
+	}
+	// Lowering the permitted or inheritable set has already cleared any
+	// ambient capability outside them; clear the rest too.
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("caps: clear the ambient set: %w", err)
+	}
+	for _, c := range s.Ambient.Caps() {
+		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
+			return fmt.Errorf("caps: raise ambient %s: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("caps: clear keepcaps: %w", err)
+	}
+	return nil
+}
+
+// capsetError explains a failed capset: the usual cause is asking for a
+// capability the stage does not hold (the kernel never adds to the permitted
+// set), or, after a change of uid without ApplyBounding, a permitted set the
+// kernel has emptied.
+func (s *Set) capsetError(err error) error {
+	const prefix = "caps: set effective %s, permitted %s, inheritable %s"
+	base := fmt.Sprintf(prefix, orNone(s.Effective), orNone(s.Permitted), orNone(s.Inheritable))
+	if !errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("%s: %w", base, err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if unix.Capget(&hdr, &data[0]) != nil {
+		return fmt.Errorf("%s: %w", base, err)
+	}
+	held := Mask(data[0].Permitted) | Mask(data[1].Permitted)<<32
+	inh := Mask(data[0].Inheritable) | Mask(data[1].Inheritable)<<32
+	var why []string
+	if m := s.Permitted &^ held; m != 0 {
+		w := m.String() + " not held"
+		if held == 0 {
+			w += " (the permitted set is empty)"
+		}
+		why = append(why, w)
+	}
+	if m := s.Inheritable &^ (inh | boundingNow()); m != 0 {
+		why = append(why, fmt.Sprintf("inheritable %s not in the bounding set", m))
+	}
+	if len(why) == 0 {
+		return fmt.Errorf("%s: %w", base, err)
+	}
+	return fmt.Errorf("%s: %s: %w", base, strings.Join(why, "; "), err)
+}
+
+// boundingNow reads the calling thread's bounding set.
+func boundingNow() Mask {
+	var m Mask
+	for c := Cap(0); c <= maxCap; c++ {
+		in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0)
+		if err != nil {
+			break
+		}
+		if in == 1 {
+			m |= maskOf(c)
+		}
+	}
+	return m
+}
+
+func orNone(m Mask) string {
+	if m == 0 {
+		return "none"
+	}
+	return m.String()
+}
