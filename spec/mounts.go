@@ -1,0 +1,314 @@
+package spec
+
+import (
+	"fmt"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
+)
+
+// How the OCI mount options ("Linux mount options" in config.md) map onto
+// mounttree.Mount. The options are read in order and a later option undoes
+// an earlier contrary one ("ro,rw" is rw), as mount(8) and runc do.
+
+// attrOptions are the per-mount flags: option → MOUNT_ATTR_* and whether the
+// option sets or clears it. The "r"-prefixed forms (rro, rnosuid, …: config.md
+// footnote 3, mount_setattr with AT_RECURSIVE) map to the same flags; see
+// translateMount for where they differ.
+var attrOptions = map[string]struct {
+	flag  uint64
+	clear bool
+}{
+	"ro":          {unix.MOUNT_ATTR_RDONLY, false},
+	"rw":          {unix.MOUNT_ATTR_RDONLY, true},
+	"nosuid":      {unix.MOUNT_ATTR_NOSUID, false},
+	"suid":        {unix.MOUNT_ATTR_NOSUID, true},
+	"nodev":       {unix.MOUNT_ATTR_NODEV, false},
+	"dev":         {unix.MOUNT_ATTR_NODEV, true},
+	"noexec":      {unix.MOUNT_ATTR_NOEXEC, false},
+	"exec":        {unix.MOUNT_ATTR_NOEXEC, true},
+	"nodiratime":  {unix.MOUNT_ATTR_NODIRATIME, false},
+	"diratime":    {unix.MOUNT_ATTR_NODIRATIME, true},
+	"nosymfollow": {unix.MOUNT_ATTR_NOSYMFOLLOW, false},
+	"symfollow":   {unix.MOUNT_ATTR_NOSYMFOLLOW, true},
+}
+
+// atimeOptions change the atime setting, an enum in mount_setattr(2):
+// MOUNT_ATTR_RELATIME (0, the kernel's default), NOATIME or STRICTATIME.
+// The "no" forms only undo the matching setting, as clearing MS_NOATIME,
+// MS_RELATIME or MS_STRICTATIME does for runc and crun: the kernel then
+// falls back to relatime. So "norelatime" alone leaves relatime, as it does
+// with mount(2) on any kernel since 2.6.30 (use "strictatime" to update atime
+// on every access).
+var atimeOptions = map[string]func(cur uint64) uint64{
+	"atime":         func(cur uint64) uint64 { return unless(cur, unix.MOUNT_ATTR_NOATIME) },
+	"noatime":       func(uint64) uint64 { return unix.MOUNT_ATTR_NOATIME },
+	"relatime":      func(uint64) uint64 { return unix.MOUNT_ATTR_RELATIME },
+	"norelatime":    func(cur uint64) uint64 { return cur },
+	"strictatime":   func(uint64) uint64 { return unix.MOUNT_ATTR_STRICTATIME },
+	"nostrictatime": func(cur uint64) uint64 { return unless(cur, unix.MOUNT_ATTR_STRICTATIME) },
+}
+
+// unless returns the default (relatime) if cur is the setting to undo.
+func unless(cur, undo uint64) uint64 {
+	if cur == undo {
+		return unix.MOUNT_ATTR_RELATIME
+	}
+	return cur
+}
+
+// propagationOptions set the mount's propagation. mounttree applies it to
+// the whole tree of a Recursive (rbind) mount and to the one mount
+// otherwise, so the "r" forms and the plain ones differ only on an rbind,
+// where mounttree makes even "private" recursive (runc would change only
+// the top mount). A plain bind and a new filesystem are a single mount, where
+// both forms mean the same.
+var propagationOptions = map[string]int{
+	"private":     unix.MS_PRIVATE,
+	"rprivate":    unix.MS_PRIVATE,
+	"slave":       unix.MS_SLAVE,
+	"rslave":      unix.MS_SLAVE,
+	"shared":      unix.MS_SHARED,
+	"rshared":     unix.MS_SHARED,
+	"unbindable":  unix.MS_UNBINDABLE,
+	"runbindable": unix.MS_UNBINDABLE,
+}
+
+// ignoredOptions are accepted and have no effect:
+//   - defaults: mount(8)'s "rw,suid,dev,exec,auto,nouser,async", which is
+//     what a mount gets when nothing else is said (runc: no flag).
+//   - iversion, noiversion: MS_I_VERSION; filesystems with a change counter
+//     keep it unconditionally today and fsconfig has no parameter for it.
+//   - silent, loud: MS_SILENT only quiets the kernel log while mounting.
+var ignoredOptions = map[string]bool{
+	"defaults": true, "iversion": true, "noiversion": true, "silent": true, "loud": true,
+}
+
+// unsupportedOptions are refused until the library implements them:
+//   - idmap, ridmap: idmapped mounts (MOUNT_ATTR_IDMAP).
+//   - tmpcopyup: copy the directory's contents into a new tmpfs (a runc/crun
+//     extension).
+//   - remount: change the flags of a mount that already exists at the
+//     destination; every mount of our tree is new, so there is nothing to
+//     remount, and making a new one instead is not what was asked.
+var unsupportedOptions = map[string]bool{
+	"idmap": true, "ridmap": true, "tmpcopyup": true, "remount": true,
+}
+
+// superblockOptions are the superblock flags fsconfig takes for any
+// filesystem (see parseMountOptions); they travel as filesystem data.
+var superblockOptions = []string{"sync", "async", "dirsync", "lazytime", "nolazytime", "mand", "nomand"}
+
+// MountOptions lists, sorted, the mount options that Translate understands
+// (for `containerfd features`): the ones config.md names, less those it
+// refuses (idmap, ridmap, remount, tmpcopyup). Any other option is passed
+// to the filesystem as data.
+func MountOptions() []string {
+	var out []string
+	for o := range attrOptions {
+		out = append(out, o, "r"+o)
+	}
+	for o := range atimeOptions {
+		out = append(out, o, "r"+o)
+	}
+	for o := range propagationOptions {
+		out = append(out, o)
+	}
+	for o := range ignoredOptions {
+		out = append(out, o)
+	}
+	out = append(out, superblockOptions...)
+	out = append(out, "bind", "rbind")
+	slices.Sort(out)
+	return out
+}
+
+// mountOptions is what a mount's options say.
+type mountOptions struct {
+	bind, rbind bool
+	// set and clear are MOUNT_ATTR_* flags to set and clear. plainClear are
+	// those of clear that came from a plain ("rw", not "rrw") option.
+	set, clear, plainClear uint64
+	atime                  uint64
+	propagation            int
+	// data are filesystem options for fsconfig (with the superblock flags,
+	// in the order given); they mean nothing to a bind.
+	data []string
+}
+
+// parseMountOptions reads opts of mounts[i]; refused options are reported
+// to p.
+func parseMountOptions(p *problems, i int, opts []string) mountOptions {
+	var mo mountOptions
+	for j, o := range opts {
+		if f, ok := attrOptions[o]; ok {
+			mo.apply(f.flag, f.clear, true)
+			continue
+		}
+		// The recursive forms: "rro", "rnosuid", "ratime", …
+		if r, ok := strings.CutPrefix(o, "r"); ok {
+			if f, ok := attrOptions[r]; ok {
+				mo.apply(f.flag, f.clear, false)
+				continue
+			}
+			if f, ok := atimeOptions[r]; ok {
+				mo.atime = f(mo.atime)
+				continue
+			}
+		}
+		if f, ok := atimeOptions[o]; ok {
+			mo.atime = f(mo.atime)
+			continue
+		}
+		if prop, ok := propagationOptions[o]; ok {
+			mo.propagation = prop
+			continue
+		}
+		switch {
+		case o == "bind":
+			mo.bind = true
+		case o == "rbind":
+			mo.bind, mo.rbind = true, true
+		case ignoredOptions[o]:
+		case unsupportedOptions[o]:
+			p.add(fmt.Errorf("mounts[%d].options[%d] %q: %w", i, j, o, ErrNotSupported))
+		case o == "":
+			p.addf("mounts[%d].options[%d]: empty", i, j)
+		default:
+			// Everything else is an option of the filesystem (config.md:
+			// "Runtimes SHOULD treat unknown options as filesystem-specific
+			// ones"), given to fsconfig, which rejects what the filesystem
+			// does not know. That includes the flags of the superblock
+			// rather than the mount ("sync", "async", "dirsync", "lazytime",
+			// "nolazytime", "mand", "nomand"): mount_setattr has no
+			// MOUNT_ATTR for them, but fsconfig(FSCONFIG_SET_FLAG) takes
+			// them for any filesystem (checked on Linux 6.18 with tmpfs,
+			// proc, sysfs, mqueue and devpts). On a bind they are dropped
+			// with the other filesystem options (see translateMount): the
+			// bind shares its superblock with the host.
+			mo.data = append(mo.data, o)
+		}
+	}
+	return mo
+}
+
+// apply records one flag option; plain tells "rw" from "rrw".
+func (mo *mountOptions) apply(flag uint64, clear, plain bool) {
+	if !clear {
+		mo.set |= flag
+		mo.clear &^= flag
+		mo.plainClear &^= flag
+		return
+	}
+	mo.set &^= flag
+	mo.clear |= flag
+	if plain {
+		mo.plainClear |= flag
+	} else {
+		mo.plainClear &^= flag
+	}
+}
+
+// isBind tells whether m is a bind mount: config.md says a mount is a bind
+// if its options have "bind" or "rbind"; like runc and crun we also take
+// type "bind" (without those options: a non-recursive bind).
+func isBind(m specs.Mount) bool {
+	if m.Type == "bind" {
+		return true
+	}
+	for _, o := range m.Options {
+		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
+}
+
+// checkMount reports the problems of mounts[i].
+func checkMount(p *problems, i int, m specs.Mount) {
+	field := fmt.Sprintf("mounts[%d]", i)
+	switch {
+	case m.Destination == "":
+		p.addf("%s.destination: empty", field)
+	case strings.IndexByte(m.Destination, 0) >= 0:
+		p.addf("%s.destination %q: contains a NUL byte", field, m.Destination)
+	case !path.IsAbs(m.Destination):
+		// config.md allows a relative destination on Linux for old tools,
+		// deprecated; runc warns. We refuse: the tree is built from
+		// nothing and a relative path hides a mistake.
+		p.addf("%s.destination %q: must be absolute", field, m.Destination)
+	case path.Clean(m.Destination) == "/":
+		// runc refuses it too: the root is root.path.
+		p.addf("%s.destination %q: cannot mount over the root (that is root.path)", field, m.Destination)
+	}
+	bind := isBind(m)
+	switch {
+	case bind && m.Source == "":
+		p.addf("%s.source: empty (a bind mount needs one)", field)
+	case !bind && m.Type == "":
+		p.addf("%s.type: empty (a filesystem type, or \"bind\"/\"rbind\" in options for a bind mount)", field)
+	}
+	if strings.IndexByte(m.Source, 0) >= 0 || strings.IndexByte(m.Type, 0) >= 0 {
+		p.addf("%s: source or type contains a NUL byte", field)
+	}
+	if len(m.UIDMappings) > 0 {
+		p.add(fmt.Errorf("%s.uidMappings: %w", field, ErrNotSupported))
+	}
+	if len(m.GIDMappings) > 0 {
+		p.add(fmt.Errorf("%s.gidMappings: %w", field, ErrNotSupported))
+	}
+	parseMountOptions(p, i, m.Options)
+}
+
+// translateMount turns a valid mounts[i] into a mounttree.Mount; bundle is
+// absolute.
+func translateMount(bundle string, i int, m specs.Mount) mounttree.Mount {
+	mo := parseMountOptions(&problems{}, i, m.Options)
+	out := mounttree.Mount{
+		Type:        m.Type,
+		Source:      m.Source,
+		Target:      path.Clean(m.Destination),
+		Propagation: mo.propagation,
+		Attr:        mo.set | mo.atime,
+	}
+	if !isBind(m) {
+		// A new filesystem starts with no flags: there is nothing to clear,
+		// and mounttree takes no ClearAttr for it.
+		out.Data = mo.data
+		return out
+	}
+	// Whatever the type says, it is a bind (config.md: the type of a bind is
+	// a dummy, often "none").
+	out.Type = "bind"
+	out.Recursive = mo.rbind
+	// config.md: bind sources are absolute or relative to the bundle.
+	if !filepath.IsAbs(out.Source) {
+		out.Source = filepath.Join(bundle, out.Source)
+	}
+	// mounttree has one Recursive switch for the bind and its attributes,
+	// so on an rbind every flag applies to the whole tree. For flags that
+	// are set ("ro", "nosuid", …) that is stricter than runc, which sets
+	// them on the top mount only (and needs "rro" for the tree). For flags
+	// cleared by a plain option ("rw", "suid", "dev", "exec", "diratime",
+	// "symfollow") it would loosen mounts below the top that the host made
+	// read-only or nosuid, so on an rbind only the recursive forms ("rrw",
+	// "rsuid", …) clear; a plain "rw" then leaves the attributes the clone
+	// has from its source (an rbind of a writable directory stays writable).
+	out.ClearAttr = mo.clear
+	if mo.rbind {
+		out.ClearAttr &^= mo.plainClear
+	}
+	// mounttree has no "keep the source's atime" either: a bind gets the
+	// atime setting in Attr (relatime unless an option says otherwise)
+	// where the source differs, on the whole tree of an rbind; runc
+	// leaves a bind's atime alone unless an option names one.
+	// Filesystem options mean nothing to a bind; runc passes them to a bind
+	// mount(2), which ignores them, and so do we.
+	return out
+}
