@@ -4,6 +4,7 @@ import (
 	"os"
 
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
+	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Flags choose how a container behaves, as container_create's flags did.
@@ -52,9 +53,38 @@ type Config struct {
 	// NoNewKeyring keeps the caller's session keyring instead of giving the
 	// container one of its own.
 	NoNewKeyring bool
+	// RootPropagation is the propagation of the container's mounts:
+	// unix.MS_PRIVATE (the default), MS_SLAVE, MS_SHARED or MS_UNBINDABLE,
+	// applied recursively from /.
+	RootPropagation int
+	// Devices are created in the container (mknod; inside a user namespace,
+	// a bind of the host's node) after the mounts.
+	Devices []specs.LinuxDevice
+	// Links are symlinks made inside the root after the mounts and devices
+	// ("/dev/fd" -> "/proc/self/fd"); an existing path is left alone.
+	Links []Link
+	// MaskedPaths are hidden (an empty read-only tmpfs on a directory,
+	// /dev/null on anything else); ReadonlyPaths become read-only binds.
+	// A path that does not exist is skipped.
+	MaskedPaths, ReadonlyPaths []string
+	// Sysctl values are written in the container's namespaces, from
+	// outside, before init runs.
+	Sysctl map[string]string
+	// Resources are the limits of the container's cgroup.
+	Resources *specs.LinuxResources
+	// BeforePivot, if set, runs while init waits with every mount attached
+	// but before pivot_root (OCI's createRuntime and createContainer hooks
+	// run there). pid is init's. An error fails ForkInit.
+	BeforePivot func(pid int) error `json:"-"`
 	// Labels are saved with the container for its owner (a runtime keeps its
 	// bundle path and annotations there).
 	Labels map[string]string
+}
+
+// Link is a symlink to make inside the container's root.
+type Link struct {
+	Path   string // where, inside the root
+	Target string // what it points to
 }
 
 // Process describes a process to run in a container: its init or one joined
@@ -68,13 +98,24 @@ type Process struct {
 	AdditionalGids  []uint32
 	Umask           *uint32
 	NoNewPrivileges bool
+	// Capabilities, when set, are the process's five capability sets
+	// (names such as "CAP_KILL"); nil keeps the stage's (all of root's).
+	Capabilities *specs.LinuxCapabilities
+	Rlimits      []specs.POSIXRlimit
+	OOMScoreAdj  *int
+	// Terminal gives the process a new pty of the container's devpts as
+	// its stdio and controlling terminal; the master comes back in Console.
+	Terminal    bool
+	ConsoleSize *specs.Box
 	// Stdin, Stdout and Stderr become fds 0-2 (nil: /dev/null is not
 	// opened for you; the fd is left closed). ExtraFiles become 3, 4, …
 	Stdin, Stdout, Stderr *os.File
 	ExtraFiles            []*os.File
 
 	// Pid and Pidfd are set once the process runs. Pid is as seen from the
-	// caller's pid namespace.
-	Pid   int
-	Pidfd int
+	// caller's pid namespace. Console is the pty master with Terminal; the
+	// caller owns it.
+	Pid     int
+	Pidfd   int
+	Console *os.File
 }

@@ -150,6 +150,11 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 		return nil, fmt.Errorf("container %s: create cgroup: %w", id, err)
 	}
 	c.st.Cgroup = c.cg.Paths()
+	if cfg.Resources != nil {
+		if err := c.cg.Set(cfg.Resources); err != nil {
+			return nil, fmt.Errorf("container %s: %w", id, err)
+		}
+	}
 	if err := c.Save(); err != nil {
 		return nil, err
 	}

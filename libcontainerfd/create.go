@@ -5,9 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
+	"github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/containerfd/containerfd/libcontainerfd/internal/procid"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
@@ -100,15 +105,22 @@ func (c *Container) ForkInit(p *Process) (err error) {
 			return err
 		}
 	}
+	if err := c.prepare(proc.Pid, p); err != nil {
+		return err
+	}
+	if err := c.writeSysctl(); err != nil {
+		return err
+	}
 	if err := c.sendInit(sock, proc.Pid, p); err != nil {
 		return err
 	}
-	var reply stageReply
-	if err := recvJSON(sock, &reply); err != nil {
+	onMounted := func() error { return cfg.BeforePivot(proc.Pid) }
+	if err := readStage(sock, p, true, onMounted); err != nil {
+		if p.Console != nil {
+			p.Console.Close()
+			p.Console = nil
+		}
 		return fmt.Errorf("container %s: init: %w", c.id, err)
-	}
-	if reply.Error != "" {
-		return fmt.Errorf("container %s: init: %s", c.id, reply.Error)
 	}
 	if err := c.Save(); err != nil {
 		return err
@@ -207,10 +219,15 @@ func (c *Container) nsFDs(pid int) (mounttree.Namespaces, func(), error) {
 func (c *Container) sendInit(sock, pid int, p *Process) error {
 	cfg := c.cfg
 	ic := initConfig{
-		NewEmptyFS:   cfg.Flags&NewEmptyFS != 0,
-		RootReadonly: cfg.RootReadonly,
-		NoPivot:      cfg.NoPivot,
-		Process:      newProcessConfig(p),
+		NewEmptyFS:      cfg.Flags&NewEmptyFS != 0,
+		RootReadonly:    cfg.RootReadonly,
+		NoPivot:         cfg.NoPivot,
+		Links:           cfg.Links,
+		MaskedPaths:     cfg.MaskedPaths,
+		ReadonlyPaths:   cfg.ReadonlyPaths,
+		RootPropagation: cfg.RootPropagation,
+		WaitBeforePivot: cfg.BeforePivot != nil,
+		Process:         newProcessConfig(p),
 	}
 	if cfg.newNS(unix.CLONE_NEWUTS) || cfg.Hostname != "" {
 		if cfg.Hostname != "" {
@@ -220,7 +237,12 @@ func (c *Container) sendInit(sock, pid int, p *Process) error {
 			ic.Domainname = &cfg.Domainname
 		}
 	}
-	var fds []int
+	// The start listener goes first: init takes it before building its root.
+	listener, err := c.listenStart()
+	if err != nil {
+		return err
+	}
+	fds := []int{listener}
 	defer func() {
 		for _, fd := range fds {
 			unix.Close(fd)
@@ -237,9 +259,9 @@ func (c *Container) sendInit(sock, pid int, p *Process) error {
 			return fmt.Errorf("container %s: root %s: %w", c.id, cfg.Rootfs, err)
 		}
 		fds = append(fds, root)
-		ic.Mounts = cfg.Mounts
-		ic.Inside = make([]bool, len(cfg.Mounts))
-		for i, m := range cfg.Mounts {
+		ic.Mounts, ic.Devices = c.expandMounts()
+		ic.Inside = make([]bool, len(ic.Mounts))
+		for i, m := range ic.Mounts {
 			fd, err := mounttree.Open(m, ns)
 			if errors.Is(err, mounttree.ErrProcNeedsPidns) {
 				ic.Inside[i] = true
@@ -250,13 +272,14 @@ func (c *Container) sendInit(sock, pid int, p *Process) error {
 			}
 			fds = append(fds, fd)
 		}
+		for range cfg.MaskedPaths {
+			fd, err := devNull()
+			if err != nil {
+				return fmt.Errorf("container %s: mask paths: %w", c.id, err)
+			}
+			fds = append(fds, fd)
+		}
 	}
-	listener, err := c.listenStart()
-	if err != nil {
-		return err
-	}
-	fds = append(fds, listener)
-
 	if err := sendJSON(sock, &ic); err != nil {
 		return fmt.Errorf("container %s: send init config: %w", c.id, err)
 	}
@@ -266,6 +289,128 @@ func (c *Container) sendInit(sock, pid int, p *Process) error {
 		}
 	}
 	return nil
+}
+
+// expandMounts turns the config's mounts and devices into what init
+// attaches and creates: a "cgroup" mount becomes the container's own cgroup
+// hierarchy, and inside a user namespace, where mknod is not allowed,
+// devices become binds of the host's nodes.
+func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice) {
+	cfg := c.cfg
+	var ms []mounttree.Mount
+	for _, m := range cfg.Mounts {
+		if m.Type != "cgroup" {
+			ms = append(ms, m)
+			continue
+		}
+		ms = append(ms, c.cgroupMounts(m)...)
+	}
+	if c.st.Namespaces&unix.CLONE_NEWUSER == 0 {
+		return ms, cfg.Devices
+	}
+	for i := range ms {
+		ms[i] = mapOwner(ms[i], cfg.UIDMappings, cfg.GIDMappings)
+	}
+	for _, d := range cfg.Devices {
+		ms = append(ms, mounttree.Mount{Type: "bind", Source: d.Path, Target: d.Path,
+			Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+	}
+	return ms, nil
+}
+
+// mapOwner gives a filesystem that we make outside a user namespace the
+// owner the container expects: its uid= and gid= options are ids inside the
+// container, so they are mapped to the host's, and a tmpfs without them is
+// owned by the container's root, not the host's.
+func mapOwner(m mounttree.Mount, uids, gids []IDMap) mounttree.Mount {
+	if m.Type != "tmpfs" && m.Type != "devpts" {
+		return m
+	}
+	data := make([]string, 0, len(m.Data)+2)
+	seen := map[string]bool{}
+	for _, o := range m.Data {
+		k, v, ok := strings.Cut(o, "=")
+		maps := uids
+		if k == "gid" {
+			maps = gids
+		}
+		if ok && (k == "uid" || k == "gid") {
+			if id, err := strconv.ParseUint(v, 10, 32); err == nil {
+				if h, ok := hostID(maps, uint32(id)); ok {
+					o = k + "=" + strconv.FormatUint(uint64(h), 10)
+				}
+			}
+			seen[k] = true
+		}
+		data = append(data, o)
+	}
+	if m.Type == "tmpfs" {
+		for k, maps := range map[string][]IDMap{"uid": uids, "gid": gids} {
+			if h, ok := hostID(maps, 0); ok && !seen[k] {
+				data = append(data, k+"="+strconv.FormatUint(uint64(h), 10))
+			}
+		}
+	}
+	m.Data = data
+	return m
+}
+
+// hostID maps id inside a user namespace to the host.
+func hostID(maps []IDMap, id uint32) (uint32, bool) {
+	for _, m := range maps {
+		if id >= m.ContainerID && id-m.ContainerID < m.Size {
+			return m.HostID + id - m.ContainerID, true
+		}
+	}
+	return 0, false
+}
+
+// cgroupMounts is what a "cgroup" mount means here: with a cgroup namespace
+// and cgroup2, a cgroup2 mount (its root is the container's cgroup); without
+// a namespace, a bind of the container's own cgroup2 directory; with cgroup
+// v1 only, a tmpfs with a bind of the container's directory per controller.
+func (c *Container) cgroupMounts(m mounttree.Mount) []mounttree.Mount {
+	paths := c.cg.Paths()
+	if dir, ok := paths[cgroups.KeyUnified]; ok {
+		if c.cfg.newNS(unix.CLONE_NEWCGROUP) {
+			m.Type = "cgroup2"
+			return []mounttree.Mount{m}
+		}
+		m.Type, m.Source = "bind", dir
+		return []mounttree.Mount{m}
+	}
+	tmpfs := m
+	tmpfs.Type, tmpfs.Source, tmpfs.Data = "tmpfs", "tmpfs", []string{"mode=755"}
+	tmpfs.Attr &^= unix.MOUNT_ATTR_RDONLY // binds go in first; see below
+	ms := []mounttree.Mount{tmpfs}
+	ctrls := make([]string, 0, len(paths))
+	for ctrl := range paths {
+		ctrls = append(ctrls, ctrl)
+	}
+	sort.Strings(ctrls)
+	for _, ctrl := range ctrls {
+		name := strings.TrimPrefix(ctrl, "name=")
+		ms = append(ms, mounttree.Mount{Type: "bind", Source: paths[ctrl], Target: path.Join(m.Target, name), Attr: m.Attr})
+	}
+	return ms
+}
+
+// devNull returns a detached bind of the host's /dev/null, checked to be
+// the null device, to mask paths with (CVE-2025-31133).
+func devNull() (int, error) {
+	src, err := unix.Open("/dev/null", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(src)
+	var st unix.Stat_t
+	if err := unix.Fstat(src, &st); err != nil {
+		return -1, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 1 || unix.Minor(st.Rdev) != 3 {
+		return -1, fmt.Errorf("/dev/null is not the null device")
+	}
+	return mounttree.OpenBindFD(src, mounttree.Mount{Type: "bind", Source: "/dev/null", Target: "/dev/null"})
 }
 
 // listenStart makes the socket Start connects to, in the state directory.

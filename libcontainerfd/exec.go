@@ -39,18 +39,21 @@ func (c *Container) Exec(p *Process) (err error) {
 			unix.Close(s.sock)
 		}
 	}()
+	if err := c.prepare(s.Pid, p); err != nil {
+		return err
+	}
 	if err := sendJSON(s.sock, newProcessConfig(p)); err != nil {
 		return fmt.Errorf("container %s: exec: send config: %w", c.id, err)
 	}
 	if err := sendFD(s.sock, root); err != nil {
 		return fmt.Errorf("container %s: exec: send root: %w", c.id, err)
 	}
-	var reply stageReply
-	if err := recvJSON(s.sock, &reply); err != nil && err != errEOF {
+	if err := readStage(s.sock, p, false, nil); err != nil {
+		if p.Console != nil {
+			p.Console.Close()
+			p.Console = nil
+		}
 		return fmt.Errorf("container %s: exec: %w", c.id, err)
-	}
-	if reply.Error != "" {
-		return fmt.Errorf("container %s: exec: %s", c.id, reply.Error)
 	}
 	p.Pid, p.Pidfd = s.Pid, s.Pidfd
 	return nil
@@ -137,4 +140,15 @@ func ExitCode(ws unix.WaitStatus) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// Signal sends sig to the process through its pidfd.
+func (p *Process) Signal(sig unix.Signal) error {
+	if p.Pidfd < 0 {
+		return fmt.Errorf("signal process %d: %w", p.Pid, ErrNotRunning)
+	}
+	if err := unix.PidfdSendSignal(p.Pidfd, sig, nil, 0); err != nil {
+		return fmt.Errorf("signal process %d: %w", p.Pid, err)
+	}
+	return nil
 }

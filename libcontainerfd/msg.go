@@ -8,12 +8,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The runtime and its stages talk over SOCK_SEQPACKET socketpairs: one JSON
-// value per message, fds one per message with SCM_RIGHTS.
+// The runtime and its stages talk over SOCK_SEQPACKET sockets: one JSON value
+// per message, with at most one fd attached (SCM_RIGHTS).
 
 const maxMsg = 1 << 20
 
-func sendJSON(sock int, v any) error {
+var errEOF = errors.New("peer closed the connection")
+
+// send writes v as one message, with fd attached unless it is -1.
+func send(sock int, v any, fd int) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -21,37 +24,19 @@ func sendJSON(sock int, v any) error {
 	if len(b) > maxMsg {
 		return fmt.Errorf("message of %d bytes is too large", len(b))
 	}
-	return unix.Sendmsg(sock, b, nil, nil, 0)
-}
-
-// recvJSON reads one message into v. It returns io.EOF-like errEOF when the
-// peer closed the socket (for a stage: it exec'd or died).
-func recvJSON(sock int, v any) error {
-	b := make([]byte, maxMsg)
-	for {
-		n, _, _, _, err := unix.Recvmsg(sock, b, nil, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return errEOF
-		}
-		return json.Unmarshal(b[:n], v)
+	var oob []byte
+	if fd >= 0 {
+		oob = unix.UnixRights(fd)
 	}
+	return unix.Sendmsg(sock, b, oob, nil, 0)
 }
 
-var errEOF = errors.New("peer closed the connection")
-
-func sendFD(sock, fd int) error {
-	return unix.Sendmsg(sock, []byte{0}, unix.UnixRights(fd), nil, 0)
-}
-
-func recvFD(sock int) (int, error) {
+// recv reads one message into v and returns the fd attached to it, or -1.
+// It returns errEOF when the peer closed the socket (for a stage: it exec'd
+// or died).
+func recv(sock int, v any) (int, error) {
+	b := make([]byte, maxMsg)
 	oob := make([]byte, unix.CmsgSpace(4))
-	b := make([]byte, 1)
 	for {
 		n, oobn, _, _, err := unix.Recvmsg(sock, b, oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
@@ -60,25 +45,111 @@ func recvFD(sock int) (int, error) {
 		if err != nil {
 			return -1, err
 		}
-		if n == 0 && oobn == 0 {
+		fd, err := parseFD(oob[:oobn])
+		if err != nil {
+			return -1, err
+		}
+		if n == 0 && fd < 0 {
 			return -1, errEOF
 		}
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-		if err != nil || len(msgs) != 1 {
-			return -1, fmt.Errorf("expected one fd, got %d control messages: %v", len(msgs), err)
-		}
-		fds, err := unix.ParseUnixRights(&msgs[0])
-		if err != nil || len(fds) != 1 {
-			for _, fd := range fds {
+		if err := json.Unmarshal(b[:n], v); err != nil {
+			if fd >= 0 {
 				unix.Close(fd)
 			}
-			return -1, fmt.Errorf("expected one fd: %v", err)
+			return -1, err
 		}
-		return fds[0], nil
+		return fd, nil
 	}
 }
 
-// stageReply is what a stage answers: an empty Error means success.
+func parseFD(oob []byte) (int, error) {
+	if len(oob) == 0 {
+		return -1, nil
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return -1, err
+	}
+	var fds []int
+	for i := range msgs {
+		got, err := unix.ParseUnixRights(&msgs[i])
+		if err != nil {
+			return -1, err
+		}
+		fds = append(fds, got...)
+	}
+	if len(fds) != 1 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return -1, fmt.Errorf("expected one fd, got %d", len(fds))
+	}
+	return fds[0], nil
+}
+
+func sendJSON(sock int, v any) error { return send(sock, v, -1) }
+
+func recvJSON(sock int, v any) error {
+	fd, err := recv(sock, v)
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+	return err
+}
+
+func sendFD(sock, fd int) error { return send(sock, struct{}{}, fd) }
+
+func recvFD(sock int) (int, error) {
+	var v struct{}
+	fd, err := recv(sock, &v)
+	if err == nil && fd < 0 {
+		return -1, errors.New("expected an fd")
+	}
+	return fd, err
+}
+
+// stageReply is what a stage says: an error, that it is ready (init,
+// created), or, with an fd attached, the pty master it made (Terminal).
 type stageReply struct {
-	Error string `json:"error,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Ready   bool   `json:"ready,omitempty"`
+	Console bool   `json:"console,omitempty"`
+	// Mounted: init has attached every mount and waits for a message
+	// before pivot_root (Config.BeforePivot).
+	Mounted bool `json:"mounted,omitempty"`
+}
+
+// readStage reads stage replies until ready, an error, or the stage's exit
+// or exec (EOF). A console fd is stored in p.Console. until says which
+// reply ends the wait: ready (init) or EOF (exec).
+func readStage(sock int, p *Process, wantReady bool, onMounted func() error) error {
+	for {
+		var r stageReply
+		fd, err := recv(sock, &r)
+		switch {
+		case err == errEOF && !wantReady:
+			return nil
+		case err != nil:
+			return err
+		case r.Error != "":
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+			return errors.New(r.Error)
+		case r.Console && fd >= 0:
+			p.Console = newFile(fd, "pty master")
+		case fd >= 0:
+			unix.Close(fd)
+		case r.Mounted:
+			if err := onMounted(); err != nil {
+				return err
+			}
+			if err := sendJSON(sock, "pivot"); err != nil {
+				return err
+			}
+		}
+		if r.Ready && wantReady {
+			return nil
+		}
+	}
 }

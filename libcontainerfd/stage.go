@@ -9,7 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
+	"github.com/containerfd/containerfd/libcontainerfd/caps"
+	"github.com/containerfd/containerfd/libcontainerfd/rlimit"
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,6 +38,8 @@ func init() {
 		run = runExec
 	case stageWatch:
 		run = runWatch
+	case stageEnter:
+		run = runEnter
 	default:
 		return
 	}
@@ -50,14 +54,20 @@ func init() {
 
 // processConfig is a Process as a stage receives it.
 type processConfig struct {
-	Args   []string `json:"args"`
-	Env    []string `json:"env"`
-	Cwd    string   `json:"cwd"`
-	UID    uint32   `json:"uid"`
-	GID    uint32   `json:"gid"`
-	Groups []uint32 `json:"groups,omitempty"`
-	Umask  *uint32  `json:"umask,omitempty"`
-	NNP    bool     `json:"noNewPrivileges,omitempty"`
+	Args         []string                 `json:"args"`
+	Env          []string                 `json:"env"`
+	Cwd          string                   `json:"cwd"`
+	UID          uint32                   `json:"uid"`
+	GID          uint32                   `json:"gid"`
+	Groups       []uint32                 `json:"groups,omitempty"`
+	Umask        *uint32                  `json:"umask,omitempty"`
+	NNP          bool                     `json:"noNewPrivileges,omitempty"`
+	Capabilities *specs.LinuxCapabilities `json:"capabilities,omitempty"`
+	Terminal     bool                     `json:"terminal,omitempty"`
+	ConsoleSize  *specs.Box               `json:"consoleSize,omitempty"`
+	// KeepNofile: the runtime set RLIMIT_NOFILE, which Go's exec would
+	// otherwise put back to what the stage started with.
+	KeepNofile bool `json:"keepNofile,omitempty"`
 	// Files is how many fds from 0 the process keeps.
 	Files int `json:"files"`
 }
@@ -66,24 +76,19 @@ func newProcessConfig(p *Process) processConfig {
 	return processConfig{
 		Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: p.UID, GID: p.GID,
 		Groups: p.AdditionalGids, Umask: p.Umask, NNP: p.NoNewPrivileges,
-		Files: 3 + len(p.ExtraFiles),
+		Capabilities: p.Capabilities, Terminal: p.Terminal, ConsoleSize: p.ConsoleSize,
+		KeepNofile: hasNofile(p.Rlimits),
+		Files:      3 + len(p.ExtraFiles),
 	}
 }
 
-// initConfig is what init receives first. The fds follow, one per message:
-// the root tree (with NewEmptyFS), one per mount not marked Inside, and the
-// start listener.
-type initConfig struct {
-	NewEmptyFS   bool              `json:"newEmptyFS"`
-	RootReadonly bool              `json:"rootReadonly,omitempty"`
-	NoPivot      bool              `json:"noPivot,omitempty"`
-	Mounts       []mounttree.Mount `json:"mounts,omitempty"`
-	// Inside marks mounts init must make itself, from inside the pid
-	// namespace (proc where the kernel cannot take pidns=).
-	Inside     []bool        `json:"inside,omitempty"`
-	Hostname   *string       `json:"hostname,omitempty"`
-	Domainname *string       `json:"domainname,omitempty"`
-	Process    processConfig `json:"process"`
+func hasNofile(rs []specs.POSIXRlimit) bool {
+	for _, r := range rs {
+		if r.Type == "RLIMIT_NOFILE" {
+			return true
+		}
+	}
+	return false
 }
 
 func stageSock() (int, error) {
@@ -94,135 +99,21 @@ func stageSock() (int, error) {
 	return fd, nil
 }
 
-func runInit() error {
-	sock, err := stageSock()
-	if err != nil {
-		return err
-	}
-	var cfg initConfig
-	if err := recvJSON(sock, &cfg); err != nil {
-		return fmt.Errorf("read config: %w", err)
-	}
-	path, err := setupInit(sock, &cfg)
-	if err != nil {
-		sendJSON(sock, stageReply{Error: err.Error()})
-		// Take what is still queued, so closing does not reset the
-		// connection before the runtime has read the error.
-		for {
-			fd, rerr := recvFD(sock)
-			if rerr != nil {
-				break
-			}
+// fail reports err to the runtime, then takes what is still queued so that
+// closing the socket does not reset it before the runtime has read the
+// error.
+func fail(sock int, err error) error {
+	sendJSON(sock, stageReply{Error: err.Error()})
+	for {
+		fd, rerr := recv(sock, &struct{}{})
+		if rerr != nil {
+			break
+		}
+		if fd >= 0 {
 			unix.Close(fd)
 		}
-		return err
 	}
-	listener, err := recvFD(sock)
-	if err != nil {
-		return fmt.Errorf("receive start listener: %w", err)
-	}
-	if err := sendJSON(sock, stageReply{}); err != nil {
-		return fmt.Errorf("report ready: %w", err)
-	}
-	unix.Close(sock)
-
-	// Created: wait for start.
-	conn, _, err := unix.Accept4(listener, unix.SOCK_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("wait for start: %w", err)
-	}
-	unix.Close(listener)
-	var order string
-	if err := recvJSON(conn, &order); err != nil || order != "start" {
-		return fmt.Errorf("wait for start: unexpected %q: %v", order, err)
-	}
-	err = execProcess(&cfg.Process, path)
-	sendJSON(conn, stageReply{Error: err.Error()})
 	return err
-}
-
-// setupInit builds the container's root and returns the program to run.
-func setupInit(sock int, cfg *initConfig) (string, error) {
-	if cfg.NewEmptyFS {
-		if err := setupRoot(sock, cfg); err != nil {
-			return "", err
-		}
-	}
-	if cfg.Hostname != nil {
-		if err := unix.Sethostname([]byte(*cfg.Hostname)); err != nil {
-			return "", fmt.Errorf("set hostname %q: %w", *cfg.Hostname, err)
-		}
-	}
-	if cfg.Domainname != nil {
-		if err := unix.Setdomainname([]byte(*cfg.Domainname)); err != nil {
-			return "", fmt.Errorf("set domainname %q: %w", *cfg.Domainname, err)
-		}
-	}
-	return lookPath(&cfg.Process)
-}
-
-func setupRoot(sock int, cfg *initConfig) error {
-	// Nothing done in this mount namespace may reach the host's.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make / private: %w", err)
-	}
-	tree, err := recvFD(sock)
-	if err != nil {
-		return fmt.Errorf("receive root tree: %w", err)
-	}
-	// Stack the tree on /, then step onto it: ".." from / crosses into the
-	// mount on top.
-	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, "/", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("attach root: move_mount: %w", err)
-	}
-	unix.Close(tree)
-	if err := unix.Chdir("/.."); err != nil {
-		return fmt.Errorf("enter root: %w", err)
-	}
-	root, err := unix.Open(".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open root: %w", err)
-	}
-	defer unix.Close(root)
-
-	for i, m := range cfg.Mounts {
-		var fd int
-		if i < len(cfg.Inside) && cfg.Inside[i] {
-			fd, err = mounttree.Open(m, mounttree.Namespaces{Net: -1, IPC: -1, Cgroup: -1, PID: -1})
-		} else {
-			fd, err = recvFD(sock)
-		}
-		if err != nil {
-			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
-		}
-		err = mounttree.Attach(root, m, fd)
-		unix.Close(fd)
-		if err != nil {
-			return err
-		}
-	}
-	if cfg.RootReadonly {
-		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-		if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH, attr); err != nil {
-			return fmt.Errorf("make root read-only: %w", err)
-		}
-	}
-	if cfg.NoPivot {
-		if err := unix.Chroot("."); err != nil {
-			return fmt.Errorf("chroot into root: %w", err)
-		}
-	} else {
-		if err := unix.PivotRoot(".", "."); err != nil {
-			return fmt.Errorf("pivot_root: %w", err)
-		}
-		if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("detach old root: %w", err)
-		}
-	}
-	if err := unix.Chdir("/"); err != nil {
-		return fmt.Errorf("chdir /: %w", err)
-	}
-	return nil
 }
 
 func runExec() error {
@@ -234,36 +125,47 @@ func runExec() error {
 	if err := recvJSON(sock, &pc); err != nil {
 		return fmt.Errorf("read config: %w", err)
 	}
-	err = func() error {
-		// Joining the mount namespace put us at its root; the container's
-		// root may be a chroot below it (NoPivot), so take init's.
-		root, err := recvFD(sock)
+	// Joining the mount namespace put us at its root; the container's root
+	// may be a chroot below it (NoPivot), so take init's.
+	root, err := recvFD(sock)
+	if err != nil {
+		return fail(sock, fmt.Errorf("receive root: %w", err))
+	}
+	if err := unix.Fchdir(root); err != nil {
+		return fail(sock, fmt.Errorf("enter root: %w", err))
+	}
+	unix.Close(root)
+	if err := unix.Chroot("."); err != nil {
+		return fail(sock, fmt.Errorf("chroot into root: %w", err))
+	}
+	path, err := lookPath(&pc)
+	if err != nil {
+		return fail(sock, err)
+	}
+	tty := -1
+	if pc.Terminal {
+		master, peer, err := newPty("/", pc.ConsoleSize)
 		if err != nil {
-			return fmt.Errorf("receive root: %w", err)
+			return fail(sock, err)
 		}
-		if err := unix.Fchdir(root); err != nil {
-			return fmt.Errorf("enter root: %w", err)
-		}
-		unix.Close(root)
-		if err := unix.Chroot("."); err != nil {
-			return fmt.Errorf("chroot into root: %w", err)
-		}
-		path, err := lookPath(&pc)
+		err = send(sock, stageReply{Console: true}, master)
+		unix.Close(master)
 		if err != nil {
-			return err
+			return fail(sock, fmt.Errorf("send pty master: %w", err))
 		}
-		return execProcess(&pc, path)
-	}()
-	sendJSON(sock, stageReply{Error: err.Error()})
-	return err
+		tty = peer
+	}
+	return fail(sock, execProcess(&pc, path, tty))
 }
 
 // execProcess takes on the process's identity and execs it; it returns only
-// on failure.
-func execProcess(pc *processConfig, path string) error {
+// on failure. tty, if not -1, becomes its stdio and controlling terminal.
+func execProcess(pc *processConfig, path string, tty int) error {
+	umask := uint32(0o022)
 	if pc.Umask != nil {
-		unix.Umask(int(*pc.Umask))
+		umask = *pc.Umask
 	}
+	unix.Umask(int(umask))
 	cwd := pc.Cwd
 	if cwd == "" {
 		cwd = "/"
@@ -275,6 +177,21 @@ func execProcess(pc *processConfig, path string) error {
 	// (CVE-2024-21626); getcwd says so.
 	if wd, err := unix.Getwd(); err != nil || !strings.HasPrefix(wd, "/") {
 		return fmt.Errorf("cwd %q is outside the container root (%q, %v)", cwd, wd, err)
+	}
+	if tty >= 0 {
+		if err := setTTY(tty); err != nil {
+			return err
+		}
+	}
+	var cs *caps.Set
+	if pc.Capabilities != nil {
+		var err error
+		if cs, err = caps.Parse(pc.Capabilities); err != nil {
+			return err
+		}
+		if err := cs.ApplyBounding(); err != nil {
+			return err
+		}
 	}
 	groups := make([]int, len(pc.Groups))
 	for i, g := range pc.Groups {
@@ -289,9 +206,19 @@ func execProcess(pc *processConfig, path string) error {
 	if err := unix.Setresuid(int(pc.UID), int(pc.UID), int(pc.UID)); err != nil {
 		return fmt.Errorf("setuid %d: %w", pc.UID, err)
 	}
+	if cs != nil {
+		if err := cs.ApplyFinal(); err != nil {
+			return err
+		}
+	}
 	if pc.NNP {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("set no_new_privs: %w", err)
+		}
+	}
+	if pc.KeepNofile {
+		if err := rlimit.KeepNofile(); err != nil {
+			return err
 		}
 	}
 	// Nothing but the process's own fds may cross the exec.
@@ -300,6 +227,25 @@ func execProcess(pc *processConfig, path string) error {
 	}
 	err := unix.Exec(path, pc.Args, pc.Env)
 	return fmt.Errorf("exec %s: %w", path, err)
+}
+
+// setTTY makes tty the process's stdio and controlling terminal.
+func setTTY(tty int) error {
+	if _, err := unix.Setsid(); err != nil {
+		return fmt.Errorf("setsid: %w", err)
+	}
+	if err := unix.IoctlSetInt(tty, unix.TIOCSCTTY, 0); err != nil {
+		return fmt.Errorf("set controlling terminal: %w", err)
+	}
+	for fd := 0; fd < 3; fd++ {
+		if err := unix.Dup3(tty, fd, 0); err != nil {
+			return fmt.Errorf("pty as fd %d: %w", fd, err)
+		}
+	}
+	if tty > 2 {
+		unix.Close(tty)
+	}
+	return nil
 }
 
 // defaultPath is the search path when the process's environment has none.

@@ -78,6 +78,17 @@ func forkExec(args *cloneArgs, c *child) (pid uintptr, errno syscall.Errno) {
 		}
 	}
 
+	if c.rootFD >= 0 {
+		stage = stageRoot
+		_, _, err1 = syscall.RawSyscall(unix.SYS_FCHDIR, uintptr(c.rootFD), 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+		_, _, err1 = syscall.RawSyscall(unix.SYS_CHROOT, uintptr(unsafe.Pointer(c.dot)), 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+	}
 	if c.unshare != 0 {
 		stage = stageUnshare
 		_, _, err1 = syscall.RawSyscall(unix.SYS_UNSHARE, uintptr(c.unshare), 0, 0)
@@ -133,6 +144,9 @@ func forkExec(args *cloneArgs, c *child) (pid uintptr, errno syscall.Errno) {
 	}
 
 	stage = stageExec
+	if c.keepFD {
+		syscall.RawSyscall(unix.SYS_FCNTL, uintptr(c.execFD), unix.F_SETFD, 0)
+	}
 	_, _, err1 = syscall.RawSyscall6(unix.SYS_EXECVEAT, uintptr(c.execFD), uintptr(unsafe.Pointer(c.path)),
 		uintptr(unsafe.Pointer(c.argv)), uintptr(unsafe.Pointer(c.envv)), unix.AT_EMPTY_PATH, 0)
 

@@ -24,8 +24,11 @@ type Attr struct {
 	// ExecFD is the program to run (an O_PATH fd is enough); it is run with
 	// execveat(ExecFD, "", Argv, Env, AT_EMPTY_PATH).
 	ExecFD int
-	Argv   []string
-	Env    []string
+	// ExecFDOpen leaves ExecFD open across the exec, so that a script run
+	// by fd can be read by its interpreter through /dev/fd/N.
+	ExecFDOpen bool
+	Argv       []string
+	Env        []string
 	// Files become the child's fds 0, 1, 2, …; -1 closes that number.
 	// Every other fd must be O_CLOEXEC.
 	Files []int
@@ -44,6 +47,11 @@ type Attr struct {
 	// CgroupFD, when not -1, is a cgroup2 directory to start the child in
 	// (CLONE_INTO_CGROUP).
 	CgroupFD int
+
+	// RootFD, with UseRootFD, becomes the child's root directory (fchdir and
+	// chroot) after it joined its namespaces.
+	RootFD    int
+	UseRootFD bool
 
 	// RootInUserns makes the child root (uid and gid 0) of the user
 	// namespace it created or joined before it execs, so the exec keeps
@@ -90,6 +98,8 @@ type child struct {
 	errW    int
 	join    []Namespace
 	execFD  int
+	rootFD  int
+	keepFD  bool
 	setRoot bool
 	// unshare holds new namespaces made after joining a user namespace,
 	// so that it owns them; with a pid or time namespace the child forks
@@ -99,6 +109,7 @@ type child struct {
 	files   []int
 	nextFD  int
 	path    *byte
+	dot     *byte
 	argv    **byte
 	envv    **byte
 }
@@ -109,6 +120,7 @@ const (
 	stageSetns
 	stageSetid
 	stageUnshare
+	stageRoot
 	stageFork
 	stagePid // not a failure: the child's report of its child's pid
 	stageFiles
@@ -120,6 +132,7 @@ var stageNames = map[uint32]string{
 	stageSetns:   "join namespaces",
 	stageSetid:   "become root of the user namespace",
 	stageUnshare: "make namespaces in the joined user namespace",
+	stageRoot:    "change root",
 	stageFork:    "fork into the new pid namespace",
 	stageFiles:   "set up fds",
 	stageExec:    "execveat",
@@ -136,7 +149,7 @@ func Start(a *Attr) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spawn: env: %w", err)
 	}
-	empty := []byte{0}
+	empty, dot := []byte{0}, []byte{'.', 0}
 
 	var closers []int
 	defer func() {
@@ -187,8 +200,11 @@ func Start(a *Attr) (*Process, error) {
 		errW:    errp[1],
 		execFD:  a.ExecFD,
 		setRoot: a.RootInUserns,
+		keepFD:  a.ExecFDOpen,
+		rootFD:  -1,
 		files:   append([]int(nil), a.Files...),
 		path:    &empty[0],
+		dot:     &dot[0],
 		argv:    &argv[0],
 		envv:    &envv[0],
 	}
@@ -201,7 +217,10 @@ func Start(a *Attr) (*Process, error) {
 			c.join = append(c.join, ns)
 		}
 	}
-	internal := []*int{&c.syncR, &c.errW, &c.execFD}
+	if a.UseRootFD {
+		c.rootFD = a.RootFD
+	}
+	internal := []*int{&c.syncR, &c.errW, &c.execFD, &c.rootFD}
 	for i := range c.join {
 		internal = append(internal, &c.join[i].FD)
 	}
@@ -271,6 +290,7 @@ func Start(a *Attr) (*Process, error) {
 	runtime.KeepAlive(argv)
 	runtime.KeepAlive(envv)
 	runtime.KeepAlive(empty)
+	runtime.KeepAlive(dot)
 	if r.err != nil {
 		return nil, r.err
 	}

@@ -1,0 +1,71 @@
+package libcontainerfd
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
+	"github.com/containerfd/containerfd/libcontainerfd/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// prepare sets, from outside, what a stage cannot change for itself once it
+// runs as the container's user: its rlimits and OOM score.
+func (c *Container) prepare(pid int, p *Process) error {
+	if len(p.Rlimits) > 0 {
+		ls, err := rlimit.Parse(p.Rlimits)
+		if err != nil {
+			return fmt.Errorf("container %s: %w", c.id, err)
+		}
+		if err := rlimit.Apply(pid, ls); err != nil {
+			return fmt.Errorf("container %s: %w", c.id, err)
+		}
+	}
+	if p.OOMScoreAdj != nil {
+		path := "/proc/" + strconv.Itoa(pid) + "/oom_score_adj"
+		if err := os.WriteFile(path, []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
+			return fmt.Errorf("container %s: set oom_score_adj to %d: %w", c.id, *p.OOMScoreAdj, err)
+		}
+	}
+	return nil
+}
+
+// sysctlNamespace is the namespace a sysctl key belongs to, or 0 for keys
+// that are not namespaced (which a container may not set).
+func sysctlNamespace(key string) int {
+	switch {
+	case strings.HasPrefix(key, "net."):
+		return unix.CLONE_NEWNET
+	case strings.HasPrefix(key, "fs.mqueue."), strings.HasPrefix(key, "kernel.shm"),
+		strings.HasPrefix(key, "kernel.msg"), key == "kernel.sem", key == "kernel.sem_next_id":
+		return unix.CLONE_NEWIPC
+	case key == "kernel.hostname", key == "kernel.domainname":
+		return unix.CLONE_NEWUTS
+	}
+	return 0
+}
+
+// writeSysctl writes the config's sysctls from outside, on a thread that
+// joined the namespace each one belongs to: /proc/sys/net and friends show
+// the namespaces of the thread that opens them.
+func (c *Container) writeSysctl() error {
+	for key, val := range c.cfg.Sysctl {
+		ns := sysctlNamespace(key)
+		if ns == 0 {
+			return fmt.Errorf("container %s: sysctl %q is not namespaced", c.id, key)
+		}
+		if c.st.Namespaces&ns == 0 {
+			return fmt.Errorf("container %s: sysctl %q: the container shares the host's %s namespace", c.id, key, nsName(ns))
+		}
+		path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+		err := nsenter.Do([]nsenter.Namespace{{FD: c.initPidfd, Type: ns}}, func() error {
+			return os.WriteFile(path, []byte(val), 0)
+		})
+		if err != nil {
+			return fmt.Errorf("container %s: sysctl %s=%s: %w", c.id, key, val, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,340 @@
+package libcontainerfd
+
+import (
+	"errors"
+	"fmt"
+	"path"
+
+	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
+	"github.com/containerfd/containerfd/libcontainerfd/pathrs"
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// initConfig is what init receives first. The fds follow, one per message:
+// the start listener, the root tree (with NewEmptyFS), one per mount not
+// marked Inside, and one /dev/null bind per masked path.
+type initConfig struct {
+	NewEmptyFS   bool              `json:"newEmptyFS"`
+	RootReadonly bool              `json:"rootReadonly,omitempty"`
+	NoPivot      bool              `json:"noPivot,omitempty"`
+	Mounts       []mounttree.Mount `json:"mounts,omitempty"`
+	// Inside marks mounts init must make itself, from inside the pid
+	// namespace (proc where the kernel cannot take pidns=).
+	Inside          []bool              `json:"inside,omitempty"`
+	Devices         []specs.LinuxDevice `json:"devices,omitempty"`
+	Links           []Link              `json:"links,omitempty"`
+	MaskedPaths     []string            `json:"maskedPaths,omitempty"`
+	ReadonlyPaths   []string            `json:"readonlyPaths,omitempty"`
+	RootPropagation int                 `json:"rootPropagation,omitempty"`
+	WaitBeforePivot bool                `json:"waitBeforePivot,omitempty"`
+	Hostname        *string             `json:"hostname,omitempty"`
+	Domainname      *string             `json:"domainname,omitempty"`
+	Process         processConfig       `json:"process"`
+}
+
+func runInit() error {
+	sock, err := stageSock()
+	if err != nil {
+		return err
+	}
+	var cfg initConfig
+	if err := recvJSON(sock, &cfg); err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	listener, err := recvFD(sock)
+	if err != nil {
+		return fail(sock, fmt.Errorf("receive start listener: %w", err))
+	}
+	path, tty, err := setupInit(sock, &cfg)
+	if err != nil {
+		return fail(sock, err)
+	}
+	if err := sendJSON(sock, stageReply{Ready: true}); err != nil {
+		return fmt.Errorf("report ready: %w", err)
+	}
+	unix.Close(sock)
+
+	// Created: wait for start.
+	conn, _, err := unix.Accept4(listener, unix.SOCK_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("wait for start: %w", err)
+	}
+	unix.Close(listener)
+	var order string
+	if err := recvJSON(conn, &order); err != nil || order != "start" {
+		return fmt.Errorf("wait for start: unexpected %q: %v", order, err)
+	}
+	return fail(conn, execProcess(&cfg.Process, path, tty))
+}
+
+// setupInit builds the container's root, and returns the program to run and
+// the pty that becomes its terminal (or -1).
+func setupInit(sock int, cfg *initConfig) (string, int, error) {
+	if cfg.NewEmptyFS {
+		if err := setupRoot(sock, cfg); err != nil {
+			return "", -1, err
+		}
+	}
+	if cfg.Hostname != nil {
+		if err := unix.Sethostname([]byte(*cfg.Hostname)); err != nil {
+			return "", -1, fmt.Errorf("set hostname %q: %w", *cfg.Hostname, err)
+		}
+	}
+	if cfg.Domainname != nil {
+		if err := unix.Setdomainname([]byte(*cfg.Domainname)); err != nil {
+			return "", -1, fmt.Errorf("set domainname %q: %w", *cfg.Domainname, err)
+		}
+	}
+	path, err := lookPath(&cfg.Process)
+	if err != nil {
+		return "", -1, err
+	}
+	tty := -1
+	if cfg.Process.Terminal {
+		master, peer, err := newPty("/", cfg.Process.ConsoleSize)
+		if err != nil {
+			return "", -1, err
+		}
+		err = mountConsole(peer)
+		if err == nil {
+			err = send(sock, stageReply{Console: true}, master)
+		}
+		unix.Close(master)
+		if err != nil {
+			unix.Close(peer)
+			return "", -1, err
+		}
+		tty = peer
+	}
+	return path, tty, nil
+}
+
+// mountConsole binds the pty peer, by fd, onto /dev/console.
+func mountConsole(peer int) error {
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open root: %w", err)
+	}
+	defer unix.Close(root)
+	m := mounttree.Mount{Type: "bind", Source: "pty", Target: "/dev/console"}
+	fd, err := mounttree.OpenBindFD(peer, m)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return mounttree.Attach(root, m, fd)
+}
+
+func setupRoot(sock int, cfg *initConfig) error {
+	// Nothing done in this mount namespace may reach the host's.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / private: %w", err)
+	}
+	// Modes are the config's, not reduced by our umask.
+	unix.Umask(0)
+	tree, err := recvFD(sock)
+	if err != nil {
+		return fmt.Errorf("receive root tree: %w", err)
+	}
+	// Stack the tree on /, then step onto it: ".." from / crosses into the
+	// mount on top.
+	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, "/", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("attach root: move_mount: %w", err)
+	}
+	unix.Close(tree)
+	if err := unix.Chdir("/.."); err != nil {
+		return fmt.Errorf("enter root: %w", err)
+	}
+	root, err := unix.Open(".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open root: %w", err)
+	}
+	defer unix.Close(root)
+
+	for i, m := range cfg.Mounts {
+		var fd int
+		if i < len(cfg.Inside) && cfg.Inside[i] {
+			fd, err = mounttree.Open(m, mounttree.OwnNamespaces())
+		} else {
+			fd, err = recvFD(sock)
+		}
+		if err != nil {
+			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
+		}
+		err = mounttree.Attach(root, m, fd)
+		unix.Close(fd)
+		if err != nil {
+			return err
+		}
+	}
+	for _, d := range cfg.Devices {
+		if err := mknod(root, d); err != nil {
+			return err
+		}
+	}
+	for _, l := range cfg.Links {
+		if err := symlink(root, l); err != nil {
+			return err
+		}
+	}
+	for _, p := range cfg.MaskedPaths {
+		null, err := recvFD(sock)
+		if err != nil {
+			return fmt.Errorf("mask %s: receive /dev/null: %w", p, err)
+		}
+		err = mask(root, p, null)
+		unix.Close(null)
+		if err != nil {
+			return err
+		}
+	}
+	for _, p := range cfg.ReadonlyPaths {
+		if err := readonly(root, p); err != nil {
+			return err
+		}
+	}
+	if cfg.RootReadonly {
+		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+		if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH, attr); err != nil {
+			return fmt.Errorf("make root read-only: %w", err)
+		}
+	}
+	if cfg.RootPropagation != 0 && cfg.RootPropagation != unix.MS_PRIVATE {
+		attr := &unix.MountAttr{Propagation: uint64(cfg.RootPropagation)}
+		if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+			return fmt.Errorf("set root propagation: %w", err)
+		}
+	}
+	if cfg.WaitBeforePivot {
+		if err := sendJSON(sock, stageReply{Mounted: true}); err != nil {
+			return fmt.Errorf("report mounted: %w", err)
+		}
+		var order string
+		if err := recvJSON(sock, &order); err != nil || order != "pivot" {
+			return fmt.Errorf("wait before pivot_root: unexpected %q: %v", order, err)
+		}
+	}
+	if cfg.NoPivot {
+		if err := unix.Chroot("."); err != nil {
+			return fmt.Errorf("chroot into root: %w", err)
+		}
+	} else {
+		if err := unix.PivotRoot(".", "."); err != nil {
+			return fmt.Errorf("pivot_root: %w", err)
+		}
+		if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("detach old root: %w", err)
+		}
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir /: %w", err)
+	}
+	return nil
+}
+
+// mknod creates a device node inside root, as the config describes it. An
+// existing node is left as it is.
+func mknod(root int, d specs.LinuxDevice) error {
+	var typ uint32
+	switch d.Type {
+	case "c", "u":
+		typ = unix.S_IFCHR
+	case "b":
+		typ = unix.S_IFBLK
+	case "p":
+		typ = unix.S_IFIFO
+	default:
+		return fmt.Errorf("device %s: unknown type %q", d.Path, d.Type)
+	}
+	mode := uint32(0o666)
+	if d.FileMode != nil {
+		mode = uint32(*d.FileMode) & 0o7777
+	}
+	dir, err := pathrs.MkdirAllInRoot(root, path.Dir(d.Path), 0o755)
+	if err != nil {
+		return fmt.Errorf("device %s: %w", d.Path, err)
+	}
+	defer unix.Close(dir)
+	name := path.Base(d.Path)
+	err = unix.Mknodat(dir, name, typ|mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
+	if err == unix.EEXIST {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("device %s: mknod: %w", d.Path, err)
+	}
+	uid, gid := -1, -1
+	if d.UID != nil {
+		uid = int(*d.UID)
+	}
+	if d.GID != nil {
+		gid = int(*d.GID)
+	}
+	if err := unix.Fchownat(dir, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("device %s: chown: %w", d.Path, err)
+	}
+	return nil
+}
+
+func symlink(root int, l Link) error {
+	dir, err := pathrs.MkdirAllInRoot(root, path.Dir(l.Path), 0o755)
+	if err != nil {
+		return fmt.Errorf("symlink %s: %w", l.Path, err)
+	}
+	defer unix.Close(dir)
+	if err := unix.Symlinkat(l.Target, dir, path.Base(l.Path)); err != nil && err != unix.EEXIST {
+		return fmt.Errorf("symlink %s -> %s: %w", l.Path, l.Target, err)
+	}
+	return nil
+}
+
+// mask hides p: a directory under an empty read-only tmpfs, anything else
+// under null, a bind of the host's /dev/null made and checked by the
+// runtime (CVE-2025-31133). A missing path is skipped.
+func mask(root int, p string, null int) error {
+	fd, err := pathrs.OpenInRoot(root, p, unix.O_PATH|unix.O_NOFOLLOW, 0)
+	if err != nil && isNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mask %s: %w", p, err)
+	}
+	var st unix.Stat_t
+	err = unix.Fstat(fd, &st)
+	unix.Close(fd)
+	if err != nil {
+		return fmt.Errorf("mask %s: %w", p, err)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		m := mounttree.Mount{Type: "tmpfs", Source: "tmpfs", Target: p, Attr: unix.MOUNT_ATTR_RDONLY, Data: []string{"size=0", "mode=0555"}}
+		tfd, err := mounttree.Open(m, mounttree.OwnNamespaces())
+		if err != nil {
+			return fmt.Errorf("mask %s: %w", p, err)
+		}
+		defer unix.Close(tfd)
+		return mounttree.Attach(root, m, tfd)
+	}
+	return mounttree.Attach(root, mounttree.Mount{Type: "bind", Source: "/dev/null", Target: p}, null)
+}
+
+// readonly makes p a read-only bind of itself. A missing path is skipped.
+func readonly(root int, p string) error {
+	fd, err := pathrs.OpenInRoot(root, p, unix.O_PATH|unix.O_NOFOLLOW, 0)
+	if err != nil && isNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("make %s read-only: %w", p, err)
+	}
+	defer unix.Close(fd)
+	m := mounttree.Mount{Type: "bind", Source: p, Target: p, Recursive: true, Attr: unix.MOUNT_ATTR_RDONLY}
+	bfd, err := mounttree.OpenBindFD(fd, m)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(bfd)
+	return mounttree.Attach(root, m, bfd)
+}
+
+func isNotExist(err error) bool { return errors.Is(err, unix.ENOENT) }
