@@ -8,6 +8,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -76,7 +77,19 @@ func newApp() *cli.App {
 				Usage: "ignore cgroup permission errors ('true', 'false', or 'auto')",
 			},
 		},
-		Before: checkGlobalFlags,
+		Before: func(c *cli.Context) error {
+			if err := checkGlobalFlags(c); err != nil {
+				return err
+			}
+			return setupLog(c)
+		},
+		Commands: []*cli.Command{
+			createCommand, startCommand, runCommand, stateCommand, killCommand,
+			deleteCommand, listCommand, psCommand, execCommand, pauseCommand,
+			resumeCommand, specCommand, featuresCommand,
+		},
+		// Errors are logged once, by main.
+		ExitErrHandler: func(*cli.Context, error) {},
 	}
 }
 
@@ -97,8 +110,15 @@ func checkGlobalFlags(c *cli.Context) error {
 }
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "containerfd: %v\n", err)
-		os.Exit(1)
+	err := newApp().Run(os.Args)
+	if err == nil {
+		return
 	}
+	// A process's exit code (run, exec) is ours, with nothing to log.
+	var exit cli.ExitCoder
+	if errors.As(err, &exit) && exit.Error() == "" {
+		os.Exit(exit.ExitCode())
+	}
+	logs.Error(err)
+	os.Exit(1)
 }

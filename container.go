@@ -1,0 +1,149 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"time"
+
+	cfd "github.com/containerfd/containerfd/libcontainerfd"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+)
+
+// Labels the CLI keeps with each container (libcontainerfd.Config.Labels).
+const (
+	labelBundle      = "bundle"
+	labelRootfs      = "rootfs"
+	labelAnnotations = "annotations" // JSON object
+	labelHooks       = "hooks"       // JSON specs.Hooks
+	labelOwner       = "owner"
+)
+
+// stateRoot is --root.
+func stateRoot(c *cli.Context) string { return c.String("root") }
+
+// containerID is the first argument, which every container command needs.
+func containerID(c *cli.Context) (string, error) {
+	id := c.Args().First()
+	if id == "" {
+		return "", fmt.Errorf("%s: container id cannot be empty", c.Command.Name)
+	}
+	return id, nil
+}
+
+// load gets a container saved by create, with the message podman and
+// containerd match on for a missing one.
+func load(c *cli.Context) (*cfd.Container, error) {
+	id, err := containerID(c)
+	if err != nil {
+		return nil, err
+	}
+	ctr, err := cfd.Load(stateRoot(c), id)
+	if errors.Is(err, cfd.ErrNotExist) {
+		return nil, notExistError(id)
+	}
+	return ctr, err
+}
+
+// notExistError words a missing container as podman and containerd match it.
+type notExistError string
+
+func (e notExistError) Error() string { return fmt.Sprintf("container %q does not exist", string(e)) }
+func (e notExistError) Unwrap() error { return cfd.ErrNotExist }
+
+// ociState is what `state` prints: runtime.md's state plus runc's rootfs,
+// created and owner.
+type ociState struct {
+	specs.State
+	Rootfs  string    `json:"rootfs"`
+	Created time.Time `json:"created"`
+	Owner   string    `json:"owner"`
+}
+
+func stateOf(ctr *cfd.Container) (*ociState, error) {
+	st, err := ctr.Status()
+	if err != nil {
+		return nil, err
+	}
+	labels := ctr.Labels()
+	s := &ociState{
+		State: specs.State{
+			Version: specs.Version,
+			ID:      ctr.ID(),
+			Status:  specs.ContainerState(st),
+			Bundle:  labels[labelBundle],
+		},
+		Rootfs:  labels[labelRootfs],
+		Created: ctr.Created(),
+		Owner:   labels[labelOwner],
+	}
+	if st != cfd.Stopped && st != cfd.Creating {
+		s.Pid = ctr.InitPid()
+	}
+	if a := labels[labelAnnotations]; a != "" {
+		if err := json.Unmarshal([]byte(a), &s.Annotations); err != nil {
+			return nil, fmt.Errorf("container %s: saved annotations: %w", ctr.ID(), err)
+		}
+	}
+	return s, nil
+}
+
+func savedHooks(ctr *cfd.Container) (*specs.Hooks, error) {
+	h := ctr.Labels()[labelHooks]
+	if h == "" {
+		return nil, nil
+	}
+	var hooks specs.Hooks
+	if err := json.Unmarshal([]byte(h), &hooks); err != nil {
+		return nil, fmt.Errorf("container %s: saved hooks: %w", ctr.ID(), err)
+	}
+	return &hooks, nil
+}
+
+func ownerName() string {
+	if u, err := user.LookupId(strconv.Itoa(os.Getuid())); err == nil {
+		return u.Username
+	}
+	return "#" + strconv.Itoa(os.Getuid())
+}
+
+// writePidFile writes pid as a bare integer without a newline (containerd
+// and conmon parse it so), atomically.
+func writePidFile(path string, pid int) error {
+	if path == "" {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	return nil
+}
+
+// parseSignal takes "KILL", "SIGKILL", "kill" or "9".
+func parseSignal(s string) (unix.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("invalid signal %q", s)
+		}
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("invalid signal %q", s)
+}

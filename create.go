@@ -1,0 +1,167 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	cfd "github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/containerfd/containerfd/spec"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urfave/cli/v2"
+)
+
+var createFlags = []cli.Flag{
+	&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "path to the root of the bundle directory (default: the current directory)"},
+	&cli.StringFlag{Name: "console-socket", Usage: "path to an AF_UNIX socket which will receive the pty master of the container's terminal"},
+	&cli.StringFlag{Name: "pid-file", Usage: "file to write the container's init pid to"},
+	&cli.BoolFlag{Name: "no-pivot", Usage: "do not use pivot_root to enter the rootfs (chroot instead; the old root stays reachable)"},
+	&cli.BoolFlag{Name: "no-new-keyring", Usage: "do not give the container a session keyring of its own"},
+	&cli.IntFlag{Name: "preserve-fds", Usage: "pass N more fds (3 to 3+N-1) to the container, on top of LISTEN_FDS"},
+}
+
+var createCommand = &cli.Command{
+	Name:      "create",
+	Usage:     "create a container",
+	ArgsUsage: "<container-id>",
+	Description: `The create command creates a container from the bundle: its namespaces,
+cgroup and root filesystem, with init waiting for "start" to run the process.`,
+	Flags: createFlags,
+	Action: func(c *cli.Context) error {
+		ctr, _, err := create(c)
+		if err != nil {
+			return err
+		}
+		return ctr.Close()
+	},
+}
+
+// create makes the container the command line asks for, up to init
+// waiting for start. On error nothing is left behind.
+func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
+	id, err := containerID(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.Bool("systemd-cgroup") {
+		return nil, nil, errors.New("--systemd-cgroup: the systemd cgroup driver is not supported yet")
+	}
+	bundle := c.String("bundle")
+	if bundle == "" {
+		if bundle, err = os.Getwd(); err != nil {
+			return nil, nil, err
+		}
+	}
+	if bundle, err = filepath.Abs(bundle); err != nil {
+		return nil, nil, err
+	}
+	s, err := spec.Load(bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := spec.Validate(s, bundle); err != nil {
+		return nil, nil, err
+	}
+	cfg, proc, err := spec.Translate(s, bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Cgroup == "" {
+		cfg.Cgroup = id // runc's default: relative, under our own cgroup
+	}
+	cfg.NoPivot = cfg.NoPivot || c.Bool("no-pivot")
+	cfg.NoNewKeyring = c.Bool("no-new-keyring")
+	if cfg.Labels, err = labelsFor(s, bundle, cfg.Rootfs); err != nil {
+		return nil, nil, err
+	}
+	consoleSocket := c.String("console-socket")
+	if proc.Terminal && consoleSocket == "" && (c.Command.Name != "run" || c.Bool("detach")) {
+		return nil, nil, errors.New("process.terminal is set: --console-socket is required")
+	}
+	if !proc.Terminal && consoleSocket != "" {
+		return nil, nil, errors.New("--console-socket is given but process.terminal is not set")
+	}
+	if !proc.Terminal {
+		proc.Stdin, proc.Stdout, proc.Stderr = os.Stdin, os.Stdout, os.Stderr
+	}
+	extra, env := inheritedFiles(c.Int("preserve-fds"))
+	proc.ExtraFiles = extra
+	proc.Env = append(proc.Env, env...)
+
+	var ctr *cfd.Container
+	cfg.BeforePivot = func(pid int) error {
+		return runCreateHooks(ctr, s.Hooks, pid)
+	}
+	ctr, err = cfd.Create(stateRoot(c), id, cfg)
+	if errors.Is(err, cfd.ErrExist) {
+		return nil, nil, fmt.Errorf("container %q already exists", id)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*cfd.Container, *cfd.Process, error) {
+		if derr := ctr.Destroy(); derr != nil {
+			logs.Warn("clean up after failed create: %v", derr)
+		}
+		return nil, nil, err
+	}
+	if err := ctr.ForkInit(proc); err != nil {
+		return fail(err)
+	}
+	if proc.Console != nil && consoleSocket != "" {
+		err := sendConsole(consoleSocket, proc.Console)
+		proc.Console.Close()
+		proc.Console = nil
+		if err != nil {
+			proc.Wait()
+			return fail(err)
+		}
+	}
+	if err := writePidFile(c.String("pid-file"), proc.Pid); err != nil {
+		proc.Wait()
+		return fail(err)
+	}
+	return ctr, proc, nil
+}
+
+func labelsFor(s *specs.Spec, bundle, rootfs string) (map[string]string, error) {
+	labels := map[string]string{labelBundle: bundle, labelRootfs: rootfs, labelOwner: ownerName()}
+	if len(s.Annotations) > 0 {
+		b, err := json.Marshal(s.Annotations)
+		if err != nil {
+			return nil, err
+		}
+		labels[labelAnnotations] = string(b)
+	}
+	if s.Hooks != nil {
+		b, err := json.Marshal(s.Hooks)
+		if err != nil {
+			return nil, err
+		}
+		labels[labelHooks] = string(b)
+	}
+	return labels, nil
+}
+
+// inheritedFiles are the fds the container gets beyond stdio: LISTEN_FDS
+// socket activation first (with the environment that tells the process),
+// then --preserve-fds more.
+func inheritedFiles(preserve int) ([]*os.File, []string) {
+	var env []string
+	listen := 0
+	if n, err := strconv.Atoi(os.Getenv("LISTEN_FDS")); err == nil && n > 0 {
+		listen = n
+		env = append(env, "LISTEN_FDS="+strconv.Itoa(n), "LISTEN_PID=1")
+		if names := os.Getenv("LISTEN_FDNAMES"); names != "" {
+			env = append(env, "LISTEN_FDNAMES="+names)
+		}
+	}
+	var files []*os.File
+	for fd := 3; fd < 3+listen+preserve; fd++ {
+		files = append(files, os.NewFile(uintptr(fd), "fd "+strconv.Itoa(fd)))
+	}
+	return files, env
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	cfd "github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/urfave/cli/v2"
+)
+
+var deleteCommand = &cli.Command{
+	Name:      "delete",
+	Usage:     "delete a stopped (or, with --force, any) container and everything it holds",
+	ArgsUsage: "<container-id>",
+	Flags: []cli.Flag{
+		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill the container first if it is running or paused"},
+	},
+	Action: func(c *cli.Context) error {
+		ctr, err := load(c)
+		if err != nil {
+			if c.Bool("force") && errors.Is(err, cfd.ErrNotExist) {
+				return nil // runc: delete --force of a missing container succeeds
+			}
+			return err
+		}
+		st, err := ctr.Status()
+		if err != nil {
+			ctr.Close()
+			return err
+		}
+		if (st == cfd.Running || st == cfd.Paused) && !c.Bool("force") {
+			ctr.Close()
+			return fmt.Errorf("cannot delete container %s that is %s: stop it first or use --force", ctr.ID(), st)
+		}
+		return destroy(ctr, st != cfd.Creating)
+	},
+}
+
+// destroy kills what is left of the container, runs its poststop hooks
+// (whose failures are only logged) and removes it.
+func destroy(ctr *cfd.Container, poststop bool) error {
+	if err := ctr.KillAll(); err != nil {
+		logs.Warn("%v", err)
+	}
+	if err := ctr.Wait(); err != nil {
+		logs.Warn("%v", err)
+	}
+	if poststop {
+		runPoststopHooks(ctr)
+	}
+	return ctr.Destroy()
+}

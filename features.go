@@ -1,0 +1,61 @@
+package main
+
+import (
+	"github.com/containerfd/containerfd/hooks"
+	"github.com/containerfd/containerfd/libcontainerfd/caps"
+	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
+	"github.com/containerfd/containerfd/spec"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
+	"github.com/urfave/cli/v2"
+)
+
+var featuresCommand = &cli.Command{
+	Name:  "features",
+	Usage: "print what this runtime implements, as JSON (OCI features.md)",
+	Action: func(c *cli.Context) error {
+		return printJSON(featureSet())
+	},
+}
+
+// featureSet lists only what works: a field left out means "not known to
+// work", an explicit false means "not supported".
+func featureSet() *features.Features {
+	no := false
+	mode, _ := cgroups.DetectMode()
+	v1 := mode == cgroups.V1 || mode == cgroups.Hybrid
+	v2 := mode == cgroups.V2 || mode == cgroups.Hybrid
+	return &features.Features{
+		OCIVersionMin: "1.0.0",
+		OCIVersionMax: specs.Version,
+		Hooks: []string{string(hooks.Prestart), string(hooks.CreateRuntime), string(hooks.CreateContainer),
+			string(hooks.StartContainer), string(hooks.Poststart), string(hooks.Poststop)},
+		MountOptions: spec.MountOptions(),
+		Linux: &features.Linux{
+			Namespaces:   []string{"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"},
+			Capabilities: knownCaps(),
+			Cgroup:       &features.Cgroup{V1: &v1, V2: &v2, Systemd: &no, SystemdUser: &no, Rdma: &no},
+			Seccomp:      &features.Seccomp{Enabled: &no},
+			Apparmor:     &features.Apparmor{Enabled: &no},
+			Selinux:      &features.Selinux{Enabled: &no},
+			IntelRdt:     &features.IntelRdt{Enabled: &no},
+			MountExtensions: &features.MountExtensions{
+				IDMap: &features.IDMap{Enabled: &no},
+			},
+			NetDevices: &features.NetDevices{Enabled: &no},
+		},
+		Annotations: map[string]string{
+			"io.github.containerfd.version": version,
+			"io.github.containerfd.commit":  commit,
+		},
+	}
+}
+
+// knownCaps lists the capabilities both we and the running kernel know.
+func knownCaps() []string {
+	names, err := caps.Known()
+	if err != nil {
+		return nil
+	}
+	return names
+}

@@ -1,0 +1,103 @@
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// logHook is a hook that appends "<name> <state json>" to log.
+func logHook(t *testing.T, dir, log, name string) specs.Hook {
+	path := filepath.Join(dir, name+".sh")
+	script := "#!/bin/sh\nprintf '%s ' " + name + " >> " + log + "\ncat >> " + log + "\necho >> " + log + "\n"
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return specs.Hook{Path: path}
+}
+
+func TestHooksOrderAndState(t *testing.T) {
+	e := newEnv(t, "true")
+	hookDir := t.TempDir()
+	log := filepath.Join(hookDir, "log")
+	s := e.spec()
+	s.Annotations = map[string]string{"org.example.a": "b"}
+	s.Hooks = &specs.Hooks{
+		Prestart:        []specs.Hook{logHook(t, hookDir, log, "prestart")},
+		CreateRuntime:   []specs.Hook{logHook(t, hookDir, log, "createRuntime")},
+		CreateContainer: []specs.Hook{logHook(t, hookDir, log, "createContainer")},
+		Poststart:       []specs.Hook{logHook(t, hookDir, log, "poststart")},
+		Poststop:        []specs.Hook{logHook(t, hookDir, log, "poststop")},
+	}
+	// startContainer runs the program found in the container.
+	os.WriteFile(filepath.Join(testRootfs(t, e), "startContainer.sh"),
+		[]byte("#!/bin/sh\necho startContainer $(cat) >> /tmp/start.log\n"), 0o755)
+	s.Hooks.StartContainer = []specs.Hook{{Path: "/startContainer.sh"}}
+	e.writeSpec(s)
+
+	e.ok("create", "--bundle", e.bundle, e.id)
+	e.ok("start", e.id)
+	waitStatus(t, e, "stopped")
+	if b, err := os.ReadFile(filepath.Join(testRootfs(t, e), "tmp/start.log")); err != nil || !strings.Contains(string(b), `"status":"created"`) {
+		t.Errorf("startContainer hook: %q %v", b, err)
+	}
+	e.ok("delete", e.id)
+
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	want := []struct{ name, status string }{
+		{"prestart", "creating"}, {"createRuntime", "creating"}, {"createContainer", "creating"},
+		{"poststart", "running"}, {"poststop", "stopped"},
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("hooks ran:\n%s", b)
+	}
+	for i, w := range want {
+		name, js, _ := strings.Cut(lines[i], " ")
+		var st specs.State
+		if err := json.Unmarshal([]byte(js), &st); err != nil {
+			t.Errorf("hook %s stdin %q: %v", name, js, err)
+			continue
+		}
+		if name != w.name || string(st.Status) != w.status || st.ID != e.id || st.Bundle != e.bundle || st.Annotations["org.example.a"] != "b" {
+			t.Errorf("hook %d: %s %+v, want %s with status %s", i, name, st, w.name, w.status)
+		}
+		if w.name == "createContainer" && st.Pid != 1 {
+			t.Errorf("createContainer hook sees pid %d, want 1 (as the container sees it)", st.Pid)
+		}
+		if (w.name == "createRuntime" || w.name == "prestart") && st.Pid <= 1 {
+			t.Errorf("%s hook sees pid %d, want init's host pid", w.name, st.Pid)
+		}
+	}
+}
+
+// testRootfs is the root path of e's config.
+func testRootfs(t *testing.T, e *env) string { return e.spec().Root.Path }
+
+// A failing createRuntime hook fails create and leaves nothing.
+func TestFailingHookLeavesNothing(t *testing.T) {
+	e := newEnv(t, "true")
+	hookDir := t.TempDir()
+	failing := filepath.Join(hookDir, "fail.sh")
+	os.WriteFile(failing, []byte("#!/bin/sh\necho hook says no >&2\nexit 3\n"), 0o755)
+	s := e.spec()
+	s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: failing}}}
+	e.writeSpec(s)
+	r := e.cfd("create", "--bundle", e.bundle, e.id)
+	if r.code == 0 || !strings.Contains(r.stderr, "createRuntime hook 0") || !strings.Contains(r.stderr, "hook says no") {
+		t.Errorf("create with a failing hook: %v", r)
+	}
+	if r := e.cfd("state", e.id); r.code == 0 {
+		t.Errorf("container left after a failed create: %v", r)
+	}
+	if d := cgroupDirsOf(t, e.cgroup); len(d) != 0 {
+		t.Errorf("cgroups left after a failed create: %v", d)
+	}
+}

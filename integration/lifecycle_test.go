@@ -1,0 +1,340 @@
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerfd/containerfd/internal/testutil"
+	"golang.org/x/sys/unix"
+)
+
+func TestCreateStartStateDelete(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "echo started > /tmp/started; sleep 2")
+	pidFile := filepath.Join(e.bundle, "init.pid")
+	e.ok("create", "--bundle", e.bundle, "--pid-file", pidFile, e.id)
+
+	st := e.state()
+	if st["status"] != "created" || st["id"] != e.id || st["bundle"] != e.bundle || st["ociVersion"] == "" {
+		t.Errorf("state after create: %v", st)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(string(b)) // a bare integer, no newline
+	if err != nil || float64(pid) != st["pid"] {
+		t.Errorf("pid file %q, state pid %v", b, st["pid"])
+	}
+	// Init waits in our stage, not yet running the process.
+	if cmd, _ := os.ReadFile("/proc/" + string(b) + "/cmdline"); !strings.HasPrefix(string(cmd), "containerfd-init") {
+		t.Errorf("init before start runs %q", cmd)
+	}
+	for _, k := range []string{"rootfs", "created", "owner"} {
+		if st[k] == nil || st[k] == "" {
+			t.Errorf("state lacks %s: %v", k, st)
+		}
+	}
+
+	e.ok("start", e.id)
+	if s := e.status(); s != "running" {
+		t.Errorf("status after start = %s", s)
+	}
+	if r := e.cfd("delete", e.id); r.code == 0 || !strings.Contains(r.stderr, "running") {
+		t.Errorf("delete of a running container: %v", r)
+	}
+	waitStatus(t, e, "stopped")
+	cgroupDirs := cgroupDirsOf(t, e.cgroup)
+	if len(cgroupDirs) == 0 {
+		t.Fatal("no cgroup directories found while the container exists")
+	}
+	e.ok("delete", e.id)
+	if r := e.cfd("state", e.id); r.code == 0 || !strings.Contains(r.stderr, e.id) || !strings.Contains(r.stderr, "does not exist") {
+		t.Errorf("state after delete: %v", r)
+	}
+	for _, d := range cgroupDirs {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("cgroup %s left after delete", d)
+		}
+	}
+}
+
+func waitStatus(t *testing.T, e *env, want string) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		if e.status() == want {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("status never became %s (is %s)", want, e.status())
+}
+
+// cgroupDirsOf lists the directories of cgroup path in every hierarchy.
+func cgroupDirsOf(t *testing.T, path string) []string {
+	var dirs []string
+	ents, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, ent := range ents {
+		d := filepath.Join("/sys/fs/cgroup", ent.Name(), path)
+		if _, err := os.Stat(d); err == nil {
+			dirs = append(dirs, d)
+		}
+	}
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", path)); err == nil {
+		dirs = append(dirs, filepath.Join("/sys/fs/cgroup", path))
+	}
+	return dirs
+}
+
+func TestRunExitCode(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "echo out; echo err >&2; exit 3")
+	r := e.cfd("run", "--bundle", e.bundle, e.id)
+	if r.code != 3 || r.stdout != "out\n" || r.stderr != "err\n" {
+		t.Errorf("run: %v", r)
+	}
+	// run deletes the container after it exits.
+	if r := e.cfd("state", e.id); r.code == 0 {
+		t.Errorf("container still there after run: %v", r)
+	}
+}
+
+// run returns 128+N when the process dies of signal N.
+func TestRunKilled(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	out, errf := e.tempFile(), e.tempFile()
+	run := exec.Command(binary, "--root", e.root, "run", "--bundle", e.bundle, e.id)
+	run.Stdout, run.Stderr = out, errf
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 500 && e.cfd("state", e.id).code != 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitStatus(t, e, "running")
+	e.ok("kill", e.id, "KILL")
+	err := run.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 137 {
+		t.Errorf("run of a process killed by SIGKILL: %v (stderr %q)", err, readBack(t, errf))
+	}
+}
+
+func TestRunDetachAndKeep(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	e.ok("run", "--detach", "--bundle", e.bundle, e.id)
+	if s := e.status(); s != "running" {
+		t.Errorf("status after run --detach = %s", s)
+	}
+	e.ok("kill", e.id, "KILL")
+	waitStatus(t, e, "stopped")
+	e.ok("delete", e.id)
+
+	e2 := newEnv(t, "true")
+	e2.ok("run", "--keep", "--bundle", e2.bundle, e2.id)
+	if s := e2.status(); s != "stopped" {
+		t.Errorf("status after run --keep = %s", s)
+	}
+	e2.ok("delete", e2.id)
+}
+
+func TestKillSignals(t *testing.T) {
+	for _, sig := range []string{"KILL", "SIGKILL", "9", "kill"} {
+		t.Run(sig, func(t *testing.T) {
+			e := newEnv(t, "sleep", "100")
+			e.ok("run", "-d", "-b", e.bundle, e.id)
+			e.ok("kill", e.id, sig)
+			waitStatus(t, e, "stopped")
+			e.ok("delete", e.id)
+		})
+	}
+	// The default is SIGTERM. A pid 1 gets only the signals it handles.
+	e := newEnv(t, "sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done")
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	if r := e.cfd("kill", e.id, "NOSUCHSIG"); r.code == 0 || !strings.Contains(r.stderr, "invalid signal") {
+		t.Errorf("kill with a bad signal: %v", r)
+	}
+	e.ok("kill", e.id)
+	waitStatus(t, e, "stopped")
+	if r := e.cfd("kill", e.id, "9"); r.code == 0 || !strings.Contains(r.stderr, "not running") {
+		t.Errorf("kill of a stopped container: %v", r)
+	}
+}
+
+func TestKillAll(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "sleep 100 & sleep 100 & wait")
+	s := e.spec()
+	// A shared pid namespace: killing init alone would leave the sleeps.
+	var nss = s.Linux.Namespaces[:0]
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type != "pid" {
+			nss = append(nss, ns)
+		}
+	}
+	s.Linux.Namespaces = nss
+	e.writeSpec(s)
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	var pids []int
+	for i := 0; i < 200 && len(pids) < 3; i++ {
+		json.Unmarshal([]byte(e.ok("ps", "--format", "json", e.id)), &pids)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(pids) != 3 {
+		t.Fatalf("ps --format json: %v", pids)
+	}
+	e.ok("kill", "--all", e.id, "9")
+	waitStatus(t, e, "stopped")
+	for _, p := range pids {
+		if err := unix.Kill(p, 0); err == nil {
+			if st, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat"); !strings.Contains(string(st), ") Z") {
+				t.Errorf("pid %d survived kill --all", p)
+			}
+		}
+	}
+	e.ok("delete", e.id)
+}
+
+func TestDeleteForce(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	e.ok("delete", "--force", e.id)
+	if r := e.cfd("state", e.id); r.code == 0 {
+		t.Errorf("state after delete --force: %v", r)
+	}
+	// Deleting what does not exist: an error, but not with --force.
+	if r := e.cfd("delete", e.id); r.code == 0 || !strings.Contains(r.stderr, "does not exist") {
+		t.Errorf("delete of a missing container: %v", r)
+	}
+	e.ok("delete", "--force", e.id)
+}
+
+func TestPauseResume(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	e.ok("pause", e.id)
+	if s := e.status(); s != "paused" {
+		t.Errorf("status after pause = %s", s)
+	}
+	if r := e.cfd("exec", e.id, "true"); r.code == 0 || !strings.Contains(r.stderr, "paused") {
+		t.Errorf("exec in a paused container: %v", r)
+	}
+	e.ok("resume", e.id)
+	if s := e.status(); s != "running" {
+		t.Errorf("status after resume = %s", s)
+	}
+	if r := e.cfd("resume", e.id); r.code == 0 {
+		t.Errorf("resume of a running container: %v", r)
+	}
+}
+
+func TestExec(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	r := e.cfd("exec", "--env", "X=42", "--cwd", "/tmp", e.id, "sh", "-c", "echo $X $(pwd) $(id -u); exit 7")
+	if r.code != 7 || r.stdout != "42 /tmp 0\n" {
+		t.Errorf("exec: %v", r)
+	}
+	r = e.cfd("exec", "--user", "1000:1000", e.id, "id")
+	if r.code != 0 || !strings.Contains(r.stdout, "uid=1000") || !strings.Contains(r.stdout, "gid=1000") {
+		t.Errorf("exec --user: %v", r)
+	}
+	for _, c := range []struct{ cmd, want string }{
+		{"no-such-program", "executable file not found in $PATH"},
+		{"/no/such/path", "no such file or directory"},
+	} {
+		r := e.cfd("exec", e.id, c.cmd)
+		if r.code == 0 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("exec %s: %v, want %q", c.cmd, r, c.want)
+		}
+	}
+
+	// --detach with a pid file.
+	pidFile := filepath.Join(e.bundle, "exec.pid")
+	e.ok("exec", "--detach", "--pid-file", pidFile, e.id, "sleep", "100")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmd, _ := os.ReadFile("/proc/" + string(b) + "/cmdline"); string(cmd) != "sleep\x00100\x00" {
+		t.Errorf("exec --detach pid %s runs %q", b, cmd)
+	}
+
+	// --process, as containerd sends it.
+	proc := `{"args":["sh","-c","echo from process.json; exit 4"],"env":["PATH=/bin"],"cwd":"/","user":{"uid":0,"gid":0}}`
+	pf := filepath.Join(e.bundle, "process.json")
+	os.WriteFile(pf, []byte(proc), 0o644)
+	if r := e.cfd("exec", "--process", pf, e.id); r.code != 4 || r.stdout != "from process.json\n" {
+		t.Errorf("exec --process: %v", r)
+	}
+}
+
+func TestPs(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	var pids []int
+	if err := json.Unmarshal([]byte(e.ok("ps", "--format", "json", e.id)), &pids); err != nil || len(pids) != 1 {
+		t.Errorf("ps --format json: %v %v", pids, err)
+	}
+	out := e.ok("ps", e.id)
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 || !strings.Contains(lines[0], "PID") || !strings.Contains(lines[1], "sleep 100") {
+		t.Errorf("ps table:\n%s", out)
+	}
+}
+
+func TestList(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	if out := e.ok("list"); !strings.Contains(out, e.id) || !strings.Contains(out, "running") || !strings.HasPrefix(out, "ID") {
+		t.Errorf("list:\n%s", out)
+	}
+	var states []map[string]any
+	if err := json.Unmarshal([]byte(e.ok("list", "--format", "json")), &states); err != nil || len(states) != 1 || states[0]["id"] != e.id {
+		t.Errorf("list --format json: %v %v", states, err)
+	}
+	if out := e.ok("list", "-q"); out != e.id+"\n" {
+		t.Errorf("list -q: %q", out)
+	}
+}
+
+// `containerfd spec` gives a config that runs as it is; only the cgroup
+// path is the test's own (a relative one would land in a cgroup not ours).
+func TestSpecRuns(t *testing.T) {
+	e := newEnv(t)
+	os.Remove(filepath.Join(e.bundle, "config.json"))
+	e.ok("spec", "--bundle", e.bundle)
+	if r := e.cfd("spec", "--bundle", e.bundle); r.code == 0 {
+		t.Errorf("spec over an existing config.json: %v", r)
+	}
+	s := e.spec()
+	s.Linux.CgroupsPath = e.cgroup
+	e.writeSpec(s)
+	if err := os.Symlink(testutil.Rootfs(t), filepath.Join(e.bundle, "rootfs")); err != nil {
+		t.Fatal(err)
+	}
+	// The default process is an interactive sh on a terminal: feed it.
+	r := e.cfdIn([]byte("echo hello from $(hostname)\nexit 5\n"), "run", "--bundle", e.bundle, e.id)
+	if r.code != 5 || !strings.Contains(r.stdout, "hello from containerfd") {
+		t.Errorf("run of the default spec: %v", r)
+	}
+}
+
+func TestFeatures(t *testing.T) {
+	e := newEnv(t)
+	var f map[string]any
+	if err := json.Unmarshal([]byte(e.ok("features")), &f); err != nil {
+		t.Fatal(err)
+	}
+	if f["ociVersionMin"] != "1.0.0" || f["linux"] == nil {
+		t.Errorf("features: %v", f)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := exec.Command(binary, "--version").Output()
+	if err != nil || !strings.Contains(string(out), "containerfd version") || !strings.Contains(string(out), "spec: 1.") {
+		t.Errorf("--version: %q %v", out, err)
+	}
+}

@@ -1,0 +1,176 @@
+// Package integration runs the built containerfd binary as root against the
+// real kernel: the commands and flags of runc's command line, as people,
+// containerd's shim and conmon call them.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerfd/containerfd/internal/testutil"
+	"github.com/containerfd/containerfd/spec"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// binary is containerfd, built once for the test run.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cfdbin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "containerfd")
+	build := exec.Command("go", "build", "-o", binary, "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build containerfd:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// env is one test's sandbox: a state root, a cgroup path, a bundle.
+type env struct {
+	t      *testing.T
+	root   string
+	cgroup string
+	bundle string
+	id     string
+}
+
+// newEnv makes a bundle whose config is `containerfd spec`'s default with
+// the process args given, no terminal, and the test's absolute cgroup path.
+func newEnv(t *testing.T, args ...string) *env {
+	testutil.NoLeaks(t)
+	testutil.RequireRoot(t)
+	e := &env{t: t, root: testutil.StateDir(t), cgroup: testutil.CgroupPath(t), id: testutil.ID(t)}
+	e.bundle = t.TempDir()
+	s := spec.Default(false)
+	s.Process.Terminal = false
+	s.Process.Args = args
+	s.Root.Path = testutil.Rootfs(t) // absolute: the bundle holds only config.json
+	s.Root.Readonly = false
+	s.Linux.CgroupsPath = e.cgroup
+	e.writeSpec(s)
+	t.Cleanup(func() {
+		// Whatever the test did, leave nothing behind.
+		e.cfd("delete", "--force", e.id)
+	})
+	return e
+}
+
+func (e *env) spec() *specs.Spec {
+	b, err := os.ReadFile(filepath.Join(e.bundle, "config.json"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		e.t.Fatal(err)
+	}
+	return &s
+}
+
+func (e *env) writeSpec(s *specs.Spec) {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.bundle, "config.json"), b, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// result is what a containerfd command did.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+}
+
+// cfd runs containerfd --root <root> args... with no stdin.
+func (e *env) cfd(args ...string) result {
+	return e.cfdIn(nil, args...)
+}
+
+func (e *env) cfdIn(stdin []byte, args ...string) result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append([]string{"--root", e.root}, args...)...)
+	// Files, not pipes: after create, init keeps its stdio open, and
+	// os/exec would wait for a pipe's end (callers pass fifos or files).
+	out, errf := e.tempFile(), e.tempFile()
+	cmd.Stdout, cmd.Stderr = out, errf
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	err := cmd.Run()
+	r := result{stdout: readBack(e.t, out), stderr: readBack(e.t, errf)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("containerfd %s: %v", strings.Join(args, " "), err)
+	}
+	return r
+}
+
+func (e *env) tempFile() *os.File {
+	f, err := os.CreateTemp(e.t.TempDir(), "out")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// readBack reads what a command wrote to f, from the start.
+func readBack(t *testing.T, f *os.File) string {
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// ok runs a command that must succeed and returns its stdout.
+func (e *env) ok(args ...string) string {
+	e.t.Helper()
+	r := e.cfd(args...)
+	if r.code != 0 {
+		e.t.Fatalf("containerfd %s: %v", strings.Join(args, " "), r)
+	}
+	return r.stdout
+}
+
+// state returns `containerfd state`.
+func (e *env) state() map[string]any {
+	e.t.Helper()
+	var st map[string]any
+	out := e.ok("state", e.id)
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		e.t.Fatalf("state output %q: %v", out, err)
+	}
+	return st
+}
+
+func (e *env) status() string {
+	e.t.Helper()
+	return e.state()["status"].(string)
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	cfd "github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+)
+
+var killCommand = &cli.Command{
+	Name:      "kill",
+	Usage:     "send a signal (default SIGTERM) to a container's init, or with --all to all its processes",
+	ArgsUsage: "<container-id> [signal]",
+	Flags: []cli.Flag{
+		&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "send the signal to every process of the container"},
+	},
+	Action: func(c *cli.Context) error {
+		ctr, err := load(c)
+		if err != nil {
+			return err
+		}
+		defer ctr.Close()
+		sig := unix.SIGTERM
+		if s := c.Args().Get(1); s != "" {
+			if sig, err = parseSignal(s); err != nil {
+				return err
+			}
+		}
+		st, err := ctr.Status()
+		if err != nil {
+			return err
+		}
+		if st == cfd.Stopped || st == cfd.Creating {
+			return fmt.Errorf("container %s is not running", ctr.ID())
+		}
+		if !c.Bool("all") {
+			return ctr.Signal(sig)
+		}
+		if sig == unix.SIGKILL {
+			return ctr.KillAll()
+		}
+		return signalAll(ctr, sig)
+	},
+}
+
+// signalAll sends sig to every process of the container, each by pidfd so a
+// pid reused in between is never hit.
+func signalAll(ctr *cfd.Container, sig unix.Signal) error {
+	pids, err := ctr.Pids()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, pid := range pids {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			continue // gone
+		}
+		if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil && err != unix.ESRCH {
+			errs = append(errs, fmt.Errorf("signal %d: %w", pid, err))
+		}
+		unix.Close(fd)
+	}
+	return errors.Join(errs...)
+}
+
+var pauseCommand = &cli.Command{
+	Name:      "pause",
+	Usage:     "freeze every process of a container",
+	ArgsUsage: "<container-id>",
+	Action: func(c *cli.Context) error {
+		ctr, err := load(c)
+		if err != nil {
+			return err
+		}
+		defer ctr.Close()
+		if st, err := ctr.Status(); err != nil {
+			return err
+		} else if st != cfd.Running && st != cfd.Created {
+			return fmt.Errorf("container %s is not running", ctr.ID())
+		}
+		return ctr.Freeze()
+	},
+}
+
+var resumeCommand = &cli.Command{
+	Name:      "resume",
+	Usage:     "thaw a paused container",
+	ArgsUsage: "<container-id>",
+	Action: func(c *cli.Context) error {
+		ctr, err := load(c)
+		if err != nil {
+			return err
+		}
+		defer ctr.Close()
+		if st, err := ctr.Status(); err != nil {
+			return err
+		} else if st != cfd.Paused {
+			return fmt.Errorf("container %s is not paused", ctr.ID())
+		}
+		return ctr.Thaw()
+	},
+}

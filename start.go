@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+
+	cfd "github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
+)
+
+var startCommand = &cli.Command{
+	Name:      "start",
+	Usage:     "run the process of a created container",
+	ArgsUsage: "<container-id>",
+	Action: func(c *cli.Context) error {
+		ctr, err := load(c)
+		if err != nil {
+			return err
+		}
+		defer ctr.Close()
+		return start(ctr)
+	},
+}
+
+// start runs the startContainer hooks, lets init exec and runs the
+// poststart hooks; a poststart failure fails the container (spec 1.3).
+func start(ctr *cfd.Container) error {
+	st, err := ctr.Status()
+	if err != nil {
+		return err
+	}
+	if st != cfd.Created {
+		return fmt.Errorf("cannot start a container that is %s", st)
+	}
+	if err := runStartHooks(ctr); err != nil {
+		return err
+	}
+	if err := ctr.Start(); err != nil {
+		return err
+	}
+	if err := runPoststartHooks(ctr); err != nil {
+		ctr.KillAll()
+		return err
+	}
+	return nil
+}
+
+var runCommand = &cli.Command{
+	Name:      "run",
+	Usage:     "create and start a container, and wait for it unless --detach",
+	ArgsUsage: "<container-id>",
+	Flags: append(createFlags[:len(createFlags):len(createFlags)],
+		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "detach from the container's process"},
+		&cli.BoolFlag{Name: "keep", Usage: "do not delete the container after it exits"},
+		&cli.BoolFlag{Name: "no-subreaper", Usage: "accepted for runc compatibility; containerfd never becomes a subreaper"},
+	),
+	Action: func(c *cli.Context) error {
+		ctr, proc, err := create(c)
+		if err != nil {
+			return err
+		}
+		defer ctr.Close()
+		var stopProxy func()
+		if proc.Console != nil {
+			stopProxy = proxyConsole(proc.Console)
+		}
+		if err := start(ctr); err != nil {
+			if stopProxy != nil {
+				proc.Console.Close()
+			}
+			ctr.KillAll()
+			proc.Wait()
+			destroy(ctr, true)
+			return err
+		}
+		if c.Bool("detach") {
+			return nil
+		}
+		code, err := waitForeground(proc)
+		if stopProxy != nil {
+			stopProxy()
+			proc.Console.Close()
+		}
+		if err != nil {
+			return err
+		}
+		if !c.Bool("keep") {
+			if err := destroy(ctr, true); err != nil {
+				logs.Error(err)
+			}
+		}
+		return cli.Exit("", code)
+	},
+}
+
+// waitForeground passes the signals we get on to the process and returns
+// its exit code, as a shell would (128+N for a signal).
+func waitForeground(proc *cfd.Process) (int, error) {
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs)
+	defer signal.Stop(sigs)
+	pidfd := proc.Pidfd
+	go func() {
+		for s := range sigs {
+			sig, ok := s.(unix.Signal)
+			if !ok || sig == unix.SIGCHLD || sig == unix.SIGWINCH || sig == unix.SIGURG {
+				continue
+			}
+			unix.PidfdSendSignal(pidfd, sig, nil, 0)
+		}
+	}()
+	ws, err := proc.Wait()
+	if err != nil {
+		return 0, err
+	}
+	return cfd.ExitCode(ws), nil
+}

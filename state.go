@@ -1,0 +1,88 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	cfd "github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/urfave/cli/v2"
+)
+
+var stateCommand = &cli.Command{
+	Name:      "state",
+	Usage:     "print the state of a container as JSON",
+	ArgsUsage: "<container-id>",
+	Action: func(c *cli.Context) error {
+		ctr, err := load(c)
+		if err != nil {
+			return err
+		}
+		defer ctr.Close()
+		s, err := stateOf(ctr)
+		if err != nil {
+			return err
+		}
+		return printJSON(s)
+	},
+}
+
+func printJSON(v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(os.Stdout, "%s\n", b)
+	return err
+}
+
+var listCommand = &cli.Command{
+	Name:  "list",
+	Usage: "list the containers under --root",
+	Flags: []cli.Flag{
+		&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the ids"},
+	},
+	Action: func(c *cli.Context) error {
+		ids, err := cfd.List(stateRoot(c))
+		if err != nil {
+			return err
+		}
+		states := []*ociState{}
+		for _, id := range ids {
+			ctr, err := cfd.Load(stateRoot(c), id)
+			if err != nil {
+				continue // removed while we looked, or half made
+			}
+			s, err := stateOf(ctr)
+			ctr.Close()
+			if err == nil {
+				states = append(states, s)
+			}
+		}
+		switch f := c.String("format"); {
+		case c.Bool("quiet"):
+			for _, s := range states {
+				fmt.Println(s.ID)
+			}
+		case f == "json":
+			b, err := json.Marshal(states)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%s\n", b)
+		case f == "table":
+			w := tabwriter.NewWriter(os.Stdout, 12, 1, 3, ' ', 0)
+			fmt.Fprint(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n")
+			for _, s := range states {
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", s.ID, s.Pid, s.Status, s.Bundle, s.Created.Format(time.RFC3339Nano), s.Owner)
+			}
+			return w.Flush()
+		default:
+			return fmt.Errorf("invalid --format %q: want table or json", f)
+		}
+		return nil
+	},
+}
