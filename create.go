@@ -108,6 +108,9 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 		}
 		return nil, nil, err
 	}
+	if err := setupNotify(ctr, cfg, proc); err != nil {
+		return fail(err)
+	}
 	if err := ctr.ForkInit(proc); err != nil {
 		return fail(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 
@@ -20,31 +21,44 @@ var startCommand = &cli.Command{
 			return err
 		}
 		defer ctr.Close()
-		return start(ctr)
+		notify, err := start(ctr)
+		if err != nil || notify == nil {
+			return err
+		}
+		return forwardReady(ctr, notify)
 	},
 }
 
 // start runs the startContainer hooks, lets init exec and runs the
 // poststart hooks; a poststart failure fails the container (spec 1.3).
-func start(ctr *cfd.Container) error {
+// With NOTIFY_SOCKET it returns the container's notify socket, for the
+// caller to wait on READY=1.
+func start(ctr *cfd.Container) (*net.UnixConn, error) {
 	st, err := ctr.Status()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if st != cfd.Created {
-		return fmt.Errorf("cannot start a container that is %s", st)
+		return nil, fmt.Errorf("cannot start a container that is %s", st)
 	}
 	if err := runStartHooks(ctr); err != nil {
-		return err
+		return nil, err
 	}
-	if err := ctr.Start(); err != nil {
-		return err
+	notify, err := listenNotify(ctr)
+	if err != nil {
+		return nil, err
 	}
-	if err := runPoststartHooks(ctr); err != nil {
-		ctr.KillAll()
-		return err
+	err = ctr.Start()
+	if err == nil {
+		if err = runPoststartHooks(ctr); err != nil {
+			ctr.KillAll()
+		}
 	}
-	return nil
+	if err != nil && notify != nil {
+		notify.Close()
+		notify = nil
+	}
+	return notify, err
 }
 
 var runCommand = &cli.Command{
@@ -66,7 +80,8 @@ var runCommand = &cli.Command{
 		if proc.Console != nil {
 			stopProxy = proxyConsole(proc.Console)
 		}
-		if err := start(ctr); err != nil {
+		notify, err := start(ctr)
+		if err != nil {
 			if stopProxy != nil {
 				proc.Console.Close()
 			}
@@ -76,7 +91,17 @@ var runCommand = &cli.Command{
 			return err
 		}
 		if c.Bool("detach") {
+			if notify != nil {
+				return forwardReady(ctr, notify)
+			}
 			return nil
+		}
+		if notify != nil {
+			go func() {
+				if err := forwardReady(ctr, notify); err != nil {
+					logs.Warn("%v", err)
+				}
+			}()
 		}
 		code, err := waitForeground(proc)
 		if stopProxy != nil {

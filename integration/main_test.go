@@ -20,8 +20,9 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// binary is containerfd, built once for the test run.
-var binary string
+// binary is containerfd, built once for the test run; sdnotify is a
+// static helper that tests copy into a container.
+var binary, sdnotify string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "cfdbin-")
@@ -30,12 +31,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "containerfd")
-	build := exec.Command("go", "build", "-o", binary, "..")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build containerfd:", err)
-		os.Exit(1)
+	sdnotify = filepath.Join(dir, "sdnotify")
+	for out, pkg := range map[string]string{binary: "..", sdnotify: "./testdata/sdnotify"} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", pkg+":", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -111,9 +115,17 @@ func (e *env) cfd(args ...string) result {
 
 func (e *env) cfdIn(stdin []byte, args ...string) result {
 	e.t.Helper()
+	return e.cfdCmd(stdin, nil, nil, args...)
+}
+
+// cfdCmd runs containerfd with stdin, extra environment and extra fds.
+func (e *env) cfdCmd(stdin []byte, env []string, files []*os.File, args ...string) result {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, append([]string{"--root", e.root}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.ExtraFiles = files
 	// Files, not pipes: after create, init keeps its stdio open, and
 	// os/exec would wait for a pipe's end (callers pass fifos or files).
 	out, errf := e.tempFile(), e.tempFile()

@@ -1,0 +1,102 @@
+package integration
+
+import (
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// NOTIFY_SOCKET: the container's READY=1 reaches our socket, with MAINPID.
+func TestNotifySocket(t *testing.T) {
+	e := newEnv(t, "/sdnotify")
+	b, err := os.ReadFile(sdnotify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.spec().Root.Path, "sdnotify"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	env := []string{"NOTIFY_SOCKET=" + sock}
+	if r := e.cfdCmd(nil, env, nil, "create", "--bundle", e.bundle, e.id); r.code != 0 {
+		t.Fatalf("create: %v", r)
+	}
+	if r := e.cfdCmd(nil, env, nil, "start", e.id); r.code != 0 {
+		t.Fatalf("start: %v", r)
+	}
+	l.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 256)
+	n, err := l.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := e.state()["pid"].(float64)
+	if got := string(buf[:n]); got != "READY=1\nMAINPID="+strconv.Itoa(int(pid))+"\n" {
+		t.Errorf("notify message %q", got)
+	}
+}
+
+
+// LISTEN_FDS and --preserve-fds: the fds and the environment reach the
+// process.
+func TestListenFdsAndPreserveFds(t *testing.T) {
+	e := newEnv(t, "sh", "-c", `echo "$LISTEN_FDS $LISTEN_PID"; cat <&3; cat <&4; ls /proc/self/fd | wc -l`)
+	files := make([]*os.File, 2)
+	for i, text := range []string{"listen-fd\n", "preserved-fd\n"} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, text)
+		w.Close()
+		defer r.Close()
+		files[i] = r
+	}
+	r := e.cfdCmd(nil, []string{"LISTEN_FDS=1"}, files, "run", "--preserve-fds", "1", "--bundle", e.bundle, e.id)
+	// ls sees 0-4 and its own directory fd.
+	if r.code != 0 || r.stdout != "1 1\nlisten-fd\npreserved-fd\n6\n" {
+		t.Errorf("run with LISTEN_FDS=1 --preserve-fds 1: %v", r)
+	}
+}
+
+func TestNoPivot(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "ls /; cat /proc/1/cmdline")
+	r := e.cfd("run", "--no-pivot", "--bundle", e.bundle, e.id)
+	if r.code != 0 || !strings.Contains(r.stdout, "bin") {
+		t.Errorf("run --no-pivot: %v", r)
+	}
+}
+
+func TestExecCapsAndPrivs(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	out := e.ok("exec", "--cap", "CAP_SYS_ADMIN", "--no-new-privs", "-g", "44", "-g", "55", e.id,
+		"sh", "-c", "grep -E '^(CapInh|CapEff|NoNewPrivs)' /proc/self/status; id -G")
+	// The default spec's caps (AUDIT_WRITE, KILL, NET_BIND_SERVICE) plus
+	// SYS_ADMIN; never inheritable (CVE-2022-29162).
+	want := "CapInh:\t0000000000000000\nCapEff:\t0000000020200420\nNoNewPrivs:\t1\n0 44 55\n"
+	if out != want {
+		t.Errorf("exec --cap --no-new-privs -g:\n%q\nwant\n%q", out, want)
+	}
+}
+
+func TestGlobalFlags(t *testing.T) {
+	e := newEnv(t, "true")
+	if r := e.cfd("--systemd-cgroup", "create", "--bundle", e.bundle, e.id); r.code == 0 || !strings.Contains(r.stderr, "not supported yet") {
+		t.Errorf("--systemd-cgroup: %v", r)
+	}
+	if r := e.cfd("--log-format", "xml", "list"); r.code == 0 || !strings.Contains(r.stderr, "log-format") {
+		t.Errorf("--log-format xml: %v", r)
+	}
+	e.ok("--debug", "--rootless", "false", "list")
+}
