@@ -2,7 +2,7 @@
 #
 #   make            build a static bin/containerfd (CGO_ENABLED=0)
 #   make test       install test packages (hack/deps.sh), build, go test as root
-#   make demo       run a busybox container with examples/hello
+#   make demo       run a busybox container from a bundle made here (hack/demo.sh)
 #   make vet        gofmt + go vet
 #   make install    install bin/containerfd into $(PREFIX)/bin
 #   make clean
@@ -46,8 +46,7 @@ vet:
 
 demo: root-check build
 	bash hack/deps.sh
-	bash hack/mkrootfs.sh $(DEMO_DIR)/rootfs
-	$(GO) run ./examples/hello -rootfs $(DEMO_DIR)/rootfs -- /bin/sh -c 'echo hello from $$(hostname); cat /proc/self/cgroup; ls /'
+	bash hack/demo.sh $(DEMO_DIR)
 
 install: build
 	install -D -m 0755 bin/containerfd $(DESTDIR)$(BINDIR)/containerfd
