@@ -51,6 +51,19 @@ func load(c *cli.Context) (*cfd.Container, error) {
 	return ctr, err
 }
 
+// onContainer is the Action of a command on one existing container: it
+// loads the container the first argument names, runs f and closes it.
+func onContainer(f func(c *cli.Context, ctr *cfd.Container) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		ctr, err := load(c)
+		if err != nil {
+			return err
+		}
+		defer ctr.Close()
+		return f(c, ctr)
+	}
+}
+
 // notExistError words a missing container as podman and containerd match it.
 type notExistError string
 

@@ -16,14 +16,10 @@ var killCommand = &cli.Command{
 	Flags: []cli.Flag{
 		&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "send the signal to every process of the container"},
 	},
-	Action: func(c *cli.Context) error {
-		ctr, err := load(c)
-		if err != nil {
-			return err
-		}
-		defer ctr.Close()
+	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
 		sig := unix.SIGTERM
 		if s := c.Args().Get(1); s != "" {
+			var err error
 			if sig, err = parseSignal(s); err != nil {
 				return err
 			}
@@ -42,7 +38,7 @@ var killCommand = &cli.Command{
 			return ctr.KillAll()
 		}
 		return signalAll(ctr, sig)
-	},
+	}),
 }
 
 // signalAll sends sig to every process of the container, each by pidfd so a
@@ -70,36 +66,26 @@ var pauseCommand = &cli.Command{
 	Name:      "pause",
 	Usage:     "freeze every process of a container",
 	ArgsUsage: "<container-id>",
-	Action: func(c *cli.Context) error {
-		ctr, err := load(c)
-		if err != nil {
-			return err
-		}
-		defer ctr.Close()
+	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
 		if st, err := ctr.Status(); err != nil {
 			return err
 		} else if st != cfd.Running && st != cfd.Created {
 			return fmt.Errorf("container %s is not running", ctr.ID())
 		}
 		return ctr.Freeze()
-	},
+	}),
 }
 
 var resumeCommand = &cli.Command{
 	Name:      "resume",
 	Usage:     "thaw a paused container",
 	ArgsUsage: "<container-id>",
-	Action: func(c *cli.Context) error {
-		ctr, err := load(c)
-		if err != nil {
-			return err
-		}
-		defer ctr.Close()
+	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
 		if st, err := ctr.Status(); err != nil {
 			return err
 		} else if st != cfd.Paused {
 			return fmt.Errorf("container %s is not paused", ctr.ID())
 		}
 		return ctr.Thaw()
-	},
+	}),
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	cfd "github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/urfave/cli/v2"
 )
 
@@ -20,12 +21,7 @@ var psCommand = &cli.Command{
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table (runs ps with the options given, default -ef) or json (an array of pids)"},
 	},
-	Action: func(c *cli.Context) error {
-		ctr, err := load(c)
-		if err != nil {
-			return err
-		}
-		defer ctr.Close()
+	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
 		pids, err := ctr.Pids()
 		if err != nil {
 			return err
@@ -46,7 +42,7 @@ var psCommand = &cli.Command{
 		default:
 			return fmt.Errorf("invalid --format %q: want table or json", f)
 		}
-	},
+	}),
 }
 
 // psTable runs ps(1) and keeps its header and the lines of the container's

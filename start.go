@@ -15,18 +15,13 @@ var startCommand = &cli.Command{
 	Name:      "start",
 	Usage:     "run the process of a created container",
 	ArgsUsage: "<container-id>",
-	Action: func(c *cli.Context) error {
-		ctr, err := load(c)
-		if err != nil {
-			return err
-		}
-		defer ctr.Close()
+	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
 		notify, err := start(ctr)
 		if err != nil || notify == nil {
 			return err
 		}
 		return forwardReady(ctr, notify)
-	},
+	}),
 }
 
 // start runs the startContainer hooks, lets init exec and runs the

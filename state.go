@@ -15,18 +15,13 @@ var stateCommand = &cli.Command{
 	Name:      "state",
 	Usage:     "print the state of a container as JSON",
 	ArgsUsage: "<container-id>",
-	Action: func(c *cli.Context) error {
-		ctr, err := load(c)
-		if err != nil {
-			return err
-		}
-		defer ctr.Close()
+	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
 		s, err := stateOf(ctr)
 		if err != nil {
 			return err
 		}
 		return printJSON(s)
-	},
+	}),
 }
 
 func printJSON(v any) error {

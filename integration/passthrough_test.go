@@ -46,7 +46,6 @@ func TestNotifySocket(t *testing.T) {
 	}
 }
 
-
 // LISTEN_FDS and --preserve-fds: the fds and the environment reach the
 // process.
 func TestListenFdsAndPreserveFds(t *testing.T) {

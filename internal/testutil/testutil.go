@@ -39,6 +39,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerfd/containerfd/internal/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -651,63 +652,7 @@ func parseStat(pid int, stat string) (procInfo, error) {
 	return procInfo{procID: procID{pid, start}, ppid: ppid, comm: stat[open+1 : end], state: f[0]}, nil
 }
 
-// mountInfo is one line of /proc/self/mountinfo.
-type mountInfo struct {
-	Dev          string // major:minor
-	Root         string
-	Mountpoint   string
-	FSType       string
-	SuperOptions string
-}
-
-func readMountinfo() ([]mountInfo, error) {
-	lines, err := readLines("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	var ms []mountInfo
-	for _, l := range lines {
-		// id parent major:minor root mountpoint options [optional...] - fstype source superoptions
-		f := strings.Fields(l)
-		sep := -1
-		for i := 6; i < len(f); i++ {
-			if f[i] == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 0 || sep+3 >= len(f) {
-			return nil, fmt.Errorf("malformed mountinfo line %q", l)
-		}
-		ms = append(ms, mountInfo{
-			Dev:          f[2],
-			Root:         unescapeMountinfo(f[3]),
-			Mountpoint:   unescapeMountinfo(f[4]),
-			FSType:       f[sep+1],
-			SuperOptions: f[sep+3],
-		})
-	}
-	return ms, nil
-}
-
-// unescapeMountinfo undoes the kernel's octal escapes (\040 for a space …).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
+func readMountinfo() ([]mountinfo.Entry, error) { return mountinfo.Read("/proc/self/mountinfo") }
 
 func readLines(name string) ([]string, error) {
 	data, err := os.ReadFile(name)

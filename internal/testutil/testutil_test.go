@@ -472,9 +472,3 @@ func TestParseStat(t *testing.T) {
 		t.Errorf("parseStat = %+v", p)
 	}
 }
-
-func TestUnescapeMountinfo(t *testing.T) {
-	if got := unescapeMountinfo(`/tmp/a\040b\134c\011`); got != "/tmp/a b\\c\t" {
-		t.Errorf("got %q", got)
-	}
-}

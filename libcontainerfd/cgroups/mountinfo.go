@@ -1,13 +1,12 @@
 package cgroups
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"sort"
 	"strings"
 
+	"github.com/containerfd/containerfd/internal/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,58 +50,17 @@ func (l *layout) all() []hierarchy {
 // readMountinfo parses the cgroup and cgroup2 lines of mountinfoPath, plus
 // every other line (needed to tell which mounts are shadowed).
 func readMountinfo() ([]mountEntry, error) {
-	data, err := os.ReadFile(mountinfoPath)
+	es, err := mountinfo.Read(mountinfoPath)
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: read mount table: %w", err)
 	}
-	var out []mountEntry
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		// id parent major:minor root mountpoint opts [optional...] - fstype source superopts
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
-			return nil, fmt.Errorf("cgroups: parse %s: malformed line %q", mountinfoPath, line)
-		}
-		f := strings.Fields(pre)
-		g := strings.Fields(post)
-		if len(f) < 6 || len(g) < 3 {
-			return nil, fmt.Errorf("cgroups: parse %s: malformed line %q", mountinfoPath, line)
-		}
-		out = append(out, mountEntry{
-			dev:        f[2],
-			root:       unescapeMount(f[3]),
-			mountpoint: unescapeMount(f[4]),
-			fstype:     g[0],
-			superOpts:  strings.Split(g[2], ","),
-		})
+	out := make([]mountEntry, len(es))
+	for i, e := range es {
+		out[i] = mountEntry{dev: e.Dev, root: e.Root, mountpoint: e.Mountpoint, fstype: e.FSType,
+			superOpts: strings.Split(e.SuperOptions, ",")}
 	}
-	return out, sc.Err()
+	return out, nil
 }
-
-// unescapeMount undoes the octal escapes (\040 for space and so on) that the
-// kernel uses in mountinfo paths.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			o := s[i+1 : i+4]
-			if o[0] >= '0' && o[0] <= '3' && isOct(o[1]) && isOct(o[2]) {
-				b.WriteByte((o[0]-'0')<<6 | (o[1]-'0')<<3 | (o[2] - '0'))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOct(c byte) bool { return c >= '0' && c <= '7' }
 
 // v1Options are the cgroup v1 mount options that are not controllers.
 var v1Options = map[string]bool{

@@ -1,8 +1,8 @@
 package mounttree
 
 import (
-	"bufio"
 	"fmt"
+	mi "github.com/containerfd/containerfd/internal/mountinfo"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -205,56 +205,19 @@ type mountEntry struct {
 
 func mountinfo(t *testing.T) []mountEntry {
 	t.Helper()
-	var ms []mountEntry
-	f, err := os.Open("/proc/thread-self/mountinfo")
+	es, err := mi.Read("/proc/thread-self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		fields := strings.Fields(line)
-		sep := slices.Index(fields, "-")
-		if sep < 6 || len(fields) < sep+4 {
-			t.Fatalf("bad mountinfo line %q", line)
-		}
-		var e mountEntry
-		e.ID, _ = strconv.Atoi(fields[0])
-		e.Parent, _ = strconv.Atoi(fields[1])
-		e.Root = unescape(fields[3])
-		e.MountPoint = unescape(fields[4])
-		e.Opts = strings.Split(fields[5], ",")
-		e.Optional = fields[6:sep]
-		e.FSType = fields[sep+1]
-		e.Source = unescape(fields[sep+2])
-		e.SuperOpts = strings.Split(fields[sep+3], ",")
-		e.Line = line
-		ms = append(ms, e)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+	ms := make([]mountEntry, len(es))
+	for i, e := range es {
+		id, _ := strconv.Atoi(e.ID)
+		parent, _ := strconv.Atoi(e.Parent)
+		ms[i] = mountEntry{ID: id, Parent: parent, Root: e.Root, MountPoint: e.Mountpoint,
+			Opts: strings.Split(e.Options, ","), Optional: e.Optional, FSType: e.FSType, Source: e.Source,
+			SuperOpts: strings.Split(e.SuperOptions, ","), Line: e.Line}
 	}
 	return ms
-}
-
-// unescape undoes mountinfo's octal escapes ("\040" for a space).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // mountAt returns the topmost mount on mountpoint, failing the test if there
