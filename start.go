@@ -118,11 +118,16 @@ var runCommand = &cli.Command{
 // waitForeground passes the signals we get on to the process and returns
 // its exit code, as a shell would (128+N for a signal).
 func waitForeground(proc *cfd.Process) (int, error) {
+	// A pidfd of our own: Wait closes proc's while signals may still come.
+	pidfd, err := unix.FcntlInt(uintptr(proc.Pidfd), unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		return 0, fmt.Errorf("wait for process %d: %w", proc.Pid, err)
+	}
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs)
-	defer signal.Stop(sigs)
-	pidfd := proc.Pidfd
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		for s := range sigs {
 			sig, ok := s.(unix.Signal)
 			if !ok || sig == unix.SIGCHLD || sig == unix.SIGWINCH || sig == unix.SIGURG {
@@ -132,6 +137,10 @@ func waitForeground(proc *cfd.Process) (int, error) {
 		}
 	}()
 	ws, err := proc.Wait()
+	signal.Stop(sigs)
+	close(sigs)
+	<-done
+	unix.Close(pidfd)
 	if err != nil {
 		return 0, err
 	}
