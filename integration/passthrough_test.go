@@ -99,3 +99,19 @@ func TestGlobalFlags(t *testing.T) {
 	}
 	e.ok("--debug", "--rootless", "false", "list")
 }
+
+func TestExecPreserveFds(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "through fd 3\n")
+	w.Close()
+	defer r.Close()
+	res := e.cfdCmd(nil, nil, []*os.File{r}, "exec", "--preserve-fds", "1", e.id, "sh", "-c", "cat <&3; ls /proc/self/fd | wc -l")
+	if res.code != 0 || res.stdout != "through fd 3\n5\n" {
+		t.Errorf("exec --preserve-fds 1: %v", res)
+	}
+}
