@@ -86,7 +86,7 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			createCommand, startCommand, runCommand, stateCommand, killCommand,
 			deleteCommand, listCommand, psCommand, execCommand, pauseCommand,
-			resumeCommand, specCommand, featuresCommand,
+			resumeCommand, updateCommand, eventsCommand, specCommand, featuresCommand,
 		},
 		// Errors are logged once, by main.
 		ExitErrHandler: func(*cli.Context, error) {},

@@ -26,6 +26,7 @@ import (
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/procid"
 	"github.com/containerfd/containerfd/libcontainerfd/keyring"
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -349,4 +350,21 @@ func (c *Container) identify(pid, pidfd int) error {
 	}
 	c.st.Init = id
 	return nil
+}
+
+// Update changes the limits of the container's cgroup.
+func (c *Container) Update(r *specs.LinuxResources) error {
+	if err := c.cg.Set(r); err != nil {
+		return fmt.Errorf("container %s: update: %w", c.id, err)
+	}
+	return nil
+}
+
+// Stats reads the container's cgroup usage and limits.
+func (c *Container) Stats() (*cgroups.Stats, error) {
+	s, err := c.cg.Stats()
+	if err != nil {
+		return nil, fmt.Errorf("container %s: stats: %w", c.id, err)
+	}
+	return s, nil
 }
