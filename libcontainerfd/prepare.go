@@ -2,10 +2,10 @@ package libcontainerfd
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
+	"github.com/containerfd/containerfd/libcontainerfd/internal/procfs"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
 	"github.com/containerfd/containerfd/libcontainerfd/rlimit"
 	"golang.org/x/sys/unix"
@@ -25,7 +25,7 @@ func (c *Container) prepare(pid int, p *Process) error {
 	}
 	if p.OOMScoreAdj != nil {
 		path := "/proc/" + strconv.Itoa(pid) + "/oom_score_adj"
-		if err := os.WriteFile(path, []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
+		if err := procfs.WriteFile(path, []byte(strconv.Itoa(*p.OOMScoreAdj))); err != nil {
 			return fmt.Errorf("container %s: set oom_score_adj to %d: %w", c.id, *p.OOMScoreAdj, err)
 		}
 	}
@@ -61,7 +61,7 @@ func (c *Container) writeSysctl() error {
 		}
 		path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
 		err := nsenter.Do([]nsenter.Namespace{{FD: c.initPidfd, Type: ns}}, func() error {
-			return os.WriteFile(path, []byte(val), 0)
+			return procfs.WriteFile(path, []byte(val))
 		})
 		if err != nil {
 			return fmt.Errorf("container %s: sysctl %s=%s: %w", c.id, key, val, err)

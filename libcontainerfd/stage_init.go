@@ -110,13 +110,32 @@ func setupInit(sock int, cfg *initConfig) (string, int, error) {
 	return path, tty, nil
 }
 
-// mountConsole binds the pty peer, by fd, onto /dev/console.
+// mountConsole binds the pty peer, by fd, onto /dev/console. Whatever the
+// image left at /dev/console that is not a plain file (a symlink to a
+// procfs file, say: the CVE-2025-52565 setup) is replaced by one, so the
+// bind cannot land anywhere else.
 func mountConsole(peer int) error {
 	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open root: %w", err)
 	}
 	defer unix.Close(root)
+	dev, err := pathrs.MkdirAllInRoot(root, "/dev", 0o755)
+	if err != nil {
+		return fmt.Errorf("/dev/console: %w", err)
+	}
+	defer unix.Close(dev)
+	var st unix.Stat_t
+	if err := unix.Fstatat(dev, "console", &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
+		if err := unix.Unlinkat(dev, "console", 0); err != nil {
+			return fmt.Errorf("/dev/console: remove what the image put there: %w", err)
+		}
+	}
+	f, err := unix.Openat(dev, "console", unix.O_CREAT|unix.O_NOFOLLOW|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("/dev/console: %w", err)
+	}
+	unix.Close(f)
 	m := mounttree.Mount{Type: "bind", Source: "pty", Target: "/dev/console"}
 	fd, err := mounttree.OpenBindFD(peer, m)
 	if err != nil {

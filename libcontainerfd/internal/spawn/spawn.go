@@ -10,11 +10,11 @@ package spawn
 
 import (
 	"fmt"
-	"os"
 	"runtime"
 	"syscall"
 	"unsafe"
 
+	"github.com/containerfd/containerfd/libcontainerfd/internal/procfs"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
 	"golang.org/x/sys/unix"
 )
@@ -406,8 +406,8 @@ func writeIDMaps(pid int, uidMap, gidMap string) error {
 			return nil
 		}
 		path := fmt.Sprintf("/proc/%d/%s", pid, name)
-		if err := os.WriteFile(path, []byte(data), 0); err != nil {
-			return fmt.Errorf("spawn: write %s: %w", name, err)
+		if err := procfs.WriteFile(path, []byte(data)); err != nil {
+			return fmt.Errorf("spawn: %w", err)
 		}
 		return nil
 	}
