@@ -1,0 +1,317 @@
+package integration
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Each test here replays the setup of a runc CVE against containerfd and
+// shows that the attack fails and the host is untouched.
+
+func fileHash(t *testing.T, path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	io.Copy(h, f)
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// withoutDevTmpfs drops the /dev tmpfs so the image's own /dev is what the
+// container sees (with devpts and the rest mounted in it).
+func withoutDevTmpfs(s *specs.Spec) {
+	ms := s.Mounts[:0]
+	for _, m := range s.Mounts {
+		if m.Destination != "/dev" {
+			ms = append(ms, m)
+		}
+	}
+	s.Mounts = ms
+}
+
+// CVE-2019-5736: a process in the container holds the runtime's binary
+// open (init's /proc/1/exe while it waits for start) and writes to it once
+// the runtime is gone. The binary is a read-only bind that nothing can
+// write through.
+func TestCVE_2019_5736_OverwriteRuntimeBinary(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	// A copy of containerfd: were the attack to work, only the copy breaks.
+	self := filepath.Join(t.TempDir(), "containerfd")
+	b, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(self, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before := fileHash(t, self)
+	run := func(args ...string) result {
+		cmd := exec.Command(self, append([]string{"--root", e.root}, args...)...)
+		out, errf := e.tempFile(), e.tempFile()
+		cmd.Stdout, cmd.Stderr = out, errf
+		err := cmd.Run()
+		r := result{stdout: readBack(t, out), stderr: readBack(t, errf)}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		}
+		return r
+	}
+	if r := run("create", "--bundle", e.bundle, e.id); r.code != 0 {
+		t.Fatalf("create: %v", r)
+	}
+	attack := `exec 3</proc/1/exe || exit 9
+		while grep -q containerfd-init /proc/1/cmdline; do sleep 0.05; done
+		(echo owned >>/proc/self/fd/3) 2>/dev/null && echo WROTE || echo DENIED`
+	pidFile := filepath.Join(e.bundle, "attacker.pid")
+	proc := fmt.Sprintf(`{"args":["sh","-c",%q],"env":["PATH=/bin"],"cwd":"/","user":{"uid":0,"gid":0}}`, attack+" > /tmp/attack.log 2>&1")
+	pf := filepath.Join(e.bundle, "attack.json")
+	os.WriteFile(pf, []byte(proc), 0o644)
+	if r := run("exec", "--detach", "--pid-file", pidFile, "--process", pf, e.id); r.code != 0 {
+		t.Fatalf("exec the attacker: %v", r)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if r := run("start", e.id); r.code != 0 {
+		t.Fatalf("start: %v", r)
+	}
+	rootfs := e.spec().Root.Path
+	var out []byte
+	for i := 0; i < 100; i++ {
+		out, _ = os.ReadFile(filepath.Join(rootfs, "tmp/attack.log"))
+		if strings.Count(string(out), "\n") >= 1 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if string(out) != "DENIED\n" {
+		t.Errorf("attacker: %q", out)
+	}
+	if fileHash(t, self) != before {
+		t.Fatal("the runtime binary was changed")
+	}
+}
+
+// CVE-2024-21626: a runtime fd (to /sys/fs/cgroup, say) leaks into the
+// container, and cwd /proc/self/fd/N walks out through it. No fd but stdio
+// reaches the process, for create, run and exec; such a cwd fails.
+func TestCVE_2024_21626_LeakedFds(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "ls -l /proc/self/fd/ | tail -n +2; sleep 100")
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	checkFds := func(what, out string) {
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			f := strings.Fields(l)
+			if len(f) < 3 || f[len(f)-2] != "->" {
+				continue // ls's own directory fd, already closed when it is listed
+			}
+			fd, target := f[len(f)-3], f[len(f)-1]
+			if fd != "0" && fd != "1" && fd != "2" && !strings.HasPrefix(target, "/proc/") {
+				t.Errorf("%s: fd %s -> %s reached the container (%q)", what, fd, target, l)
+			}
+		}
+	}
+	r := e.cfd("exec", e.id, "sh", "-c", "ls -l /proc/self/fd/ | tail -n +2")
+	if r.code != 0 {
+		t.Fatalf("exec: %v", r)
+	}
+	checkFds("exec", r.stdout)
+	for fd := 3; fd < 10; fd++ {
+		r := e.cfd("exec", "--cwd", fmt.Sprintf("/proc/self/fd/%d", fd), e.id, "pwd")
+		if r.code == 0 && !strings.HasPrefix(r.stdout, "/") {
+			t.Errorf("exec --cwd /proc/self/fd/%d: %v", fd, r)
+		}
+	}
+	e.ok("delete", "--force", e.id)
+
+	// run: init's own view.
+	e2 := newEnv(t, "sh", "-c", "ls -l /proc/self/fd/ | tail -n +2")
+	r = e2.cfd("run", "-b", e2.bundle, e2.id)
+	if r.code != 0 {
+		t.Fatalf("run: %v", r)
+	}
+	checkFds("run", r.stdout)
+	s := e2.spec()
+	s.Process.Cwd = "/proc/self/fd/7"
+	e2.writeSpec(s)
+	if r := e2.cfd("run", "-b", e2.bundle, e2.id); r.code == 0 {
+		t.Errorf("run with cwd /proc/self/fd/7: %v", r)
+	}
+}
+
+// swapRace swaps dir and link in root for as long as the test runs
+// (RENAME_EXCHANGE), so that every lookup of dir may meet a symlink to
+// outside.
+func swapRace(t *testing.T, root, dir, link string) func() {
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			unix.Renameat2(fd, dir, fd, link, unix.RENAME_EXCHANGE)
+		}
+	}()
+	return func() {
+		stop.Store(true)
+		wg.Wait()
+		unix.Close(fd)
+	}
+}
+
+// CVE-2021-30465 and CVE-2024-45310: a mount destination (and the
+// directories made for it) is swapped for a symlink to a host directory
+// while the container is created. Mounts and directories stay inside the
+// root whatever the race does.
+func TestCVE_2021_30465_MountTargetSymlinkRace(t *testing.T) {
+	e := newEnv(t, "true")
+	rootfs := e.spec().Root.Path
+	outside := t.TempDir()
+	os.MkdirAll(filepath.Join(rootfs, "race"), 0o755)
+	if err := os.Symlink(outside, filepath.Join(rootfs, "evil")); err != nil {
+		t.Fatal(err)
+	}
+	s := e.spec()
+	s.Mounts = append(s.Mounts,
+		specs.Mount{Destination: "/race/tmp", Type: "tmpfs", Source: "tmpfs"},
+		specs.Mount{Destination: "/race/new/deeper", Type: "tmpfs", Source: "tmpfs"})
+	e.writeSpec(s)
+	hostMounts, _ := os.ReadFile("/proc/self/mountinfo")
+	stop := swapRace(t, rootfs, "race", "evil")
+	for i := 0; i < 30; i++ {
+		e.cfd("run", "-b", e.bundle, e.id) // may fail when the race hits: that is fine
+		e.cfd("delete", "--force", e.id)
+	}
+	stop()
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("the race created %d entries in the host directory", len(ents))
+	}
+	now, _ := os.ReadFile("/proc/self/mountinfo")
+	if string(now) != string(hostMounts) && strings.Contains(string(now), outside) {
+		t.Errorf("a mount landed on the host directory %s", outside)
+	}
+}
+
+// CVE-2025-31133: the image's /dev/null is a symlink to a procfs file, in
+// the hope that masking binds that file writable over the masked path. We
+// mask with the host's /dev/null, checked and bound by fd.
+func TestCVE_2025_31133_MaskedPathNullSwap(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "stat -c '%t:%T' /proc/keys; wc -c < /proc/keys; echo x > /proc/sys/kernel/core_pattern || echo refused")
+	rootfs := e.spec().Root.Path
+	os.Remove(filepath.Join(rootfs, "dev/null"))
+	if err := os.Symlink("/proc/sys/kernel/core_pattern", filepath.Join(rootfs, "dev/null")); err != nil {
+		t.Fatal(err)
+	}
+	s := e.spec()
+	withoutDevTmpfs(s)
+	s.Linux.Devices = nil
+	s.Linux.MaskedPaths = []string{"/proc/keys"}
+	e.writeSpec(s)
+	before, _ := os.ReadFile("/proc/sys/kernel/core_pattern")
+	r := e.cfd("run", "-b", e.bundle, e.id)
+	if !strings.HasPrefix(r.stdout, "1:3\n0\n") || !strings.Contains(r.stdout+r.stderr, "refused") {
+		t.Errorf("masked /proc/keys with a swapped /dev/null: %v", r)
+	}
+	if after, _ := os.ReadFile("/proc/sys/kernel/core_pattern"); string(after) != string(before) {
+		t.Fatalf("core_pattern changed: %q", after)
+	}
+}
+
+// CVE-2025-52565: the image's /dev/console is a symlink, in the hope that
+// the pty bind follows it onto another file.
+func TestCVE_2025_52565_ConsoleSymlink(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "stat -c %F /dev/console; grep -c ' /etc/passwd ' /proc/self/mountinfo")
+	rootfs := e.spec().Root.Path
+	os.Remove(filepath.Join(rootfs, "dev/console"))
+	if err := os.Symlink("/etc/passwd", filepath.Join(rootfs, "dev/console")); err != nil {
+		t.Fatal(err)
+	}
+	s := e.spec()
+	withoutDevTmpfs(s)
+	s.Process.Terminal = true
+	e.writeSpec(s)
+	sock, master := consoleSocket(t, e.bundle)
+	e.ok("create", "--bundle", e.bundle, "--console-socket", sock, e.id)
+	m := master()
+	if m == nil {
+		t.Fatal("no pty master")
+	}
+	defer m.Close()
+	e.ok("start", e.id)
+	out := readUntil(t, m, "\n0")
+	if !strings.Contains(out, "character special file") {
+		t.Errorf("/dev/console: %q", out)
+	}
+	waitStatus(t, e, "stopped")
+	e.ok("delete", e.id)
+}
+
+// CVE-2022-29162: exec --cap never makes a capability inheritable.
+func TestCVE_2022_29162_ExecCapNotInheritable(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	out := e.ok("exec", "--cap", "CAP_SYS_ADMIN", "--cap", "CAP_NET_ADMIN", e.id, "grep", "-E", "^Cap(Inh|Amb)", "/proc/self/status")
+	if out != "CapInh:\t0000000000000000\nCapAmb:\t0000000000000000\n" {
+		t.Errorf("exec --cap: %q", out)
+	}
+}
+
+// CVE-2023-25809: without a cgroup namespace, the container's
+// /sys/fs/cgroup must not be the host's, nor writable.
+func TestCVE_2023_25809_NoCgroupNamespace(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "ls /sys/fs/cgroup | grep -c cfdtest; echo 1 > /sys/fs/cgroup/cgroup.procs 2>/dev/null || echo ro; mkdir /sys/fs/cgroup/x 2>/dev/null || echo nomkdir")
+	s := e.spec()
+	nss := s.Linux.Namespaces[:0]
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type != "cgroup" {
+			nss = append(nss, ns)
+		}
+	}
+	s.Linux.Namespaces = nss
+	e.writeSpec(s)
+	r := e.cfd("run", "-b", e.bundle, e.id)
+	if r.code != 0 || r.stdout != "0\nro\nnomkdir\n" {
+		t.Errorf("/sys/fs/cgroup without a cgroup namespace: %v", r)
+	}
+}
+
+// A rootfs whose /proc, /sys or /dev are symlinks to host paths: /proc and
+// /sys are refused as mount points, /dev resolves inside the root.
+func TestHostileRootfsSymlinks(t *testing.T) {
+	outside := t.TempDir()
+	for _, dir := range []string{"proc", "sys", "dev"} {
+		t.Run(dir, func(t *testing.T) {
+			e := newEnv(t, "true")
+			rootfs := e.spec().Root.Path
+			os.RemoveAll(filepath.Join(rootfs, dir))
+			if err := os.Symlink(outside, filepath.Join(rootfs, dir)); err != nil {
+				t.Fatal(err)
+			}
+			r := e.cfd("run", "-b", e.bundle, e.id)
+			if dir != "dev" && (r.code == 0 || !strings.Contains(r.stderr, "symlink")) {
+				t.Errorf("run with /%s a symlink to the host: %v", dir, r)
+			}
+			if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+				t.Errorf("/%s: %d entries made in the host directory", dir, len(ents))
+			}
+			if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), outside) {
+				t.Errorf("/%s: a mount landed on the host directory", dir)
+			}
+		})
+	}
+}
