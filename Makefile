@@ -3,6 +3,7 @@
 #   make            build a static bin/containerfd (CGO_ENABLED=0)
 #   make test       install test packages (hack/deps.sh), build, go test as root
 #   make demo       run a busybox container from a bundle made here (hack/demo.sh)
+#   make fuzz       run the fuzz targets for FUZZTIME (default 10s; try FUZZTIME=10m)
 #   make vet        gofmt + go vet
 #   make install    install bin/containerfd into $(PREFIX)/bin
 #   make clean
@@ -20,7 +21,7 @@ GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 
 DEMO_DIR ?= /tmp/containerfd-demo
 
-.PHONY: all build test vet demo install clean root-check
+.PHONY: all build test fuzz vet demo install clean root-check
 
 all: build
 
@@ -34,10 +35,18 @@ root-check:
 		exit 1; \
 	fi
 
+FUZZTIME ?= 10s
+
 test: root-check
 	bash hack/deps.sh
 	$(MAKE) build
 	$(GO) test -count=1 ./...
+	$(MAKE) fuzz FUZZTIME=10s
+
+# Every fuzz target for FUZZTIME (make test runs each briefly; the corpus
+# they grow lives in the Go build cache, the seeds in testdata/fuzz).
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzConfig -fuzztime=$(FUZZTIME) ./spec/
 
 vet:
 	@out="$$(gofmt -l .)"; \

@@ -35,12 +35,21 @@ func Load(bundle string) (*specs.Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", abs, err)
 	}
+	return Parse(data)
+}
+
+// Parse decodes the text of a config.json, with Load's errors.
+func Parse(data []byte) (*specs.Spec, error) {
 	var s specs.Spec
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, jsonError(data, err)
 	}
 	return &s, nil
 }
+
+// MaxConfigSize bounds config.json: real ones are a few KiB, and a runtime
+// that reads whatever it is given can be made to use any amount of memory.
+const MaxConfigSize = 16 << 20
 
 // readConfig reads the file at name, which must be a regular file (a FIFO
 // would block us forever). Errors name it as "config.json".
@@ -58,9 +67,15 @@ func readConfig(name string) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", ConfigFile)
 	}
-	data, err := io.ReadAll(f)
+	if st.Size() > MaxConfigSize {
+		return nil, fmt.Errorf("%s: %d bytes, more than the %d a config may have", ConfigFile, st.Size(), MaxConfigSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
 	if err != nil {
 		return nil, &fs.PathError{Op: "read", Path: ConfigFile, Err: unwrapPathError(err)}
+	}
+	if len(data) > MaxConfigSize {
+		return nil, fmt.Errorf("%s: more than the %d bytes a config may have", ConfigFile, MaxConfigSize)
 	}
 	return data, nil
 }
