@@ -11,8 +11,10 @@
 // directories are kept as Paths, which a caller saves (state.json) and hands
 // to Open in the next command.
 //
-// Set applies the resource limits of an OCI config (linux.resources) and
-// Stats reads the usage back.
+// Set applies the resource limits of an OCI config (linux.resources),
+// including the device allowed list (v1 devices.allow/devices.deny, and on
+// cgroup2 a BPF_PROG_TYPE_CGROUP_DEVICE program built with cilium/ebpf),
+// and Stats reads the usage back.
 //
 // Every file is opened O_CLOEXEC, and every value is written to a cgroup file
 // with a single write(2), as cgroupfs expects.

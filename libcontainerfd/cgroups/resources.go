@@ -30,21 +30,34 @@ import (
 //
 // Applied: memory (limit, reservation, swap, swappiness, disableOOMKiller,
 // checkBeforeUpdate), cpu (shares, quota, period, burst, realtimeRuntime,
-// realtimePeriod, idle, cpus, mems) and pids (limit). As in runc, a zero
-// memory limit, swap, reservation, cpu shares, quota, period or realtime value
-// means "not set", and -1 means unlimited. A pids limit of 0 is a real limit
-// (runtime-spec 1.3, runc 1.4); -1 is "max". Ignored: memory.kernel and
-// memory.kernelTCP (deprecated; runc ignores them too), memory.useHierarchy (always on in
-// current kernels), memory.swappiness on cgroup2 (no such knob), and devices
-// for now: runc's default config always carries an allow/deny list, and the
-// device cgroup comes with a later change. Not yet supported, an error
-// wrapping errors.ErrUnsupported when set and not empty: blockIO,
-// hugepageLimits, network, rdma, unified.
+// realtimePeriod, idle, cpus, mems), pids (limit) and devices. As in runc, a
+// zero memory limit, swap, reservation, cpu shares, quota, period or realtime
+// value means "not set", and -1 means unlimited. A pids limit of 0 is a real
+// limit (runtime-spec 1.3, runc 1.4); -1 is "max". Ignored: memory.kernel and
+// memory.kernelTCP (deprecated; runc ignores them too), memory.useHierarchy
+// (always on in current kernels), memory.swappiness on cgroup2 (no such
+// knob). Not yet supported, an error wrapping errors.ErrUnsupported when set
+// and not empty: blockIO, hugepageLimits, network, rdma, unified.
 //
-// Set checks everything it can before it writes anything; then it stops at
-// the first write the kernel refuses, and the writes before it stay. Each
-// write error names the file, the value and the directory, and wraps the
-// errno.
+// Devices (the allowed device list) are applied in order, later rules
+// winning, starting from "deny every device" (see devices.go for the exact
+// rules); an empty list leaves the cgroup's devices as they are. Where there
+// is a v1 devices hierarchy (V1, Hybrid) Set writes devices.deny and
+// devices.allow (see devicesV1Writes for the sequence; an update of a
+// deny-by-default list only adds and removes exceptions) and checks the
+// outcome in devices.list. Where there is a cgroup2 directory (V2, Hybrid)
+// it compiles the list into a BPF_PROG_TYPE_CGROUP_DEVICE program and
+// attaches it to the directory, replacing the one an earlier Set attached
+// (see attachDeviceProgram). In Hybrid mode it does both: the v1
+// controller already enforces the list, and the program on the cgroup2
+// directory enforces the same list again, which is harmless and keeps the
+// cgroup2 path in use and tested.
+//
+// Set checks everything it can before it writes anything (for devices, the
+// rules, devices.list and the kernel's verdict on the program); then it
+// stops at the first write the kernel refuses, and the writes before it
+// stay. Each write error names the file, the value and the directory, and
+// wraps the errno.
 func (c *Cgroup) Set(r *specs.LinuxResources) error {
 	if r == nil {
 		return nil
@@ -81,6 +94,11 @@ func (c *Cgroup) Set(r *specs.LinuxResources) error {
 		}
 		steps = append(steps, step{dir, ws})
 	}
+	dev, err := c.planDevices(r.Devices)
+	if err != nil {
+		return err
+	}
+	defer dev.close()
 	for _, s := range steps {
 		for _, w := range s.ws {
 			if err := w.apply(s.dir); err != nil {
@@ -88,7 +106,7 @@ func (c *Cgroup) Set(r *specs.LinuxResources) error {
 			}
 		}
 	}
-	return nil
+	return c.applyDevices(dev)
 }
 
 // fileWrite is one value written to one file of a cgroup. The controller the
@@ -130,7 +148,8 @@ type planner func(r *specs.LinuxResources, cur reader) ([]fileWrite, error)
 
 // controllers lists, in the order Set visits them, each controller Set
 // writes, with its v1 and cgroup2 planners. A later change adds blkio/io,
-// hugetlb, rdma, net_cls/net_prio, devices and unified here.
+// hugetlb, rdma, net_cls/net_prio and unified here. Devices are apart
+// (planDevices): on cgroup2 they are a program, not a file.
 var controllers = []struct {
 	name   string
 	v1, v2 planner

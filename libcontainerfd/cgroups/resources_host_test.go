@@ -473,6 +473,7 @@ func TestSetForcedV2Host(t *testing.T) {
 			t.Logf("error (as expected): %v", err)
 		}
 	}
+	// Devices need no controller on cgroup2: they are a BPF program.
 	if err := c.Set(&specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}}); err != nil {
 		t.Errorf("devices only: %v", err)
 	}
