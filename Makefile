@@ -40,7 +40,7 @@ FUZZTIME ?= 10s
 test: root-check
 	bash hack/deps.sh
 	$(MAKE) build
-	$(GO) test -count=1 ./...
+	$(GO) test -p 1 -count=1 ./...
 	$(MAKE) fuzz FUZZTIME=10s
 
 # Every fuzz target for FUZZTIME (make test runs each briefly; the corpus

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/containerfd/containerfd/internal/stopat"
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/urfave/cli/v2"
 )
@@ -45,6 +46,7 @@ func destroy(ctr *cfd.Container, poststop bool) error {
 	if err := ctr.Wait(); err != nil {
 		logs.Warn("%v", err)
 	}
+	stopat.Point("delete:killed")
 	if poststop {
 		runPoststopHooks(ctr)
 	}

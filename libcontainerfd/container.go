@@ -18,11 +18,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/containerfd/containerfd/internal/stopat"
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/procid"
 	"github.com/containerfd/containerfd/libcontainerfd/keyring"
@@ -103,8 +106,8 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	if err := validID(id); err != nil {
 		return nil, err
 	}
-	if cfg.Cgroup == "" || !filepath.IsAbs(cfg.Cgroup) {
-		return nil, fmt.Errorf("container %s: cgroup path %q is not absolute", id, cfg.Cgroup)
+	if cfg.Cgroup == "" {
+		return nil, fmt.Errorf("container %s: no cgroup path", id)
 	}
 	if cfg.Flags&NewEmptyFS != 0 && !cfg.newNS(unix.CLONE_NEWNS) {
 		return nil, fmt.Errorf("container %s: NewEmptyFS needs a new mount namespace", id)
@@ -114,27 +117,7 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 			return nil, fmt.Errorf("container %s: unknown namespace type %#x", id, ns.Type)
 		}
 	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return nil, fmt.Errorf("container %s: state root: %w", id, err)
-	}
 	c := &Container{id: id, dir: filepath.Join(root, id), initPidfd: -1, lockFD: -1, holdFD: -1, cfg: cfg}
-	if err := os.Mkdir(c.dir, 0o700); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("container %q: %w", id, ErrExist)
-		}
-		return nil, fmt.Errorf("container %s: state dir: %w", id, err)
-	}
-	defer func() {
-		if err != nil {
-			c.destroy()
-			c.Close()
-		}
-	}()
-	if err := c.Lock(); err != nil {
-		return nil, err
-	}
-	defer c.Unlock()
-
 	c.st = state{
 		ID:      id,
 		Created: time.Now().UTC(),
@@ -147,19 +130,69 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	if !cfg.NoNewKeyring {
 		c.st.Keyring = "containerfd." + id + "." + randHex(4)
 	}
+	// The state names the cgroup before it exists, so whatever stops us
+	// from here on, delete finds everything to remove.
+	if c.st.Cgroup, err = cgroups.Resolve(cfg.Cgroup); err != nil {
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
+	if err := c.publish(root); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			c.destroy()
+			c.Close()
+		}
+	}()
+	if err := c.Lock(); err != nil {
+		return nil, err
+	}
+	defer c.Unlock()
+	stopat.Point("create:state-saved")
+
 	if c.cg, err = cgroups.Create(cfg.Cgroup); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			c.st.Cgroup = nil // someone else's: not ours to remove
+		}
 		return nil, fmt.Errorf("container %s: create cgroup: %w", id, err)
 	}
-	c.st.Cgroup = c.cg.Paths()
 	if cfg.Resources != nil {
 		if err := c.cg.Set(cfg.Resources); err != nil {
 			return nil, fmt.Errorf("container %s: %w", id, err)
 		}
 	}
-	if err := c.Save(); err != nil {
-		return nil, err
-	}
+	stopat.Point("create:cgroup")
 	return c, nil
+}
+
+// publish makes the state directory with its first state.json in one step:
+// written in a directory of its own, then renamed into place, so a
+// container either exists with a state or not at all, and of two creates of
+// one id exactly one wins.
+func (c *Container) publish(root string) error {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return fmt.Errorf("container %s: state root: %w", c.id, err)
+	}
+	tmp, err := os.MkdirTemp(root, ".creating-")
+	if err != nil {
+		return fmt.Errorf("container %s: state dir: %w", c.id, err)
+	}
+	final := c.dir
+	c.dir = tmp
+	err = c.Save()
+	c.dir = final
+	if err == nil {
+		err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, final, unix.RENAME_NOREPLACE)
+		if err == unix.EEXIST {
+			err = fmt.Errorf("container %q: %w", c.id, ErrExist)
+		} else if err != nil {
+			err = fmt.Errorf("container %s: state dir: %w", c.id, err)
+		}
+	}
+	if err != nil {
+		os.RemoveAll(tmp)
+	}
+	return err
 }
 
 func (cfg *Config) newNS(t int) bool {
@@ -183,7 +216,7 @@ func (c *Container) Status() (Status, error) {
 	if c.st.Init.Pid == 0 {
 		return Creating, nil
 	}
-	if !c.initAlive() {
+	if !c.initAlive() || c.cg == nil {
 		return Stopped, nil
 	}
 	if frozen, err := c.cg.Frozen(); err != nil {
@@ -191,10 +224,17 @@ func (c *Container) Status() (Status, error) {
 	} else if frozen {
 		return Paused, nil
 	}
-	if c.st.Started {
+	if c.st.Started || !c.initWaiting() {
 		return Running, nil
 	}
 	return Created, nil
+}
+
+// initWaiting reports whether init still is our stage, waiting for start:
+// the state file may not say yet that a start went through.
+func (c *Container) initWaiting() bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.st.Init.Pid) + "/cmdline")
+	return err == nil && strings.HasPrefix(string(b), stageInit+"\x00")
 }
 
 func (c *Container) initAlive() bool {
@@ -235,8 +275,15 @@ func (c *Container) Signal(sig unix.Signal) error {
 	return nil
 }
 
+// errNoCgroup is what needs the cgroup says of a container whose create or
+// delete stopped before the cgroup was made or after it was removed.
+var errNoCgroup = errors.New("its cgroup is gone")
+
 // KillAll sends SIGKILL to every process of the container.
 func (c *Container) KillAll() error {
+	if c.cg == nil {
+		return nil // no cgroup, no process
+	}
 	if err := c.cg.Kill(); err != nil {
 		return fmt.Errorf("container %s: kill all: %w", c.id, err)
 	}
@@ -245,6 +292,9 @@ func (c *Container) KillAll() error {
 
 // Freeze stops every process of the container; Thaw resumes them.
 func (c *Container) Freeze() error {
+	if c.cg == nil {
+		return fmt.Errorf("container %s: freeze: %w", c.id, errNoCgroup)
+	}
 	if err := c.cg.Freeze(); err != nil {
 		return fmt.Errorf("container %s: freeze: %w", c.id, err)
 	}
@@ -253,6 +303,9 @@ func (c *Container) Freeze() error {
 
 // Thaw resumes a frozen container.
 func (c *Container) Thaw() error {
+	if c.cg == nil {
+		return fmt.Errorf("container %s: thaw: %w", c.id, errNoCgroup)
+	}
 	if err := c.cg.Thaw(); err != nil {
 		return fmt.Errorf("container %s: thaw: %w", c.id, err)
 	}
@@ -261,6 +314,9 @@ func (c *Container) Thaw() error {
 
 // Pids lists the processes of the container.
 func (c *Container) Pids() ([]int, error) {
+	if c.cg == nil {
+		return nil, nil
+	}
 	pids, err := c.cg.Pids()
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.id, err)
@@ -283,8 +339,12 @@ func (c *Container) Close() error {
 }
 
 // Destroy kills every process of the container, waits for them to go, and
-// removes its cgroup, keyring and state. The Container is closed.
+// removes its cgroup, keyring and state. The Container is closed. It also
+// finishes a container whose create or delete was stopped halfway.
 func (c *Container) Destroy() error {
+	if err := c.Lock(); err != nil {
+		return errors.Join(err, c.Close())
+	}
 	err := c.destroy()
 	return errors.Join(err, c.Close())
 }
@@ -301,9 +361,20 @@ func (c *Container) destroy() error {
 		if err := c.cg.Destroy(); err != nil {
 			errs = append(errs, fmt.Errorf("container %s: remove cgroup: %w", c.id, err))
 		}
+	} else if c.st.Cgroup != nil {
+		// Named in the state but not (or no longer fully) there: a create
+		// or delete that was stopped halfway.
+		if err := cgroups.Remove(c.st.Cgroup); err != nil {
+			errs = append(errs, fmt.Errorf("container %s: remove cgroup: %w", c.id, err))
+		}
 	}
-	if c.st.KeyringSerial != 0 {
-		if err := keyring.Remove(c.st.KeyringSerial); err != nil {
+	stopat.Point("delete:cgroup-removed")
+	serial := c.st.KeyringSerial
+	if serial == 0 && c.st.Keyring != "" {
+		serial, _ = keyring.Find(c.st.Keyring) // made, but not yet saved
+	}
+	if serial != 0 {
+		if err := keyring.Remove(serial); err != nil {
 			errs = append(errs, fmt.Errorf("container %s: %w", c.id, err))
 		}
 	}
@@ -354,6 +425,9 @@ func (c *Container) identify(pid, pidfd int) error {
 
 // Update changes the limits of the container's cgroup.
 func (c *Container) Update(r *specs.LinuxResources) error {
+	if c.cg == nil {
+		return fmt.Errorf("container %s: update: %w", c.id, errNoCgroup)
+	}
 	if err := c.cg.Set(r); err != nil {
 		return fmt.Errorf("container %s: update: %w", c.id, err)
 	}
@@ -362,6 +436,9 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 
 // Stats reads the container's cgroup usage and limits.
 func (c *Container) Stats() (*cgroups.Stats, error) {
+	if c.cg == nil {
+		return nil, fmt.Errorf("container %s: stats: %w", c.id, errNoCgroup)
+	}
 	s, err := c.cg.Stats()
 	if err != nil {
 		return nil, fmt.Errorf("container %s: stats: %w", c.id, err)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/containerfd/containerfd/internal/stopat"
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/opencontainers/runtime-spec/specs-go"
 
@@ -100,6 +101,7 @@ func (c *Container) ForkInit(p *Process) (err error) {
 	if err := c.identify(proc.Pid, proc.Pidfd); err != nil {
 		return err
 	}
+	stopat.Point("forkinit:spawned")
 	if cfg.Flags&KillOnClose != 0 {
 		if err := c.startWatcher(); err != nil {
 			return err
@@ -122,6 +124,7 @@ func (c *Container) ForkInit(p *Process) (err error) {
 		}
 		return fmt.Errorf("container %s: init: %w", c.id, err)
 	}
+	stopat.Point("forkinit:created")
 	if err := c.Save(); err != nil {
 		return err
 	}
@@ -470,6 +473,7 @@ func (c *Container) Start() error {
 		return fmt.Errorf("container %s: start: %s", c.id, reply.Error)
 	}
 	os.Remove(path)
+	stopat.Point("start:started")
 	c.st.Started = true
 	return c.Save()
 }

@@ -2,6 +2,8 @@ package libcontainerfd
 
 import (
 	"fmt"
+
+	"github.com/containerfd/containerfd/internal/stopat"
 	"strconv"
 
 	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
@@ -13,7 +15,7 @@ import (
 // Exec starts p in the running container: in every namespace of its init
 // (the user namespace too), its cgroup, its root and its keyring.
 func (c *Container) Exec(p *Process) (err error) {
-	if !c.initAlive() {
+	if !c.initAlive() || c.cg == nil {
 		return fmt.Errorf("container %s: exec: %w", c.id, ErrNotRunning)
 	}
 	root, err := c.openRoot()
@@ -39,6 +41,7 @@ func (c *Container) Exec(p *Process) (err error) {
 			unix.Close(s.sock)
 		}
 	}()
+	stopat.Point("exec:spawned")
 	if err := c.prepare(s.Pid, p); err != nil {
 		return err
 	}

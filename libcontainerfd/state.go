@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
@@ -78,7 +80,9 @@ func Load(root, id string) (*Container, error) {
 	if err := json.Unmarshal(b, &c.st); err != nil {
 		return nil, fmt.Errorf("container %s: parse %s: %w", id, stateFile, err)
 	}
-	if c.cg, err = cgroups.Open(c.st.Cgroup); err != nil {
+	// A create or delete stopped halfway may have left no cgroup: the
+	// container can still be looked at and destroyed.
+	if c.cg, err = cgroups.Open(c.st.Cgroup); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("container %s: open cgroup: %w", id, err)
 	}
 	if c.st.Init.Pid != 0 {
@@ -89,7 +93,7 @@ func Load(root, id string) (*Container, error) {
 		case errors.Is(err, unix.ESRCH), errors.Is(err, procid.ErrReused), errors.Is(err, os.ErrNotExist):
 			// Stopped.
 		default:
-			c.cg.Close()
+			c.Close()
 			return nil, fmt.Errorf("container %s: find init: %w", id, err)
 		}
 	}
@@ -107,6 +111,9 @@ func List(root string) ([]string, error) {
 	}
 	var ids []string
 	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue // a create in progress (or stopped before it finished)
+		}
 		if _, err := os.Stat(filepath.Join(root, e.Name(), stateFile)); err == nil {
 			ids = append(ids, e.Name())
 		}

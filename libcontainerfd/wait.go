@@ -32,6 +32,9 @@ var errTimeout = errors.New("timed out")
 // one, else by looking at its processes every few milliseconds. A negative
 // timeout waits for ever.
 func (c *Container) waitEmpty(timeout time.Duration) error {
+	if c.cg == nil {
+		return nil // no cgroup, no process
+	}
 	deadline := time.Now().Add(timeout)
 	efd, err := c.cg.EventsFD()
 	if err == nil {

@@ -66,3 +66,13 @@ func Remove(id int) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Find returns the serial of the keyring called name that is linked into the
+// user keyring, or an error if there is none.
+func Find(name string) (int, error) {
+	id, err := unix.KeyctlSearch(unix.KEY_SPEC_USER_KEYRING, "keyring", name, 0)
+	if err != nil {
+		return 0, fmt.Errorf("keyring: find %q: %w", name, err)
+	}
+	return id, nil
+}
