@@ -315,3 +315,18 @@ func TestHostileRootfsSymlinks(t *testing.T) {
 		})
 	}
 }
+
+// The device allowed list is enforced: with CAP_MKNOD a container can make
+// a node for the host's disk, but not open it.
+func TestDeviceRulesEnforced(t *testing.T) {
+	e := newEnv(t, "sh", "-c", `mknod /tmp/disk b 8 0 && echo made; head -c1 /tmp/disk >/dev/null 2>&1 || echo denied; mknod /tmp/mem c 1 1 && echo made; head -c1 /tmp/mem >/dev/null 2>&1 || echo denied; echo ok > /dev/null && echo null-ok`)
+	s := e.spec()
+	s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_MKNOD")
+	s.Process.Capabilities.Effective = append(s.Process.Capabilities.Effective, "CAP_MKNOD")
+	s.Process.Capabilities.Permitted = append(s.Process.Capabilities.Permitted, "CAP_MKNOD")
+	e.writeSpec(s)
+	r := e.cfd("run", "-b", e.bundle, e.id)
+	if r.stdout != "made\ndenied\nmade\ndenied\nnull-ok\n" {
+		t.Errorf("devices: %v", r)
+	}
+}
