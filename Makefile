@@ -3,6 +3,7 @@
 #   make            build a static bin/containerfd (CGO_ENABLED=0)
 #   make test       install test packages (hack/deps.sh), build, go test as root
 #   make demo       run a busybox container from a bundle made here (hack/demo.sh)
+#   make test-load  the load test at full size (200 containers at once, 1000 runs)
 #   make fuzz       run the fuzz targets for FUZZTIME (default 10s; try FUZZTIME=10m)
 #   make vet        gofmt + go vet
 #   make install    install bin/containerfd into $(PREFIX)/bin
@@ -21,7 +22,7 @@ GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 
 DEMO_DIR ?= /tmp/containerfd-demo
 
-.PHONY: all build test fuzz vet demo install clean root-check
+.PHONY: all build test test-load fuzz vet demo install clean root-check
 
 all: build
 
@@ -42,6 +43,10 @@ test: root-check
 	$(MAKE) build
 	$(GO) test -p 1 -count=1 ./...
 	$(MAKE) fuzz FUZZTIME=10s
+
+# The load test at full size: 200 containers at once, 1000 run cycles.
+test-load: root-check build
+	CFD_LOAD=full $(GO) test -v -count=1 -timeout 60m -run 'TestLoad$$' ./integration/
 
 # Every fuzz target for FUZZTIME (make test runs each briefly; the corpus
 # they grow lives in the Go build cache, the seeds in testdata/fuzz).
