@@ -38,14 +38,19 @@ type arch struct {
 	bits32 bool
 	// x32 means numbers carry x32SyscallBit (the table's do not).
 	x32 bool
+	// bands are the starts of numbering ranges after the first: x32's own
+	// syscalls from 512, ARM's private ones from 0x0f0000. The ENOSYS bound
+	// is per band, so that a profile naming set_tls does not leave every
+	// newer ARM syscall below its bound.
+	bands []uint32
 }
 
 var (
 	archX86_64  = &arch{name: "SCMP_ARCH_X86_64", audit: unix.AUDIT_ARCH_X86_64, table: sysX86_64}
 	archX86     = &arch{name: "SCMP_ARCH_X86", audit: unix.AUDIT_ARCH_I386, table: sysX86, bits32: true}
-	archX32     = &arch{name: "SCMP_ARCH_X32", audit: unix.AUDIT_ARCH_X86_64, table: sysX32, bits32: true, x32: true}
+	archX32     = &arch{name: "SCMP_ARCH_X32", audit: unix.AUDIT_ARCH_X86_64, table: sysX32, bits32: true, x32: true, bands: []uint32{x32SyscallBit + 512}}
 	archAArch64 = &arch{name: "SCMP_ARCH_AARCH64", audit: unix.AUDIT_ARCH_AARCH64, table: sysAArch64}
-	archARM     = &arch{name: "SCMP_ARCH_ARM", audit: unix.AUDIT_ARCH_ARM, table: sysARM, bits32: true}
+	archARM     = &arch{name: "SCMP_ARCH_ARM", audit: unix.AUDIT_ARCH_ARM, table: sysARM, bits32: true, bands: []uint32{0x0f0000}}
 	archRISCV64 = &arch{name: "SCMP_ARCH_RISCV64", audit: unix.AUDIT_ARCH_RISCV64, table: sysRISCV64}
 	archS390X   = &arch{name: "SCMP_ARCH_S390X", audit: unix.AUDIT_ARCH_S390X, table: sysS390X}
 	archPPC64LE = &arch{name: "SCMP_ARCH_PPC64LE", audit: unix.AUDIT_ARCH_PPC64LE, table: sysPPC64}

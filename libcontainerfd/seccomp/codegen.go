@@ -107,53 +107,118 @@ func (c *compiler) program() ([]unix.SockFilter, error) {
 // segments splits the numbers from base up into ranges with one verdict each.
 func (c *compiler) segments(ar *arch, base uint32) []segment {
 	rules := c.rules[ar]
-	nrs := make([]uint32, 0, len(rules))
-	for nr := range rules {
-		nrs = append(nrs, nr)
+	enosys := c.enosysRanges(ar, base)
+	fill := func(n uint64) uint32 {
+		for _, r := range enosys {
+			if n >= r[0] && n < r[1] {
+				return unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
+			}
+		}
+		return c.defAction
 	}
-	sort.Slice(nrs, func(i, j int) bool { return nrs[i] < nrs[j] })
+	// Where the verdict may change: each rule's number and the one after,
+	// and the ends of the ENOSYS ranges.
+	bounds := []uint64{uint64(base)}
+	for nr := range rules {
+		bounds = append(bounds, uint64(nr), uint64(nr)+1)
+	}
+	for _, r := range enosys {
+		bounds = append(bounds, r[0], r[1])
+	}
+	sort.Slice(bounds, func(i, j int) bool { return bounds[i] < bounds[j] })
 
 	var segs []segment
-	add := func(lo uint64, s segment) {
-		s.lo = uint32(lo)
+	for i, b := range bounds {
+		if b > 0xffffffff || i > 0 && b == bounds[i-1] {
+			continue
+		}
+		s := segment{lo: uint32(b)}
+		if r, ok := rules[uint32(b)]; ok {
+			s = c.verdict(ar, r)
+			s.lo = uint32(b)
+		} else {
+			s.ret = fill(b)
+		}
 		if n := len(segs); n > 0 && s.rules == nil && segs[n-1].rules == nil && segs[n-1].ret == s.ret {
-			return // same verdict as the range before: extend it
+			continue // same verdict as the range before: extend it
 		}
 		segs = append(segs, s)
-	}
-	next := uint64(base) // first number not yet covered
-	for _, nr := range nrs {
-		if uint64(nr) > next {
-			add(next, segment{ret: c.defAction})
-		}
-		add(uint64(nr), c.verdict(rules[nr]))
-		next = uint64(nr) + 1
-	}
-	// Above the last rule: the default up to the highest number the profile
-	// names (names whose rules were dropped count), then ENOSYS.
-	if c.enosys && c.named[ar] {
-		if max := uint64(c.max[ar]); next <= max {
-			add(next, segment{ret: c.defAction})
-			next = max + 1
-		}
-		if next <= 0xffffffff {
-			add(next, segment{ret: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)})
-		}
-	} else if next <= 0xffffffff {
-		add(next, segment{ret: c.defAction})
 	}
 	return segs
 }
 
+// enosysRanges returns the [lo, hi) ranges of numbers from base up that get
+// ENOSYS: in each band of the arch's numbering, those above the highest
+// number the profile names in that band, and every band above the highest
+// named overall. Names whose rules were dropped count. Without a denying
+// default, or without names on the arch, there are none.
+func (c *compiler) enosysRanges(ar *arch, base uint32) [][2]uint64 {
+	named := c.named[ar]
+	if !c.enosys || len(named) == 0 {
+		return nil
+	}
+	starts := []uint64{uint64(base)}
+	for _, b := range ar.bands {
+		if b > base {
+			starts = append(starts, uint64(b))
+		}
+	}
+	ends := append(starts[1:len(starts):len(starts)], 1<<32)
+	maxIn := make([]int64, len(starts)) // -1: no name in the band
+	top := -1                           // band of the highest name
+	for i := range starts {
+		maxIn[i] = -1
+		for n := range named {
+			if uint64(n) >= starts[i] && uint64(n) < ends[i] && int64(n) > maxIn[i] {
+				maxIn[i] = int64(n)
+			}
+		}
+		if maxIn[i] >= 0 {
+			top = i
+		}
+	}
+	var out [][2]uint64
+	for i := range starts {
+		switch {
+		case i > top:
+			out = append(out, [2]uint64{starts[i], ends[i]})
+		case maxIn[i] >= 0 && uint64(maxIn[i])+1 < ends[i]:
+			out = append(out, [2]uint64{uint64(maxIn[i]) + 1, ends[i]})
+		}
+	}
+	return out
+}
+
 // verdict is the segment of a syscall with the given rules.
-func (c *compiler) verdict(rules []rule) segment {
+func (c *compiler) verdict(ar *arch, rules []rule) segment {
+	var out []rule
 	for _, r := range rules {
+		r.conds = effective(ar, r.conds)
 		if len(r.conds) == 0 {
 			// An unconditional rule wins over conditional ones, as in libseccomp.
 			return segment{ret: r.action}
 		}
+		out = append(out, r)
 	}
-	return segment{rules: rules}
+	return segment{rules: out}
+}
+
+// effective drops the conditions that always hold on ar, as libseccomp
+// does, which matters for precedence: SCMP_CMP_MASKED_EQ with a mask of 0
+// (on a 32-bit ABI, with 0 in its low half).
+func effective(ar *arch, conds []cond) []cond {
+	var out []cond
+	for _, cd := range conds {
+		mask := cd.value
+		if ar.bits32 {
+			mask = uint64(uint32(mask))
+		}
+		if cd.op == specs.OpMaskedEqual && mask == 0 {
+			continue
+		}
+		out = append(out, cd)
+	}
+	return out
 }
 
 // tree emits a balanced search over segs; the accumulator holds the number.

@@ -370,7 +370,9 @@ func TestEnosys(t *testing.T) {
 		{call{arch: archX86.audit, nr: 175}, retEPERM},                           // below arch_prctl (384)
 		{call{arch: archX86.audit, nr: 385}, retENOSYS},                          // above
 		{call{arch: archX32.audit, nr: x32SyscallBit + 158}, retAllow},           // arch_prctl
-		{call{arch: archX32.audit, nr: x32SyscallBit + 511}, retEPERM},           // below rt_sigaction (512)
+		{call{arch: archX32.audit, nr: x32SyscallBit + 157}, retEPERM},           // below arch_prctl
+		{call{arch: archX32.audit, nr: x32SyscallBit + 451}, retENOSYS},          // above arch_prctl, highest of the common band
+		{call{arch: archX32.audit, nr: x32SyscallBit + 511}, retENOSYS},          // same band, below 512
 		{call{arch: archX32.audit, nr: x32SyscallBit + 513}, retENOSYS},          // above
 		{call{arch: archX32.audit, nr: 0xffffffff}, retENOSYS},                   // x32, huge
 		{call{arch: archAArch64.audit, nr: 63}, retKillThread},                   // not in the filter
@@ -378,6 +380,30 @@ func TestEnosys(t *testing.T) {
 	} {
 		if got := v.run(tc.c); got != tc.want {
 			t.Errorf("%v: %s, want %s", tc.c, actionString(got), actionString(tc.want))
+		}
+	}
+}
+
+// TestEnosysBands: ARM's private syscalls (0x0f0000 up) have their own
+// bound, so naming set_tls does not hide new syscalls from ENOSYS.
+func TestEnosysBands(t *testing.T) {
+	s := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Architectures: []specs.Arch{"SCMP_ARCH_ARM"},
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"read", "openat", "set_tls"}, Action: specs.ActAllow}}}
+	f, err := compile(s, archAArch64, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newVM(t, f, false)
+	for n, want := range map[uint32]uint32{
+		3: retAllow, 100: retEPERM, 322: retAllow, 323: retENOSYS, 451: retENOSYS, 0xeffff: retENOSYS,
+		0xf0001: retEPERM, 0xf0005: retAllow, 0xf0006: retENOSYS, 0xffffffff: retENOSYS,
+	} {
+		c := call{arch: archARM.audit, nr: n}
+		if got := v.run(c); got != want {
+			t.Errorf("arm nr %#x: %s, want %s", n, actionString(got), actionString(want))
+		}
+		if m := model(s, archAArch64, c); m != want {
+			t.Errorf("model: arm nr %#x: %s", n, actionString(m))
 		}
 	}
 }
@@ -525,7 +551,7 @@ func TestSearchTree(t *testing.T) {
 
 func mustCompiler(t *testing.T, s *specs.LinuxSeccomp) *compiler {
 	t.Helper()
-	c := &compiler{rules: map[*arch]map[uint32][]rule{}, max: map[*arch]uint32{}, named: map[*arch]bool{}, arches: []*arch{archX86_64}}
+	c := &compiler{rules: map[*arch]map[uint32][]rule{}, named: map[*arch]map[uint32]bool{}, arches: []*arch{archX86_64}}
 	c.defAction, _ = parseAction(s.DefaultAction, s.DefaultErrnoRet)
 	c.enosys = denies(c.defAction)
 	for i := range s.Syscalls {

@@ -53,6 +53,13 @@ var armPrivate = map[string]uint32{
 	"get_tls":    0x0f0006,
 }
 
+// notSyscalls are constants of the x/sys tables that mark ranges, not
+// syscalls (asm-generic's __NR_arch_specific_syscall, ARM's __NR_SYSCALL_MASK).
+var notSyscalls = map[string]bool{
+	"arch_specific_syscall": true,
+	"syscall_mask":          true,
+}
+
 // x86_64Only are x86_64 syscalls newer than set_mempolicy_home_node (450)
 // that syscall_64.tbl gives the "64" ABI only, so x32 does not have them.
 var x86_64Only = map[string]bool{
@@ -138,7 +145,9 @@ func parseXSys(path string) map[string]uint32 {
 				if err != nil {
 					log.Fatalf("%s: %s: %v", path, id.Name, err)
 				}
-				m[strings.ToLower(name)] = uint32(n)
+				if name = strings.ToLower(name); !notSyscalls[name] {
+					m[name] = uint32(n)
+				}
 			}
 		}
 	}

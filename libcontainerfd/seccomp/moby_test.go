@@ -196,7 +196,8 @@ func TestMobyDefault(t *testing.T) {
 		}
 	}
 
-	// Every number of every arch against the model.
+	// Every number of every arch against the model, and the longest path.
+	worst := 0
 	for _, a := range []*arch{x64, x86, x32} {
 		base := uint32(0)
 		if a.x32 {
@@ -208,8 +209,16 @@ func TestMobyDefault(t *testing.T) {
 				if got, want := v.run(c), model(s, x64, c); got != want {
 					t.Fatalf("%s %v: %s, want %s", a.name, c, actionString(got), actionString(want))
 				}
+				if k, _ := steps(f.Program, c); k > worst {
+					worst = k
+				}
 			}
 		}
+	}
+
+	t.Logf("at most %d instructions executed per call", worst)
+	if worst > 40 {
+		t.Errorf("a call runs %d instructions", worst)
 	}
 
 	// With more capabilities and an old kernel.
@@ -249,7 +258,7 @@ func TestMobyDefaultSizes(t *testing.T) {
 		for _, a := range append([]specs.Arch{specs.Arch(tc.native.name)}, s.Architectures...) {
 			one := *s
 			one.Architectures = []specs.Arch{a}
-			if ar := archByName(string(a)); ar != nil && ar != tc.native {
+			if ar := archByName(string(a)); ar != nil && (ar != tc.native || len(per) == 0) {
 				fa, err := compile(&one, tc.native, false)
 				if err != nil {
 					t.Fatal(err)
@@ -261,6 +270,15 @@ func TestMobyDefaultSizes(t *testing.T) {
 			tc.goarch, len(tc.caps), len(s.Syscalls), len(f.Program), per)
 		if len(f.Program) > MaxInsns/2 {
 			t.Errorf("%d instructions", len(f.Program))
+		}
+	}
+}
+
+func BenchmarkCompileMobyDefault(b *testing.B) {
+	s := mobyDefault(b, "amd64", dockerCaps, "6.18")
+	for b.Loop() {
+		if _, err := compile(s, archX86_64, false); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

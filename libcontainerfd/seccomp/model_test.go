@@ -45,17 +45,34 @@ func model(s *specs.LinuxSeccomp, native *arch, c call) uint32 {
 		}
 		return n, ok
 	}
+	// The ENOSYS bound: the highest number named overall, and the highest
+	// named in the band (of ar.bands) the call's number is in.
+	band := func(n uint32) int {
+		i := 0
+		for j, b := range ar.bands {
+			if n >= b {
+				i = j + 1
+			}
+		}
+		return i
+	}
 	var max uint32
+	bandMax := map[int]uint32{}
 	named := false
 	for _, sc := range s.Syscalls {
 		for _, name := range sc.Names {
 			if n, ok := number(name); ok {
 				named = true
-				if n > max {
-					max = n
+				max = maxU32(max, n)
+				if m, ok := bandMax[band(n)]; !ok || n > m {
+					bandMax[band(n)] = n
 				}
 			}
 		}
+	}
+	aboveBound := c.nr > max
+	if m, ok := bandMax[band(c.nr)]; ok && c.nr > m {
+		aboveBound = true
 	}
 
 	holds := func(a specs.LinuxSeccompArg) bool {
@@ -98,21 +115,34 @@ func model(s *specs.LinuxSeccomp, native *arch, c call) uint32 {
 		if !match {
 			continue
 		}
-		if len(sc.Args) == 0 {
+		var args []specs.LinuxSeccompArg
+		for _, a := range sc.Args {
+			mask := a.Value
+			if ar.bits32 {
+				mask = uint64(uint32(mask))
+			}
+			if a.Op != specs.OpMaskedEqual || mask != 0 {
+				args = append(args, a)
+			}
+		}
+		// A rule whose conditions on one argument were split and one of
+		// them dropped is still several rules: the dropped one matches
+		// everything, unconditionally.
+		same := false
+		seen := map[uint]bool{}
+		for _, a := range sc.Args {
+			same = same || seen[a.Index]
+			seen[a.Index] = true
+		}
+		if len(args) == 0 || same && len(args) < len(sc.Args) {
 			if uncond == nil {
 				uncond = &act
 			}
 			continue
 		}
 		// Several conditions on one argument: OR, otherwise AND.
-		seen := map[uint]bool{}
-		same := false
-		for _, a := range sc.Args {
-			same = same || seen[a.Index]
-			seen[a.Index] = true
-		}
 		ok := !same
-		for _, a := range sc.Args {
+		for _, a := range args {
 			if same && holds(a) {
 				ok = true
 			}
@@ -135,8 +165,15 @@ func model(s *specs.LinuxSeccomp, native *arch, c call) uint32 {
 	case unix.SECCOMP_RET_ALLOW, unix.SECCOMP_RET_LOG, unix.SECCOMP_RET_TRACE:
 		denying = false
 	}
-	if denying && named && c.nr > max && def != retENOSYS {
+	if denying && named && aboveBound && def != retENOSYS {
 		return retENOSYS
 	}
 	return def
+}
+
+func maxU32(a, b uint32) uint32 {
+	if a > b {
+		return a
+	}
+	return b
 }

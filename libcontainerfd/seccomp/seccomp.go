@@ -9,14 +9,15 @@
 //
 // # Semantics
 //
-// They are libseccomp's as runc (and crun) drive it:
+// They are libseccomp's as runc (and crun) drive it; the tests check them
+// against libseccomp 2.5.4 itself (go test -tags seccomp_oracle).
 //
 //   - Actions: SCMP_ACT_KILL and SCMP_ACT_KILL_THREAD kill the thread,
 //     SCMP_ACT_KILL_PROCESS the process; SCMP_ACT_ERRNO returns errnoRet
 //     (default EPERM), SCMP_ACT_TRACE passes errnoRet (default EPERM) to the
 //     tracer; SCMP_ACT_TRAP, SCMP_ACT_ALLOW, SCMP_ACT_LOG, SCMP_ACT_NOTIFY.
-//     errnoRet on any other action is an error (the spec says so). NOTIFY
-//     cannot be the default action (runc refuses it too).
+//     errnoRet on any other action is an error (the spec says so), and so is
+//     one above 65535. NOTIFY cannot be the default action (runc refuses it).
 //   - A rule whose action equals the default action is dropped, as runc and
 //     crun drop it.
 //   - Names unknown on every compiled architecture are skipped with a
@@ -36,15 +37,23 @@
 //   - Arguments are compared as unsigned 64-bit values, high and low 32-bit
 //     halves separately, on 64-bit ABIs; on 32-bit ABIs (x86, x32, arm) only
 //     the low 32 bits of the argument and of the value count.
-//     SCMP_CMP_MASKED_EQ takes the mask in value and the datum in valueTwo:
-//     (arg & value) == valueTwo.
+//     SCMP_CMP_MASKED_EQ takes the mask in value and the datum in valueTwo
+//     and, like libseccomp, masks both sides: (arg & value) == (valueTwo &
+//     value). With a mask of 0 (on a 32-bit ABI: 0 in its low half) the
+//     condition always holds and is dropped, as libseccomp drops it, so a
+//     rule left without conditions is unconditional there.
 //   - Architectures: the native one is always in the filter; the listed ones
 //     are added. A call from an architecture that is not in the filter kills
 //     the thread (libseccomp's default "bad arch" action, which runc keeps).
 //     x32 shares AUDIT_ARCH_X86_64 with x86_64 and is told by bit 30 of the
 //     syscall number (__X32_SYSCALL_BIT): with x86_64 but not x32 in the
-//     filter, a number with that bit kills like a bad architecture, and
-//     likewise the other way round.
+//     filter, a number with that bit kills like a bad architecture, except
+//     -1 (what a tracer sets to skip a call), which gets the default action
+//     as in libseccomp; with x32 but not x86_64, likewise the other way round.
+//   - Pseudo-syscalls are not emulated: on x86 (i386), a rule on socket(2)
+//     or semop(2) applies to the direct syscall only, not also to
+//     socketcall(2)/ipc(2) with the matching call number as libseccomp adds;
+//     "recv" and "send" (socketcall-only names) are unknown.
 //
 // # ENOSYS for syscalls newer than the profile
 //
@@ -52,30 +61,40 @@
 // ENOSYS, SCMP_ACT_KILL*, SCMP_ACT_TRAP), a syscall numbered above the
 // highest number the profile names for that architecture returns ENOSYS
 // instead of the default action, so that programs (glibc's clone3 and
-// faccessat2 fallbacks, for one) see "not implemented" and fall back rather
+// fchmodat2 fallbacks, for one) see "not implemented" and fall back rather
 // than failing with EPERM. This is runc's "-ENOSYS stub" (runc #2151,
-// libcontainer/seccomp/patchbpf), with two differences: the highest number
-// counts every name of every rule the profile has, as runc's does, but it is
-// computed for every architecture in the filter including the implicit native
-// one (runc only looks at the listed ones, so a profile without
-// "architectures" gets no stub there); and it is part of the search tree
-// rather than a prefix. Numbers below the highest that the profile does not
-// name (holes, and syscalls added out of order) get the default action. With
-// SCMP_ACT_ALLOW, SCMP_ACT_LOG or SCMP_ACT_TRACE as default (a tracer handles
-// new syscalls itself) there is no ENOSYS range.
+// libcontainer/seccomp/patchbpf). As there, the highest number counts every
+// name of every rule in the profile, whatever its action (even rules dropped
+// as equal to the default), and numbers below it that the profile does not
+// name (holes, syscalls added out of order) get the default action. Unlike
+// runc:
+//   - the bound is computed for every architecture in the filter including
+//     the implicit native one (runc only looks at the listed ones, so a
+//     profile without "architectures" gets no stub there);
+//   - the bound is kept per band of numbers where an ABI numbers two ranges:
+//     x32's common syscalls (up to 511) and its own (512 up), ARM's and its
+//     private ones (0x0f0000 up: breakpoint, cacheflush, set_tls...). A
+//     profile naming set_tls still gets ENOSYS for ARM syscalls newer than
+//     the highest it names below 0x0f0000; runc gives those the default;
+//   - it is part of the search tree rather than a prefix.
+//
+// With SCMP_ACT_ALLOW, SCMP_ACT_LOG or SCMP_ACT_TRACE as default (a tracer
+// handles new syscalls itself) there is no ENOSYS range.
 //
 // # Program layout
 //
 //	ld arch; jeq AUDIT_ARCH_<native> ...; jeq AUDIT_ARCH_<listed> ...; ret KILL_THREAD
 //	per architecture: ld nr
-//	  [x86_64] jge 0x40000000 → x32 block (or ret KILL_THREAD)
-//	  balanced search tree: jge over the starts of ranges of numbers with the
-//	  same verdict; a leaf returns the verdict, or for a syscall with
-//	  conditional rules runs them (ld arg halves, jeq/jgt/jge, and) in order
-//	  and returns the first match's action, else the default.
+//	  [x86_64] jge 0x40000000 → x32's tree (without x32: jeq -1 → default, else KILL_THREAD)
+//	  balanced search tree: jge over the starts of ranges of numbers with one
+//	  verdict (an allowed run, a hole, the ENOSYS range above the bound); a
+//	  leaf returns the verdict, or for a syscall with conditional rules runs
+//	  them (ld arg halves, and, jeq/jgt/jge) in order and returns the first
+//	  match's action, else the default.
 //
-// A profile the size of Docker's default compiles to well under BPF_MAXINSNS
-// (4096) for x86_64+x86+x32 and any syscall is decided in about ten
+// Jumps longer than 255 instructions go through a "ja" trampoline. Docker's
+// default profile compiles to 623 instructions for x86_64+x86+x32 (libseccomp
+// makes 983 before runc's stub) and any syscall is decided in about ten
 // comparisons.
 package seccomp
 
@@ -141,10 +160,10 @@ type compiler struct {
 	defAction uint32
 	enosys    bool // numbers above the profile's highest get ENOSYS
 	arches    []*arch
-	// rules[arch][nr] in profile order; max[arch] the highest number named.
+	// rules[arch][nr] in profile order; named[arch] every number a name
+	// of the profile resolves to, for the ENOSYS bound.
 	rules map[*arch]map[uint32][]rule
-	max   map[*arch]uint32
-	named map[*arch]bool // some name resolved on the arch
+	named map[*arch]map[uint32]bool
 
 	errs     []error
 	warnings []string
@@ -165,8 +184,7 @@ func compile(s *specs.LinuxSeccomp, native *arch, bigEndian bool) (*Filter, erro
 	c := &compiler{
 		bigEndian: bigEndian,
 		rules:     map[*arch]map[uint32][]rule{},
-		max:       map[*arch]uint32{},
-		named:     map[*arch]bool{},
+		named:     map[*arch]map[uint32]bool{},
 	}
 	f := &Filter{}
 
@@ -303,10 +321,10 @@ func (c *compiler) addSyscall(i int, sc *specs.LinuxSyscall, f *Filter) {
 				nr |= x32SyscallBit
 			}
 			known = true
-			c.named[a] = true
-			if nr > c.max[a] {
-				c.max[a] = nr
+			if c.named[a] == nil {
+				c.named[a] = map[uint32]bool{}
 			}
+			c.named[a][nr] = true
 			targets = append(targets, resolved{a, nr})
 		}
 		if !known {
