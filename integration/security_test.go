@@ -330,3 +330,35 @@ func TestDeviceRulesEnforced(t *testing.T) {
 		t.Errorf("devices: %v", r)
 	}
 }
+
+// A seccomp profile applies to init's process and to exec'd ones.
+func TestSeccomp(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "mkdir /tmp/x 2>&1; unshare -U true 2>&1; echo done; sleep 100")
+	s := e.spec()
+	s.Linux.Seccomp = &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86},
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno, ErrnoRet: func() *uint { v := uint(1); return &v }()},
+			{Names: []string{"unshare"}, Action: specs.ActErrno},
+		},
+	}
+	e.writeSpec(s)
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	pid := int(e.state()["pid"].(float64))
+	if st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); !strings.Contains(string(st), "Seccomp:\t2") {
+		t.Errorf("init is not under a seccomp filter")
+	}
+	r := e.cfd("exec", e.id, "sh", "-c", "mkdir /tmp/y 2>&1; grep Seccomp: /proc/self/status")
+	if !strings.Contains(r.stdout, "Operation not permitted") || !strings.Contains(r.stdout, "Seccomp:\t2") {
+		t.Errorf("exec under seccomp: %v", r)
+	}
+	e.ok("delete", "--force", e.id)
+
+	bad := e.spec()
+	bad.Linux.Seccomp.Syscalls[1].Action = "SCMP_ACT_NOPE"
+	e.writeSpec(bad)
+	if r := e.cfd("run", "-b", e.bundle, e.id); r.code == 0 || !strings.Contains(r.stderr, "linux.seccomp.syscalls[1].action") {
+		t.Errorf("a bad seccomp action: %v", r)
+	}
+}

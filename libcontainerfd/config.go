@@ -72,6 +72,9 @@ type Config struct {
 	Sysctl map[string]string
 	// Resources are the limits of the container's cgroup.
 	Resources *specs.LinuxResources
+	// Seccomp, if set, filters the system calls of init's process and of
+	// every process Exec starts.
+	Seccomp *specs.LinuxSeccomp
 	// BeforePivot, if set, runs while init waits with every mount attached
 	// but before pivot_root (OCI's createRuntime and createContainer hooks
 	// run there). pid is init's. An error fails ForkInit.

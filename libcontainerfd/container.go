@@ -123,6 +123,7 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 		Created: time.Now().UTC(),
 		Flags:   cfg.Flags,
 		Labels:  cfg.Labels,
+		Seccomp: cfg.Seccomp,
 	}
 	for _, ns := range cfg.Namespaces {
 		c.st.Namespaces |= ns.Type

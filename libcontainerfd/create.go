@@ -230,7 +230,10 @@ func (c *Container) sendInit(sock, pid int, p *Process) error {
 		ReadonlyPaths:   cfg.ReadonlyPaths,
 		RootPropagation: cfg.RootPropagation,
 		WaitBeforePivot: cfg.BeforePivot != nil,
-		Process:         newProcessConfig(p),
+	}
+	var err error
+	if ic.Process, err = c.processConfig(p); err != nil {
+		return err
 	}
 	if cfg.newNS(unix.CLONE_NEWUTS) || cfg.Hostname != "" {
 		if cfg.Hostname != "" {

@@ -45,7 +45,11 @@ func (c *Container) Exec(p *Process) (err error) {
 	if err := c.prepare(s.Pid, p); err != nil {
 		return err
 	}
-	if err := sendJSON(s.sock, newProcessConfig(p)); err != nil {
+	pc, err := c.processConfig(p)
+	if err != nil {
+		return err
+	}
+	if err := sendJSON(s.sock, pc); err != nil {
 		return fmt.Errorf("container %s: exec: send config: %w", c.id, err)
 	}
 	if err := sendFD(s.sock, root); err != nil {

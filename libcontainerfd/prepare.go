@@ -8,6 +8,7 @@ import (
 	"github.com/containerfd/containerfd/libcontainerfd/internal/procfs"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
 	"github.com/containerfd/containerfd/libcontainerfd/rlimit"
+	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,6 +31,24 @@ func (c *Container) prepare(pid int, p *Process) error {
 		}
 	}
 	return nil
+}
+
+// processConfig is p as its stage gets it, with the container's seccomp
+// filter compiled here, where a bad profile is an error of the caller's.
+func (c *Container) processConfig(p *Process) (processConfig, error) {
+	pc := newProcessConfig(p)
+	if c.st.Seccomp == nil {
+		return pc, nil
+	}
+	f, err := seccomp.Compile(c.st.Seccomp)
+	if err != nil {
+		return pc, fmt.Errorf("container %s: %w", c.id, err)
+	}
+	if f.NotifyRequested {
+		return pc, fmt.Errorf("container %s: linux.seccomp: SCMP_ACT_NOTIFY is not supported yet", c.id)
+	}
+	pc.Seccomp = &seccompProgram{Program: f.Program, Flags: f.Flags}
+	return pc, nil
 }
 
 // sysctlNamespace is the namespace a sysctl key belongs to, or 0 for keys

@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerfd/containerfd/libcontainerfd/caps"
 	"github.com/containerfd/containerfd/libcontainerfd/rlimit"
+	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -65,6 +66,8 @@ type processConfig struct {
 	Capabilities *specs.LinuxCapabilities `json:"capabilities,omitempty"`
 	Terminal     bool                     `json:"terminal,omitempty"`
 	ConsoleSize  *specs.Box               `json:"consoleSize,omitempty"`
+	// Seccomp is the compiled filter to load before exec.
+	Seccomp *seccompProgram `json:"seccomp,omitempty"`
 	// KeepNofile: the runtime set RLIMIT_NOFILE, which Go's exec would
 	// otherwise put back to what the stage started with.
 	KeepNofile bool `json:"keepNofile,omitempty"`
@@ -158,8 +161,30 @@ func runExec() error {
 	return fail(sock, execProcess(&pc, path, tty))
 }
 
+// seccompProgram is a compiled seccomp filter on its way to a stage.
+type seccompProgram struct {
+	Program []unix.SockFilter `json:"program"`
+	Flags   uint              `json:"flags"`
+}
+
+func (sp *seccompProgram) load() error {
+	if sp == nil {
+		return nil
+	}
+	f := &seccomp.Filter{Program: sp.Program, Flags: sp.Flags}
+	if _, err := f.Load(); err != nil {
+		return fmt.Errorf("load seccomp filter: %w", err)
+	}
+	return nil
+}
+
 // execProcess takes on the process's identity and execs it; it returns only
 // on failure. tty, if not -1, becomes its stdio and controlling terminal.
+//
+// The seccomp filter goes on as late as it can: right before exec with
+// no_new_privs; without it the kernel wants CAP_SYS_ADMIN, so before the
+// capabilities are dropped (as runc does). A profile that forbids what
+// comes after (setuid, capset) then fails the start, as with runc.
 func execProcess(pc *processConfig, path string, tty int) error {
 	umask := uint32(0o022)
 	if pc.Umask != nil {
@@ -180,6 +205,11 @@ func execProcess(pc *processConfig, path string, tty int) error {
 	}
 	if tty >= 0 {
 		if err := setTTY(tty); err != nil {
+			return err
+		}
+	}
+	if !pc.NNP {
+		if err := pc.Seccomp.load(); err != nil {
 			return err
 		}
 	}
@@ -224,6 +254,11 @@ func execProcess(pc *processConfig, path string, tty int) error {
 	// Nothing but the process's own fds may cross the exec.
 	if err := unix.CloseRange(uint(pc.Files), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fmt.Errorf("close fds: %w", err)
+	}
+	if pc.NNP {
+		if err := pc.Seccomp.load(); err != nil {
+			return err
+		}
 	}
 	err := unix.Exec(path, pc.Args, pc.Env)
 	return fmt.Errorf("exec %s: %w", path, err)

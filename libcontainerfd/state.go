@@ -12,6 +12,7 @@ import (
 
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/procid"
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,6 +33,8 @@ type state struct {
 	Keyring       string            `json:"keyring,omitempty"`
 	KeyringSerial int               `json:"keyringSerial,omitempty"`
 	Labels        map[string]string `json:"labels,omitempty"`
+	// Seccomp is the profile for every process of the container.
+	Seccomp *specs.LinuxSeccomp `json:"seccomp,omitempty"`
 }
 
 // Save writes the container's state atomically: to a temporary file, synced,

@@ -389,8 +389,9 @@ func TestValidateErrors(t *testing.T) {
 			`linux.resources.devices[0].type "p": want "a", "b" or "c"`, false},
 		{"resources device access", func(s *specs.Spec) { s.Linux.Resources.Devices[0].Access = "" },
 			`linux.resources.devices[0].access "": want letters of "rwm"`, false},
-		{"seccomp", func(s *specs.Spec) { s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow} },
-			`linux.seccomp: not supported yet`, true},
+		{"seccomp", func(s *specs.Spec) {
+			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"getcwd"}, Action: "SCMP_ACT_NOPE"}}}
+		}, `linux.seccomp.syscalls[0].action "SCMP_ACT_NOPE": unknown action`, false},
 		{"rootfsPropagation", func(s *specs.Spec) { s.Linux.RootfsPropagation = "foo" }, `linux.rootfsPropagation "foo": unknown propagation`, false},
 		{"maskedPaths", func(s *specs.Spec) { s.Linux.MaskedPaths[2] = "proc/kcore" }, `linux.maskedPaths[2] "proc/kcore": must be absolute`, false},
 		{"readonlyPaths", func(s *specs.Spec) { s.Linux.ReadonlyPaths[0] = "x" }, `linux.readonlyPaths[0] "x": must be absolute`, false},
@@ -489,7 +490,7 @@ func TestValidateAllProblems(t *testing.T) {
 	s.Mounts[3].Destination = "shm"
 	s.Process.Cwd = "x"
 	s.Linux.Sysctl = map[string]string{"vm.b": "1", "vm.a": "1"}
-	s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActErrno}
+	s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: "SCMP_ACT_NOPE"}
 	dir := bundle(t, nil)
 	err := Validate(s, dir)
 	want := `ociVersion "2.0.0": unsupported major version (want 1.x); ` +
@@ -498,7 +499,7 @@ func TestValidateAllProblems(t *testing.T) {
 		`process.cwd "x": must be absolute; ` +
 		`linux.sysctl["vm.a"]: not in a namespace of the container (it would change the host); ` +
 		`linux.sysctl["vm.b"]: not in a namespace of the container (it would change the host); ` +
-		`linux.seccomp: not supported yet`
+		`linux.seccomp.defaultAction "SCMP_ACT_NOPE": unknown action`
 	if err == nil || err.Error() != want {
 		t.Fatalf("Validate:\n got %v\nwant %s", err, want)
 	}
@@ -706,18 +707,18 @@ func TestTranslateDefaultRootless(t *testing.T) {
 	}
 }
 
-func TestTranslateRefusesSeccomp(t *testing.T) {
+func TestTranslateSeccomp(t *testing.T) {
 	s := Default(false)
 	s.Linux.Seccomp = &specs.LinuxSeccomp{
 		DefaultAction: specs.ActAllow,
 		Syscalls:      []specs.LinuxSyscall{{Names: []string{"getcwd"}, Action: specs.ActErrno}},
 	}
-	cfg, proc, err := Translate(s, bundle(t, nil))
-	if err == nil || err.Error() != "linux.seccomp: not supported yet" || !errors.Is(err, ErrNotSupported) {
-		t.Fatalf("Translate: %v", err)
+	cfg, _, err := Translate(s, bundle(t, nil))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if cfg != nil || proc != nil {
-		t.Errorf("Translate returned a plan with its error")
+	if !reflect.DeepEqual(cfg.Seccomp, s.Linux.Seccomp) {
+		t.Errorf("Seccomp = %+v", cfg.Seccomp)
 	}
 }
 

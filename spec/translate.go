@@ -62,6 +62,9 @@ func Translate(s *specs.Spec, bundle string) (*libcontainerfd.Config, *libcontai
 		ReadonlyPaths:   cleanPaths(l.ReadonlyPaths),
 		Sysctl:          maps.Clone(l.Sysctl),
 	}
+	if sc := l.Seccomp; sc != nil && (sc.DefaultAction != "" || len(sc.Syscalls) > 0) {
+		cfg.Seccomp = sc
+	}
 	for _, n := range l.Namespaces {
 		cfg.Namespaces = append(cfg.Namespaces, libcontainerfd.Namespace{Type: namespaceTypes[n.Type], Path: n.Path})
 	}

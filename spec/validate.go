@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
 	"io/fs"
 	"os"
 	"path"
@@ -370,9 +371,12 @@ func checkLinux(p *problems, s *specs.Spec, ns namespaces) {
 		}
 	}
 	// runc takes a seccomp object with neither a default action nor rules
-	// as no seccomp at all; so do we.
+	// as no seccomp at all; so do we. The profile itself is checked when it
+	// is compiled (its errors name the field).
 	if sc := l.Seccomp; sc != nil && (sc.DefaultAction != "" || len(sc.Syscalls) > 0) {
-		p.notSupported("linux.seccomp")
+		if _, err := seccomp.Compile(sc); err != nil {
+			p.addf("%v", err)
+		}
 	}
 	if rp := l.RootfsPropagation; rp != "" {
 		if _, ok := propagations[rp]; !ok {

@@ -193,7 +193,14 @@ func compile(s *specs.LinuxSeccomp, native *arch, bigEndian bool) (*Filter, erro
 	} else if s.DefaultAction == specs.ActNotify {
 		c.errorf("linux.seccomp.defaultAction %q: cannot be the default action", s.DefaultAction)
 	} else if act, err := parseAction(s.DefaultAction, s.DefaultErrnoRet); err != nil {
-		c.errorf("linux.seccomp.%v", err)
+		// parseAction names a rule's fields; the default's have a prefix.
+		msg := err.Error()
+		if rest, ok := strings.CutPrefix(msg, "action"); ok {
+			msg = "defaultAction" + rest
+		} else if rest, ok := strings.CutPrefix(msg, "errnoRet"); ok {
+			msg = "defaultErrnoRet" + rest
+		}
+		c.errorf("linux.seccomp.%s", msg)
 	} else {
 		c.defAction = act
 		c.enosys = denies(act) && act != unix.SECCOMP_RET_ERRNO|uint32(unix.ENOSYS)
