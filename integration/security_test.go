@@ -178,7 +178,7 @@ func swapRace(t *testing.T, root, dir, link string) func() {
 // directories made for it) is swapped for a symlink to a host directory
 // while the container is created. Mounts and directories stay inside the
 // root whatever the race does.
-func TestCVE_2021_30465_MountTargetSymlinkRace(t *testing.T) {
+func TestCVE_2021_30465_and_CVE_2024_45310_MountTargetSymlinkRace(t *testing.T) {
 	e := newEnv(t, "true")
 	rootfs := e.spec().Root.Path
 	outside := t.TempDir()
@@ -360,5 +360,32 @@ func TestSeccomp(t *testing.T) {
 	e.writeSpec(bad)
 	if r := e.cfd("run", "-b", e.bundle, e.id); r.code == 0 || !strings.Contains(r.stderr, "linux.seccomp.syscalls[1].action") {
 		t.Errorf("a bad seccomp action: %v", r)
+	}
+}
+
+// CVE-2025-52881 and CVE-2019-16884 class: the container arranges its own
+// file where the runtime writes procfs (here a tmpfs over /proc/sys). The
+// runtime writes sysctls and oom_score_adj through the host's procfs, from
+// a thread in the container's namespaces, after checking the file is on
+// procfs: the real value changes, the container's decoy does not.
+func TestCVE_2025_52881_ProcWritesGoToProcfs(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	s := e.spec()
+	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/proc/sys", Type: "tmpfs", Source: "decoy"})
+	s.Linux.ReadonlyPaths = nil
+	s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+	adj := 300
+	s.Process.OOMScoreAdj = &adj
+	e.writeSpec(s)
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	// Inside, /proc/sys is the decoy: empty.
+	if out := e.ok("exec", e.id, "sh", "-c", "ls /proc/sys | wc -l"); out != "0\n" {
+		t.Errorf("decoy /proc/sys holds %q", out)
+	}
+	// The real ones, seen from a fresh procfs the exec mounts itself.
+	out := e.ok("exec", "--cap", "CAP_SYS_ADMIN", e.id, "sh", "-c",
+		"mkdir -p /tmp/p && mount -t proc proc /tmp/p && cat /tmp/p/sys/net/ipv4/ip_forward /tmp/p/1/oom_score_adj; umount /tmp/p")
+	if out != "1\n300\n" {
+		t.Errorf("real procfs values: %q", out)
 	}
 }
