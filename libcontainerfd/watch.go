@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
+	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
+	"github.com/containerfd/containerfd/libcontainerfd/selfexe"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,4 +62,57 @@ func runWatch() error {
 			}
 		}
 	}
+}
+
+// startWatcher starts the process that kills the container when its holder
+// closes it or dies (KillOnClose).
+func (c *Container) startWatcher() error {
+	exe, err := selfexe.FD()
+	if err != nil {
+		return err
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return fmt.Errorf("container %s: watcher pipe: %w", c.id, err)
+	}
+	defer unix.Close(p[0])
+	kind := "events"
+	waitFD, err := c.cg.EventsFD()
+	if err != nil {
+		kind = "pidfd"
+		waitFD, err = unix.FcntlInt(uintptr(c.initPidfd), unix.F_DUPFD_CLOEXEC, 3)
+	}
+	if err != nil {
+		unix.Close(p[1])
+		return fmt.Errorf("container %s: watcher: %w", c.id, err)
+	}
+	defer unix.Close(waitFD)
+	paths, err := json.Marshal(c.st.Cgroup)
+	if err != nil {
+		unix.Close(p[1])
+		return err
+	}
+	proc, err := spawn.Start(&spawn.Attr{
+		ExecFD:   exe,
+		Argv:     []string{stageWatch, strconv.Itoa(watchHoldFD), string(paths), kind},
+		Files:    []int{-1, -1, -1, p[0], waitFD},
+		CgroupFD: -1,
+	})
+	if err != nil {
+		unix.Close(p[1])
+		return fmt.Errorf("container %s: start watcher: %w", c.id, err)
+	}
+	c.holdFD = p[1]
+	// The watcher outlives neither the container nor its holder by much;
+	// reap it whenever it leaves.
+	go func() {
+		var ws unix.WaitStatus
+		for {
+			if _, err := unix.Wait4(proc.Pid, &ws, 0, nil); err != unix.EINTR {
+				break
+			}
+		}
+		unix.Close(proc.Pidfd)
+	}()
+	return nil
 }

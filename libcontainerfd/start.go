@@ -1,0 +1,72 @@
+package libcontainerfd
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/containerfd/containerfd/internal/stopat"
+	"golang.org/x/sys/unix"
+)
+
+// listenStart makes the socket Start connects to, in the state directory.
+// Paths are reached through /proc/self/fd so their length never matters.
+func (c *Container) listenStart() (int, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("container %s: start socket: %w", c.id, err)
+	}
+	path := fmt.Sprintf("/proc/self/fd/%d/%s", c.lockFD, startSocket)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("container %s: bind start socket: %w", c.id, err)
+	}
+	if err := unix.Listen(fd, 1); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("container %s: listen on start socket: %w", c.id, err)
+	}
+	return fd, nil
+}
+
+// Start lets init exec its process. It returns the exec's error, if any.
+func (c *Container) Start() error {
+	if err := c.Lock(); err != nil {
+		return err
+	}
+	defer c.Unlock()
+	if c.st.Started {
+		return fmt.Errorf("container %s: %w", c.id, ErrAlreadyStart)
+	}
+	if !c.initAlive() {
+		return fmt.Errorf("container %s: start: %w", c.id, ErrNotRunning)
+	}
+	path := filepath.Join(c.dir, startSocket)
+	pfd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("container %s: start: %w", c.id, err)
+	}
+	defer unix.Close(pfd)
+	conn, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("container %s: start: %w", c.id, err)
+	}
+	defer unix.Close(conn)
+	if err := unix.Connect(conn, &unix.SockaddrUnix{Name: fmt.Sprintf("/proc/self/fd/%d", pfd)}); err != nil {
+		return fmt.Errorf("container %s: start: connect to init: %w", c.id, err)
+	}
+	if err := sendJSON(conn, "start"); err != nil {
+		return fmt.Errorf("container %s: start: %w", c.id, err)
+	}
+	var reply stageReply
+	err = recvJSON(conn, &reply)
+	if err != nil && err != errEOF {
+		return fmt.Errorf("container %s: start: %w", c.id, err)
+	}
+	if reply.Error != "" {
+		return fmt.Errorf("container %s: start: %s", c.id, reply.Error)
+	}
+	os.Remove(path)
+	stopat.Point("start:started")
+	c.st.Started = true
+	return c.Save()
+}
