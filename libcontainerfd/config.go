@@ -5,6 +5,7 @@ import (
 
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // Flags choose how a container behaves, as container_create's flags did.
@@ -75,6 +76,9 @@ type Config struct {
 	// Seccomp, if set, filters the system calls of init's process and of
 	// every process Exec starts.
 	Seccomp *specs.LinuxSeccomp
+	// Personality, if set, is the execution domain (personality(2)) of
+	// init's process and of every process Exec starts.
+	Personality *uint
 	// BeforePivot, if set, runs while init waits with every mount attached
 	// but before pivot_root (OCI's createRuntime and createContainer hooks
 	// run there). pid is init's. An error fails ForkInit.
@@ -82,6 +86,11 @@ type Config struct {
 	// Labels are saved with the container for its owner (a runtime keeps its
 	// bundle path and annotations there).
 	Labels map[string]string
+}
+
+// CPUAffinity is a process's CPU pinning before and after its exec.
+type CPUAffinity struct {
+	Initial, Final string
 }
 
 // Link is a symlink to make inside the container's root.
@@ -110,6 +119,13 @@ type Process struct {
 	// its stdio and controlling terminal; the master comes back in Console.
 	Terminal    bool
 	ConsoleSize *specs.Box
+	// Scheduler is set with sched_setattr(2) and IOPriority (class<<13 |
+	// level) with ioprio_set(2), before capabilities are dropped.
+	Scheduler  *unix.SchedAttr
+	IOPriority *int
+	// CPUAffinity pins the process: Initial from outside as soon as it
+	// exists, Final right before it execs (cpu lists such as "0-3,7").
+	CPUAffinity *CPUAffinity
 	// Stdin, Stdout and Stderr become fds 0-2 (nil: /dev/null is not
 	// opened for you; the fd is left closed). ExtraFiles become 3, 4, …
 	Stdin, Stdout, Stderr *os.File

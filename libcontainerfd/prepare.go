@@ -24,6 +24,11 @@ func (c *Container) prepare(pid int, p *Process) error {
 			return fmt.Errorf("container %s: %w", c.id, err)
 		}
 	}
+	if p.CPUAffinity != nil {
+		if err := setAffinity(pid, p.CPUAffinity.Initial); err != nil {
+			return fmt.Errorf("container %s: %w", c.id, err)
+		}
+	}
 	if p.OOMScoreAdj != nil {
 		path := "/proc/" + strconv.Itoa(pid) + "/oom_score_adj"
 		if err := procfs.WriteFile(path, []byte(strconv.Itoa(*p.OOMScoreAdj))); err != nil {
@@ -37,6 +42,10 @@ func (c *Container) prepare(pid int, p *Process) error {
 // filter compiled here, where a bad profile is an error of the caller's.
 func (c *Container) processConfig(p *Process) (processConfig, error) {
 	pc := newProcessConfig(p)
+	pc.Personality = c.st.Personality
+	if p.CPUAffinity != nil {
+		pc.FinalCPUs = p.CPUAffinity.Final
+	}
 	if c.st.Seccomp == nil {
 		return pc, nil
 	}

@@ -66,6 +66,11 @@ type processConfig struct {
 	Capabilities *specs.LinuxCapabilities `json:"capabilities,omitempty"`
 	Terminal     bool                     `json:"terminal,omitempty"`
 	ConsoleSize  *specs.Box               `json:"consoleSize,omitempty"`
+	Scheduler    *unix.SchedAttr          `json:"scheduler,omitempty"`
+	IOPriority   *int                     `json:"ioPriority,omitempty"`
+	Personality  *uint                    `json:"personality,omitempty"`
+	// FinalCPUs is the cpu list the process runs on once it execs.
+	FinalCPUs string `json:"finalCPUs,omitempty"`
 	// Seccomp is the compiled filter to load before exec.
 	Seccomp *seccompProgram `json:"seccomp,omitempty"`
 	// KeepNofile: the runtime set RLIMIT_NOFILE, which Go's exec would
@@ -81,6 +86,8 @@ func newProcessConfig(p *Process) processConfig {
 		Groups: p.AdditionalGids, Umask: p.Umask, NNP: p.NoNewPrivileges,
 		Capabilities: p.Capabilities, Terminal: p.Terminal, ConsoleSize: p.ConsoleSize,
 		KeepNofile: hasNofile(p.Rlimits),
+		Scheduler:  p.Scheduler,
+		IOPriority: p.IOPriority,
 		Files:      3 + len(p.ExtraFiles),
 	}
 }
@@ -208,6 +215,11 @@ func execProcess(pc *processConfig, path string, tty int) error {
 			return err
 		}
 	}
+	// Real-time scheduling and I/O classes need capabilities the process
+	// may be about to lose; the personality goes before seccomp (runc).
+	if err := pc.setSchedule(); err != nil {
+		return err
+	}
 	if !pc.NNP {
 		if err := pc.Seccomp.load(); err != nil {
 			return err
@@ -254,6 +266,9 @@ func execProcess(pc *processConfig, path string, tty int) error {
 	// Nothing but the process's own fds may cross the exec.
 	if err := unix.CloseRange(uint(pc.Files), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fmt.Errorf("close fds: %w", err)
+	}
+	if err := setAffinity(0, pc.FinalCPUs); err != nil {
+		return err
 	}
 	if pc.NNP {
 		if err := pc.Seccomp.load(); err != nil {

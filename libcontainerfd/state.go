@@ -35,6 +35,8 @@ type state struct {
 	Labels        map[string]string `json:"labels,omitempty"`
 	// Seccomp is the profile for every process of the container.
 	Seccomp *specs.LinuxSeccomp `json:"seccomp,omitempty"`
+	// Personality applies to every process of the container too.
+	Personality *uint `json:"personality,omitempty"`
 }
 
 // Save writes the container's state atomically: to a temporary file, synced,

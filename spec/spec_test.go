@@ -284,12 +284,13 @@ func TestValidateErrors(t *testing.T) {
 		{"oomScoreAdj", func(s *specs.Spec) { s.Process.OOMScoreAdj = ptr(1001) }, `process.oomScoreAdj 1001: out of range`, false},
 		{"apparmor", func(s *specs.Spec) { s.Process.ApparmorProfile = "x" }, `process.apparmorProfile: not supported yet`, true},
 		{"selinux", func(s *specs.Spec) { s.Process.SelinuxLabel = "x" }, `process.selinuxLabel: not supported yet`, true},
-		{"scheduler", func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: "SCHED_OTHER"} },
-			`process.scheduler: not supported yet`, true},
-		{"ioPriority", func(s *specs.Spec) { s.Process.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_BE} },
-			`process.ioPriority: not supported yet`, true},
-		{"execCPUAffinity", func(s *specs.Spec) { s.Process.ExecCPUAffinity = &specs.CPUAffinity{Final: "0"} },
-			`process.execCPUAffinity: not supported yet`, true},
+		{"scheduler", func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: "SCHED_NOPE"} },
+			`process.scheduler.policy "SCHED_NOPE": unknown policy`, false},
+		{"ioPriority", func(s *specs.Spec) {
+			s.Process.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_BE, Priority: 9}
+		}, `process.ioPriority.priority 9: want 0 to 7`, false},
+		{"execCPUAffinity", func(s *specs.Spec) { s.Process.ExecCPUAffinity = &specs.CPUAffinity{Final: "3-1"} },
+			`process.execCPUAffinity.final "3-1": bad cpu list element "3-1"`, false},
 		{"uid not mapped", func(s *specs.Spec) {
 			toRootless(s)
 			s.Process.User.UID = 1000
@@ -399,8 +400,8 @@ func TestValidateErrors(t *testing.T) {
 		{"intelRdt", func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{ClosID: "x"} }, `linux.intelRdt: not supported yet`, true},
 		{"memoryPolicy", func(s *specs.Spec) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind} },
 			`linux.memoryPolicy: not supported yet`, true},
-		{"personality", func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux} },
-			`linux.personality: not supported yet`, true},
+		{"personality", func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{Domain: "LINUX64"} },
+			`linux.personality.domain "LINUX64": want LINUX or LINUX32`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := bundle(t, nil)

@@ -65,6 +65,10 @@ func Translate(s *specs.Spec, bundle string) (*libcontainerfd.Config, *libcontai
 	if sc := l.Seccomp; sc != nil && (sc.DefaultAction != "" || len(sc.Syscalls) > 0) {
 		cfg.Seccomp = sc
 	}
+	if pe := l.Personality; pe != nil {
+		v := personalities[pe.Domain]
+		cfg.Personality = &v
+	}
 	for _, n := range l.Namespaces {
 		cfg.Namespaces = append(cfg.Namespaces, libcontainerfd.Namespace{Type: namespaceTypes[n.Type], Path: n.Path})
 	}
@@ -285,6 +289,21 @@ func translateProcess(pr *specs.Process) *libcontainerfd.Process {
 	if pr.User.Umask != nil {
 		u := *pr.User.Umask
 		p.Umask = &u
+	}
+	if sc := pr.Scheduler; sc != nil {
+		attr := &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: schedPolicies[sc.Policy],
+			Nice: sc.Nice, Priority: uint32(sc.Priority), Runtime: sc.Runtime, Deadline: sc.Deadline, Period: sc.Period}
+		for _, f := range sc.Flags {
+			attr.Flags |= schedFlags[f]
+		}
+		p.Scheduler = attr
+	}
+	if io := pr.IOPriority; io != nil {
+		v := ioClasses[io.Class]<<13 | io.Priority
+		p.IOPriority = &v
+	}
+	if a := pr.ExecCPUAffinity; a != nil {
+		p.CPUAffinity = &libcontainerfd.CPUAffinity{Initial: a.Initial, Final: a.Final}
 	}
 	if pr.OOMScoreAdj != nil {
 		a := *pr.OOMScoreAdj

@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
 	"io/fs"
 	"os"
@@ -245,14 +246,33 @@ func checkProcessFields(p *problems, pr *specs.Process) {
 	if pr.SelinuxLabel != "" {
 		p.notSupported("process.selinuxLabel")
 	}
-	if pr.Scheduler != nil {
-		p.notSupported("process.scheduler")
+	if sc := pr.Scheduler; sc != nil {
+		if _, ok := schedPolicies[sc.Policy]; !ok {
+			p.addf("process.scheduler.policy %q: unknown policy", sc.Policy)
+		}
+		for i, f := range sc.Flags {
+			if _, ok := schedFlags[f]; !ok {
+				p.addf("process.scheduler.flags[%d] %q: unknown flag", i, f)
+			}
+		}
 	}
-	if pr.IOPriority != nil {
-		p.notSupported("process.ioPriority")
+	if io := pr.IOPriority; io != nil {
+		if _, ok := ioClasses[io.Class]; !ok {
+			p.addf("process.ioPriority.class %q: unknown class", io.Class)
+		}
+		if io.Priority < 0 || io.Priority > 7 {
+			p.addf("process.ioPriority.priority %d: want 0 to 7", io.Priority)
+		}
 	}
-	if pr.ExecCPUAffinity != nil {
-		p.notSupported("process.execCPUAffinity")
+	if a := pr.ExecCPUAffinity; a != nil {
+		for field, list := range map[string]string{"initial": a.Initial, "final": a.Final} {
+			if list == "" {
+				continue
+			}
+			if _, err := libcontainerfd.ParseCPUList(list); err != nil {
+				p.addf("process.execCPUAffinity.%s %q: %v", field, list, err)
+			}
+		}
 	}
 }
 
@@ -394,10 +414,28 @@ func checkLinux(p *problems, s *specs.Spec, ns namespaces) {
 	if l.MemoryPolicy != nil {
 		p.notSupported("linux.memoryPolicy")
 	}
-	if l.Personality != nil {
-		p.notSupported("linux.personality")
+	if pe := l.Personality; pe != nil {
+		if _, ok := personalities[pe.Domain]; !ok {
+			p.addf("linux.personality.domain %q: want LINUX or LINUX32", pe.Domain)
+		}
 	}
 }
+
+// The names the spec gives scheduling policies and flags, I/O priority
+// classes and personality domains, and their kernel values.
+var (
+	schedPolicies = map[specs.LinuxSchedulerPolicy]uint32{
+		specs.SchedOther: 0, specs.SchedFIFO: 1, specs.SchedRR: 2, specs.SchedBatch: 3,
+		specs.SchedISO: 4, specs.SchedIdle: 5, specs.SchedDeadline: 6,
+	}
+	schedFlags = map[specs.LinuxSchedulerFlag]uint64{
+		specs.SchedFlagResetOnFork: 0x01, specs.SchedFlagReclaim: 0x02, specs.SchedFlagDLOverrun: 0x04,
+		specs.SchedFlagKeepPolicy: 0x08, specs.SchedFlagKeepParams: 0x10, specs.SchedFlagUtilClampMin: 0x20,
+		specs.SchedFlagUtilClampMax: 0x40,
+	}
+	ioClasses     = map[specs.IOPriorityClass]int{specs.IOPRIO_CLASS_RT: 1, specs.IOPRIO_CLASS_BE: 2, specs.IOPRIO_CLASS_IDLE: 3}
+	personalities = map[specs.LinuxPersonalityDomain]uint{specs.PerLinux: 0x0000, specs.PerLinux32: 0x0008}
+)
 
 func checkNamespaces(p *problems, list []specs.LinuxNamespace) {
 	seen := map[specs.LinuxNamespaceType]bool{}

@@ -1,0 +1,50 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// process.scheduler, ioPriority, execCPUAffinity and linux.personality,
+// seen from the host in /proc and from inside.
+func TestSchedulingAndPersonality(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "uname -m; sleep 100")
+	s := e.spec()
+	s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedBatch, Nice: 5}
+	s.Process.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_IDLE}
+	s.Process.ExecCPUAffinity = &specs.CPUAffinity{Final: "1"}
+	s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux32}
+	e.writeSpec(s)
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	pid := strconv.Itoa(int(e.state()["pid"].(float64)))
+	stat, _ := os.ReadFile("/proc/" + pid + "/stat")
+	f := strings.Fields(string(stat)[strings.LastIndexByte(string(stat), ')')+2:])
+	// Fields after ")": f[0] is field 3 (state); nice is 19, policy 41.
+	if nice, policy := f[19-3], f[41-3]; nice != "5" || policy != "3" {
+		t.Errorf("nice %s policy %s, want 5 and 3 (SCHED_BATCH)", nice, policy)
+	}
+	if out, err := exec.Command("ionice", "-p", pid).Output(); err != nil || strings.TrimSpace(string(out)) != "idle" {
+		t.Errorf("ionice -p: %q %v, want idle", out, err)
+	}
+	status, _ := os.ReadFile("/proc/" + pid + "/status")
+	if !strings.Contains(string(status), "Cpus_allowed_list:\t1\n") {
+		t.Errorf("cpu affinity: %s", grepLine(string(status), "Cpus_allowed_list"))
+	}
+	if out := e.ok("exec", e.id, "uname", "-m"); out != "i686\n" {
+		t.Errorf("personality LINUX32: exec'd uname -m says %q", out)
+	}
+}
+
+func grepLine(s, prefix string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return l
+		}
+	}
+	return ""
+}
