@@ -48,3 +48,21 @@ func grepLine(s, prefix string) string {
 	}
 	return ""
 }
+
+// linux.timeOffsets: the container's clocks start where the config says.
+func TestTimeOffsets(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "cut -d' ' -f1 /proc/uptime; echo $$")
+	s := e.spec()
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+	s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 86400 * 365}, "monotonic": {Secs: 1000}}
+	e.writeSpec(s)
+	r := e.cfd("run", "-b", e.bundle, e.id)
+	lines := strings.Fields(r.stdout)
+	if r.code != 0 || len(lines) != 2 {
+		t.Fatalf("run: %v", r)
+	}
+	up, _ := strconv.ParseFloat(lines[0], 64)
+	if up < 86400*365 || lines[1] != "1" {
+		t.Errorf("uptime %s (want a year more than the host's), pid %s (want 1)", lines[0], lines[1])
+	}
+}

@@ -76,6 +76,9 @@ type Config struct {
 	// Seccomp, if set, filters the system calls of init's process and of
 	// every process Exec starts.
 	Seccomp *specs.LinuxSeccomp
+	// TimeOffsets shift the clocks ("monotonic", "boottime") of a new time
+	// namespace.
+	TimeOffsets map[string]specs.LinuxTimeOffset
 	// Personality, if set, is the execution domain (personality(2)) of
 	// init's process and of every process Exec starts.
 	Personality *uint

@@ -3,8 +3,10 @@ package libcontainerfd
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/containerfd/containerfd/internal/stopat"
@@ -14,6 +16,7 @@ import (
 	"github.com/containerfd/containerfd/libcontainerfd/keyring"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,8 +40,9 @@ func (c *Container) ForkInit(p *Process) (err error) {
 	cfg := c.cfg
 
 	attr := spawn.Attr{
-		UIDMap: idMapString(cfg.UIDMappings),
-		GIDMap: idMapString(cfg.GIDMappings),
+		UIDMap:      idMapString(cfg.UIDMappings),
+		GIDMap:      idMapString(cfg.GIDMappings),
+		TimeOffsets: timeOffsets(cfg.TimeOffsets),
 	}
 	defer func() {
 		for _, ns := range attr.Join {
@@ -173,6 +177,15 @@ func processFiles(p *Process) ([]int, func(), error) {
 		}
 	}
 	return fds, done, nil
+}
+
+// timeOffsets is offsets in the format of /proc/<pid>/timens_offsets.
+func timeOffsets(offsets map[string]specs.LinuxTimeOffset) string {
+	var sb strings.Builder
+	for _, clock := range slices.Sorted(maps.Keys(offsets)) {
+		fmt.Fprintf(&sb, "%s %d %d\n", clock, offsets[clock].Secs, offsets[clock].Nanosecs)
+	}
+	return sb.String()
 }
 
 func idMapString(m []IDMap) string {

@@ -344,8 +344,11 @@ func TestValidateErrors(t *testing.T) {
 		}, `linux.gidMappings[1]: size 0`, false},
 		{"timeOffsets", func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "time"})
+			s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"realtime": {Secs: 1}}
+		}, `linux.timeOffsets["realtime"]: want "monotonic" or "boottime"`, false},
+		{"timeOffsets without a time namespace", func(s *specs.Spec) {
 			s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"monotonic": {Secs: 1}}
-		}, `linux.timeOffsets: not supported yet`, true},
+		}, `linux.timeOffsets: set without a new "time" namespace`, false},
 		{"device type", func(s *specs.Spec) {
 			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "x", Major: 1, Minor: 1}}
 		},

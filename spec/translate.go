@@ -65,6 +65,9 @@ func Translate(s *specs.Spec, bundle string) (*libcontainerfd.Config, *libcontai
 	if sc := l.Seccomp; sc != nil && (sc.DefaultAction != "" || len(sc.Syscalls) > 0) {
 		cfg.Seccomp = sc
 	}
+	if len(l.TimeOffsets) > 0 {
+		cfg.TimeOffsets = maps.Clone(l.TimeOffsets)
+	}
 	if pe := l.Personality; pe != nil {
 		v := personalities[pe.Domain]
 		cfg.Personality = &v

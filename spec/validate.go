@@ -3,9 +3,8 @@ package spec
 import (
 	"errors"
 	"fmt"
-	"github.com/containerfd/containerfd/libcontainerfd"
-	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -13,6 +12,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -362,8 +364,15 @@ func checkLinux(p *problems, s *specs.Spec, ns namespaces) {
 	}
 	checkIDMappings(p, "uidMappings", l.UIDMappings, ns)
 	checkIDMappings(p, "gidMappings", l.GIDMappings, ns)
-	if len(l.TimeOffsets) > 0 {
-		p.notSupported("linux.timeOffsets")
+	if len(l.TimeOffsets) > 0 && !ns.isNew(specs.TimeNamespace) {
+		p.addf(`linux.timeOffsets: set without a new "time" namespace`)
+	}
+	for _, clock := range slices.Sorted(maps.Keys(l.TimeOffsets)) {
+		if clock != "monotonic" && clock != "boottime" {
+			p.addf(`linux.timeOffsets[%q]: want "monotonic" or "boottime"`, clock)
+		} else if o := l.TimeOffsets[clock]; o.Nanosecs >= 1e9 {
+			p.addf(`linux.timeOffsets[%q].nanosecs %d: must be below 1e9`, clock, o.Nanosecs)
+		}
 	}
 	checkDevices(p, l.Devices)
 	if len(l.NetDevices) > 0 {

@@ -20,6 +20,9 @@ func runtimeAfterFork()
 //go:linkname runtimeAfterForkInChild syscall.runtime_AfterForkInChild
 func runtimeAfterForkInChild()
 
+// atFDCWD is AT_FDCWD (-100) as a system call argument.
+const atFDCWD = ^uintptr(99)
+
 // forkExec clones the calling thread. In the parent it returns the child's
 // pid. The child runs only raw system calls on memory prepared before the
 // fork, and never returns: it execs or exits.
@@ -92,6 +95,20 @@ func forkExec(args *cloneArgs, c *child) (pid uintptr, errno syscall.Errno) {
 	if c.unshare != 0 {
 		stage = stageUnshare
 		_, _, err1 = syscall.RawSyscall(unix.SYS_UNSHARE, uintptr(c.unshare), 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+	}
+	if c.offsetsPath != nil {
+		stage = stageOffsets
+		r1, _, err1 = syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(c.offsetsPath)),
+			unix.O_WRONLY|unix.O_CLOEXEC, 0, 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+		fd = int(r1)
+		_, _, err1 = syscall.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&c.offsets[0])), uintptr(len(c.offsets)))
+		syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
 		if err1 != 0 {
 			goto fail
 		}

@@ -39,6 +39,11 @@ type Attr struct {
 	// (the kernel's text format) before it runs, with CLONE_NEWUSER.
 	UIDMap, GIDMap string
 
+	// TimeOffsets, with CLONE_NEWTIME, are written to the new time
+	// namespace's timens_offsets ("monotonic 86400 0\n…") before any process
+	// enters it.
+	TimeOffsets string
+
 	// Join lists namespaces to join, in order (a user namespace first). A pid
 	// namespace is joined by this thread before the clone, so the child is
 	// born in it; the rest are joined by the child.
@@ -106,12 +111,15 @@ type child struct {
 	// once more (clone2) for a grandchild born in them.
 	unshare uint64
 	clone2  *cloneArgs
-	files   []int
-	nextFD  int
-	path    *byte
-	dot     *byte
-	argv    **byte
-	envv    **byte
+	// offsets, when set, is written to offsetsPath after the unshare.
+	offsets     []byte
+	offsetsPath *byte
+	files       []int
+	nextFD      int
+	path        *byte
+	dot         *byte
+	argv        **byte
+	envv        **byte
 }
 
 // Child failure stages, reported through the error pipe.
@@ -120,6 +128,7 @@ const (
 	stageSetns
 	stageSetid
 	stageUnshare
+	stageOffsets
 	stageRoot
 	stageFork
 	stagePid // not a failure: the child's report of its child's pid
@@ -132,6 +141,7 @@ var stageNames = map[uint32]string{
 	stageSetns:   "join namespaces",
 	stageSetid:   "become root of the user namespace",
 	stageUnshare: "make namespaces in the joined user namespace",
+	stageOffsets: "write time namespace offsets",
 	stageRoot:    "change root",
 	stageFork:    "fork into the new pid namespace",
 	stageFiles:   "set up fds",
@@ -253,11 +263,21 @@ func Start(a *Attr) (*Process, error) {
 	// and the joined one could not use them: make them after the join.
 	if joinsUserns(a.Join) && a.Cloneflags != 0 {
 		c.unshare = a.Cloneflags
-		args.flags &^= a.Cloneflags
-		if a.Cloneflags&(unix.CLONE_NEWPID|unix.CLONE_NEWTIME) != 0 {
-			// The grandchild is our child too (CLONE_PARENT).
-			c.clone2 = &cloneArgs{flags: unix.CLONE_PARENT}
-		}
+	}
+	// A time namespace takes its offsets only before anyone enters it, and
+	// clone3 would put the child in at once: unshare it, write them, and
+	// fork the process that enters (with the pid namespace, so that the
+	// child we report is not that namespace's init).
+	offsetsPath := []byte("/proc/self/timens_offsets\x00")
+	if a.TimeOffsets != "" && a.Cloneflags&unix.CLONE_NEWTIME != 0 {
+		c.unshare |= a.Cloneflags & (unix.CLONE_NEWTIME | unix.CLONE_NEWPID)
+		c.offsets = []byte(a.TimeOffsets)
+		c.offsetsPath = &offsetsPath[0]
+	}
+	args.flags &^= c.unshare
+	if c.unshare&(unix.CLONE_NEWPID|unix.CLONE_NEWTIME) != 0 {
+		// The grandchild is our child too (CLONE_PARENT).
+		c.clone2 = &cloneArgs{flags: unix.CLONE_PARENT}
 	}
 
 	type result struct {
@@ -291,6 +311,7 @@ func Start(a *Attr) (*Process, error) {
 	runtime.KeepAlive(envv)
 	runtime.KeepAlive(empty)
 	runtime.KeepAlive(dot)
+	runtime.KeepAlive(offsetsPath)
 	if r.err != nil {
 		return nil, r.err
 	}
