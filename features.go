@@ -22,7 +22,7 @@ var featuresCommand = &cli.Command{
 // featureSet lists only what works: a field left out means "not known to
 // work", an explicit false means "not supported".
 func featureSet() *features.Features {
-	no := false
+	yes, no := true, false
 	mode, _ := cgroups.DetectMode()
 	v1 := mode == cgroups.V1 || mode == cgroups.Hybrid
 	v2 := mode == cgroups.V2 || mode == cgroups.Hybrid
@@ -41,7 +41,7 @@ func featureSet() *features.Features {
 			Selinux:      &features.Selinux{Enabled: &no},
 			IntelRdt:     &features.IntelRdt{Enabled: &no},
 			MountExtensions: &features.MountExtensions{
-				IDMap: &features.IDMap{Enabled: &no},
+				IDMap: &features.IDMap{Enabled: &yes},
 			},
 			NetDevices: &features.NetDevices{Enabled: &no},
 		},

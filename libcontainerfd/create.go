@@ -198,7 +198,7 @@ func idMapString(m []IDMap) string {
 
 // nsFDs opens the namespaces of init that filesystems are tied to.
 func (c *Container) nsFDs(pid int) (mounttree.Namespaces, func(), error) {
-	ns := mounttree.Namespaces{Net: -1, IPC: -1, Cgroup: -1, PID: -1}
+	ns := mounttree.OwnNamespaces()
 	var opened []int
 	closeAll := func() {
 		for _, fd := range opened {
@@ -208,7 +208,7 @@ func (c *Container) nsFDs(pid int) (mounttree.Namespaces, func(), error) {
 	for _, x := range []struct {
 		flag int
 		fd   *int
-	}{{unix.CLONE_NEWNET, &ns.Net}, {unix.CLONE_NEWIPC, &ns.IPC}, {unix.CLONE_NEWCGROUP, &ns.Cgroup}, {unix.CLONE_NEWPID, &ns.PID}} {
+	}{{unix.CLONE_NEWNET, &ns.Net}, {unix.CLONE_NEWIPC, &ns.IPC}, {unix.CLONE_NEWCGROUP, &ns.Cgroup}, {unix.CLONE_NEWPID, &ns.PID}, {unix.CLONE_NEWUSER, &ns.User}} {
 		if c.st.Namespaces&x.flag == 0 {
 			continue
 		}
@@ -274,7 +274,17 @@ func (c *Container) sendInit(sock, pid int, p *Process) error {
 		ic.Mounts, ic.Devices = c.expandMounts()
 		ic.Inside = make([]bool, len(ic.Mounts))
 		for i, m := range ic.Mounts {
-			fd, err := mounttree.Open(m, ns)
+			mns := ns
+			if m.IDMap && len(m.UIDMappings) > 0 {
+				// A mapping of the mount's own, not the container's.
+				userns, err := usernsFD(m.UIDMappings, m.GIDMappings)
+				if err != nil {
+					return fmt.Errorf("container %s: mount on %s: %w", c.id, m.Target, err)
+				}
+				defer unix.Close(userns)
+				mns.User = userns
+			}
+			fd, err := mounttree.Open(m, mns)
 			if errors.Is(err, mounttree.ErrProcNeedsPidns) {
 				ic.Inside[i] = true
 				continue

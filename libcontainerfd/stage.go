@@ -41,6 +41,8 @@ func init() {
 		run = runWatch
 	case stageEnter:
 		run = runEnter
+	case stageUserns:
+		run = runUserns
 	default:
 		return
 	}

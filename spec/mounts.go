@@ -91,14 +91,13 @@ var ignoredOptions = map[string]bool{
 }
 
 // unsupportedOptions are refused until the library implements them:
-//   - idmap, ridmap: idmapped mounts (MOUNT_ATTR_IDMAP).
 //   - tmpcopyup: copy the directory's contents into a new tmpfs (a runc/crun
 //     extension).
 //   - remount: change the flags of a mount that already exists at the
 //     destination; every mount of our tree is new, so there is nothing to
 //     remount, and making a new one instead is not what was asked.
 var unsupportedOptions = map[string]bool{
-	"idmap": true, "ridmap": true, "tmpcopyup": true, "remount": true,
+	"tmpcopyup": true, "remount": true,
 }
 
 // superblockOptions are the superblock flags fsconfig takes for any
@@ -107,7 +106,7 @@ var superblockOptions = []string{"sync", "async", "dirsync", "lazytime", "nolazy
 
 // MountOptions lists, sorted, the mount options that Translate understands
 // (for `containerfd features`): the ones config.md names, less those it
-// refuses (idmap, ridmap, remount, tmpcopyup). Any other option is passed
+// refuses (remount, tmpcopyup). Any other option is passed
 // to the filesystem as data.
 func MountOptions() []string {
 	var out []string
@@ -124,7 +123,7 @@ func MountOptions() []string {
 		out = append(out, o)
 	}
 	out = append(out, superblockOptions...)
-	out = append(out, "bind", "rbind")
+	out = append(out, "bind", "rbind", "idmap", "ridmap")
 	slices.Sort(out)
 	return out
 }
@@ -132,6 +131,8 @@ func MountOptions() []string {
 // mountOptions is what a mount's options say.
 type mountOptions struct {
 	bind, rbind bool
+	// idmap asks for an idmapped bind; ridmap for its whole tree.
+	idmap, ridmap bool
 	// set and clear are MOUNT_ATTR_* flags to set and clear. plainClear are
 	// those of clear that came from a plain ("rw", not "rrw") option.
 	set, clear, plainClear uint64
@@ -175,6 +176,10 @@ func parseMountOptions(p *problems, i int, opts []string) mountOptions {
 			mo.bind = true
 		case o == "rbind":
 			mo.bind, mo.rbind = true, true
+		case o == "idmap":
+			mo.idmap = true
+		case o == "ridmap":
+			mo.idmap, mo.ridmap = true, true
 		case ignoredOptions[o]:
 		case unsupportedOptions[o]:
 			p.add(fmt.Errorf("mounts[%d].options[%d] %q: %w", i, j, o, ErrNotSupported))
@@ -257,13 +262,20 @@ func checkMount(p *problems, i int, m specs.Mount) {
 	if strings.IndexByte(m.Source, 0) >= 0 || strings.IndexByte(m.Type, 0) >= 0 {
 		p.addf("%s: source or type contains a NUL byte", field)
 	}
-	if len(m.UIDMappings) > 0 {
-		p.add(fmt.Errorf("%s.uidMappings: %w", field, ErrNotSupported))
+	mo := parseMountOptions(p, i, m.Options)
+	// config.md: mappings on a mount make it idmapped; runc takes them on
+	// binds only, and both or neither.
+	if (mo.idmap || len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0) && !bind {
+		p.addf("%s: idmapped mounts are bind mounts only", field)
 	}
-	if len(m.GIDMappings) > 0 {
-		p.add(fmt.Errorf("%s.gidMappings: %w", field, ErrNotSupported))
+	if (len(m.UIDMappings) > 0) != (len(m.GIDMappings) > 0) {
+		p.addf("%s: uidMappings and gidMappings go together", field)
 	}
-	parseMountOptions(p, i, m.Options)
+	for j, r := range append(slices.Clone(m.UIDMappings), m.GIDMappings...) {
+		if r.Size == 0 {
+			p.addf("%s: mapping %d has size 0", field, j)
+		}
+	}
 }
 
 // translateMount turns a valid mounts[i] into a mounttree.Mount; bundle is
@@ -287,6 +299,14 @@ func translateMount(bundle string, i int, m specs.Mount) mounttree.Mount {
 	// a dummy, often "none").
 	out.Type = "bind"
 	out.Recursive = mo.rbind
+	out.IDMap = mo.idmap || len(m.UIDMappings) > 0
+	out.RecursiveIDMap = mo.ridmap
+	for _, r := range m.UIDMappings {
+		out.UIDMappings = append(out.UIDMappings, mounttree.IDRange{ContainerID: r.ContainerID, HostID: r.HostID, Size: r.Size})
+	}
+	for _, r := range m.GIDMappings {
+		out.GIDMappings = append(out.GIDMappings, mounttree.IDRange{ContainerID: r.ContainerID, HostID: r.HostID, Size: r.Size})
+	}
 	// config.md: bind sources are absolute or relative to the bundle.
 	if !filepath.IsAbs(out.Source) {
 		out.Source = filepath.Join(bundle, out.Source)

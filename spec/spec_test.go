@@ -248,20 +248,13 @@ func TestValidateErrors(t *testing.T) {
 		{"bind no source", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Options: []string{"rbind"}})
 		}, `mounts[7].source: empty (a bind mount needs one)`, false},
-		{"mount idmap", func(s *specs.Spec) {
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Source: "/tmp", Options: []string{"rbind", "idmap"}})
-		}, `mounts[7].options[1] "idmap": not supported yet`, true},
-		{"mount ridmap", func(s *specs.Spec) {
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Source: "/tmp", Options: []string{"ridmap", "bind"}})
-		}, `mounts[7].options[0] "ridmap": not supported yet`, true},
-		{"mount uidMappings", func(s *specs.Spec) {
+		{"mount idmap on tmpfs", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Source: "tmpfs", Type: "tmpfs", Options: []string{"idmap"}})
+		}, `mounts[7]: idmapped mounts are bind mounts only`, false},
+		{"mount uidMappings alone", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Source: "/tmp", Type: "bind",
 				UIDMappings: []specs.LinuxIDMapping{{HostID: 1000, Size: 1}}})
-		}, `mounts[7].uidMappings: not supported yet`, true},
-		{"mount gidMappings", func(s *specs.Spec) {
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Source: "/tmp", Type: "bind",
-				GIDMappings: []specs.LinuxIDMapping{{HostID: 1000, Size: 1}}})
-		}, `mounts[7].gidMappings: not supported yet`, true},
+		}, `mounts[7]: uidMappings and gidMappings go together`, false},
 		{"mount tmpcopyup", func(s *specs.Spec) { s.Mounts[1].Options = append(s.Mounts[1].Options, "tmpcopyup") },
 			`mounts[1].options[4] "tmpcopyup": not supported yet`, true},
 		{"mount remount", func(s *specs.Spec) { s.Mounts[5].Options = []string{"remount", "ro"} },
@@ -1088,7 +1081,7 @@ func TestMountOptionsList(t *testing.T) {
 			t.Errorf("MountOptions lacks %q", o)
 		}
 	}
-	for _, o := range []string{"idmap", "ridmap", "remount", "tmpcopyup"} {
+	for _, o := range []string{"remount", "tmpcopyup"} {
 		if slices.Contains(opts, o) {
 			t.Errorf("MountOptions has refused %q", o)
 		}
@@ -1096,10 +1089,14 @@ func TestMountOptionsList(t *testing.T) {
 	if !slices.IsSorted(opts) || len(slices.Compact(slices.Clone(opts))) != len(opts) {
 		t.Errorf("MountOptions not sorted or has duplicates: %v", opts)
 	}
-	// Each of them translates without a problem.
+	// Each of them translates without a problem (idmaps on a bind).
 	for _, o := range opts {
 		p := &problems{}
-		checkMount(p, 0, specs.Mount{Destination: "/x", Type: "tmpfs", Source: "/y", Options: []string{o}})
+		m := specs.Mount{Destination: "/x", Type: "tmpfs", Source: "/y", Options: []string{o}}
+		if o == "idmap" || o == "ridmap" {
+			m.Options = append(m.Options, "bind")
+		}
+		checkMount(p, 0, m)
 		if err := p.err(); err != nil {
 			t.Errorf("option %q: %v", o, err)
 		}

@@ -72,6 +72,20 @@ type Mount struct {
 	// attached (attaching below a shared mount would otherwise make it
 	// shared).
 	Propagation int
+	// IDMap makes a bind an idmapped mount (MOUNT_ATTR_IDMAP): the owners
+	// of its files are seen through a user namespace's mapping, the one
+	// UIDMappings and GIDMappings describe (the caller makes it and passes
+	// it in Namespaces.User) or else the container's own. RecursiveIDMap
+	// maps every mount of an rbind's tree.
+	IDMap, RecursiveIDMap    bool
+	UIDMappings, GIDMappings []IDRange
+}
+
+// IDRange is a line of the idmapped mount's user namespace map, as OCI and
+// runc give it: Size ids the filesystem stores from ContainerID on are
+// shown through the mount as the ids from HostID on.
+type IDRange struct {
+	ContainerID, HostID, Size uint32
 }
 
 // Namespaces are nsfs fds (as opened O_RDONLY from /proc/<pid>/ns/<type>) of
@@ -84,10 +98,11 @@ type Namespaces struct {
 	IPC    int // for mqueue
 	Cgroup int // for cgroup2
 	PID    int // for proc
+	User   int // for an idmapped bind: the user namespace whose mapping it takes
 }
 
 // OwnNamespaces returns Namespaces that name the caller's own namespaces.
-func OwnNamespaces() Namespaces { return Namespaces{Net: -1, IPC: -1, Cgroup: -1, PID: -1} }
+func OwnNamespaces() Namespaces { return Namespaces{Net: -1, IPC: -1, Cgroup: -1, PID: -1, User: -1} }
 
 // ErrProcNeedsPidns is returned (wrapped) by Open for proc when ns.PID is
 // set but the kernel cannot mount proc for another pid namespace
@@ -114,7 +129,14 @@ func Open(m Mount, ns Namespaces) (int, error) {
 		if m.Source == "" {
 			return -1, fmt.Errorf("%s: bind without a source: %w", what, unix.EINVAL)
 		}
-		return openBind(unix.AT_FDCWD, m.Source, 0, m, what)
+		fd, err := openBind(unix.AT_FDCWD, m.Source, 0, m, what)
+		if err == nil && m.IDMap {
+			if err = idmap(fd, m, ns.User); err != nil {
+				unix.Close(fd)
+				return -1, fmt.Errorf("%s: %w", what, err)
+			}
+		}
+		return fd, err
 	}
 
 	var join []nsenter.Namespace
@@ -297,6 +319,22 @@ func setupBind(fd int, m Mount) error {
 		}
 	}
 	return setDetachedPropagation(fd, m)
+}
+
+// idmap makes the detached bind fd an idmapped mount of userns.
+func idmap(fd int, m Mount, userns int) error {
+	if userns < 0 {
+		return errors.New("idmapped mount: no user namespace to take the mapping from")
+	}
+	flags := uint(unix.AT_EMPTY_PATH)
+	if m.RecursiveIDMap {
+		flags |= unix.AT_RECURSIVE
+	}
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(userns)}
+	if err := unix.MountSetattr(fd, "", flags, attr); err != nil {
+		return fmt.Errorf("idmapped mount: mount_setattr: %w", err)
+	}
+	return nil
 }
 
 func setattrFlags(m Mount) uint {
