@@ -66,3 +66,23 @@ func TestTimeOffsets(t *testing.T) {
 		t.Errorf("uptime %s (want a year more than the host's), pid %s (want 1)", lines[0], lines[1])
 	}
 }
+
+// linux.memoryPolicy: the process's NUMA policy, as numa_maps shows it.
+func TestMemoryPolicy(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	s := e.spec()
+	s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind, Nodes: "0"}
+	e.writeSpec(s)
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	pid := strconv.Itoa(int(e.state()["pid"].(float64)))
+	maps, err := os.ReadFile("/proc/" + pid + "/numa_maps")
+	if err != nil {
+		t.Skipf("no /proc/<pid>/numa_maps (a kernel without NUMA): %v", err)
+	}
+	if !strings.Contains(string(maps), "bind:0") {
+		t.Errorf("numa_maps of init: %s", strings.SplitN(string(maps), "\n", 2)[0])
+	}
+	if out := e.ok("exec", e.id, "sh", "-c", "grep -c bind:0 /proc/self/numa_maps"); strings.TrimSpace(out) == "0" {
+		t.Errorf("exec'd process not bound: %q", out)
+	}
+}

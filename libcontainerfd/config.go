@@ -79,6 +79,9 @@ type Config struct {
 	// TimeOffsets shift the clocks ("monotonic", "boottime") of a new time
 	// namespace.
 	TimeOffsets map[string]specs.LinuxTimeOffset
+	// MemoryPolicy, if set, is the NUMA memory policy (set_mempolicy(2)) of
+	// init's process and of every process Exec starts.
+	MemoryPolicy *MemoryPolicy
 	// Personality, if set, is the execution domain (personality(2)) of
 	// init's process and of every process Exec starts.
 	Personality *uint
@@ -89,6 +92,13 @@ type Config struct {
 	// Labels are saved with the container for its owner (a runtime keeps its
 	// bundle path and annotations there).
 	Labels map[string]string
+}
+
+// MemoryPolicy is a set_mempolicy(2) mode (with its MPOL_F_* flags) and a
+// node list ("0-1,3").
+type MemoryPolicy struct {
+	Mode  int
+	Nodes string
 }
 
 // CPUAffinity is a process's CPU pinning before and after its exec.

@@ -119,12 +119,13 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	}
 	c := &Container{id: id, dir: filepath.Join(root, id), initPidfd: -1, lockFD: -1, holdFD: -1, cfg: cfg}
 	c.st = state{
-		ID:          id,
-		Created:     time.Now().UTC(),
-		Flags:       cfg.Flags,
-		Labels:      cfg.Labels,
-		Seccomp:     cfg.Seccomp,
-		Personality: cfg.Personality,
+		ID:           id,
+		Created:      time.Now().UTC(),
+		Flags:        cfg.Flags,
+		Labels:       cfg.Labels,
+		Seccomp:      cfg.Seccomp,
+		Personality:  cfg.Personality,
+		MemoryPolicy: cfg.MemoryPolicy,
 	}
 	for _, ns := range cfg.Namespaces {
 		c.st.Namespaces |= ns.Type

@@ -43,6 +43,7 @@ func (c *Container) prepare(pid int, p *Process) error {
 func (c *Container) processConfig(p *Process) (processConfig, error) {
 	pc := newProcessConfig(p)
 	pc.Personality = c.st.Personality
+	pc.MemoryPolicy = c.st.MemoryPolicy
 	if p.CPUAffinity != nil {
 		pc.FinalCPUs = p.CPUAffinity.Final
 	}

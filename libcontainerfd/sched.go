@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,6 +27,20 @@ func ParseCPUList(list string) (*unix.CPUSet, error) {
 		}
 	}
 	return &set, nil
+}
+
+// ParseNodeList reads a NUMA node list ("0-1,3") into the bitmask
+// set_mempolicy(2) takes.
+func ParseNodeList(list string) ([]uint64, error) {
+	set, err := ParseCPUList(list) // the same syntax
+	if err != nil {
+		return nil, err
+	}
+	mask := make([]uint64, len(set))
+	for i, w := range set {
+		mask[i] = uint64(w)
+	}
+	return mask, nil
 }
 
 // cpuSetSize is how many CPUs a unix.CPUSet holds.
@@ -58,6 +73,22 @@ func (pc *processConfig) setSchedule() error {
 		const ioprioWhoProcess = 1
 		if _, _, errno := unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, 0, uintptr(*pc.IOPriority)); errno != 0 {
 			return fmt.Errorf("set I/O priority %#x: %w", *pc.IOPriority, errno)
+		}
+	}
+	if mp := pc.MemoryPolicy; mp != nil {
+		var mask []uint64
+		if mp.Nodes != "" {
+			var err error
+			if mask, err = ParseNodeList(mp.Nodes); err != nil {
+				return fmt.Errorf("memory policy nodes %q: %w", mp.Nodes, err)
+			}
+		}
+		var ptr, maxnode uintptr
+		if len(mask) > 0 {
+			ptr, maxnode = uintptr(unsafe.Pointer(&mask[0])), uintptr(len(mask)*64)
+		}
+		if _, _, errno := unix.Syscall(unix.SYS_SET_MEMPOLICY, uintptr(mp.Mode), ptr, maxnode); errno != 0 {
+			return fmt.Errorf("set memory policy %#x nodes %q: %w", mp.Mode, mp.Nodes, errno)
 		}
 	}
 	if pc.Personality != nil {

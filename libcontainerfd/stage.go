@@ -71,6 +71,7 @@ type processConfig struct {
 	Scheduler    *unix.SchedAttr          `json:"scheduler,omitempty"`
 	IOPriority   *int                     `json:"ioPriority,omitempty"`
 	Personality  *uint                    `json:"personality,omitempty"`
+	MemoryPolicy *MemoryPolicy            `json:"memoryPolicy,omitempty"`
 	// FinalCPUs is the cpu list the process runs on once it execs.
 	FinalCPUs string `json:"finalCPUs,omitempty"`
 	// Seccomp is the compiled filter to load before exec.

@@ -36,7 +36,8 @@ type state struct {
 	// Seccomp is the profile for every process of the container.
 	Seccomp *specs.LinuxSeccomp `json:"seccomp,omitempty"`
 	// Personality applies to every process of the container too.
-	Personality *uint `json:"personality,omitempty"`
+	Personality  *uint         `json:"personality,omitempty"`
+	MemoryPolicy *MemoryPolicy `json:"memoryPolicy,omitempty"`
 }
 
 // Save writes the container's state atomically: to a temporary file, synced,

@@ -394,8 +394,8 @@ func TestValidateErrors(t *testing.T) {
 		{"readonlyPaths", func(s *specs.Spec) { s.Linux.ReadonlyPaths[0] = "x" }, `linux.readonlyPaths[0] "x": must be absolute`, false},
 		{"mountLabel", func(s *specs.Spec) { s.Linux.MountLabel = "x" }, `linux.mountLabel: not supported yet`, true},
 		{"intelRdt", func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{ClosID: "x"} }, `linux.intelRdt: not supported yet`, true},
-		{"memoryPolicy", func(s *specs.Spec) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind} },
-			`linux.memoryPolicy: not supported yet`, true},
+		{"memoryPolicy", func(s *specs.Spec) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: "MPOL_NOPE"} },
+			`linux.memoryPolicy.mode "MPOL_NOPE": unknown mode`, false},
 		{"personality", func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{Domain: "LINUX64"} },
 			`linux.personality.domain "LINUX64": want LINUX or LINUX32`, false},
 	} {

@@ -68,6 +68,13 @@ func Translate(s *specs.Spec, bundle string) (*libcontainerfd.Config, *libcontai
 	if len(l.TimeOffsets) > 0 {
 		cfg.TimeOffsets = maps.Clone(l.TimeOffsets)
 	}
+	if mp := l.MemoryPolicy; mp != nil {
+		mode := mempolModes[mp.Mode]
+		for _, f := range mp.Flags {
+			mode |= mempolFlags[f]
+		}
+		cfg.MemoryPolicy = &libcontainerfd.MemoryPolicy{Mode: mode, Nodes: mp.Nodes}
+	}
 	if pe := l.Personality; pe != nil {
 		v := personalities[pe.Domain]
 		cfg.Personality = &v

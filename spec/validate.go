@@ -420,8 +420,20 @@ func checkLinux(p *problems, s *specs.Spec, ns namespaces) {
 	if l.IntelRdt != nil {
 		p.notSupported("linux.intelRdt")
 	}
-	if l.MemoryPolicy != nil {
-		p.notSupported("linux.memoryPolicy")
+	if mp := l.MemoryPolicy; mp != nil {
+		if _, ok := mempolModes[mp.Mode]; !ok {
+			p.addf("linux.memoryPolicy.mode %q: unknown mode", mp.Mode)
+		}
+		for i, f := range mp.Flags {
+			if _, ok := mempolFlags[f]; !ok {
+				p.addf("linux.memoryPolicy.flags[%d] %q: unknown flag", i, f)
+			}
+		}
+		if mp.Nodes != "" {
+			if _, err := libcontainerfd.ParseNodeList(mp.Nodes); err != nil {
+				p.addf("linux.memoryPolicy.nodes %q: %v", mp.Nodes, err)
+			}
+		}
 	}
 	if pe := l.Personality; pe != nil {
 		if _, ok := personalities[pe.Domain]; !ok {
@@ -441,6 +453,13 @@ var (
 		specs.SchedFlagResetOnFork: 0x01, specs.SchedFlagReclaim: 0x02, specs.SchedFlagDLOverrun: 0x04,
 		specs.SchedFlagKeepPolicy: 0x08, specs.SchedFlagKeepParams: 0x10, specs.SchedFlagUtilClampMin: 0x20,
 		specs.SchedFlagUtilClampMax: 0x40,
+	}
+	mempolModes = map[specs.MemoryPolicyModeType]int{
+		specs.MpolDefault: 0, specs.MpolPreferred: 1, specs.MpolBind: 2, specs.MpolInterleave: 3,
+		specs.MpolLocal: 4, specs.MpolPreferredMany: 5, specs.MpolWeightedInterleave: 6,
+	}
+	mempolFlags = map[specs.MemoryPolicyFlagType]int{
+		specs.MpolFNumaBalancing: 1 << 13, specs.MpolFRelativeNodes: 1 << 14, specs.MpolFStaticNodes: 1 << 15,
 	}
 	ioClasses     = map[specs.IOPriorityClass]int{specs.IOPRIO_CLASS_RT: 1, specs.IOPRIO_CLASS_BE: 2, specs.IOPRIO_CLASS_IDLE: 3}
 	personalities = map[specs.LinuxPersonalityDomain]uint{specs.PerLinux: 0x0000, specs.PerLinux32: 0x0008}
