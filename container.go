@@ -60,7 +60,19 @@ func onContainer(f func(c *cli.Context, ctr *cfd.Container) error) cli.ActionFun
 			return err
 		}
 		defer ctr.Close()
+		withNotifyState(ctr)
 		return f(c, ctr)
+	}
+}
+
+// withNotifyState makes the state a seccomp listener gets the full one.
+func withNotifyState(ctr *cfd.Container) {
+	ctr.NotifyState = func() specs.State {
+		s, err := stateOf(ctr)
+		if err != nil {
+			return specs.State{Version: specs.Version, ID: ctr.ID()}
+		}
+		return s.State
 	}
 }
 

@@ -108,6 +108,7 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 		}
 		return nil, nil, err
 	}
+	withNotifyState(ctr)
 	if err := setupNotify(ctr, cfg, proc); err != nil {
 		return fail(err)
 	}

@@ -2,8 +2,10 @@ package integration
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -387,5 +390,78 @@ func TestCVE_2025_52881_ProcWritesGoToProcfs(t *testing.T) {
 		"mkdir -p /tmp/p && mount -t proc proc /tmp/p && cat /tmp/p/sys/net/ipv4/ip_forward /tmp/p/1/oom_score_adj; umount /tmp/p")
 	if out != "1\n300\n" {
 		t.Errorf("real procfs values: %q", out)
+	}
+}
+
+// SCMP_ACT_NOTIFY: the listener fd reaches listenerPath with runc's
+// ContainerProcessState, and the agent's answer is what the container sees.
+func TestSeccompNotify(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "mkdir /tmp/notified && echo made || echo refused; sleep 100")
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	s := e.spec()
+	s.Linux.Seccomp = &specs.LinuxSeccomp{
+		DefaultAction:    specs.ActAllow,
+		ListenerPath:     sock,
+		ListenerMetadata: "agent-meta",
+		Architectures:    []specs.Arch{specs.ArchX86_64, specs.ArchX86},
+		Syscalls:         []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActNotify}},
+	}
+	e.writeSpec(s)
+	got := make(chan string, 1)
+	go func() {
+		conn, err := l.AcceptUnix()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer conn.Close()
+		buf, oob := make([]byte, 65536), make([]byte, unix.CmsgSpace(4))
+		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		if len(msgs) != 1 {
+			got <- "no fd"
+			return
+		}
+		fds, _ := unix.ParseUnixRights(&msgs[0])
+		var st specs.ContainerProcessState
+		json.Unmarshal(buf[:n], &st)
+		// Answer the first call with EACCES.
+		var req [80]byte // struct seccomp_notif
+		for {
+			_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fds[0]), unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&req[0])))
+			if e != unix.EINTR {
+				break
+			}
+		}
+		var resp [24]byte // struct seccomp_notif_resp: id, val, error, flags
+		copy(resp[:8], req[:8])
+		*(*int32)(unsafe.Pointer(&resp[16])) = -int32(unix.EACCES)
+		unix.Syscall(unix.SYS_IOCTL, uintptr(fds[0]), unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(&resp[0])))
+		unix.Close(fds[0])
+		got <- fmt.Sprintf("%s %v %s %s", st.Metadata, st.Fds, st.State.ID, st.Version)
+	}()
+	e.ok("create", "--bundle", e.bundle, e.id)
+	e.ok("start", e.id)
+	select {
+	case g := <-got:
+		if want := "agent-meta [seccompFd] " + e.id + " " + specs.Version; g != want {
+			t.Errorf("agent got %q, want %q", g, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no seccomp listener reached the agent")
+	}
+	rootfs := e.spec().Root.Path
+	time.Sleep(200 * time.Millisecond)
+	if _, err := os.Stat(filepath.Join(rootfs, "tmp/notified")); err == nil {
+		t.Error("the agent said EACCES, but the directory was made")
 	}
 }

@@ -67,6 +67,11 @@ type Container struct {
 
 	// Only in the process that called Create.
 	cfg *Config
+
+	// NotifyState, if set, gives the container state sent with a seccomp
+	// notify fd to the profile's listenerPath (the runtime knows the bundle
+	// and annotations the library does not).
+	NotifyState func() specs.State
 }
 
 // ID returns the container's name.

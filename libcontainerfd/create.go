@@ -113,8 +113,8 @@ func (c *Container) ForkInit(p *Process) (err error) {
 	if err := c.sendInit(sock, proc.Pid, p); err != nil {
 		return err
 	}
-	onMounted := func() error { return cfg.BeforePivot(proc.Pid) }
-	if err := readStage(sock, p, true, onMounted); err != nil {
+	on := stageEvents{mounted: func() error { return cfg.BeforePivot(proc.Pid) }}
+	if err := readStage(sock, p, true, on); err != nil {
 		if p.Console != nil {
 			p.Console.Close()
 			p.Console = nil

@@ -55,7 +55,7 @@ func (c *Container) Exec(p *Process) (err error) {
 	if err := sendFD(s.sock, root); err != nil {
 		return fmt.Errorf("container %s: exec: send root: %w", c.id, err)
 	}
-	if err := readStage(s.sock, p, false, nil); err != nil {
+	if err := readStage(s.sock, p, false, stageEvents{seccomp: func(fd int) error { return c.handOnNotify(fd, s.Pid) }}); err != nil {
 		if p.Console != nil {
 			p.Console.Close()
 			p.Console = nil

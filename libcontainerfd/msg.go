@@ -117,12 +117,22 @@ type stageReply struct {
 	// Mounted: init has attached every mount and waits for a message
 	// before pivot_root (Config.BeforePivot).
 	Mounted bool `json:"mounted,omitempty"`
+	// Seccomp: the attached fd is the seccomp notify listener of the
+	// process; the stage waits for "ok" once it is handed on.
+	Seccomp bool `json:"seccomp,omitempty"`
+}
+
+// stageEvents are what a caller of readStage does when the stage reports
+// something on the way.
+type stageEvents struct {
+	mounted func() error       // init waits before pivot_root
+	seccomp func(fd int) error // the process's seccomp notify fd; closed after
 }
 
 // readStage reads stage replies until ready, an error, or the stage's exit
-// or exec (EOF). A console fd is stored in p.Console. until says which
-// reply ends the wait: ready (init) or EOF (exec).
-func readStage(sock int, p *Process, wantReady bool, onMounted func() error) error {
+// or exec (EOF). A console fd is stored in p.Console. wantReady says which
+// reply ends the wait: ready (init) or EOF (exec, start).
+func readStage(sock int, p *Process, wantReady bool, on stageEvents) error {
 	for {
 		var r stageReply
 		fd, err := recv(sock, &r)
@@ -136,12 +146,21 @@ func readStage(sock int, p *Process, wantReady bool, onMounted func() error) err
 				unix.Close(fd)
 			}
 			return errors.New(r.Error)
-		case r.Console && fd >= 0:
+		case r.Console && fd >= 0 && p != nil:
 			p.Console = newFile(fd, "pty master")
+		case r.Seccomp && fd >= 0 && on.seccomp != nil:
+			err := on.seccomp(fd)
+			unix.Close(fd)
+			if err != nil {
+				return err
+			}
+			if err := sendJSON(sock, "ok"); err != nil {
+				return err
+			}
 		case fd >= 0:
 			unix.Close(fd)
 		case r.Mounted:
-			if err := onMounted(); err != nil {
+			if err := on.mounted(); err != nil {
 				return err
 			}
 			if err := sendJSON(sock, "pivot"); err != nil {

@@ -1,6 +1,7 @@
 package libcontainerfd
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
 	"github.com/containerfd/containerfd/libcontainerfd/rlimit"
 	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,11 +56,44 @@ func (c *Container) processConfig(p *Process) (processConfig, error) {
 	if err != nil {
 		return pc, fmt.Errorf("container %s: %w", c.id, err)
 	}
-	if f.NotifyRequested {
-		return pc, fmt.Errorf("container %s: linux.seccomp: SCMP_ACT_NOTIFY is not supported yet", c.id)
+	if f.NotifyRequested && c.st.Seccomp.ListenerPath == "" {
+		return pc, fmt.Errorf("container %s: linux.seccomp: SCMP_ACT_NOTIFY needs a listenerPath", c.id)
 	}
 	pc.Seccomp = &seccompProgram{Program: f.Program, Flags: f.Flags}
 	return pc, nil
+}
+
+// handOnNotify sends a process's seccomp notify fd to the profile's
+// listenerPath, as runc does: one message on a stream socket, the
+// ContainerProcessState as JSON with the fd attached (named "seccompFd").
+func (c *Container) handOnNotify(fd, pid int) error {
+	sc := c.st.Seccomp
+	st := specs.ContainerProcessState{
+		Version:  specs.Version,
+		Fds:      []string{"seccompFd"},
+		Pid:      pid,
+		Metadata: sc.ListenerMetadata,
+		State:    specs.State{Version: specs.Version, ID: c.id, Status: specs.StateCreating, Pid: c.st.Init.Pid},
+	}
+	if c.NotifyState != nil {
+		st.State = c.NotifyState()
+	}
+	b, err := json.Marshal(&st)
+	if err != nil {
+		return err
+	}
+	conn, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("seccomp listener %s: %w", sc.ListenerPath, err)
+	}
+	defer unix.Close(conn)
+	if err := unix.Connect(conn, &unix.SockaddrUnix{Name: sc.ListenerPath}); err != nil {
+		return fmt.Errorf("seccomp listener %s: %w", sc.ListenerPath, err)
+	}
+	if err := unix.Sendmsg(conn, b, unix.UnixRights(fd), nil, 0); err != nil {
+		return fmt.Errorf("seccomp listener %s: %w", sc.ListenerPath, err)
+	}
+	return nil
 }
 
 // sysctlNamespace is the namespace a sysctl key belongs to, or 0 for keys

@@ -168,7 +168,7 @@ func runExec() error {
 		}
 		tty = peer
 	}
-	return fail(sock, execProcess(&pc, path, tty))
+	return fail(sock, execProcess(&pc, path, tty, sock))
 }
 
 // seccompProgram is a compiled seccomp filter on its way to a stage.
@@ -177,25 +177,41 @@ type seccompProgram struct {
 	Flags   uint              `json:"flags"`
 }
 
-func (sp *seccompProgram) load() error {
+// load loads the filter on the calling thread. A notify listener it makes
+// is handed to the runtime over sock, and the stage waits until the runtime
+// has passed it on: from here on the process's calls may wait for it.
+func (sp *seccompProgram) load(sock int) error {
 	if sp == nil {
 		return nil
 	}
 	f := &seccomp.Filter{Program: sp.Program, Flags: sp.Flags}
-	if _, err := f.Load(); err != nil {
+	fd, err := f.Load()
+	if err != nil {
 		return fmt.Errorf("load seccomp filter: %w", err)
+	}
+	if fd < 0 {
+		return nil
+	}
+	defer unix.Close(fd)
+	if err := send(sock, stageReply{Seccomp: true}, fd); err != nil {
+		return fmt.Errorf("hand on seccomp listener: %w", err)
+	}
+	var ack string
+	if err := recvJSON(sock, &ack); err != nil || ack != "ok" {
+		return fmt.Errorf("hand on seccomp listener: %q %v", ack, err)
 	}
 	return nil
 }
 
 // execProcess takes on the process's identity and execs it; it returns only
-// on failure. tty, if not -1, becomes its stdio and controlling terminal.
+// on failure. tty, if not -1, becomes its stdio and controlling terminal;
+// sock is the runtime, for a seccomp listener.
 //
 // The seccomp filter goes on as late as it can: right before exec with
 // no_new_privs; without it the kernel wants CAP_SYS_ADMIN, so before the
 // capabilities are dropped (as runc does). A profile that forbids what
 // comes after (setuid, capset) then fails the start, as with runc.
-func execProcess(pc *processConfig, path string, tty int) error {
+func execProcess(pc *processConfig, path string, tty, sock int) error {
 	umask := uint32(0o022)
 	if pc.Umask != nil {
 		umask = *pc.Umask
@@ -224,7 +240,7 @@ func execProcess(pc *processConfig, path string, tty int) error {
 		return err
 	}
 	if !pc.NNP {
-		if err := pc.Seccomp.load(); err != nil {
+		if err := pc.Seccomp.load(sock); err != nil {
 			return err
 		}
 	}
@@ -274,7 +290,7 @@ func execProcess(pc *processConfig, path string, tty int) error {
 		return err
 	}
 	if pc.NNP {
-		if err := pc.Seccomp.load(); err != nil {
+		if err := pc.Seccomp.load(sock); err != nil {
 			return err
 		}
 	}

@@ -65,7 +65,7 @@ func runInit() error {
 	if err := recvJSON(conn, &order); err != nil || order != "start" {
 		return fmt.Errorf("wait for start: unexpected %q: %v", order, err)
 	}
-	return fail(conn, execProcess(&cfg.Process, path, tty))
+	return fail(conn, execProcess(&cfg.Process, path, tty, conn))
 }
 
 // setupInit builds the container's root, and returns the program to run and
@@ -170,6 +170,21 @@ func setupRoot(sock int, cfg *initConfig) error {
 		return fmt.Errorf("open root: %w", err)
 	}
 	defer unix.Close(root)
+	// The tree is a clone of the rootfs (and of the mounts below it), and
+	// a clone of a shared mount joins its peer group: dockerd, for one,
+	// makes its data root rshared, so the rootfs it mounts there is shared.
+	// pivot_root refuses a shared new root (EINVAL), and mounts made in the
+	// container would propagate out. Leave the host's peer groups before
+	// anything is mounted: private, or a slave of the host's mounts (as
+	// runc does) when rootfsPropagation asks for slave or shared, which the
+	// end of this function applies.
+	prop, propName := uint64(unix.MS_PRIVATE), "private"
+	if cfg.RootPropagation == unix.MS_SLAVE || cfg.RootPropagation == unix.MS_SHARED {
+		prop, propName = unix.MS_SLAVE, "a slave"
+	}
+	if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: prop}); err != nil {
+		return fmt.Errorf("make root %s: %w", propName, err)
+	}
 
 	for i, m := range cfg.Mounts {
 		var fd int
@@ -180,6 +195,12 @@ func setupRoot(sock int, cfg *initConfig) error {
 		}
 		if err != nil {
 			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
+		}
+		if m.CopyUp {
+			if err := copyUp(root, m.Target, fd); err != nil {
+				unix.Close(fd)
+				return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
+			}
 		}
 		err = mounttree.Attach(root, m, fd)
 		unix.Close(fd)

@@ -57,13 +57,9 @@ func (c *Container) Start() error {
 	if err := sendJSON(conn, "start"); err != nil {
 		return fmt.Errorf("container %s: start: %w", c.id, err)
 	}
-	var reply stageReply
-	err = recvJSON(conn, &reply)
-	if err != nil && err != errEOF {
+	on := stageEvents{seccomp: func(fd int) error { return c.handOnNotify(fd, c.st.Init.Pid) }}
+	if err := readStage(conn, nil, false, on); err != nil {
 		return fmt.Errorf("container %s: start: %w", c.id, err)
-	}
-	if reply.Error != "" {
-		return fmt.Errorf("container %s: start: %s", c.id, reply.Error)
 	}
 	os.Remove(path)
 	stopat.Point("start:started")
