@@ -91,13 +91,11 @@ var ignoredOptions = map[string]bool{
 }
 
 // unsupportedOptions are refused until the library implements them:
-//   - tmpcopyup: copy the directory's contents into a new tmpfs (a runc/crun
-//     extension).
 //   - remount: change the flags of a mount that already exists at the
 //     destination; every mount of our tree is new, so there is nothing to
 //     remount, and making a new one instead is not what was asked.
 var unsupportedOptions = map[string]bool{
-	"tmpcopyup": true, "remount": true,
+	"remount": true,
 }
 
 // superblockOptions are the superblock flags fsconfig takes for any
@@ -106,8 +104,9 @@ var superblockOptions = []string{"sync", "async", "dirsync", "lazytime", "nolazy
 
 // MountOptions lists, sorted, the mount options that Translate understands
 // (for `containerfd features`): the ones config.md names, less those it
-// refuses (remount, tmpcopyup). Any other option is passed
-// to the filesystem as data.
+// refuses (remount), plus tmpcopyup (a runc/crun extension: the tmpfs
+// starts with a copy of what the directory it covers holds). Any other
+// option is passed to the filesystem as data.
 func MountOptions() []string {
 	var out []string
 	for o := range attrOptions {
@@ -123,7 +122,7 @@ func MountOptions() []string {
 		out = append(out, o)
 	}
 	out = append(out, superblockOptions...)
-	out = append(out, "bind", "rbind", "idmap", "ridmap")
+	out = append(out, "bind", "rbind", "idmap", "ridmap", "tmpcopyup")
 	slices.Sort(out)
 	return out
 }
@@ -133,6 +132,9 @@ type mountOptions struct {
 	bind, rbind bool
 	// idmap asks for an idmapped bind; ridmap for its whole tree.
 	idmap, ridmap bool
+	// copyUp (tmpcopyup) fills a new tmpfs with a copy of what the
+	// directory it goes on holds.
+	copyUp bool
 	// set and clear are MOUNT_ATTR_* flags to set and clear. plainClear are
 	// those of clear that came from a plain ("rw", not "rrw") option.
 	set, clear, plainClear uint64
@@ -180,6 +182,8 @@ func parseMountOptions(p *problems, i int, opts []string) mountOptions {
 			mo.idmap = true
 		case o == "ridmap":
 			mo.idmap, mo.ridmap = true, true
+		case o == "tmpcopyup":
+			mo.copyUp = true
 		case ignoredOptions[o]:
 		case unsupportedOptions[o]:
 			p.add(fmt.Errorf("mounts[%d].options[%d] %q: %w", i, j, o, ErrNotSupported))
@@ -268,6 +272,10 @@ func checkMount(p *problems, i int, m specs.Mount) {
 	if (mo.idmap || len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0) && !bind {
 		p.addf("%s: idmapped mounts are bind mounts only", field)
 	}
+	// tmpcopyup: runc and crun copy up into tmpfs mounts only.
+	if mo.copyUp && (bind || m.Type != "tmpfs") {
+		p.addf("%s: tmpcopyup is for tmpfs mounts only", field)
+	}
 	if (len(m.UIDMappings) > 0) != (len(m.GIDMappings) > 0) {
 		p.addf("%s: uidMappings and gidMappings go together", field)
 	}
@@ -293,6 +301,7 @@ func translateMount(bundle string, i int, m specs.Mount) mounttree.Mount {
 		// A new filesystem starts with no flags: there is nothing to clear,
 		// and mounttree takes no ClearAttr for it.
 		out.Data = mo.data
+		out.CopyUp = mo.copyUp
 		return out
 	}
 	// Whatever the type says, it is a bind (config.md: the type of a bind is

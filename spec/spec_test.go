@@ -255,8 +255,9 @@ func TestValidateErrors(t *testing.T) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Source: "/tmp", Type: "bind",
 				UIDMappings: []specs.LinuxIDMapping{{HostID: 1000, Size: 1}}})
 		}, `mounts[7]: uidMappings and gidMappings go together`, false},
-		{"mount tmpcopyup", func(s *specs.Spec) { s.Mounts[1].Options = append(s.Mounts[1].Options, "tmpcopyup") },
-			`mounts[1].options[4] "tmpcopyup": not supported yet`, true},
+		{"mount tmpcopyup on a bind", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Source: "/tmp", Type: "bind", Options: []string{"rbind", "tmpcopyup"}})
+		}, `mounts[7]: tmpcopyup is for tmpfs mounts only`, false},
 		{"mount remount", func(s *specs.Spec) { s.Mounts[5].Options = []string{"remount", "ro"} },
 			`mounts[5].options[0] "remount": not supported yet`, true},
 		{"mount empty option", func(s *specs.Spec) { s.Mounts[5].Options = []string{"ro", ""} }, `mounts[5].options[1]: empty`, false},
@@ -1081,7 +1082,7 @@ func TestMountOptionsList(t *testing.T) {
 			t.Errorf("MountOptions lacks %q", o)
 		}
 	}
-	for _, o := range []string{"remount", "tmpcopyup"} {
+	for _, o := range []string{"remount"} {
 		if slices.Contains(opts, o) {
 			t.Errorf("MountOptions has refused %q", o)
 		}

@@ -79,6 +79,11 @@ type Mount struct {
 	// maps every mount of an rbind's tree.
 	IDMap, RecursiveIDMap    bool
 	UIDMappings, GIDMappings []IDRange
+	// CopyUp (OCI option "tmpcopyup", a runc/crun extension) asks the
+	// caller to fill a new tmpfs with a copy of what the directory at
+	// Target holds before attaching it (libcontainerfd does, see copyUp);
+	// mounttree itself does nothing with it.
+	CopyUp bool
 }
 
 // IDRange is a line of the idmapped mount's user namespace map, as OCI and
