@@ -144,10 +144,13 @@ type Cgroup struct {
 // error wrapping fs.ErrExist: two containers never share a cgroup. On any
 // failure it removes the directories it made, and nothing else.
 //
-// In V2 mode, every ancestor below the hierarchy root that Create makes or
-// passes through gets the controllers it has available enabled in its
-// cgroup.subtree_control, best effort (a cgroup with processes of its own, for
-// one, refuses). The root's subtree_control is left as the host set it. In
+// In V2 and Hybrid modes, every cgroup2 ancestor below the hierarchy root
+// that Create makes or passes through gets the controllers it has available
+// enabled in its cgroup.subtree_control, best effort (a cgroup with processes
+// of its own, for one, refuses). The root's subtree_control is left as the
+// host set it: in Hybrid mode it usually enables nothing, but a host that
+// leaves a controller such as hugetlb to cgroup2 and enables it there gets it
+// in the container's cgroup2 directory, where Set uses it. In
 // the v1 cpuset hierarchy, each directory Create makes gets cpuset.cpus and
 // cpuset.mems from its parent, or processes could not join it.
 func Create(path string) (_ *Cgroup, err error) {
@@ -182,7 +185,7 @@ func Create(path string) (_ *Cgroup, err error) {
 			}
 		}
 		for i, name := range comps {
-			if h.v2 && l.mode == V2 && dir != h.mount {
+			if h.v2 && dir != h.mount {
 				enableControllers(dir)
 			}
 			parent := dir

@@ -1038,34 +1038,38 @@ func TestDestroy(t *testing.T) {
 	})
 }
 
-// TestEnableControllers: in V2 mode, Create enables the available
-// controllers in each ancestor it makes, not in the leaf.
+// TestEnableControllers: in V2 and Hybrid modes, Create enables the
+// available controllers in each cgroup2 ancestor it makes, not in the leaf.
 func TestEnableControllers(t *testing.T) {
 	requireRoot(t)
-	t.Setenv(EnvMode, "v2")
-	l, err := detect()
-	if err != nil {
-		t.Skipf("no cgroup2 hierarchy: %v", err)
+	for _, m := range []Mode{V2, Hybrid} {
+		t.Run(m.String(), func(t *testing.T) {
+			t.Setenv(EnvMode, m.String())
+			l, err := detect()
+			if err != nil {
+				t.Skipf("no %v mode here: %v", m, err)
+			}
+			root, err := readFile(l.v2.mount, "cgroup.subtree_control")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(root) == "" {
+				t.Skipf("the cgroup2 root %s delegates no controllers (empty cgroup.subtree_control); enabling some there would change the host", l.v2.mount)
+			}
+			parent := testParent(t)
+			c := create(t, parent+"/mid/ctr")
+			for _, p := range []string{parent, parent + "/mid"} {
+				dir := filepath.Join(l.v2.mount, p)
+				avail, _ := readFile(dir, "cgroup.controllers")
+				on, _ := readFile(dir, "cgroup.subtree_control")
+				if strings.Join(strings.Fields(avail), " ") != strings.Join(strings.Fields(on), " ") {
+					t.Errorf("%s: controllers %q, enabled %q", dir, avail, on)
+				}
+			}
+			if on, _ := readFile(c.Paths()[KeyUnified], "cgroup.subtree_control"); strings.TrimSpace(on) != "" {
+				t.Errorf("leaf has controllers enabled: %q", on)
+			}
+			startSleep(t, c)
+		})
 	}
-	root, err := readFile(l.v2.mount, "cgroup.subtree_control")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.TrimSpace(root) == "" {
-		t.Skipf("the cgroup2 root %s delegates no controllers (empty cgroup.subtree_control); enabling some there would change the host", l.v2.mount)
-	}
-	parent := testParent(t)
-	c := create(t, parent+"/mid/ctr")
-	for _, p := range []string{parent, parent + "/mid"} {
-		dir := filepath.Join(l.v2.mount, p)
-		avail, _ := readFile(dir, "cgroup.controllers")
-		on, _ := readFile(dir, "cgroup.subtree_control")
-		if strings.Join(strings.Fields(avail), " ") != strings.Join(strings.Fields(on), " ") {
-			t.Errorf("%s: controllers %q, enabled %q", dir, avail, on)
-		}
-	}
-	if on, _ := readFile(c.Paths()[KeyUnified], "cgroup.subtree_control"); strings.TrimSpace(on) != "" {
-		t.Errorf("leaf has controllers enabled: %q", on)
-	}
-	startSleep(t, c)
 }

@@ -30,14 +30,31 @@ import (
 //
 // Applied: memory (limit, reservation, swap, swappiness, disableOOMKiller,
 // checkBeforeUpdate), cpu (shares, quota, period, burst, realtimeRuntime,
-// realtimePeriod, idle, cpus, mems), pids (limit) and devices. As in runc, a
-// zero memory limit, swap, reservation, cpu shares, quota, period or realtime
-// value means "not set", and -1 means unlimited. A pids limit of 0 is a real
-// limit (runtime-spec 1.3, runc 1.4); -1 is "max". Ignored: memory.kernel and
-// memory.kernelTCP (deprecated; runc ignores them too), memory.useHierarchy
-// (always on in current kernels), memory.swappiness on cgroup2 (no such
-// knob). Not yet supported, an error wrapping errors.ErrUnsupported when set
-// and not empty: blockIO, hugepageLimits, network, rdma, unified.
+// realtimePeriod, idle, cpus, mems), pids (limit), blockIO, hugepageLimits,
+// rdma, network, unified and devices. As in runc, a zero memory limit, swap,
+// reservation, cpu shares, quota, period, realtime value, blkio weight or
+// net_cls classID means "not set", and -1 means unlimited. A pids limit of 0
+// is a real limit (runtime-spec 1.3, runc 1.4); -1 is "max". Ignored:
+// memory.kernel and memory.kernelTCP (deprecated; runc ignores them too),
+// memory.useHierarchy (always on in current kernels), memory.swappiness on
+// cgroup2 (no such knob).
+//
+// blockIO goes to v1 blkio (blkio.weight or, without CFQ, blkio.bfq.weight
+// and their weight_device files; blkio.leaf_weight*; blkio.throttle.*) or to
+// cgroup2 io (io.bfq.weight as is, else io.weight converted from the blkio
+// range 10-1000 to 1-10000 as 1 + (w-10)*9999/990; io.max lines "MAJ:MIN
+// rbps=… wbps=… riops=… wiops=…", a rate of 0 being no limit as in v1). Leaf
+// weights were CFQ's: an error where there is no blkio.leaf_weight, and on
+// cgroup2. hugepageLimits go to hugetlb.<size>.limit_in_bytes (v1) or
+// hugetlb.<size>.max (cgroup2), and the same limit to the .rsvd. variant of
+// the file where the kernel has it, as runc; the page size must be one the
+// host has (/sys/kernel/mm/hugepages), even for a limit of 0, as in runc. rdma
+// goes to rdma.max, one "DEV hca_handle=N hca_object=M" line per device.
+// network goes to v1 net_cls.classid and net_prio.ifpriomap; cgroup2 has no
+// such controllers, so there it is an error wrapping errors.ErrUnsupported.
+// unified (cgroup2 files, written last, so they win over the translated
+// values) is applied in V2 mode only, as runc (hybrid too is an error); see
+// unifiedWrites for the keys it refuses.
 //
 // Devices (the allowed device list) are applied in order, later rules
 // winning, starting from "deny every device" (see devices.go for the exact
@@ -62,9 +79,6 @@ func (c *Cgroup) Set(r *specs.LinuxResources) error {
 	if r == nil {
 		return nil
 	}
-	if err := checkUnsupported(r); err != nil {
-		return err
-	}
 	// Plan every controller before writing anything, so that a value that
 	// is wrong anywhere changes nothing.
 	type step struct {
@@ -73,10 +87,14 @@ func (c *Cgroup) Set(r *specs.LinuxResources) error {
 	}
 	var steps []step
 	for _, ctl := range controllers {
-		dir, v2, derr := c.controllerDir(ctl.name)
+		dir, v2, derr := c.controllerDir(ctl.name, ctl.v2name)
+		var noDir error // what the planner reads when there is no dir
+		if derr != nil {
+			noDir = &noDirError{derr}
+		}
 		cur := func(file string) (string, error) {
 			if derr != nil {
-				return "", derr
+				return "", noDir
 			}
 			s, err := readFile(dir, file)
 			return strings.TrimSpace(s), err
@@ -86,7 +104,7 @@ func (c *Cgroup) Set(r *specs.LinuxResources) error {
 			p = ctl.v2
 		}
 		ws, err := p(r, cur)
-		if derr != nil && (len(ws) > 0 || errors.Is(err, derr)) {
+		if derr != nil && (len(ws) > 0 || errors.Is(err, noDir)) {
 			return derr
 		}
 		if err != nil {
@@ -94,6 +112,14 @@ func (c *Cgroup) Set(r *specs.LinuxResources) error {
 		}
 		steps = append(steps, step{dir, ws})
 	}
+	uws, err := unifiedWrites(r.Unified, c.mode, c.v2, func(file string) (string, error) {
+		s, err := readFile(c.v2, file)
+		return strings.TrimSpace(s), err
+	})
+	if err != nil {
+		return err
+	}
+	steps = append(steps, step{c.v2, uws})
 	dev, err := c.planDevices(r.Devices)
 	if err != nil {
 		return err
@@ -108,6 +134,14 @@ func (c *Cgroup) Set(r *specs.LinuxResources) error {
 	}
 	return c.applyDevices(dev)
 }
+
+// noDirError is what a planner reads from a controller that has no
+// directory here: it carries the reason but, unlike that reason (which may
+// wrap fs.ErrNotExist, if cgroup.controllers is missing), never reads as a
+// missing file, which planners take to mean "the kernel has no such knob".
+type noDirError struct{ err error }
+
+func (e *noDirError) Error() string { return e.err.Error() }
 
 // fileWrite is one value written to one file of a cgroup. The controller the
 // file belongs to is the part of its name before the first dot.
@@ -147,26 +181,28 @@ type reader func(file string) (string, error)
 type planner func(r *specs.LinuxResources, cur reader) ([]fileWrite, error)
 
 // controllers lists, in the order Set visits them, each controller Set
-// writes, with its v1 and cgroup2 planners. A later change adds blkio/io,
-// hugetlb, rdma, net_cls/net_prio and unified here. Devices are apart
-// (planDevices): on cgroup2 they are a program, not a file.
+// writes: its v1 name, its cgroup2 name ("" if cgroup2 has none) and its v1
+// and cgroup2 planners. Devices are apart (planDevices): on cgroup2 they are
+// a program, not a file. Unified is apart too (unifiedWrites), and last.
 var controllers = []struct {
-	name   string
-	v1, v2 planner
+	name, v2name string
+	v1, v2       planner
 }{
-	{"cpuset", cpusetWrites, cpusetWrites},
-	{"memory", memoryV1, memoryV2},
-	{"cpu", cpuV1, cpuV2},
-	{"pids", pidsWrites, pidsWrites},
+	{"cpuset", "cpuset", cpusetWrites, cpusetWrites},
+	{"memory", "memory", memoryV1, memoryV2},
+	{"cpu", "cpu", cpuV1, cpuV2},
+	{"pids", "pids", pidsWrites, pidsWrites},
+	{"blkio", "io", blkioV1, ioV2},
+	{"hugetlb", "hugetlb", hugetlbV1, hugetlbV2},
+	{"rdma", "rdma", rdmaWrites, rdmaWrites},
+	{"net_cls", "", netClsV1, netV2("classID")},
+	{"net_prio", "", netPrioV1, netV2("priorities")},
 }
 
 // plan returns every write Set would make for r, with all controllers in
 // cgroup v1 (v2 false) or all in cgroup2 (v2 true); cur reads any file. It
 // is Set without the kernel, for tests.
 func plan(r *specs.LinuxResources, v2 bool, cur reader) ([]fileWrite, error) {
-	if err := checkUnsupported(r); err != nil {
-		return nil, err
-	}
 	var all []fileWrite
 	for _, ctl := range controllers {
 		p := ctl.v1
@@ -179,61 +215,49 @@ func plan(r *specs.LinuxResources, v2 bool, cur reader) ([]fileWrite, error) {
 		}
 		all = append(all, ws...)
 	}
-	return all, nil
+	mode := V1
+	if v2 {
+		mode = V2
+	}
+	ws, err := unifiedWrites(r.Unified, mode, "", cur)
+	if err != nil {
+		return nil, err
+	}
+	return append(all, ws...), nil
 }
 
-// controllerDir returns the directory whose files drive controller ctrl, and
-// whether it is the cgroup2 one: the v1 directory of ctrl if there is one,
-// else the cgroup2 directory if ctrl is enabled there. On error, v2 still
-// tells which kind of files ctrl would have had here.
-func (c *Cgroup) controllerDir(ctrl string) (dir string, v2 bool, err error) {
+// controllerDir returns the directory whose files drive controller ctrl
+// (v1 name; v2ctrl is its cgroup2 name, "" if cgroup2 has none), and whether
+// it is the cgroup2 one: the v1 directory of ctrl if there is one, else the
+// cgroup2 directory if v2ctrl is enabled there. On error, v2 still tells
+// which kind of files ctrl would have had here.
+func (c *Cgroup) controllerDir(ctrl, v2ctrl string) (dir string, v2 bool, err error) {
 	if d, ok := c.paths[ctrl]; ok && ctrl != KeyUnified {
 		return d, false, nil
 	}
-	if c.v2 == "" {
-		return "", false, fmt.Errorf("cgroups: %s controller: no v1 hierarchy of it is mounted", ctrl)
+	if c.v2 == "" || v2ctrl == "" {
+		none := ""
+		if v2ctrl == "" {
+			none = " (cgroup v2 has no " + ctrl + ")"
+		}
+		return "", c.mode == V2, fmt.Errorf("cgroups: %s controller: no v1 hierarchy of it is mounted%s", ctrl, none)
 	}
 	avail, err := readFile(c.v2, "cgroup.controllers")
 	if err != nil {
-		return "", c.mode == V2, fmt.Errorf("cgroups: %s controller: %w", ctrl, err)
+		return "", c.mode == V2, fmt.Errorf("cgroups: %s controller: %w", v2ctrl, err)
 	}
-	if !slices.Contains(strings.Fields(avail), ctrl) {
+	if !slices.Contains(strings.Fields(avail), v2ctrl) {
 		nor := ""
-		if c.mode == Hybrid {
+		switch {
+		case c.mode == Hybrid && ctrl == v2ctrl:
 			nor = ", nor mounted as a v1 hierarchy"
+		case c.mode == Hybrid:
+			nor = ", nor " + ctrl + " mounted as a v1 hierarchy"
 		}
 		return "", c.mode == V2, fmt.Errorf("cgroups: %s controller not enabled in %s (cgroup.controllers has %q)%s",
-			ctrl, c.v2, strings.TrimSpace(avail), nor)
+			v2ctrl, c.v2, strings.TrimSpace(avail), nor)
 	}
 	return c.v2, true, nil
-}
-
-// checkUnsupported fails, naming them, if r sets a field that Set does not
-// apply yet.
-func checkUnsupported(r *specs.LinuxResources) error {
-	var fields []string
-	if b := r.BlockIO; b != nil && (b.Weight != nil || b.LeafWeight != nil || len(b.WeightDevice) > 0 ||
-		len(b.ThrottleReadBpsDevice) > 0 || len(b.ThrottleWriteBpsDevice) > 0 ||
-		len(b.ThrottleReadIOPSDevice) > 0 || len(b.ThrottleWriteIOPSDevice) > 0) {
-		fields = append(fields, "blockIO")
-	}
-	if len(r.HugepageLimits) > 0 {
-		fields = append(fields, "hugepageLimits")
-	}
-	if n := r.Network; n != nil && (n.ClassID != nil || len(n.Priorities) > 0) {
-		fields = append(fields, "network")
-	}
-	if len(r.Rdma) > 0 {
-		fields = append(fields, "rdma")
-	}
-	if len(r.Unified) > 0 {
-		fields = append(fields, "unified")
-	}
-	if len(fields) == 0 {
-		return nil
-	}
-	return fmt.Errorf("cgroups: linux.resources.%s: not supported yet: %w",
-		strings.Join(fields, ", linux.resources."), errors.ErrUnsupported)
 }
 
 // ---- memory ----

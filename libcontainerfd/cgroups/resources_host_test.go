@@ -193,7 +193,7 @@ func TestSetV1Limits(t *testing.T) {
 			{mem(specs.LinuxMemory{Swappiness: ptr[uint64](200)}), "linux.resources.memory.swappiness: 200"},
 			{cpu(specs.LinuxCPU{Cpus: "4096"}), "cgroups: set cpuset.cpus to 4096 in " + c.Paths()["cpuset"] + ": "},
 			{cpu(specs.LinuxCPU{Period: ptr[uint64](10)}), "cgroups: set cpu.cfs_period_us to 10 in " + c.Paths()["cpu"] + ": invalid argument"},
-			{&specs.LinuxResources{Unified: map[string]string{"memory.high": "1"}}, "linux.resources.unified: not supported yet"},
+			{&specs.LinuxResources{Unified: map[string]string{"memory.high": "1"}}, "linux.resources.unified: cgroup v2 files cannot be set in " + mode.String() + " cgroup mode"},
 		} {
 			err := c.Set(tc.r)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
