@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 
@@ -13,16 +11,7 @@ import (
 // sendConsole hands the pty master to the caller's console socket, as runc
 // does: one message, the pty's name as payload, the fd as SCM_RIGHTS.
 func sendConsole(path string, master *os.File) error {
-	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
-	if err != nil {
-		return fmt.Errorf("console socket %s: %w", path, err)
-	}
-	defer conn.Close()
-	oob := unix.UnixRights(int(master.Fd()))
-	if _, _, err := conn.WriteMsgUnix([]byte(master.Name()), oob, nil); err != nil {
-		return fmt.Errorf("console socket %s: send pty master: %w", path, err)
-	}
-	return nil
+	return sendFD(path, int(master.Fd()), master.Name())
 }
 
 // proxyConsole connects our own stdio to the container's pty, for `run`

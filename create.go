@@ -21,6 +21,9 @@ var createFlags = []cli.Flag{
 	&cli.BoolFlag{Name: "no-pivot", Usage: "do not use pivot_root to enter the rootfs (chroot instead; the old root stays reachable)"},
 	&cli.BoolFlag{Name: "no-new-keyring", Usage: "do not give the container a session keyring of its own"},
 	&cli.IntFlag{Name: "preserve-fds", Usage: "pass N more fds (3 to 3+N-1) to the container, on top of LISTEN_FDS"},
+	&cli.StringFlag{Name: "pidfd-socket", Usage: "send a pidfd of init over the AF_UNIX socket at this path"},
+	&cli.BoolFlag{Name: "kill-on-close", Usage: "kill the container when the process that ran this command exits (even by SIGKILL)"},
+	&cli.BoolFlag{Name: "empty-fs", Usage: "start from an empty root filesystem, filled from outside with 'containerfd mount' before start"},
 }
 
 var createCommand = &cli.Command{
@@ -74,6 +77,15 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 	}
 	cfg.NoPivot = cfg.NoPivot || c.Bool("no-pivot")
 	cfg.NoNewKeyring = c.Bool("no-new-keyring")
+	if c.Bool("kill-on-close") {
+		cfg.Flags |= cfd.KillOnClose
+		// Our caller is the holder: we leave as soon as the container is
+		// created (or, for run in the foreground, with it).
+		if c.Command.Name != "run" || c.Bool("detach") {
+			cfg.HolderPid = os.Getppid()
+		}
+	}
+	cfg.EmptyRoot = c.Bool("empty-fs")
 	if cfg.Labels, err = labelsFor(s, bundle, cfg.Rootfs); err != nil {
 		return nil, nil, err
 	}
@@ -127,6 +139,12 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 	if err := writePidFile(c.String("pid-file"), proc.Pid); err != nil {
 		proc.Wait()
 		return fail(err)
+	}
+	if path := c.String("pidfd-socket"); path != "" {
+		if err := sendFD(path, proc.Pidfd, "pidfd"); err != nil {
+			proc.Wait()
+			return fail(err)
+		}
 	}
 	return ctr, proc, nil
 }

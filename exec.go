@@ -28,6 +28,7 @@ var execCommand = &cli.Command{
 		&cli.Int64SliceFlag{Name: "additional-gids", Aliases: []string{"g"}, Usage: "additional gids"},
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "detach from the process"},
 		&cli.StringFlag{Name: "pid-file", Usage: "file to write the process's pid to"},
+		&cli.StringFlag{Name: "pidfd-socket", Usage: "send a pidfd of the process over the AF_UNIX socket at this path"},
 		&cli.StringFlag{Name: "process-label", Usage: "SELinux label (not supported yet: an error when set)"},
 		&cli.StringFlag{Name: "apparmor", Usage: "AppArmor profile (not supported yet: an error when set)"},
 		&cli.BoolFlag{Name: "no-new-privs", Usage: "set no_new_privs for the process"},
@@ -87,6 +88,9 @@ var execCommand = &cli.Command{
 		}
 		if err == nil {
 			err = writePidFile(c.String("pid-file"), proc.Pid)
+		}
+		if path := c.String("pidfd-socket"); err == nil && path != "" {
+			err = sendFD(path, proc.Pidfd, "pidfd")
 		}
 		if err != nil {
 			proc.Signal(9)

@@ -28,8 +28,15 @@ var killCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		if st == cfd.Stopped || st == cfd.Creating {
-			return fmt.Errorf("container %s is not running", ctr.ID())
+		// With --all, a stopped container may still have processes: its
+		// init is gone, but without a pid namespace of its own (or in a
+		// pod's) its children stay in its cgroup. containerd's shim kills
+		// them so once init exits, as runc lets it.
+		if st == cfd.Creating || st == cfd.Stopped && !c.Bool("all") {
+			// runc's wording: containerd's shim (checkKillError) takes
+			// "container not running" as "process already finished"; any
+			// other text is an error, on which CRI's StopContainer fails.
+			return fmt.Errorf("cannot signal container %s that is %s: container not running", ctr.ID(), st)
 		}
 		if !c.Bool("all") {
 			return ctr.Signal(sig)

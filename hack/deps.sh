@@ -8,11 +8,14 @@
 #   containerd      client tests (containerd 1.6 drives the runtime via its shim)
 #   runc crun       reference runtimes for comparison tests and benchmarks
 #   podman conmon   client tests (podman 4.3 + conmon drive the runtime)
+#   tini            podman run --init in the client tests (tini-static)
+#   docker.io       client tests (dockerd 20.10, started by the test with its
+#                   own data root, drives the runtime via containerd)
 #   keyutils        keyctl(1), to inspect session keyrings in tests
 #   iproute2        ip(8), for network namespace tests
 set -euo pipefail
 
-packages=(busybox-static containerd runc crun podman conmon keyutils iproute2)
+packages=(busybox-static containerd runc crun podman conmon docker.io tini keyutils iproute2)
 
 installed() {
 	[[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == ii* ]]

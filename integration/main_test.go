@@ -20,9 +20,9 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// binary is containerfd, built once for the test run; sdnotify is a
-// static helper that tests copy into a container.
-var binary, sdnotify string
+// binary is containerfd, built once for the test run; sdnotify and accept1
+// are static helpers (one copied into a container, one run on the host).
+var binary, sdnotify, accept1 string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "cfdbin-")
@@ -32,7 +32,8 @@ func TestMain(m *testing.M) {
 	}
 	binary = filepath.Join(dir, "containerfd")
 	sdnotify = filepath.Join(dir, "sdnotify")
-	for out, pkg := range map[string]string{binary: "..", sdnotify: "./testdata/sdnotify"} {
+	accept1 = filepath.Join(dir, "accept1")
+	for out, pkg := range map[string]string{binary: "..", sdnotify: "./testdata/sdnotify", accept1: "./testdata/accept1"} {
 		build := exec.Command("go", "build", "-o", out, pkg)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stderr = os.Stderr

@@ -2,6 +2,7 @@ package libcontainerfd
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
@@ -83,6 +84,63 @@ func (c *Container) Mount(m mounttree.Mount) error {
 	})
 	if err != nil {
 		return fmt.Errorf("container %s: %w", c.id, err)
+	}
+	return nil
+}
+
+// loopbackUp brings up lo in the container's new network namespace, from
+// outside, as runc and crun do: 127.0.0.1 works in a container without a
+// network of its own.
+func (c *Container) loopbackUp() error {
+	fd, err := c.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("container %s: lo: %w", c.id, err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("container %s: bring lo up: %w", c.id, err)
+	}
+	return nil
+}
+
+// Unmount detaches the mount at target, resolved inside the running
+// container's root (symlinks cannot lead out of it), from outside.
+func (c *Container) Unmount(target string) error {
+	root, err := c.openRoot()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(root)
+	// umount2 takes a path: the fd's magic link in our own /proc, reached
+	// from a directory opened before we join the container's namespace
+	// (where /proc is the container's, which does not show us).
+	fdDir, err := unix.Open("/proc/self/fd", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("container %s: unmount %s: %w", c.id, target, err)
+	}
+	defer unix.Close(fdDir)
+	err = nsenter.Do([]nsenter.Namespace{{FD: c.initPidfd, Type: unix.CLONE_NEWNS}}, func() error {
+		fd, err := pathrs.OpenInRoot(root, target, unix.O_PATH|unix.O_NOFOLLOW, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.Fchdir(fdDir); err != nil {
+			return err
+		}
+		// The fd names the mount the path reached; unmount that one.
+		return unix.Unmount(strconv.Itoa(fd), unix.MNT_DETACH)
+	})
+	if err != nil {
+		return fmt.Errorf("container %s: unmount %s: %w", c.id, target, err)
 	}
 	return nil
 }

@@ -13,7 +13,8 @@ type Flags uint
 
 const (
 	// KillOnClose kills every process of the container when the Container
-	// that created it is closed, or when the process holding it dies.
+	// that created it is closed, or when the process holding it dies (or,
+	// with Config.HolderPid, when that process dies).
 	KillOnClose Flags = 1 << iota
 	// NewEmptyFS gives the container a new mount namespace whose tree is
 	// built from nothing: Config.Rootfs as / and Config.Mounts on it.
@@ -85,6 +86,14 @@ type Config struct {
 	// Personality, if set, is the execution domain (personality(2)) of
 	// init's process and of every process Exec starts.
 	Personality *uint
+	// HolderPid, with KillOnClose, names the process whose death kills the
+	// container instead of the caller (a command-line runtime's caller).
+	HolderPid int
+	// EmptyRoot, with NewEmptyFS, gives the container an empty tmpfs as its
+	// root instead of Rootfs, and no mounts, devices or links: its tree is
+	// filled only from outside (Mount) before Start, which is when the
+	// program is looked up.
+	EmptyRoot bool
 	// BeforePivot, if set, runs while init waits with every mount attached
 	// but before pivot_root (OCI's createRuntime and createContainer hooks
 	// run there). pid is init's. An error fails ForkInit.

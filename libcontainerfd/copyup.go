@@ -89,12 +89,18 @@ func copyEntry(src, dst int, name, path string) error {
 		}
 		return setOwnerMode(out, uid, gid, mode, path)
 	case unix.S_IFREG:
-		in, err := unix.Openat(src, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		// O_NONBLOCK: should the entry have become a fifo since the
+		// stat, the open must not hang; it must still be a regular file.
+		in, err := unix.Openat(src, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", path, err)
 		}
 		inf := os.NewFile(uintptr(in), path)
 		defer inf.Close()
+		var ist unix.Stat_t
+		if err := unix.Fstat(in, &ist); err != nil || ist.Mode&unix.S_IFMT != unix.S_IFREG {
+			return fmt.Errorf("open %s: no longer a regular file (%v)", path, err)
+		}
 		out, err := unix.Openat(dst, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err != nil {
 			return fmt.Errorf("create the copy of %s: %w", path, err)

@@ -107,6 +107,11 @@ func (c *Container) ForkInit(p *Process) (err error) {
 	if err := c.prepare(proc.Pid, p); err != nil {
 		return err
 	}
+	if cfg.newNS(unix.CLONE_NEWNET) {
+		if err := c.loopbackUp(); err != nil {
+			return err
+		}
+	}
 	if err := c.writeSysctl(); err != nil {
 		return err
 	}
@@ -266,12 +271,24 @@ func (c *Container) sendInit(sock, pid int, p *Process) error {
 			return err
 		}
 		defer closeNS()
-		root, err := mounttree.Open(mounttree.Mount{Type: "bind", Source: cfg.Rootfs, Target: "/", Recursive: true}, ns)
+		rootMount := mounttree.Mount{Type: "bind", Source: cfg.Rootfs, Target: "/", Recursive: true}
+		if cfg.EmptyRoot {
+			rootMount = mounttree.Mount{Type: "tmpfs", Source: "containerfd", Target: "/", Data: []string{"mode=755"}}
+			if c.st.Namespaces&unix.CLONE_NEWUSER != 0 {
+				rootMount = mapOwner(rootMount, cfg.UIDMappings, cfg.GIDMappings)
+			}
+		}
+		root, err := mounttree.Open(rootMount, ns)
 		if err != nil {
-			return fmt.Errorf("container %s: root %s: %w", c.id, cfg.Rootfs, err)
+			return fmt.Errorf("container %s: root %s: %w", c.id, rootMount.Source, err)
 		}
 		fds = append(fds, root)
-		ic.Mounts, ic.Devices = c.expandMounts()
+		if cfg.EmptyRoot {
+			ic.LateLookup = true
+			ic.Links, ic.MaskedPaths, ic.ReadonlyPaths = nil, nil, nil
+		} else {
+			ic.Mounts, ic.Devices = c.expandMounts()
+		}
 		ic.Inside = make([]bool, len(ic.Mounts))
 		for i, m := range ic.Mounts {
 			mns := ns
@@ -294,7 +311,7 @@ func (c *Container) sendInit(sock, pid int, p *Process) error {
 			}
 			fds = append(fds, fd)
 		}
-		for range cfg.MaskedPaths {
+		for range ic.MaskedPaths {
 			fd, err := devNull()
 			if err != nil {
 				return fmt.Errorf("container %s: mask paths: %w", c.id, err)

@@ -28,9 +28,12 @@ type initConfig struct {
 	ReadonlyPaths   []string            `json:"readonlyPaths,omitempty"`
 	RootPropagation int                 `json:"rootPropagation,omitempty"`
 	WaitBeforePivot bool                `json:"waitBeforePivot,omitempty"`
-	Hostname        *string             `json:"hostname,omitempty"`
-	Domainname      *string             `json:"domainname,omitempty"`
-	Process         processConfig       `json:"process"`
+	// LateLookup: the root is filled from outside after create, so the
+	// program is looked up at start.
+	LateLookup bool          `json:"lateLookup,omitempty"`
+	Hostname   *string       `json:"hostname,omitempty"`
+	Domainname *string       `json:"domainname,omitempty"`
+	Process    processConfig `json:"process"`
 }
 
 func runInit() error {
@@ -65,6 +68,11 @@ func runInit() error {
 	if err := recvJSON(conn, &order); err != nil || order != "start" {
 		return fmt.Errorf("wait for start: unexpected %q: %v", order, err)
 	}
+	if cfg.LateLookup {
+		if path, err = lookPath(&cfg.Process); err != nil {
+			return fail(conn, err)
+		}
+	}
 	return fail(conn, execProcess(&cfg.Process, path, tty, conn))
 }
 
@@ -86,9 +94,12 @@ func setupInit(sock int, cfg *initConfig) (string, int, error) {
 			return "", -1, fmt.Errorf("set domainname %q: %w", *cfg.Domainname, err)
 		}
 	}
-	path, err := lookPath(&cfg.Process)
-	if err != nil {
-		return "", -1, err
+	var path string
+	if !cfg.LateLookup {
+		var err error
+		if path, err = lookPath(&cfg.Process); err != nil {
+			return "", -1, err
+		}
 	}
 	tty := -1
 	if cfg.Process.Terminal {

@@ -13,9 +13,10 @@ import (
 )
 
 // The watcher of a KillOnClose container runs outside it, holding the read
-// end of a pipe whose write end the Container holds. When the holder closes
-// it or dies, the pipe hangs up and the watcher kills the container. It leaves
-// on its own when the container is empty.
+// end of a pipe whose write end the Container holds (or, with
+// Config.HolderPid, a pidfd of the holder). When the holder closes it or
+// dies, the fd gets ready and the watcher kills the container. It leaves on
+// its own when the container is empty.
 //
 // argv: containerfd-watch <pipe fd> <cgroup paths JSON> <wait fd kind>,
 // where fd 4 is the container's cgroup.events ("events") or init's pidfd
@@ -71,8 +72,17 @@ func (c *Container) startWatcher() error {
 	if err != nil {
 		return err
 	}
+	// The watcher holds the read end of a pipe whose write end is ours, or
+	// with HolderPid a pidfd of that process: either reads as ready when
+	// the holder is gone.
 	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+	if c.cfg.HolderPid != 0 {
+		pidfd, err := unix.PidfdOpen(c.cfg.HolderPid, 0)
+		if err != nil {
+			return fmt.Errorf("container %s: holder %d: %w", c.id, c.cfg.HolderPid, err)
+		}
+		p = [2]int{pidfd, -1}
+	} else if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 		return fmt.Errorf("container %s: watcher pipe: %w", c.id, err)
 	}
 	defer unix.Close(p[0])

@@ -286,6 +286,17 @@ func checkMount(p *problems, i int, m specs.Mount) {
 	}
 }
 
+// TranslateMount checks and translates one mount, for a mount made later
+// in a running container; a relative bind source is taken relative to dir.
+func TranslateMount(m specs.Mount, dir string) (mounttree.Mount, error) {
+	p := &problems{}
+	checkMount(p, 0, m)
+	if err := p.err(); err != nil {
+		return mounttree.Mount{}, err
+	}
+	return translateMount(dir, 0, m), nil
+}
+
 // translateMount turns a valid mounts[i] into a mounttree.Mount; bundle is
 // absolute.
 func translateMount(bundle string, i int, m specs.Mount) mounttree.Mount {

@@ -1,0 +1,62 @@
+package integration
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Once init has exited, a container without a pid namespace of its own (or
+// in a pod's) can still have processes in its cgroup. containerd's shim
+// then runs `kill --all ID 9` to kill them, and CRI's container exit runs
+// it again; runc signals what is left and succeeds. A kill of the stopped
+// init says "container not running", which the shim maps to "process
+// already finished" (any other text fails CRI's StopContainer).
+func TestKillStoppedWithOrphans(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "sleep 100 & echo $! > /tmp/orphan; exit 0")
+	s := e.spec()
+	var nss = s.Linux.Namespaces[:0]
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type != "pid" {
+			nss = append(nss, ns)
+		}
+	}
+	s.Linux.Namespaces = nss
+	e.writeSpec(s)
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	waitStatus(t, e, "stopped")
+	var orphan int
+	for i := 0; i < 200 && orphan == 0; i++ {
+		b, _ := os.ReadFile(s.Root.Path + "/tmp/orphan")
+		orphan, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		time.Sleep(10 * time.Millisecond)
+	}
+	if orphan == 0 || unix.Kill(orphan, 0) != nil {
+		t.Fatalf("the orphaned sleep (pid %d) is not running", orphan)
+	}
+
+	if r := e.cfd("kill", e.id, "9"); r.code == 0 || !strings.Contains(r.stderr, "container not running") {
+		t.Errorf("kill of a stopped init: %v; want an error saying \"container not running\"", r)
+	}
+	if r := e.cfd("kill", "--all", e.id, "9"); r.code != 0 {
+		t.Errorf("kill --all of a stopped container with processes left: %v", r)
+	}
+	gone := false
+	for i := 0; i < 500 && !gone; i++ {
+		st, err := os.ReadFile("/proc/" + strconv.Itoa(orphan) + "/stat")
+		gone = err != nil || strings.Contains(string(st), ") Z")
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !gone {
+		t.Errorf("pid %d survived kill --all", orphan)
+	}
+	// Nothing left: --all still succeeds, as with runc.
+	if r := e.cfd("kill", "--all", e.id, "9"); r.code != 0 {
+		t.Errorf("kill --all of a stopped, empty container: %v", r)
+	}
+	e.ok("delete", e.id)
+}
