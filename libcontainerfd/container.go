@@ -136,7 +136,7 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 		c.st.Namespaces |= ns.Type
 	}
 	if !cfg.NoNewKeyring {
-		c.st.Keyring = "containerfd." + id + "." + randHex(4)
+		c.st.Keyring = "containerfd." + id + "." + randHex(16)
 	}
 	// The state names the cgroup before it exists, so whatever stops us
 	// from here on, delete finds everything to remove.
@@ -377,11 +377,9 @@ func (c *Container) destroy() error {
 		}
 	}
 	stopat.Point("delete:cgroup-removed")
-	serial := c.st.KeyringSerial
-	if serial == 0 && c.st.Keyring != "" {
-		serial, _ = keyring.Find(c.st.Keyring) // made, but not yet saved
-	}
-	if serial != 0 {
+	// A keyring made but not yet recorded dies with the container's
+	// processes: nothing else holds it.
+	if serial := c.st.KeyringSerial; serial != 0 {
 		if err := keyring.Remove(serial); err != nil {
 			errs = append(errs, fmt.Errorf("container %s: %w", c.id, err))
 		}

@@ -2,13 +2,16 @@
 // container never sees the keys of the runtime or of another container.
 //
 // The keyring is created on the thread that spawns the container's first
-// process and is inherited through the clone. The runtime links it into root's
-// user keyring so it survives while no process holds it (between create and
-// start, after the last process exits) until Remove.
+// process and is inherited through the clone; the container's processes
+// keep it alive. It is linked into no keyring of the host: root's user
+// keyring, the obvious anchor, is reachable from every process running as
+// root, and a root container without a user namespace would possess every
+// other container's keys through it. The runtime reaches a container's
+// keyring by joining it by name (unguessable: it carries 128 random bits)
+// on a throwaway thread, and checks the serial it gets.
 package keyring
 
 import (
-	"errors"
 	"fmt"
 
 	"golang.org/x/sys/unix"
@@ -38,8 +41,7 @@ func Join(name string) (int, error) {
 }
 
 // Create makes a new session keyring called name on the calling (locked)
-// thread, opens it to its owner for joining, and links it into the user
-// keyring to keep it alive.
+// thread and opens it to its owner for joining.
 func Create(name string) (int, error) {
 	id, err := Join(name)
 	if err != nil {
@@ -48,31 +50,14 @@ func Create(name string) (int, error) {
 	if err := unix.KeyctlSetperm(id, keyPerm); err != nil {
 		return 0, fmt.Errorf("keyring: set permissions of %q: %w", name, err)
 	}
-	if _, err := unix.KeyctlInt(unix.KEYCTL_LINK, id, unix.KEY_SPEC_USER_KEYRING, 0, 0); err != nil {
-		return 0, fmt.Errorf("keyring: link %q into the user keyring: %w", name, err)
-	}
 	return id, nil
 }
 
-// Remove unlinks the keyring from the user keyring and invalidates it, so
-// the kernel collects it even where a process still holds it.
+// Remove invalidates the keyring, so the kernel collects it even where a
+// process still holds it. A keyring already gone is no error.
 func Remove(id int) error {
-	var errs []error
-	if _, err := unix.KeyctlInt(unix.KEYCTL_UNLINK, id, unix.KEY_SPEC_USER_KEYRING, 0, 0); err != nil && err != unix.ENOENT && err != unix.ENOKEY {
-		errs = append(errs, fmt.Errorf("keyring: unlink %d: %w", id, err))
-	}
 	if _, err := unix.KeyctlInt(unix.KEYCTL_INVALIDATE, id, 0, 0, 0); err != nil && err != unix.ENOKEY && err != unix.EKEYREVOKED {
-		errs = append(errs, fmt.Errorf("keyring: invalidate %d: %w", id, err))
+		return fmt.Errorf("keyring: invalidate %d: %w", id, err)
 	}
-	return errors.Join(errs...)
-}
-
-// Find returns the serial of the keyring called name that is linked into the
-// user keyring, or an error if there is none.
-func Find(name string) (int, error) {
-	id, err := unix.KeyctlSearch(unix.KEY_SPEC_USER_KEYRING, "keyring", name, 0)
-	if err != nil {
-		return 0, fmt.Errorf("keyring: find %q: %w", name, err)
-	}
-	return id, nil
+	return nil
 }
