@@ -156,17 +156,21 @@ func TestKillOnCloseVerb(t *testing.T) {
 // --empty-fs: the root starts empty and is filled from outside before start.
 func TestEmptyFS(t *testing.T) {
 	e := newEnv(t, "/bin/sh", "-c", "echo from an empty root; ls /")
-	e.ok("create", "--empty-fs", "--bundle", e.bundle, e.id)
-	if r := e.cfd("exec", e.id, "true"); r.code == 0 {
+	// create's stdout is the process's: keep the file to read it later.
+	create, out, errf := e.startCmd("create", "--empty-fs", "--bundle", e.bundle, e.id)
+	if err := create.Wait(); err != nil {
+		t.Fatalf("create: %v: %s", err, readBack(t, errf))
+	}
+	if r := e.cfd("exec", e.id, "/bin/sh", "-c", "true"); r.code == 0 {
 		t.Error("exec in an empty root found a program")
 	}
-	e.ok("mount", "--bind", "/bin/busybox", e.id, "/bin/sh")
-	cmd, out, _ := e.startCmd("start", e.id)
-	cmd.Wait()
+	e.ok("mount", "--bind", "/bin/busybox", "--ro", e.id, "/bin/sh")
+	e.ok("mount", "--bind", "/bin/busybox", "--ro", e.id, "/bin/ls")
+	e.ok("start", e.id)
 	waitStatus(t, e, "stopped")
-	_ = out
-	// The process wrote to create's stdout, which the test does not hold;
-	// look at what it saw through its own files instead.
+	if got := readBack(t, out); got != "from an empty root\nbin\n" {
+		t.Errorf("the process in a root filled from outside printed %q", got)
+	}
 	e.ok("delete", e.id)
 }
 

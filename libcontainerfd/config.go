@@ -92,7 +92,8 @@ type Config struct {
 	// EmptyRoot, with NewEmptyFS, gives the container an empty tmpfs as its
 	// root instead of Rootfs, and no mounts, devices or links: its tree is
 	// filled only from outside (Mount) before Start, which is when the
-	// program is looked up.
+	// program is looked up. It stays writable (RootReadonly is ignored), or
+	// no mount point could be made in it.
 	EmptyRoot bool
 	// BeforePivot, if set, runs while init waits with every mount attached
 	// but before pivot_root (OCI's createRuntime and createContainer hooks

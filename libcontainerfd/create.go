@@ -234,7 +234,7 @@ func (c *Container) sendInit(sock, pid int, p *Process) error {
 	cfg := c.cfg
 	ic := initConfig{
 		NewEmptyFS:      cfg.Flags&NewEmptyFS != 0,
-		RootReadonly:    cfg.RootReadonly,
+		RootReadonly:    cfg.RootReadonly && !cfg.EmptyRoot, // an empty root must take mount points
 		NoPivot:         cfg.NoPivot,
 		Links:           cfg.Links,
 		MaskedPaths:     cfg.MaskedPaths,

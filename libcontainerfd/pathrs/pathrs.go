@@ -70,7 +70,7 @@ func MkdirAllInRoot(root int, path string, mode uint32) (int, error) {
 }
 
 // CreateFileInRoot makes sure path is a file inside root: it creates the
-// parent directories as MkdirAllInRoot does, then an empty regular file with
+// parent directories as MkdirAllInRoot does (mode 0755), then an empty regular file with
 // mode (less the umask) unless something that is not a directory is already
 // there (an existing file is left as it is, not truncated). It returns an
 // O_PATH fd of the file. A symlink as the last component is followed inside
@@ -152,7 +152,13 @@ func walk(root int, path string, mode uint32, file bool) (int, error) {
 				}
 				return fd, err
 			}
-			fd, err := mkdir(w.cur(), comp, name, mode)
+			dirMode := mode
+			if file {
+				// The file's mode is the file's; its parents are plain
+				// directories.
+				dirMode = 0o755
+			}
+			fd, err := mkdir(w.cur(), comp, name, dirMode)
 			if err != nil {
 				return -1, err
 			}

@@ -396,3 +396,30 @@ func TestCreateFileInRoot(t *testing.T) {
 		t.Errorf("error does not name the component: %v", err)
 	}
 }
+
+// The parents CreateFileInRoot makes are directories one can enter, whatever
+// the file's own mode.
+func TestCreateFileParentsMode(t *testing.T) {
+	dir := t.TempDir()
+	root, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(root)
+	old := unix.Umask(0)
+	defer unix.Umask(old)
+	fd, err := CreateFileInRoot(root, "/a/b/file", 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+	for p, want := range map[string]uint32{"a": 0o755, "a/b": 0o755, "a/b/file": 0o600} {
+		var st unix.Stat_t
+		if err := unix.Lstat(dir+"/"+p, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode&0o7777 != want {
+			t.Errorf("%s: mode %o, want %o", p, st.Mode&0o7777, want)
+		}
+	}
+}
