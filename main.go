@@ -87,7 +87,7 @@ func newApp() *cli.App {
 			createCommand, startCommand, runCommand, stateCommand, killCommand,
 			deleteCommand, listCommand, psCommand, execCommand, pauseCommand,
 			resumeCommand, updateCommand, eventsCommand, specCommand, featuresCommand,
-			socketCommand, mountCommand, umountCommand, waitCommand, cpCommand,
+			socketCommand, mountCommand, umountCommand, waitCommand, keyringCommand, cpCommand,
 		},
 		// Errors are logged once, by main.
 		ExitErrHandler: func(*cli.Context, error) {},
