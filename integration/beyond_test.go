@@ -222,3 +222,26 @@ func TestPidfdSocket(t *testing.T) {
 		t.Errorf("exec --pidfd-socket sent a pidfd of %s, want %s", pid, want)
 	}
 }
+
+// mount into a container with its own user namespace: a host directory
+// owned by host root shows as the container's root only when idmapped.
+func TestMountVerbUserns(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	s := e.spec()
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specsUserNS())
+	s.Linux.UIDMappings = idMap100000()
+	s.Linux.GIDMappings = idMap100000()
+	e.writeSpec(s)
+	if err := chownTree(s.Root.Path, 100000, 100000); err != nil {
+		t.Fatal(err)
+	}
+	host := t.TempDir()
+	os.WriteFile(filepath.Join(host, "f"), []byte("x"), 0o644)
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	e.ok("mount", "--bind", host, e.id, "/plain")
+	e.ok("mount", "--bind", host, "-o", "idmap", e.id, "/mapped")
+	out := e.ok("exec", e.id, "sh", "-c", "stat -c %u /plain/f /mapped/f")
+	if out != "65534\n0\n" {
+		t.Errorf("owners through a plain and an idmapped bind: %q, want 65534 and 0", out)
+	}
+}

@@ -58,3 +58,9 @@ func chownTree(dir string, uid, gid int) error {
 		return os.Lchown(p, uid, gid)
 	})
 }
+
+func specsUserNS() specs.LinuxNamespace { return specs.LinuxNamespace{Type: specs.UserNamespace} }
+
+func idMap100000() []specs.LinuxIDMapping {
+	return []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+}
