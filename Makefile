@@ -4,6 +4,7 @@
 #   make test       install test packages (hack/deps.sh), build, go test as root
 #   make demo       run a busybox container from a bundle made here (hack/demo.sh)
 #   make test-load  the load test at full size (200 containers at once, 1000 runs)
+#   make bench      containerfd against runc and crun side by side (N=50 samples; docs/performance.md)
 #   make fuzz       run the fuzz targets for FUZZTIME (default 10s; try FUZZTIME=10m)
 #   make vet        gofmt + go vet
 #   make install    install bin/containerfd into $(PREFIX)/bin
@@ -22,7 +23,7 @@ GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 
 DEMO_DIR ?= /tmp/containerfd-demo
 
-.PHONY: all build test test-load fuzz vet demo install clean root-check
+.PHONY: all build test test-load fuzz vet demo install clean root-check bench
 
 all: build
 
@@ -47,6 +48,21 @@ test: root-check
 # The load test at full size: 200 containers at once, 1000 run cycles.
 test-load: root-check build
 	CFD_LOAD=full $(GO) test -v -count=1 -timeout 60m -run 'TestLoad$$' ./integration/
+
+# The benchmark (issue 7): containerfd and every peer found (runc, crun on
+# PATH; PEERS=name=/path,... to name others, PEERS= for none) on one busybox
+# bundle, state on tmpfs under /run/cfdbench. N samples per latency metric;
+# BENCH_FLAGS passes more (go run ./bench -h). The Debian packages are
+# installed if missing (runc and crun are optional peers). Writes
+# bench/out/bench.json and bench/out/bench.txt (for benchstat).
+N      ?= 50
+PEERS  ?= runc,crun
+bench: root-check build
+	@for p in busybox-static runc crun; do \
+		dpkg -s $$p >/dev/null 2>&1 || apt-get install -y $$p >/dev/null || \
+		echo "make bench: could not install $$p" >&2; \
+	done
+	$(GO) run ./bench -n $(N) -peers '$(PEERS)' -containerfd bin/containerfd $(BENCH_FLAGS)
 
 # Every fuzz target for FUZZTIME (make test runs each briefly; the corpus
 # they grow lives in the Go build cache, the seeds in testdata/fuzz).

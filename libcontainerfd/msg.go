@@ -35,7 +35,23 @@ func send(sock int, v any, fd int) error {
 // It returns errEOF when the peer closed the socket (for a stage: it exec'd
 // or died).
 func recv(sock int, v any) (int, error) {
-	b := make([]byte, maxMsg)
+	// Peek at the size first: a buffer of maxMsg for every message costs
+	// the stage hundreds of page faults (and its container the memory).
+	var b []byte
+	for {
+		n, _, _, _, err := unix.Recvmsg(sock, nil, nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, err
+		}
+		if n > maxMsg {
+			return -1, fmt.Errorf("message of %d bytes is too large", n)
+		}
+		b = make([]byte, max(n, 1))
+		break
+	}
 	oob := make([]byte, unix.CmsgSpace(4))
 	for {
 		n, oobn, _, _, err := unix.Recvmsg(sock, b, oob, unix.MSG_CMSG_CLOEXEC)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -46,8 +47,12 @@ func init() {
 	default:
 		return
 	}
-	// Credentials and capabilities are per thread: keep to one.
+	// Credentials and capabilities are per thread: keep to one. A stage
+	// lives for milliseconds (the watcher aside): no garbage collection.
 	runtime.LockOSThread()
+	if os.Args[0] != stageWatch {
+		debug.SetGCPercent(-1)
+	}
 	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "containerfd: %s: %v\n", os.Args[0], err)
 		os.Exit(1)
