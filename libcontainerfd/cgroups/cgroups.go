@@ -154,20 +154,11 @@ type Cgroup struct {
 // the v1 cpuset hierarchy, each directory Create makes gets cpuset.cpus and
 // cpuset.mems from its parent, or processes could not join it.
 func Create(path string) (_ *Cgroup, err error) {
-	comps, relative, err := splitPath(path)
+	pl, err := place(path, "create")
 	if err != nil {
 		return nil, err
 	}
-	l, err := detect()
-	if err != nil {
-		return nil, err
-	}
-	var own map[string]string // Paths key -> our own cgroup, for a relative path
-	if relative {
-		if own, err = readSelfCgroup(); err != nil {
-			return nil, fmt.Errorf("cgroups: create %q: %w", path, err)
-		}
-	}
+	comps := pl.comps
 	var made []string // in creation order
 	defer func() {
 		if err != nil {
@@ -177,13 +168,8 @@ func Create(path string) (_ *Cgroup, err error) {
 		}
 	}()
 	paths := Paths{}
-	for _, h := range l.all() {
-		dir := h.mount
-		if relative {
-			if dir, err = h.dirOf(own); err != nil {
-				return nil, fmt.Errorf("cgroups: create %q: %w", path, err)
-			}
-		}
+	for i, h := range pl.hierarchies {
+		dir := pl.bases[i]
 		for i, name := range comps {
 			if h.v2 && dir != h.mount {
 				enableControllers(dir)

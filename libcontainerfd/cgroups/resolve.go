@@ -5,10 +5,16 @@ import (
 	"path/filepath"
 )
 
-// Resolve returns the Paths that Create(path) makes, without making them:
-// a runtime records them before it creates the cgroup, so that whatever
-// stops it in between, its state names what to remove.
-func Resolve(path string) (Paths, error) {
+// placement is where a cgroup path goes: its components, and the directory
+// each hierarchy makes them under (its mount, or for a relative path our own
+// cgroup in it).
+type placement struct {
+	comps       []string
+	hierarchies []hierarchy
+	bases       []string
+}
+
+func place(path, op string) (*placement, error) {
 	comps, relative, err := splitPath(path)
 	if err != nil {
 		return nil, err
@@ -17,21 +23,36 @@ func Resolve(path string) (Paths, error) {
 	if err != nil {
 		return nil, err
 	}
-	var own map[string]string
+	var own map[string]string // Paths key -> our own cgroup, for a relative path
 	if relative {
 		if own, err = readSelfCgroup(); err != nil {
-			return nil, fmt.Errorf("cgroups: resolve %q: %w", path, err)
+			return nil, fmt.Errorf("cgroups: %s %q: %w", op, path, err)
 		}
 	}
-	paths := Paths{}
-	for _, h := range l.all() {
+	pl := &placement{comps: comps, hierarchies: l.all()}
+	for _, h := range pl.hierarchies {
 		dir := h.mount
 		if relative {
 			if dir, err = h.dirOf(own); err != nil {
-				return nil, fmt.Errorf("cgroups: resolve %q: %w", path, err)
+				return nil, fmt.Errorf("cgroups: %s %q: %w", op, path, err)
 			}
 		}
-		dir = filepath.Join(append([]string{dir}, comps...)...)
+		pl.bases = append(pl.bases, dir)
+	}
+	return pl, nil
+}
+
+// Resolve returns the Paths that Create(path) makes, without making them:
+// a runtime records them before it creates the cgroup, so that whatever
+// stops it in between, its state names what to remove.
+func Resolve(path string) (Paths, error) {
+	pl, err := place(path, "resolve")
+	if err != nil {
+		return nil, err
+	}
+	paths := Paths{}
+	for i, h := range pl.hierarchies {
+		dir := filepath.Join(append([]string{pl.bases[i]}, pl.comps...)...)
 		for _, k := range h.keys {
 			paths[k] = dir
 		}
