@@ -94,6 +94,9 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 	files = append(files, sp[1])
 	attr.ExecFD = exe
 	attr.Argv = []string{name, strconv.Itoa(len(files) - 1)}
+	// The stage does one thing at a time: one P spares it starting threads.
+	// (Its environment is its own; the process gets the one it asked for.)
+	attr.Env = []string{"GOMAXPROCS=1"}
 	attr.Files = files
 	attr.CgroupFD = c.cg.CloneFD()
 	// The stage runs as root of the container's user namespace.

@@ -53,7 +53,9 @@ func (c *Container) Save() error {
 	}
 	defer os.Remove(f.Name())
 	_, err = f.Write(b)
-	if err == nil {
+	if err == nil && !onTmpfs(c.dir) {
+		// On tmpfs (/run, where state belongs) there is no disk to wait
+		// for; elsewhere the rename must not outrun the data.
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -125,4 +127,13 @@ func List(root string) ([]string, error) {
 		}
 	}
 	return ids, nil
+}
+
+// onTmpfs reports whether dir is on a tmpfs (or ramfs), where fsync is moot.
+func onTmpfs(dir string) bool {
+	var st unix.Statfs_t
+	if unix.Statfs(dir, &st) != nil {
+		return false
+	}
+	return st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC
 }
