@@ -394,7 +394,6 @@ func TestValidateErrors(t *testing.T) {
 		{"maskedPaths", func(s *specs.Spec) { s.Linux.MaskedPaths[2] = "proc/kcore" }, `linux.maskedPaths[2] "proc/kcore": must be absolute`, false},
 		{"readonlyPaths", func(s *specs.Spec) { s.Linux.ReadonlyPaths[0] = "x" }, `linux.readonlyPaths[0] "x": must be absolute`, false},
 		{"mountLabel", func(s *specs.Spec) { s.Linux.MountLabel = "x" }, `linux.mountLabel: not supported yet`, true},
-		{"intelRdt", func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{ClosID: "x"} }, `linux.intelRdt: not supported yet`, true},
 		{"memoryPolicy", func(s *specs.Spec) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: "MPOL_NOPE"} },
 			`linux.memoryPolicy.mode "MPOL_NOPE": unknown mode`, false},
 		{"personality", func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{Domain: "LINUX64"} },
@@ -1101,5 +1100,21 @@ func TestMountOptionsList(t *testing.T) {
 		if err := p.err(); err != nil {
 			t.Errorf("option %q: %v", o, err)
 		}
+	}
+}
+
+// linux.intelRdt is refused: naming what the host lacks where it has no
+// resctrl, as not supported yet where it has.
+func TestIntelRdtRefused(t *testing.T) {
+	s := Default(false)
+	s.Linux.IntelRdt = &specs.LinuxIntelRdt{ClosID: "x"}
+	err := Validate(s, bundle(t, nil))
+	want := "linux.intelRdt: the host has no resctrl filesystem"
+	var st unix.Statfs_t
+	if unix.Statfs("/sys/fs/resctrl", &st) == nil && st.Type == unix.RDTGROUP_SUPER_MAGIC {
+		want = "linux.intelRdt: not supported yet"
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Validate: %v, want %q", err, want)
 	}
 }

@@ -418,7 +418,13 @@ func checkLinux(p *problems, s *specs.Spec, ns namespaces) {
 		p.notSupported("linux.mountLabel")
 	}
 	if l.IntelRdt != nil {
-		p.notSupported("linux.intelRdt")
+		// Say first what the host lacks, which no runtime can work around.
+		var st unix.Statfs_t
+		if unix.Statfs("/sys/fs/resctrl", &st) != nil || st.Type != unix.RDTGROUP_SUPER_MAGIC {
+			p.addf("linux.intelRdt: the host has no resctrl filesystem mounted at /sys/fs/resctrl (Intel RDT / AMD QoS)")
+		} else {
+			p.notSupported("linux.intelRdt")
+		}
 	}
 	if mp := l.MemoryPolicy; mp != nil {
 		if _, ok := mempolModes[mp.Mode]; !ok {
