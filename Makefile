@@ -42,7 +42,9 @@ FUZZTIME ?= 10s
 test: root-check
 	bash hack/deps.sh
 	$(MAKE) build
-	$(GO) test -p 1 -count=1 ./...
+	# Static like the runtime: test binaries re-exec themselves inside
+	# containers, which have no dynamic loader.
+	CGO_ENABLED=0 $(GO) test -p 1 -count=1 ./...
 	$(MAKE) fuzz FUZZTIME=10s
 
 # The load test at full size: 200 containers at once, 1000 run cycles.

@@ -43,7 +43,7 @@ func featureSet() *features.Features {
 			MountExtensions: &features.MountExtensions{
 				IDMap: &features.IDMap{Enabled: &yes},
 			},
-			NetDevices: &features.NetDevices{Enabled: &no},
+			NetDevices: &features.NetDevices{Enabled: &yes},
 		},
 		Annotations: map[string]string{
 			"io.github.containerfd.version": version,

@@ -1,11 +1,13 @@
 package integration
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -84,5 +86,51 @@ func TestMemoryPolicy(t *testing.T) {
 	}
 	if out := e.ok("exec", e.id, "sh", "-c", "grep -c bind:0 /proc/self/numa_maps"); strings.TrimSpace(out) == "0" {
 		t.Errorf("exec'd process not bound: %q", out)
+	}
+}
+
+// linux.netDevices: a host interface (one end of a veth pair) moves into
+// the container, renamed, with its address.
+func TestNetDevices(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "ip -o -4 addr show eth7 | tr -s ' ' | cut -d' ' -f2,4; sleep 100")
+	host := "cfdtestnd" + strconv.Itoa(os.Getpid()%100000)
+	for _, args := range [][]string{
+		{"link", "add", host, "type", "veth", "peer", "name", host + "p"},
+		{"addr", "add", "10.250.7.1/24", "dev", host},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Skipf("ip %v (a veth pair: iproute2 and the veth driver): %v: %s", args, err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", host).Run() })
+	s := e.spec()
+	s.Linux.NetDevices = map[string]specs.LinuxNetDevice{host: {Name: "eth7"}}
+	e.writeSpec(s)
+	create, out, errf := e.startCmd("create", "--bundle", e.bundle, e.id)
+	if err := create.Wait(); err != nil {
+		t.Fatalf("create: %v: %s", err, readBack(t, errf))
+	}
+	if _, err := net.InterfaceByName(host); err == nil {
+		t.Error("the interface is still on the host")
+	}
+	e.ok("start", e.id)
+	for i := 0; i < 200 && readBack(t, out) == ""; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := readBack(t, out); got != "eth7 10.250.7.1/24\n" {
+		t.Errorf("inside: %q", got)
+	}
+}
+
+// A netDevices entry for an interface the host does not have fails create
+// with the interface named, and leaves nothing behind (newEnv checks).
+func TestNetDevicesMissing(t *testing.T) {
+	e := newEnv(t, "true")
+	e.edit(func(s *specs.Spec) {
+		s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"cfdtestnone0": {}}
+	})
+	r := e.cfd("create", "--bundle", e.bundle, e.id)
+	if r.code == 0 || !strings.Contains(r.stderr, "net device cfdtestnone0") {
+		t.Fatalf("create: %v", r)
 	}
 }

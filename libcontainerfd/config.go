@@ -69,6 +69,10 @@ type Config struct {
 	// /dev/null on anything else); ReadonlyPaths become read-only binds.
 	// A path that does not exist is skipped.
 	MaskedPaths, ReadonlyPaths []string
+	// NetDevices moves host network interfaces (keys) into the container's
+	// new network namespace, named as the values say ("" keeps the name),
+	// with their addresses.
+	NetDevices map[string]string
 	// Sysctl values are written in the container's namespaces, from
 	// outside, before init runs.
 	Sysctl map[string]string

@@ -111,6 +111,9 @@ func (c *Container) ForkInit(p *Process) (err error) {
 		if err := c.loopbackUp(); err != nil {
 			return err
 		}
+		if err := c.moveNetDevices(proc.Pid); err != nil {
+			return err
+		}
 	}
 	if err := c.writeSysctl(); err != nil {
 		return err

@@ -361,8 +361,16 @@ func TestValidateErrors(t *testing.T) {
 		{"device twice", func(s *specs.Spec) {
 			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "p"}, {Path: "/dev//x", Type: "p"}}
 		}, `linux.devices: "/dev/x" listed twice`, false},
-		{"netDevices", func(s *specs.Spec) { s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"eth0": {}} },
-			`linux.netDevices: not supported yet`, true},
+		{"netDevices without netns", func(s *specs.Spec) {
+			s.Linux.Namespaces = removeNS(s.Linux.Namespaces, "network")
+			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"eth0": {}}
+		}, `linux.netDevices: set without a new "network" namespace`, false},
+		{"netDevices bad name", func(s *specs.Spec) {
+			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"eth0": {Name: "../x"}}
+		}, `linux.netDevices["eth0"]: "../x" is not an interface name`, false},
+		{"netDevices long name", func(s *specs.Spec) {
+			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"abcdefghijklmnop": {}}
+		}, `linux.netDevices["abcdefghijklmnop"]: "abcdefghijklmnop" is not an interface name`, false},
 		{"sysctl host", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"vm.swappiness": "1"} },
 			`linux.sysctl["vm.swappiness"]: not in a namespace of the container`, false},
 		{"sysctl net without netns", func(s *specs.Spec) {

@@ -65,6 +65,12 @@ func Translate(s *specs.Spec, bundle string) (*libcontainerfd.Config, *libcontai
 	if sc := l.Seccomp; sc != nil && (sc.DefaultAction != "" || len(sc.Syscalls) > 0) {
 		cfg.Seccomp = sc
 	}
+	for dev, d := range l.NetDevices {
+		if cfg.NetDevices == nil {
+			cfg.NetDevices = map[string]string{}
+		}
+		cfg.NetDevices[dev] = d.Name
+	}
 	if len(l.TimeOffsets) > 0 {
 		cfg.TimeOffsets = maps.Clone(l.TimeOffsets)
 	}

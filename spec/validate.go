@@ -375,8 +375,17 @@ func checkLinux(p *problems, s *specs.Spec, ns namespaces) {
 		}
 	}
 	checkDevices(p, l.Devices)
-	if len(l.NetDevices) > 0 {
-		p.notSupported("linux.netDevices")
+	if len(l.NetDevices) > 0 && !ns.isNew(specs.NetworkNamespace) {
+		p.addf(`linux.netDevices: set without a new "network" namespace`)
+	}
+	for _, dev := range slices.Sorted(maps.Keys(l.NetDevices)) {
+		// The kernel's dev_valid_name; an empty name keeps the host's.
+		for i, name := range []string{dev, l.NetDevices[dev].Name} {
+			if (i == 0 || name != "") && (name == "" || name == "." || name == ".." ||
+				len(name) >= unix.IFNAMSIZ || strings.ContainsAny(name, "/: \t\n")) {
+				p.addf("linux.netDevices[%q]: %q is not an interface name", dev, name)
+			}
+		}
 	}
 	keys := make([]string, 0, len(l.Sysctl))
 	for k := range l.Sysctl {
