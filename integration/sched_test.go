@@ -89,41 +89,52 @@ func TestMemoryPolicy(t *testing.T) {
 	}
 }
 
-// linux.netDevices: a host interface (one end of a veth pair) moves into
-// the container, renamed, with its address.
+// linux.netDevices: host interfaces (ends of veth pairs) move into the
+// container, renamed (by name and by the kernel's "%d" template), up, with
+// their permanent global addresses.
 func TestNetDevices(t *testing.T) {
-	e := newEnv(t, "sh", "-c", "ip -o -4 addr show eth7 | tr -s ' ' | cut -d' ' -f2,4; sleep 100")
-	host := "cfdtestnd" + strconv.Itoa(os.Getpid()%100000)
+	e := newEnv(t, "sh", "-c", `for i in eth7 cfd0; do ip -o link show $i | grep -q '<.*UP' && echo $i up; done
+		ip -o -4 addr show eth7 | tr -s ' ' | cut -d' ' -f2,4; sleep 100`)
+	n := strconv.Itoa(os.Getpid() % 100000)
+	a, b := "cfdtestnda"+n, "cfdtestndb"+n
 	for _, args := range [][]string{
-		{"link", "add", host, "type", "veth", "peer", "name", host + "p"},
-		{"addr", "add", "10.250.7.1/24", "dev", host},
+		{"link", "add", a, "type", "veth", "peer", "name", a + "p"},
+		{"link", "add", b, "type", "veth", "peer", "name", b + "p"},
+		{"addr", "add", "10.250.7.1/24", "dev", a},
 	} {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Skipf("ip %v (a veth pair: iproute2 and the veth driver): %v: %s", args, err, out)
+			t.Skipf("ip %v (veth pairs: iproute2 and the veth driver): %v: %s", args, err, out)
+		}
+		if args[0] == "link" {
+			dev := args[2]
+			t.Cleanup(func() { exec.Command("ip", "link", "del", dev).Run() })
 		}
 	}
-	t.Cleanup(func() { exec.Command("ip", "link", "del", host).Run() })
 	s := e.spec()
-	s.Linux.NetDevices = map[string]specs.LinuxNetDevice{host: {Name: "eth7"}}
+	s.Linux.NetDevices = map[string]specs.LinuxNetDevice{a: {Name: "eth7"}, b: {Name: "cfd%d"}}
 	e.writeSpec(s)
 	create, out, errf := e.startCmd("create", "--bundle", e.bundle, e.id)
 	if err := create.Wait(); err != nil {
 		t.Fatalf("create: %v: %s", err, readBack(t, errf))
 	}
-	if _, err := net.InterfaceByName(host); err == nil {
-		t.Error("the interface is still on the host")
+	for _, dev := range []string{a, b} {
+		if _, err := net.InterfaceByName(dev); err == nil {
+			t.Errorf("%s is still on the host", dev)
+		}
 	}
 	e.ok("start", e.id)
-	for i := 0; i < 200 && readBack(t, out) == ""; i++ {
+	want := "eth7 up\ncfd0 up\neth7 10.250.7.1/24\n"
+	for i := 0; i < 200 && readBack(t, out) != want; i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := readBack(t, out); got != "eth7 10.250.7.1/24\n" {
-		t.Errorf("inside: %q", got)
+	if got := readBack(t, out); got != want {
+		t.Errorf("inside: %q, want %q", got, want)
 	}
 }
 
-// A netDevices entry for an interface the host does not have fails create
-// with the interface named, and leaves nothing behind (newEnv checks).
+// A netDevices entry for an interface the host does not have, or with a
+// name the container has, fails create with the interface named, and
+// leaves nothing behind (newEnv checks).
 func TestNetDevicesMissing(t *testing.T) {
 	e := newEnv(t, "true")
 	e.edit(func(s *specs.Spec) {
@@ -132,5 +143,22 @@ func TestNetDevicesMissing(t *testing.T) {
 	r := e.cfd("create", "--bundle", e.bundle, e.id)
 	if r.code == 0 || !strings.Contains(r.stderr, "net device cfdtestnone0") {
 		t.Fatalf("create: %v", r)
+	}
+	// A name the container already has ("lo") fails before the move: the
+	// interface stays on the host.
+	dev := "cfdtestndl" + strconv.Itoa(os.Getpid()%100000)
+	if out, err := exec.Command("ip", "link", "add", dev, "type", "veth", "peer", "name", dev+"p").CombinedOutput(); err != nil {
+		t.Skipf("ip link add type veth (iproute2 and the veth driver): %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", dev).Run() })
+	e.edit(func(s *specs.Spec) {
+		s.Linux.NetDevices = map[string]specs.LinuxNetDevice{dev: {Name: "lo"}}
+	})
+	r = e.cfd("create", "--bundle", e.bundle, e.id)
+	if r.code == 0 || !strings.Contains(r.stderr, "lo already exists in the container") {
+		t.Fatalf("create: %v", r)
+	}
+	if _, err := net.InterfaceByName(dev); err != nil {
+		t.Errorf("%s left the host: %v", dev, err)
 	}
 }

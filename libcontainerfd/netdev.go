@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -44,6 +46,13 @@ func (c *Container) moveNetDevices(pid int) error {
 		if err != nil {
 			return fmt.Errorf("container %s: net device %s: addresses: %w", c.id, from, err)
 		}
+		// The kernel renames after the move: a name taken inside would
+		// fail with the device already moved.
+		if !strings.Contains(to, "%") {
+			if _, err := c.ifindexInside(to); err == nil {
+				return fmt.Errorf("container %s: net device %s: %s already exists in the container", c.id, from, to)
+			}
+		}
 		// RTM_NEWLINK with IFLA_NET_NS_FD moves it; IFLA_IFNAME names it
 		// in its new namespace.
 		body := ifinfomsg(index)
@@ -52,22 +61,37 @@ func (c *Container) moveNetDevices(pid int) error {
 		if err := netlinkDo(host, unix.RTM_NEWLINK, 0, body); err != nil {
 			return fmt.Errorf("container %s: move net device %s to %s: %w", c.id, from, to, err)
 		}
-		inner, err := c.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
-		if err != nil {
-			return err
-		}
-		idx, err := ifindex(inner, to)
-		unix.Close(inner)
-		if err != nil {
-			return fmt.Errorf("container %s: net device %s: %w", c.id, to, err)
+		// A move keeps the index unless the container's namespace has it
+		// taken; the name may be a kernel template ("eth%d").
+		idx := index
+		if err := netlinkDo(inside, unix.RTM_GETLINK, 0, ifinfomsg(idx)); err != nil {
+			if idx, err = c.ifindexInside(to); err != nil {
+				return fmt.Errorf("container %s: net device %s: find it after the move: %w", c.id, to, err)
+			}
 		}
 		for _, a := range addrs {
 			if err := addrAdd(inside, idx, a); err != nil {
 				return fmt.Errorf("container %s: net device %s: address %s: %w", c.id, to, a, err)
 			}
 		}
+		// The spec asks for the device up once moved.
+		up := ifinfomsg(idx)
+		binary.NativeEndian.PutUint32(up[8:], unix.IFF_UP)  // ifi_flags
+		binary.NativeEndian.PutUint32(up[12:], unix.IFF_UP) // ifi_change
+		if err := netlinkDo(inside, unix.RTM_NEWLINK, 0, up); err != nil {
+			return fmt.Errorf("container %s: net device %s: set up: %w", c.id, to, err)
+		}
 	}
 	return nil
+}
+
+func (c *Container) ifindexInside(name string) (int, error) {
+	fd, err := c.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	return ifindex(fd, name)
 }
 
 // ifindex is the index of the interface called name in the network
@@ -92,7 +116,8 @@ type ifaddr struct {
 	ip     []byte
 }
 
-// ifaddrs lists the host addresses of the interface index.
+// ifaddrs lists the addresses of the interface index that a move must
+// keep: the spec's permanent ones of global scope.
 func ifaddrs(index int) ([]ifaddr, error) {
 	rib, err := syscall.NetlinkRIB(unix.RTM_GETADDR, unix.AF_UNSPEC)
 	if err != nil {
@@ -114,15 +139,24 @@ func ifaddrs(index int) ([]ifaddr, error) {
 		if err != nil {
 			return nil, err
 		}
+		// struct ifaddrmsg: family, prefixlen, flags, scope, index;
+		// IFA_FLAGS, when present, holds all the flags.
+		flags := uint32(m.Data[2])
+		if m.Data[3] != unix.RT_SCOPE_UNIVERSE {
+			continue
+		}
 		a := ifaddr{family: int(m.Data[0]), prefix: m.Data[1]}
 		for _, at := range attrs {
+			if at.Attr.Type == unix.IFA_FLAGS && len(at.Value) == 4 {
+				flags = binary.NativeEndian.Uint32(at.Value)
+			}
 			// IFA_LOCAL is the address on a point-to-point link;
 			// IFA_ADDRESS elsewhere.
 			if at.Attr.Type == unix.IFA_LOCAL || (at.Attr.Type == unix.IFA_ADDRESS && a.ip == nil) {
 				a.ip = at.Value
 			}
 		}
-		if a.ip != nil {
+		if a.ip != nil && flags&unix.IFA_F_PERMANENT != 0 {
 			out = append(out, a)
 		}
 	}
@@ -165,34 +199,39 @@ func rtattr(b []byte, typ uint16, data []byte) []byte {
 	return b
 }
 
-// netlinkDo sends one request with an ACK asked for and returns the
-// kernel's answer.
+var netlinkSeq atomic.Uint32
+
+// netlinkDo sends one request with an ACK asked for and waits for the
+// kernel's answer to it, passing over what comes before (a GET's reply
+// comes ahead of its ACK).
 func netlinkDo(fd int, typ, flags uint16, body []byte) error {
+	seq := netlinkSeq.Add(1)
 	msg := make([]byte, unix.SizeofNlMsghdr, unix.SizeofNlMsghdr+len(body))
 	binary.NativeEndian.PutUint32(msg[0:], uint32(unix.SizeofNlMsghdr+len(body)))
 	binary.NativeEndian.PutUint16(msg[4:], typ)
 	binary.NativeEndian.PutUint16(msg[6:], flags|unix.NLM_F_REQUEST|unix.NLM_F_ACK)
-	binary.NativeEndian.PutUint32(msg[8:], 1)
+	binary.NativeEndian.PutUint32(msg[8:], seq)
 	msg = append(msg, body...)
 	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return err
 	}
-	buf := make([]byte, 4096)
-	n, _, err := unix.Recvfrom(fd, buf, 0)
-	if err != nil {
-		return err
-	}
-	msgs, err := syscall.ParseNetlinkMessage(buf[:n])
-	if err != nil {
-		return err
-	}
-	for _, m := range msgs {
-		if m.Header.Type == syscall.NLMSG_ERROR && len(m.Data) >= 4 {
-			if e := int32(binary.NativeEndian.Uint32(m.Data)); e != 0 {
-				return unix.Errno(-e)
+	buf := make([]byte, 8192)
+	for {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			return err
+		}
+		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if m.Header.Type == syscall.NLMSG_ERROR && m.Header.Seq == seq && len(m.Data) >= 4 {
+				if e := int32(binary.NativeEndian.Uint32(m.Data)); e != 0 {
+					return unix.Errno(-e)
+				}
+				return nil
 			}
-			return nil
 		}
 	}
-	return fmt.Errorf("no answer from netlink")
 }
