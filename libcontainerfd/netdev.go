@@ -62,7 +62,9 @@ func (c *Container) moveNetDevices(pid int) error {
 			return fmt.Errorf("container %s: move net device %s to %s: %w", c.id, from, to, err)
 		}
 		// A move keeps the index unless the container's namespace has it
-		// taken; the name may be a kernel template ("eth%d").
+		// taken (a new namespace holds only lo and the devices moved
+		// before, whose host indexes differ); the name may be a kernel
+		// template ("eth%d"), so the index is what finds it.
 		idx := index
 		if err := netlinkDo(inside, unix.RTM_GETLINK, 0, ifinfomsg(idx)); err != nil {
 			if idx, err = c.ifindexInside(to); err != nil {
@@ -85,6 +87,8 @@ func (c *Container) moveNetDevices(pid int) error {
 	return nil
 }
 
+// ifindexInside is the index of the interface called name in the
+// container's network namespace.
 func (c *Container) ifindexInside(name string) (int, error) {
 	fd, err := c.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
 	if err != nil {
