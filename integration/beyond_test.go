@@ -51,30 +51,16 @@ func TestSocketVerb(t *testing.T) {
 
 	// --send-to passes the socket itself.
 	sock := filepath.Join(t.TempDir(), "s")
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	got := make(chan string, 1)
-	go func() {
-		c, err := l.AcceptUnix()
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		defer c.Close()
-		buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(4))
-		_, oobn, _, _, _ := c.ReadMsgUnix(buf, oob)
-		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
-		fds, _ := unix.ParseUnixRights(&msgs[0])
-		sa, _ := unix.Getsockname(fds[0])
-		unix.Close(fds[0])
-		got <- fmt.Sprint(sa.(*unix.SockaddrInet4).Port)
-	}()
+	next := listenFDs(t, sock)
 	e.ok("socket", "--bind", "127.0.0.1:9124", "--send-to", sock, e.id)
-	if g := <-got; g != "9124" {
-		t.Errorf("socket sent: %s", g)
+	f := next()
+	if f == nil {
+		t.Fatal("socket --send-to sent nothing")
+	}
+	defer f.Close()
+	sa, err := unix.Getsockname(int(f.Fd()))
+	if in4, ok := sa.(*unix.SockaddrInet4); err != nil || !ok || in4.Port != 9124 {
+		t.Errorf("socket sent: %#v, %v", sa, err)
 	}
 }
 
@@ -178,47 +164,31 @@ func TestEmptyFS(t *testing.T) {
 func TestPidfdSocket(t *testing.T) {
 	e := newEnv(t, "sleep", "100")
 	sock := filepath.Join(t.TempDir(), "pidfd.sock")
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	recvPid := func() chan string {
-		got := make(chan string, 1)
-		go func() {
-			c, err := l.AcceptUnix()
-			if err != nil {
-				got <- err.Error()
-				return
+	next := listenFDs(t, sock)
+	// pidOf is the pid of the next pidfd received, from its fdinfo.
+	pidOf := func() string {
+		f := next()
+		if f == nil {
+			return "nothing"
+		}
+		defer f.Close()
+		info, _ := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", f.Fd()))
+		for _, line := range bytes.Split(info, []byte("\n")) {
+			if v, ok := bytes.CutPrefix(line, []byte("Pid:")); ok {
+				return strings.TrimSpace(string(v))
 			}
-			defer c.Close()
-			buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(4))
-			_, oobn, _, _, _ := c.ReadMsgUnix(buf, oob)
-			msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
-			fds, _ := unix.ParseUnixRights(&msgs[0])
-			info, _ := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", fds[0]))
-			unix.Close(fds[0])
-			for _, line := range bytes.Split(info, []byte("\n")) {
-				if v, ok := bytes.CutPrefix(line, []byte("Pid:")); ok {
-					got <- strings.TrimSpace(string(v))
-					return
-				}
-			}
-			got <- "no Pid in fdinfo: " + string(info)
-		}()
-		return got
+		}
+		return "no Pid in fdinfo: " + string(info)
 	}
-	got := recvPid()
 	e.ok("create", "--pidfd-socket", sock, "--bundle", e.bundle, e.id)
-	if pid := <-got; pid != strconv.Itoa(int(e.state()["pid"].(float64))) {
+	if pid := pidOf(); pid != strconv.Itoa(int(e.state()["pid"].(float64))) {
 		t.Errorf("create --pidfd-socket sent a pidfd of %s", pid)
 	}
 	e.ok("start", e.id)
-	got = recvPid()
 	pidFile := filepath.Join(e.bundle, "exec.pid")
 	e.ok("exec", "--detach", "--pid-file", pidFile, "--pidfd-socket", sock, e.id, "sleep", "50")
 	want, _ := os.ReadFile(pidFile)
-	if pid := <-got; pid != string(want) {
+	if pid := pidOf(); pid != string(want) {
 		t.Errorf("exec --pidfd-socket sent a pidfd of %s, want %s", pid, want)
 	}
 }

@@ -16,34 +16,31 @@ import (
 // a func that waits for it.
 func consoleSocket(t *testing.T, dir string) (string, func() *os.File) {
 	path := filepath.Join(dir, "console.sock")
+	return path, listenFDs(t, path)
+}
+
+// listenFDs listens on a unix socket at path, accepting in the background;
+// each call of the func it returns waits up to 10 s for the next
+// connection and gives the first fd that came with it, or nil.
+func listenFDs(t *testing.T, path string) func() *os.File {
+	t.Helper()
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan *os.File, 1)
+	t.Cleanup(func() { l.Close() })
+	got := make(chan *os.File, 4)
 	go func() {
-		defer l.Close()
-		conn, err := l.AcceptUnix()
-		if err != nil {
-			got <- nil
-			return
+		for {
+			conn, err := l.AcceptUnix()
+			if err != nil {
+				return
+			}
+			got <- recvFD(conn)
+			conn.Close()
 		}
-		defer conn.Close()
-		buf, oob := make([]byte, 4096), make([]byte, unix.CmsgSpace(4))
-		_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
-		if err != nil {
-			got <- nil
-			return
-		}
-		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
-		if len(msgs) != 1 {
-			got <- nil
-			return
-		}
-		fds, _ := unix.ParseUnixRights(&msgs[0])
-		got <- os.NewFile(uintptr(fds[0]), "pty master")
 	}()
-	return path, func() *os.File {
+	return func() *os.File {
 		select {
 		case f := <-got:
 			return f
@@ -51,6 +48,24 @@ func consoleSocket(t *testing.T, dir string) (string, func() *os.File) {
 			return nil
 		}
 	}
+}
+
+// recvFD reads one message from conn and returns the fd it carries.
+func recvFD(conn *net.UnixConn) *os.File {
+	buf, oob := make([]byte, 4096), make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil
+	}
+	msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+	if len(msgs) != 1 {
+		return nil
+	}
+	fds, _ := unix.ParseUnixRights(&msgs[0])
+	if len(fds) != 1 {
+		return nil
+	}
+	return os.NewFile(uintptr(fds[0]), "received fd")
 }
 
 // readUntil reads f until want shows up or 10 s pass.
