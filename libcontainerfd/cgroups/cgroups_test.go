@@ -287,18 +287,11 @@ func create(t *testing.T, path string) *Cgroup {
 	return c
 }
 
-// start runs a command in c: cloned into the cgroup2 directory and entered
+// startIn starts cmd in c: cloned into the cgroup2 directory and entered
 // into the v1 ones where there is cgroup2, else entered everywhere after it
-// started. Like a container's init, it waits (on a line on stdin) until it is
-// in every hierarchy before it runs the command, so that nothing it forks can
-// end up in some hierarchies only. Cleanup kills and waits for it.
-func start(t *testing.T, c *Cgroup, name string, args ...string) *exec.Cmd {
+// started. Cleanup kills and waits for it.
+func startIn(t *testing.T, c *Cgroup, cmd *exec.Cmd) {
 	t.Helper()
-	cmd := exec.Command("/bin/sh", append([]string{"-c", `read _ && exec "$@"`, "gate", name}, args...)...)
-	gate, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	if fd := c.CloneFD(); fd >= 0 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
 	}
@@ -309,6 +302,7 @@ func start(t *testing.T, c *Cgroup, name string, args ...string) *exec.Cmd {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
+	var err error
 	if c.CloneFD() >= 0 {
 		err = c.EnterV1(cmd.Process.Pid)
 	} else {
@@ -317,6 +311,19 @@ func start(t *testing.T, c *Cgroup, name string, args ...string) *exec.Cmd {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// start runs a command in c (startIn). Like a container's init, it waits
+// (on a line on stdin) until it is in every hierarchy before it runs the
+// command, so that nothing it forks can end up in some hierarchies only.
+func start(t *testing.T, c *Cgroup, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", append([]string{"-c", `read _ && exec "$@"`, "gate", name}, args...)...)
+	gate, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	startIn(t, c, cmd)
 	if _, err := gate.Write([]byte("go\n")); err != nil {
 		t.Fatal(err)
 	}

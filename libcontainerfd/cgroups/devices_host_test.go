@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -98,24 +97,7 @@ func startProbe(t *testing.T, c *Cgroup) *probe {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fd := c.CloneFD(); fd >= 0 {
-		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	if c.CloneFD() >= 0 {
-		err = c.EnterV1(cmd.Process.Pid)
-	} else {
-		err = c.Enter(cmd.Process.Pid)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	startIn(t, c, cmd)
 	return &probe{cmd: cmd, in: in, out: bufio.NewScanner(out)}
 }
 
