@@ -10,12 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
 
+	"github.com/containerfd/containerfd/internal/testutil"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -153,30 +152,6 @@ func TestCVE_2024_21626_LeakedFds(t *testing.T) {
 	}
 }
 
-// swapRace swaps dir and link in root for as long as the test runs
-// (RENAME_EXCHANGE), so that every lookup of dir may meet a symlink to
-// outside.
-func swapRace(t *testing.T, root, dir, link string) func() {
-	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for !stop.Load() {
-			unix.Renameat2(fd, dir, fd, link, unix.RENAME_EXCHANGE)
-		}
-	}()
-	return func() {
-		stop.Store(true)
-		wg.Wait()
-		unix.Close(fd)
-	}
-}
-
 // CVE-2021-30465 and CVE-2024-45310: a mount destination (and the
 // directories made for it) is swapped for a symlink to a host directory
 // while the container is created. Mounts and directories stay inside the
@@ -195,7 +170,7 @@ func TestCVE_2021_30465_and_CVE_2024_45310_MountTargetSymlinkRace(t *testing.T) 
 		specs.Mount{Destination: "/race/new/deeper", Type: "tmpfs", Source: "tmpfs"})
 	e.writeSpec(s)
 	hostMounts, _ := os.ReadFile("/proc/self/mountinfo")
-	stop := swapRace(t, rootfs, "race", "evil")
+	stop := testutil.SwapRace(t, rootfs, "race", "evil")
 	for i := 0; i < 30; i++ {
 		e.cfd("run", "-b", e.bundle, e.id) // may fail when the race hits: that is fine
 		e.cfd("delete", "--force", e.id)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/containerfd/containerfd/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -242,30 +243,16 @@ func TestCopyRace(t *testing.T) {
 	write(t, filepath.Join(host, "src/sub/f"), "f", 0o644)
 	write(t, filepath.Join(root, "d/sub/f"), "inside", 0o644)
 	ctr := fakeRoot(t, root, identity())
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sub, tmp := filepath.Join(root, "d/sub"), filepath.Join(root, "d/tmp")
-		os.Symlink(outside, tmp)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			// Swap d/sub (a directory) and d/tmp (a symlink out) back and forth.
-			unix.Renameat2(unix.AT_FDCWD, sub, unix.AT_FDCWD, tmp, unix.RENAME_EXCHANGE)
-		}
-	}()
+	// Swap d/sub (a directory) and d/tmp (a symlink out) back and forth.
+	os.Symlink(outside, filepath.Join(root, "d/tmp"))
+	stop := testutil.SwapRace(t, root, "d/sub", "d/tmp")
 	for i := 0; i < 300; i++ {
 		copyIn(ctr, host+"/src/.", "/d")
 		copyOut(ctr, "/d/sub/f", filepath.Join(host, "out"))
 		copyOut(ctr, "/d", filepath.Join(host, "tree"))
 		os.RemoveAll(filepath.Join(host, "tree"))
 	}
-	close(stop)
-	<-done
+	stop()
 	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
 		t.Errorf("copy in wrote outside the root: %v", ents)
 	}

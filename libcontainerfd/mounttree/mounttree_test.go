@@ -9,12 +9,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/containerfd/containerfd/internal/testutil"
 	"golang.org/x/sys/unix"
 
 	"github.com/containerfd/containerfd/libcontainerfd/kernfeat"
@@ -542,21 +541,7 @@ func TestSymlinkExchangeRace(t *testing.T) {
 	if err := os.Symlink(outside, rootDir+"/s"); err != nil {
 		t.Fatal(err)
 	}
-	dirfd, err := unix.Open(rootDir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(dirfd)
-
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for !stop.Load() {
-			unix.Renameat2(dirfd, "d", dirfd, "s", unix.RENAME_EXCHANGE)
-		}
-	}()
+	stop := testutil.SwapRace(t, rootDir, "d", "s")
 	var ok, failed int
 	for i := 0; i < 300; i++ {
 		m := Mount{Type: "tmpfs", Source: marker, Target: fmt.Sprintf("/d/m%d", i%5)}
@@ -571,8 +556,7 @@ func TestSymlinkExchangeRace(t *testing.T) {
 		}
 		unix.Close(fd)
 	}
-	stop.Store(true)
-	wg.Wait()
+	stop()
 	if ok == 0 {
 		t.Error("no attach succeeded")
 	}

@@ -5,10 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
+	"github.com/containerfd/containerfd/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -295,21 +294,7 @@ func TestMkdirAllRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.symlink(t, f.outside, "s")
-	dirfd, err := unix.Open(f.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(dirfd)
-
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for !stop.Load() {
-			unix.Renameat2(dirfd, "d", dirfd, "s", unix.RENAME_EXCHANGE)
-		}
-	}()
+	stop := testutil.SwapRace(t, f.root, "d", "s")
 	var ok, failed int
 	for i := 0; i < 2000; i++ {
 		p := "d/x" + itoa(i%7) + "/y"
@@ -329,8 +314,7 @@ func TestMkdirAllRace(t *testing.T) {
 			unix.Close(fd)
 		}
 	}
-	stop.Store(true)
-	wg.Wait()
+	stop()
 	t.Logf("%d lookups succeeded, %d failed", ok, failed)
 	if ents, _ := os.ReadDir(f.outside); len(ents) != 0 {
 		t.Errorf("something was created outside the root: %v", ents)
