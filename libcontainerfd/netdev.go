@@ -34,6 +34,10 @@ func (c *Container) moveNetDevices(pid int) error {
 		return err
 	}
 	defer unix.Close(inside)
+	addrs, err := hostAddrs()
+	if err != nil {
+		return fmt.Errorf("container %s: net devices: host addresses: %w", c.id, err)
+	}
 	for from, to := range c.cfg.NetDevices {
 		if to == "" {
 			to = from
@@ -41,10 +45,6 @@ func (c *Container) moveNetDevices(pid int) error {
 		index, err := ifindex(host, from)
 		if err != nil {
 			return fmt.Errorf("container %s: net device %s: %w", c.id, from, err)
-		}
-		addrs, err := ifaddrs(index)
-		if err != nil {
-			return fmt.Errorf("container %s: net device %s: addresses: %w", c.id, from, err)
 		}
 		// The kernel renames after the move: a name taken inside would
 		// fail with the device already moved.
@@ -71,7 +71,7 @@ func (c *Container) moveNetDevices(pid int) error {
 				return fmt.Errorf("container %s: net device %s: find it after the move: %w", c.id, to, err)
 			}
 		}
-		for _, a := range addrs {
+		for _, a := range addrs[index] {
 			if err := addrAdd(inside, idx, a); err != nil {
 				return fmt.Errorf("container %s: net device %s: address %s: %w", c.id, to, a, err)
 			}
@@ -120,9 +120,9 @@ type ifaddr struct {
 	ip     []byte
 }
 
-// ifaddrs lists the addresses of the interface index that a move must
+// hostAddrs lists, by interface index, the host addresses that a move must
 // keep: the spec's permanent ones of global scope.
-func ifaddrs(index int) ([]ifaddr, error) {
+func hostAddrs() (map[int][]ifaddr, error) {
 	rib, err := syscall.NetlinkRIB(unix.RTM_GETADDR, unix.AF_UNSPEC)
 	if err != nil {
 		return nil, err
@@ -131,12 +131,9 @@ func ifaddrs(index int) ([]ifaddr, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []ifaddr
+	out := map[int][]ifaddr{}
 	for _, m := range msgs {
 		if m.Header.Type != unix.RTM_NEWADDR || len(m.Data) < unix.SizeofIfAddrmsg {
-			continue
-		}
-		if int(binary.NativeEndian.Uint32(m.Data[4:])) != index {
 			continue
 		}
 		attrs, err := syscall.ParseNetlinkRouteAttr(&m)
@@ -161,7 +158,8 @@ func ifaddrs(index int) ([]ifaddr, error) {
 			}
 		}
 		if a.ip != nil && flags&unix.IFA_F_PERMANENT != 0 {
-			out = append(out, a)
+			index := int(binary.NativeEndian.Uint32(m.Data[4:]))
+			out[index] = append(out[index], a)
 		}
 	}
 	return out, nil
