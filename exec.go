@@ -77,13 +77,13 @@ var execCommand = &cli.Command{
 		if err := ctr.Exec(proc); err != nil {
 			return err
 		}
-		var stopProxy func()
+		stopProxy := func() {}
 		if proc.Console != nil {
 			if consoleSocket != "" {
 				err = sendConsole(consoleSocket, proc.Console)
 				proc.Console.Close()
 			} else {
-				stopProxy = proxyConsole(proc.Console)
+				stopProxy, err = proxyConsole(proc.Console)
 			}
 		}
 		if err == nil {
@@ -95,16 +95,16 @@ var execCommand = &cli.Command{
 		if err != nil {
 			proc.Signal(9)
 			proc.Wait()
+			if stopProxy != nil {
+				stopProxy()
+			}
 			return err
 		}
 		if c.Bool("detach") {
 			return nil
 		}
 		code, err := waitForeground(proc)
-		if stopProxy != nil {
-			stopProxy()
-			proc.Console.Close()
-		}
+		stopProxy()
 		if err != nil {
 			return err
 		}

@@ -71,17 +71,20 @@ var runCommand = &cli.Command{
 			return err
 		}
 		defer ctr.Close()
-		var stopProxy func()
+		stopProxy := func() {}
 		if proc.Console != nil {
-			stopProxy = proxyConsole(proc.Console)
+			if stopProxy, err = proxyConsole(proc.Console); err != nil {
+				ctr.KillAll()
+				proc.Wait()
+				destroy(ctr, true)
+				return err
+			}
 		}
 		notify, err := start(ctr)
 		if err != nil {
-			if stopProxy != nil {
-				proc.Console.Close()
-			}
 			ctr.KillAll()
 			proc.Wait()
+			stopProxy()
 			destroy(ctr, true)
 			return err
 		}
@@ -99,10 +102,7 @@ var runCommand = &cli.Command{
 			}()
 		}
 		code, err := waitForeground(proc)
-		if stopProxy != nil {
-			stopProxy()
-			proc.Console.Close()
-		}
+		stopProxy()
 		if err != nil {
 			return err
 		}

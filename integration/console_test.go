@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -131,4 +134,115 @@ func TestTerminalNeedsConsoleSocket(t *testing.T) {
 	if r := e.cfd("create", "--bundle", e.bundle, e.id); r.code == 0 || !strings.Contains(r.stderr, "--console-socket") {
 		t.Errorf("create with a terminal and no console socket: %v", r)
 	}
+}
+
+// openPty opens a pty pair of the test's own: the terminal a user's shell
+// would run containerfd on.
+func openPty(t *testing.T) (master, peer *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, m.Fd(), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	p := os.NewFile(r, "pty peer")
+	t.Cleanup(func() { p.Close() })
+	return m, p
+}
+
+// onTerminal runs containerfd args... with the pty's peer as its
+// controlling terminal and stdio, and returns its exit code.
+func (e *env) onTerminal(peer *os.File, args ...string) (wait func() int) {
+	e.t.Helper()
+	cmd := exec.Command(binary, append([]string{"--root", e.root}, args...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = peer, peer, peer
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	waited := make(chan int, 1)
+	go func() {
+		cmd.Wait()
+		waited <- cmd.ProcessState.ExitCode()
+	}()
+	return func() int {
+		select {
+		case code := <-waited:
+			return code
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			e.t.Fatalf("containerfd %s did not return", strings.Join(args, " "))
+			return -1
+		}
+	}
+}
+
+// sameModes fails the test if the terminal's modes are not those of before.
+func sameModes(t *testing.T, peer *os.File, before *unix.Termios, after string) {
+	t.Helper()
+	now, err := unix.IoctlGetTermios(int(peer.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now.Iflag != before.Iflag || now.Oflag != before.Oflag || now.Lflag != before.Lflag || now.Cflag != before.Cflag {
+		t.Errorf("terminal modes after %s: iflag %#x oflag %#x lflag %#x cflag %#x, want %#x %#x %#x %#x", after,
+			now.Iflag, now.Oflag, now.Lflag, now.Cflag, before.Iflag, before.Oflag, before.Lflag, before.Cflag)
+	}
+}
+
+// TestRunOnTerminal runs `run` and `exec` in the foreground on a terminal,
+// as a user at a shell does: the container's pty is proxied (size, input,
+// output), and the terminal's modes are given back on every way out.
+func TestRunOnTerminal(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "stty size; read x; echo got $x")
+	s := e.spec()
+	s.Process.Terminal = true
+	e.writeSpec(s)
+	master, peer := openPty(t)
+	if err := unix.IoctlSetWinsize(int(peer.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 111}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := unix.IoctlGetTermios(int(peer.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	wait := e.onTerminal(peer, "run", "-b", e.bundle, e.id)
+	readUntil(t, master, "33 111")
+	master.Write([]byte("ping\r"))
+	readUntil(t, master, "got ping")
+	if code := wait(); code != 0 {
+		t.Errorf("run: exit %d", code)
+	}
+	sameModes(t, peer, before, "run")
+
+	// start fails after the terminal went raw: a startContainer hook that
+	// is not there.
+	s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/no-such-hook"}}}
+	e.writeSpec(s)
+	wait = e.onTerminal(peer, "run", "-b", e.bundle, e.id)
+	if code := wait(); code == 0 {
+		t.Error("run with a missing startContainer hook: exit 0")
+	}
+	sameModes(t, peer, before, "a failed start")
+
+	s.Hooks = nil
+	s.Process.Terminal = false
+	s.Process.Args = []string{"sleep", "100"}
+	e.writeSpec(s)
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	wait = e.onTerminal(peer, "exec", "-t", e.id, "sh", "-c", "read x; echo got $x; exit 3")
+	master.Write([]byte("pong\r"))
+	readUntil(t, master, "got pong")
+	if code := wait(); code != 3 {
+		t.Errorf("exec: exit %d, want 3", code)
+	}
+	sameModes(t, peer, before, "exec")
 }
