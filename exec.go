@@ -29,8 +29,8 @@ var execCommand = &cli.Command{
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "detach from the process"},
 		&cli.StringFlag{Name: "pid-file", Usage: "file to write the process's pid to"},
 		&cli.StringFlag{Name: "pidfd-socket", Usage: "send a pidfd of the process over the AF_UNIX socket at this path"},
-		&cli.StringFlag{Name: "process-label", Usage: "SELinux label (not supported yet: an error when set)"},
-		&cli.StringFlag{Name: "apparmor", Usage: "AppArmor profile (not supported yet: an error when set)"},
+		&cli.StringFlag{Name: "process-label", Usage: "SELinux label of the process (an error where SELinux is not enabled)"},
+		&cli.StringFlag{Name: "apparmor", Usage: "AppArmor profile of the process (an error where AppArmor is not enabled)"},
 		&cli.BoolFlag{Name: "no-new-privs", Usage: "set no_new_privs for the process"},
 		&cli.StringSliceFlag{Name: "cap", Aliases: []string{"c"}, Usage: "add a capability to the bounding, effective and permitted sets"},
 		&cli.IntFlag{Name: "preserve-fds", Usage: "pass N more fds (3 to 3+N-1) to the process"},
@@ -38,10 +38,8 @@ var execCommand = &cli.Command{
 		&cli.BoolFlag{Name: "ignore-paused", Usage: "allow exec in a paused container"},
 	},
 	Action: func(c *cli.Context) error {
-		for _, f := range []string{"process-label", "apparmor", "cgroup"} {
-			if c.String(f) != "" {
-				return fmt.Errorf("exec --%s: not supported yet", f)
-			}
+		if c.String("cgroup") != "" {
+			return errors.New("exec --cgroup: not supported yet")
 		}
 		ctr, err := load(c)
 		if err != nil {
@@ -145,6 +143,12 @@ func execProcess(c *cli.Context, ctr *cfd.Container) (*specs.Process, error) {
 	}
 	p.Terminal = c.Bool("tty")
 	p.NoNewPrivileges = p.NoNewPrivileges || c.Bool("no-new-privs")
+	if l := c.String("apparmor"); l != "" {
+		p.ApparmorProfile = l
+	}
+	if l := c.String("process-label"); l != "" {
+		p.SelinuxLabel = l
+	}
 	if u := c.String("user"); u != "" {
 		uid, gid, hasGID := strings.Cut(u, ":")
 		n, err := strconv.ParseUint(uid, 10, 32)

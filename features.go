@@ -37,8 +37,8 @@ func featureSet() *features.Features {
 			Capabilities: knownCaps(),
 			Cgroup:       &features.Cgroup{V1: &v1, V2: &v2, Systemd: &no, SystemdUser: &no, Rdma: &no},
 			Seccomp:      seccomp.Features(),
-			Apparmor:     &features.Apparmor{Enabled: &no},
-			Selinux:      &features.Selinux{Enabled: &no},
+			Apparmor:     &features.Apparmor{Enabled: &yes},
+			Selinux:      &features.Selinux{Enabled: &yes},
 			IntelRdt:     &features.IntelRdt{Enabled: &no},
 			MountExtensions: &features.MountExtensions{
 				IDMap: &features.IDMap{Enabled: &yes},

@@ -153,6 +153,10 @@ type Process struct {
 	// CPUAffinity pins the process: Initial from outside as soon as it
 	// exists, Final right before it execs (cpu lists such as "0-3,7").
 	CPUAffinity *CPUAffinity
+	// AppArmorProfile and SELinuxLabel are what the process execs under
+	// (see package lsm); setting one where the LSM is not active fails.
+	AppArmorProfile string
+	SELinuxLabel    string
 	// Stdin, Stdout and Stderr become fds 0-2 (nil: /dev/null is not
 	// opened for you; the fd is left closed). ExtraFiles become 3, 4, …
 	Stdin, Stdout, Stderr *os.File

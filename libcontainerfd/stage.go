@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/containerfd/containerfd/libcontainerfd/caps"
+	"github.com/containerfd/containerfd/libcontainerfd/lsm"
 	"github.com/containerfd/containerfd/libcontainerfd/rlimit"
 	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -62,21 +63,23 @@ func init() {
 
 // processConfig is a Process as a stage receives it.
 type processConfig struct {
-	Args         []string                 `json:"args"`
-	Env          []string                 `json:"env"`
-	Cwd          string                   `json:"cwd"`
-	UID          uint32                   `json:"uid"`
-	GID          uint32                   `json:"gid"`
-	Groups       []uint32                 `json:"groups,omitempty"`
-	Umask        *uint32                  `json:"umask,omitempty"`
-	NNP          bool                     `json:"noNewPrivileges,omitempty"`
-	Capabilities *specs.LinuxCapabilities `json:"capabilities,omitempty"`
-	Terminal     bool                     `json:"terminal,omitempty"`
-	ConsoleSize  *specs.Box               `json:"consoleSize,omitempty"`
-	Scheduler    *unix.SchedAttr          `json:"scheduler,omitempty"`
-	IOPriority   *int                     `json:"ioPriority,omitempty"`
-	Personality  *uint                    `json:"personality,omitempty"`
-	MemoryPolicy *MemoryPolicy            `json:"memoryPolicy,omitempty"`
+	Args            []string                 `json:"args"`
+	Env             []string                 `json:"env"`
+	Cwd             string                   `json:"cwd"`
+	UID             uint32                   `json:"uid"`
+	GID             uint32                   `json:"gid"`
+	Groups          []uint32                 `json:"groups,omitempty"`
+	Umask           *uint32                  `json:"umask,omitempty"`
+	NNP             bool                     `json:"noNewPrivileges,omitempty"`
+	Capabilities    *specs.LinuxCapabilities `json:"capabilities,omitempty"`
+	Terminal        bool                     `json:"terminal,omitempty"`
+	ConsoleSize     *specs.Box               `json:"consoleSize,omitempty"`
+	Scheduler       *unix.SchedAttr          `json:"scheduler,omitempty"`
+	IOPriority      *int                     `json:"ioPriority,omitempty"`
+	Personality     *uint                    `json:"personality,omitempty"`
+	MemoryPolicy    *MemoryPolicy            `json:"memoryPolicy,omitempty"`
+	AppArmorProfile string                   `json:"apparmorProfile,omitempty"`
+	SELinuxLabel    string                   `json:"selinuxLabel,omitempty"`
 	// FinalCPUs is the cpu list the process runs on once it execs.
 	FinalCPUs string `json:"finalCPUs,omitempty"`
 	// Seccomp is the compiled filter to load before exec.
@@ -93,10 +96,12 @@ func newProcessConfig(p *Process) processConfig {
 		Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: p.UID, GID: p.GID,
 		Groups: p.AdditionalGids, Umask: p.Umask, NNP: p.NoNewPrivileges,
 		Capabilities: p.Capabilities, Terminal: p.Terminal, ConsoleSize: p.ConsoleSize,
-		KeepNofile: hasNofile(p.Rlimits),
-		Scheduler:  p.Scheduler,
-		IOPriority: p.IOPriority,
-		Files:      3 + len(p.ExtraFiles),
+		KeepNofile:      hasNofile(p.Rlimits),
+		Scheduler:       p.Scheduler,
+		IOPriority:      p.IOPriority,
+		AppArmorProfile: p.AppArmorProfile,
+		SELinuxLabel:    p.SELinuxLabel,
+		Files:           3 + len(p.ExtraFiles),
 	}
 }
 
@@ -243,6 +248,19 @@ func execProcess(pc *processConfig, path string, tty, sock int) error {
 	// may be about to lose; the personality goes before seccomp (runc).
 	if err := pc.setSchedule(); err != nil {
 		return err
+	}
+	// The labels take effect at exec; writing them needs the capabilities
+	// to clone /proc's mount (package lsm), and a seccomp profile could
+	// forbid the syscalls.
+	if pc.AppArmorProfile != "" {
+		if err := lsm.SetExec(lsm.AppArmor, pc.AppArmorProfile); err != nil {
+			return err
+		}
+	}
+	if pc.SELinuxLabel != "" {
+		if err := lsm.SetExec(lsm.SELinux, pc.SELinuxLabel); err != nil {
+			return err
+		}
 	}
 	if !pc.NNP {
 		if err := pc.Seccomp.load(sock); err != nil {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/containerfd/containerfd/libcontainerfd/lsm"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 )
 
@@ -276,8 +277,6 @@ func TestValidateErrors(t *testing.T) {
 		{"rlimit soft above hard", func(s *specs.Spec) { s.Process.Rlimits[0].Soft = 2048 },
 			`process.rlimits[0] "RLIMIT_NOFILE": soft limit 2048 above hard limit 1024`, false},
 		{"oomScoreAdj", func(s *specs.Spec) { s.Process.OOMScoreAdj = ptr(1001) }, `process.oomScoreAdj 1001: out of range`, false},
-		{"apparmor", func(s *specs.Spec) { s.Process.ApparmorProfile = "x" }, `process.apparmorProfile: not supported yet`, true},
-		{"selinux", func(s *specs.Spec) { s.Process.SelinuxLabel = "x" }, `process.selinuxLabel: not supported yet`, true},
 		{"scheduler", func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{Policy: "SCHED_NOPE"} },
 			`process.scheduler.policy "SCHED_NOPE": unknown policy`, false},
 		{"ioPriority", func(s *specs.Spec) {
@@ -401,7 +400,6 @@ func TestValidateErrors(t *testing.T) {
 		{"rootfsPropagation", func(s *specs.Spec) { s.Linux.RootfsPropagation = "foo" }, `linux.rootfsPropagation "foo": unknown propagation`, false},
 		{"maskedPaths", func(s *specs.Spec) { s.Linux.MaskedPaths[2] = "proc/kcore" }, `linux.maskedPaths[2] "proc/kcore": must be absolute`, false},
 		{"readonlyPaths", func(s *specs.Spec) { s.Linux.ReadonlyPaths[0] = "x" }, `linux.readonlyPaths[0] "x": must be absolute`, false},
-		{"mountLabel", func(s *specs.Spec) { s.Linux.MountLabel = "x" }, `linux.mountLabel: not supported yet`, true},
 		{"memoryPolicy", func(s *specs.Spec) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: "MPOL_NOPE"} },
 			`linux.memoryPolicy.mode "MPOL_NOPE": unknown mode`, false},
 		{"personality", func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{Domain: "LINUX64"} },
@@ -1063,7 +1061,7 @@ func TestTranslateProcess(t *testing.T) {
 	}{
 		{func(p *specs.Process) { p.Cwd = "x" }, `process.cwd "x": must be absolute`},
 		{func(p *specs.Process) { p.Args = nil }, `process.args: empty`},
-		{func(p *specs.Process) { p.ApparmorProfile = "x" }, `process.apparmorProfile: not supported yet`},
+		{func(p *specs.Process) { p.OOMScoreAdj = ptr(-1001) }, `process.oomScoreAdj -1001: out of range [-1000, 1000]`},
 	} {
 		pr := Default(false).Process
 		tc.change(pr)
@@ -1073,6 +1071,47 @@ func TestTranslateProcess(t *testing.T) {
 	}
 	if _, err := TranslateProcess(nil); err == nil || err.Error() != "process: missing" {
 		t.Errorf("TranslateProcess(nil): %v", err)
+	}
+}
+
+// An LSM label on a host without the LSM is refused, naming the field and
+// the LSM; where the LSM is active, integration tests run under it.
+func TestValidateLSM(t *testing.T) {
+	for _, tc := range []struct {
+		lsm    string
+		change func(s *specs.Spec)
+		want   string
+	}{
+		{lsm.AppArmor, func(s *specs.Spec) { s.Process.ApparmorProfile = "x" }, `process.apparmorProfile "x": AppArmor is not enabled`},
+		{lsm.SELinux, func(s *specs.Spec) { s.Process.SelinuxLabel = "x" }, `process.selinuxLabel "x": SELinux is not enabled`},
+		{lsm.SELinux, func(s *specs.Spec) { s.Linux.MountLabel = "x" }, `linux.mountLabel "x": SELinux is not enabled`},
+	} {
+		t.Run(tc.want[:strings.Index(tc.want, " ")], func(t *testing.T) {
+			if lsm.Check(tc.lsm) == nil {
+				t.Skipf("%s is enabled here: nothing is refused", tc.lsm)
+			}
+			s := Default(false)
+			tc.change(s)
+			err := Validate(s, bundle(t, nil))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Validate: %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// linux.mountLabel labels the new filesystems that take a context= option.
+func TestLabelMounts(t *testing.T) {
+	var mounts []mounttree.Mount
+	for i, m := range Default(false).Mounts {
+		mounts = append(mounts, translateMount("/b", i, m))
+	}
+	labelMounts(mounts, "system_u:object_r:container_file_t:s0:c1,c2")
+	for _, m := range mounts {
+		labelled := slices.Contains(m.Data, "context=system_u:object_r:container_file_t:s0:c1,c2")
+		if want := m.Type == "tmpfs" || m.Type == "devpts" || m.Type == "mqueue"; labelled != want {
+			t.Errorf("mount %s (%s): labelled %v, want %v (data %q)", m.Target, m.Type, labelled, want, m.Data)
+		}
 	}
 }
 

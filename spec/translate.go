@@ -91,6 +91,7 @@ func Translate(s *specs.Spec, bundle string) (*libcontainerfd.Config, *libcontai
 	for i, m := range s.Mounts {
 		cfg.Mounts = append(cfg.Mounts, translateMount(bundle, i, m))
 	}
+	labelMounts(cfg.Mounts, l.MountLabel)
 	// runc creates no device nodes and no /dev links when /dev is a bind
 	// mount (its needsSetupDev): the host's /dev would get them. Neither
 	// do we; the listed devices are then the bound directory's business.
@@ -102,6 +103,22 @@ func Translate(s *specs.Spec, bundle string) (*libcontainerfd.Config, *libcontai
 		return nil, nil, err
 	}
 	return cfg, translateProcess(s.Process), nil
+}
+
+// labelMounts gives the new filesystems among mounts the SELinux label
+// (linux.mountLabel) by a "context=" option, as runc does: not binds, and
+// not proc, sysfs and the cgroup filesystems, whose labels the policy sets.
+func labelMounts(mounts []mounttree.Mount, label string) {
+	if label == "" {
+		return
+	}
+	for i, m := range mounts {
+		switch m.Type {
+		case "bind", "proc", "sysfs", "cgroup", "cgroup2":
+			continue
+		}
+		mounts[i].Data = append(m.Data, "context="+label)
+	}
 }
 
 func idMaps(in []specs.LinuxIDMapping) []libcontainerfd.IDMap {
@@ -301,6 +318,8 @@ func translateProcess(pr *specs.Process) *libcontainerfd.Process {
 		NoNewPrivileges: pr.NoNewPrivileges,
 		Rlimits:         slices.Clone(pr.Rlimits),
 		Terminal:        pr.Terminal,
+		AppArmorProfile: pr.ApparmorProfile,
+		SELinuxLabel:    pr.SelinuxLabel,
 	}
 	if pr.User.Umask != nil {
 		u := *pr.User.Umask

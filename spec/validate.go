@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/containerfd/containerfd/libcontainerfd/lsm"
 	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -240,13 +241,17 @@ func checkProcessFields(p *problems, pr *specs.Process) {
 	if a := pr.OOMScoreAdj; a != nil && (*a < -1000 || *a > 1000) {
 		p.addf("process.oomScoreAdj %d: out of range [-1000, 1000]", *a)
 	}
-	// The library does not apply these yet; running without an LSM label
-	// or with the wrong scheduling would be running other than asked.
+	// Running without the label asked for would be running unconfined:
+	// a host without the LSM is an error, as it is for crun.
 	if pr.ApparmorProfile != "" {
-		p.notSupported("process.apparmorProfile")
+		if err := lsm.Check(lsm.AppArmor); err != nil {
+			p.addf("process.apparmorProfile %q: %v", pr.ApparmorProfile, err)
+		}
 	}
 	if pr.SelinuxLabel != "" {
-		p.notSupported("process.selinuxLabel")
+		if err := lsm.Check(lsm.SELinux); err != nil {
+			p.addf("process.selinuxLabel %q: %v", pr.SelinuxLabel, err)
+		}
 	}
 	if sc := pr.Scheduler; sc != nil {
 		if _, ok := schedPolicies[sc.Policy]; !ok {
@@ -424,7 +429,9 @@ func checkLinux(p *problems, s *specs.Spec, ns namespaces) {
 	checkAbsPaths(p, "linux.maskedPaths", l.MaskedPaths)
 	checkAbsPaths(p, "linux.readonlyPaths", l.ReadonlyPaths)
 	if l.MountLabel != "" {
-		p.notSupported("linux.mountLabel")
+		if err := lsm.Check(lsm.SELinux); err != nil {
+			p.addf("linux.mountLabel %q: %v", l.MountLabel, err)
+		}
 	}
 	if l.IntelRdt != nil {
 		// Say first what the host lacks, which no runtime can work around.
