@@ -580,13 +580,38 @@ func ReadEvents(fd int) (Events, error) {
 
 // Populated reports whether any process is in the cgroup or below it: from
 // cgroup.events where there is cgroup2, else from the v1 process lists.
+//
+// A cgroup removed meanwhile (systemd removes a unit's cgroup as soon as its
+// last process is gone) is not populated.
 func (c *Cgroup) Populated() (bool, error) {
+	var pop bool
+	var err error
 	if c.v2 != "" {
-		ev, err := c.Events()
-		return ev.Populated, err
+		var ev Events
+		ev, err = c.Events()
+		pop = ev.Populated
+	} else {
+		var pids []int
+		pids, err = c.Pids()
+		pop = len(pids) > 0
 	}
-	pids, err := c.Pids()
-	return len(pids) > 0, err
+	// ENODEV: a file of a cgroup removed after it was opened.
+	if err != nil && (errors.Is(err, unix.ENODEV) || c.gone()) {
+		return false, nil
+	}
+	return pop, err
+}
+
+// gone reports whether every directory of the cgroup has been removed, as
+// systemd removes a unit's cgroup once its last process has exited: a
+// cgroup that is gone has no processes.
+func (c *Cgroup) gone() bool {
+	for _, d := range c.paths.dirs() {
+		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+	}
+	return true
 }
 
 // destroyTimeout bounds how long Destroy retries a busy directory.
