@@ -73,6 +73,7 @@ func (c *Container) ForkInit(p *Process) (err error) {
 			return err
 		}
 	}
+	attr.CgroupFD = c.cg.CloneFD()
 	s, err := c.startStage(stageInit, p, attr)
 	if c.st.KeyringSerial != 0 {
 		// Saved now so a failure below removes the keyring too.
