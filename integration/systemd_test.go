@@ -367,6 +367,25 @@ func TestSystemdCgroupDriver(t *testing.T) {
 	if left := e.units("cfdsd"); len(left) > 0 {
 		t.Errorf("units left after delete of a slice: %q", left)
 	}
+
+	// An OOM kill makes systemd stop the scope and keep it as failed
+	// (OOMPolicy=stop): delete must reset it. Only with a memory controller.
+	e.writeInner("system.slice:cfdsd:"+id, &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(16 << 20), Swap: i64(16 << 20)}})
+	e.innerOK("run", "--detach", "--bundle", "/inner", id)
+	if !contains(strings.Fields(e.inOK("cat", dir+"/cgroup.controllers")), "memory") {
+		t.Log("no memory controller in the systemd container: the OOM-killed (failed) scope is not tried")
+		e.innerOK("delete", "--force", id)
+		return
+	}
+	e.inner("exec", id, "tail", "/dev/zero")
+	waitFor(t, "systemd to fail the OOM-killed scope", func() bool { return e.show(unit, "ActiveState")["ActiveState"] == "failed" })
+	if r := e.show(unit, "Result"); r["Result"] != "oom-kill" {
+		t.Errorf("scope after the OOM kill: %v, want Result=oom-kill", r)
+	}
+	e.innerOK("delete", id)
+	if left := e.units("cfdsd-"); len(left) > 0 {
+		t.Errorf("units left after delete of an OOM-killed container: %q", left)
+	}
 }
 
 // A failed unit of the same name, as a runtime killed before delete leaves,
