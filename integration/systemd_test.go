@@ -294,11 +294,13 @@ func TestSystemdCgroupDriver(t *testing.T) {
 		Memory: &specs.LinuxMemory{Limit: i64(64 << 20)},
 		Pids:   &specs.LinuxPids{Limit: i64(100)},
 		CPU:    &specs.LinuxCPU{Shares: u64(512), Quota: i64(50000), Period: u64(100000)},
+		// systemd's MemoryHigh has no field of its own in the spec.
+		Unified: map[string]string{"memory.high": "50331648"},
 	})
 	e.innerOK("create", "--bundle", "/inner", id)
-	checkProps(t, "after create", e.show(unit, "ActiveState", "Delegate", "Slice", "ControlGroup", "MemoryMax", "TasksMax", "CPUWeight", "CPUQuotaPerSecUSec", "DevicePolicy", "Description"), map[string]string{
+	checkProps(t, "after create", e.show(unit, "ActiveState", "Delegate", "Slice", "ControlGroup", "MemoryMax", "MemoryHigh", "TasksMax", "CPUWeight", "CPUQuotaPerSecUSec", "DevicePolicy", "Description"), map[string]string{
 		"ActiveState": "active", "Delegate": "yes", "Slice": "system.slice", "ControlGroup": "/system.slice/" + unit,
-		"MemoryMax": "67108864", "TasksMax": "100", "CPUWeight": "20", "CPUQuotaPerSecUSec": "500ms",
+		"MemoryMax": "67108864", "MemoryHigh": "50331648", "TasksMax": "100", "CPUWeight": "20", "CPUQuotaPerSecUSec": "500ms",
 		"DevicePolicy": "strict", "Description": "containerfd container " + id,
 	})
 	// Init was cloned into the scope's cgroup, and its cgroup namespace is
@@ -330,7 +332,7 @@ func TestSystemdCgroupDriver(t *testing.T) {
 			}
 		}
 	}
-	checkFiles("after create", map[string]string{"memory.max": "67108864", "pids.max": "100", "cpu.max": "50000 100000", "cpu.weight": "20"})
+	checkFiles("after create", map[string]string{"memory.max": "67108864", "memory.high": "50331648", "pids.max": "100", "cpu.max": "50000 100000", "cpu.weight": "20"})
 
 	e.innerOK("update", "--memory", "134217728", "--pids-limit", "50", "--cpu-quota", "25000", id)
 	checkProps(t, "after update", e.show(unit, "MemoryMax", "TasksMax", "CPUQuotaPerSecUSec", "DevicePolicy"), map[string]string{

@@ -1,9 +1,12 @@
 package cgroups
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -134,11 +137,113 @@ func unitProperties(r *specs.LinuxResources, v2 bool) ([]sddbus.Property, error)
 			ps = append(ps, prop("BlockIOWeight", uint64(*b.Weight)))
 		}
 	}
+	if v2 {
+		// unified is written last, so it wins over the translated values:
+		// so too as properties.
+		ups, err := unifiedProperties(r.Unified)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ups {
+			ps = slices.DeleteFunc(ps, func(q sddbus.Property) bool { return q.Name == p.Name })
+		}
+		ps = append(ps, ups...)
+	}
 	dev, err := deviceProperties(r.Devices)
 	if err != nil {
 		return nil, err
 	}
 	return append(ps, dev...), nil
+}
+
+// unifiedKeys are the cgroup2 files of linux.resources.unified that systemd
+// has a property for, and so would put back on its own: they go as that
+// property too.
+var unifiedKeys = map[string]string{
+	"memory.min": "MemoryMin", "memory.low": "MemoryLow", "memory.high": "MemoryHigh",
+	"memory.max": "MemoryMax", "memory.swap.max": "MemorySwapMax",
+	"pids.max": "TasksMax", "cpu.weight": "CPUWeight", "io.weight": "IOWeight",
+	"cpuset.cpus": "AllowedCPUs", "cpuset.mems": "AllowedMemoryNodes",
+	"cpu.max": "CPUQuotaPerSecUSec",
+}
+
+// unifiedProperties returns the properties for the keys of u in
+// unifiedKeys, in key order; the files are still written as they are.
+func unifiedProperties(u map[string]string) ([]sddbus.Property, error) {
+	keys := slices.Sorted(maps.Keys(u))
+	var ps []sddbus.Property
+	for _, k := range keys {
+		name, ok := unifiedKeys[k]
+		if !ok {
+			continue
+		}
+		v := strings.TrimSpace(u[k])
+		bad := func(err error) error {
+			return fmt.Errorf("cgroups: linux.resources.unified[%q] %q: %w", k, u[k], err)
+		}
+		num := func(s string) (uint64, error) {
+			if s == "max" {
+				return infinity, nil
+			}
+			return strconv.ParseUint(s, 10, 64)
+		}
+		switch k {
+		case "cpuset.cpus", "cpuset.mems":
+			bits, err := listToBits(v)
+			if err != nil {
+				return nil, bad(err)
+			}
+			ps = append(ps, prop(name, bits))
+		case "cpu.max":
+			// "QUOTA [PERIOD]", as in the file.
+			f := strings.Fields(v)
+			if len(f) < 1 || len(f) > 2 {
+				return nil, bad(errors.New("want \"QUOTA [PERIOD]\""))
+			}
+			period := uint64(100000)
+			if len(f) == 2 {
+				p, err := strconv.ParseUint(f[1], 10, 64)
+				if err != nil || p == 0 {
+					return nil, bad(errors.New("bad period"))
+				}
+				period = p
+				ps = append(ps, prop("CPUQuotaPeriodUSec", period))
+			}
+			quota, err := num(f[0])
+			if err != nil {
+				return nil, bad(err)
+			}
+			if quota != infinity {
+				quota = quota * 1000000 / period
+				if quota%10000 != 0 {
+					quota = (quota/10000 + 1) * 10000
+				}
+			}
+			ps = append(ps, prop(name, quota))
+		case "io.weight":
+			// Only the default weight, "N" or "default N"; per-device
+			// weights stay in the file alone.
+			w, ok := strings.CutPrefix(v, "default ")
+			if strings.Contains(w, "\n") || strings.Contains(w, ":") {
+				continue
+			}
+			if !ok && strings.Contains(w, " ") {
+				return nil, bad(errors.New("not a weight"))
+			}
+			n, err := strconv.ParseUint(strings.TrimSpace(w), 10, 64)
+			if err != nil {
+				return nil, bad(err)
+			}
+			ps = append(ps, prop(name, n))
+		default:
+			n, err := num(v)
+			if err != nil {
+				return nil, bad(err)
+			}
+			ps = append(ps, prop(name, n))
+		}
+	}
+	return ps, nil
 }
 
 // deviceAllow is one entry of systemd's DeviceAllow (a(ss)).
@@ -295,6 +400,16 @@ func (c *Cgroup) withoutUnitLimits(r *specs.LinuxResources) *specs.LinuxResource
 		bb := *b
 		bb.Weight = nil
 		out.BlockIO = &bb
+	}
+	if v2 && len(r.Unified) > 0 {
+		out.Unified = map[string]string{}
+		for k, v := range r.Unified {
+			ctl, _, _ := strings.Cut(k, ".")
+			if _, prop := unifiedKeys[k]; prop && missing(ctl, ctl) {
+				continue
+			}
+			out.Unified[k] = v
+		}
 	}
 	return &out
 }

@@ -124,6 +124,20 @@ func TestUnitProperties(t *testing.T) {
 	if got := props(t, unlimited, true); got != want {
 		t.Errorf("unlimited:\n got %s\nwant %s", got, want)
 	}
+	// unified keys systemd has a property for go as that property too, and
+	// win over the translated value.
+	uni := &specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: i64(64 << 20)},
+		Unified: map[string]string{"memory.high": "50331648", "memory.max": "max", "cpu.max": "max 50000", "pids.max": "7",
+			"cpu.weight": "300", "cpuset.cpus": "0", "io.weight": "default 200", "memory.oom.group": "1"},
+	}
+	want = "CPUQuotaPeriodUSec=50000 CPUQuotaPerSecUSec=" + max + " CPUWeight=300 AllowedCPUs=[1] IOWeight=200 MemoryHigh=50331648 MemoryMax=" + max + " TasksMax=7"
+	if got := props(t, uni, true); got != want {
+		t.Errorf("unified:\n got %s\nwant %s", got, want)
+	}
+	if got := props(t, &specs.LinuxResources{Unified: map[string]string{"cpu.max": "25000 100000", "io.weight": "default 100\n8:0 300"}}, true); got != "CPUQuotaPeriodUSec=100000 CPUQuotaPerSecUSec=250000" {
+		t.Errorf("unified cpu.max, per-device io.weight: %s", got)
+	}
 	// pids 0 is a real limit systemd cannot take: for the file alone.
 	if got := props(t, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(0)}}, true); got != "" {
 		t.Errorf("pids 0: %s, want nothing", got)
@@ -134,6 +148,9 @@ func TestUnitProperties(t *testing.T) {
 		{CPU: &specs.LinuxCPU{Cpus: "1-0"}},
 		{Memory: &specs.LinuxMemory{Limit: i64(100), Swap: i64(50)}},
 		{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Type: "x"}}},
+		{Unified: map[string]string{"memory.high": "lots"}},
+		{Unified: map[string]string{"cpu.max": "1 2 3"}},
+		{Unified: map[string]string{"cpuset.cpus": "x"}},
 	} {
 		if ps, err := unitProperties(bad, true); err == nil {
 			t.Errorf("unitProperties(%+v) = %v, want an error", bad, ps)
