@@ -71,7 +71,7 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 		return nil, nil, err
 	}
 	if c.Bool("systemd-cgroup") {
-		if err := systemdCgroup(cfg, id); err != nil {
+		if err := systemdCgroup(cfg, id, s.Annotations); err != nil {
 			return nil, nil, err
 		}
 	} else if cfg.Cgroup == "" {
@@ -193,8 +193,9 @@ func inheritedFiles(preserve int) ([]*os.File, []string) {
 // systemdCgroup makes the container's cgroup a systemd unit: cgroupsPath is
 // "slice:prefix:name" (runc's form; empty is ":containerfd:ID", a scope
 // containerfd-ID.scope in system.slice), and the cgroup is where systemd puts
-// that unit.
-func systemdCgroup(cfg *cfd.Config, id string) error {
+// that unit. Annotations "org.systemd.property.NAME" set more properties of
+// the unit, as in runc.
+func systemdCgroup(cfg *cfd.Config, id string, annotations map[string]string) error {
 	path := cfg.Cgroup
 	if path == "" {
 		path = ":containerfd:" + id
@@ -205,6 +206,9 @@ func systemdCgroup(cfg *cfd.Config, id string) error {
 	}
 	if cfg.Cgroup, err = u.CgroupPath(); err != nil {
 		return fmt.Errorf("--systemd-cgroup: linux.cgroupsPath %q: %w", path, err)
+	}
+	if u.Properties, err = cgroups.AnnotationProperties(annotations); err != nil {
+		return fmt.Errorf("--systemd-cgroup: %w", err)
 	}
 	cfg.Systemd = &u
 	cfg.SystemdDescription = "containerfd container " + id

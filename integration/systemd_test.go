@@ -218,9 +218,15 @@ func (e *sdEnv) innerOK(args ...string) string {
 }
 
 // writeInner writes the inner bundle's config: sleep, the busybox rootfs,
-// cgroupsPath as given, and r.
-func (e *sdEnv) writeInner(cgroupsPath string, r *specs.LinuxResources) {
+// cgroupsPath as given, r and the annotations.
+func (e *sdEnv) writeInner(cgroupsPath string, r *specs.LinuxResources, annotations ...string) {
 	s := spec.Default(false)
+	for i := 0; i+1 < len(annotations); i += 2 {
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations[annotations[i]] = annotations[i+1]
+	}
 	s.Process.Terminal = false
 	s.Process.Args = []string{"sleep", "1000"}
 	s.Root = &specs.Root{Path: "/inner-rootfs"}
@@ -296,10 +302,11 @@ func TestSystemdCgroupDriver(t *testing.T) {
 		CPU:    &specs.LinuxCPU{Shares: u64(512), Quota: i64(50000), Period: u64(100000)},
 		// systemd's MemoryHigh has no field of its own in the spec.
 		Unified: map[string]string{"memory.high": "50331648"},
-	})
+	}, "org.systemd.property.TimeoutStopSec", "uint64 7")
 	e.innerOK("create", "--bundle", "/inner", id)
-	checkProps(t, "after create", e.show(unit, "ActiveState", "Delegate", "Slice", "ControlGroup", "MemoryMax", "MemoryHigh", "TasksMax", "CPUWeight", "CPUQuotaPerSecUSec", "DevicePolicy", "Description"), map[string]string{
-		"ActiveState": "active", "Delegate": "yes", "Slice": "system.slice", "ControlGroup": "/system.slice/" + unit,
+	checkProps(t, "after create", e.show(unit, "ActiveState", "Delegate", "Slice", "ControlGroup", "MemoryMax", "MemoryHigh", "TasksMax", "CPUWeight", "CPUQuotaPerSecUSec", "DevicePolicy", "Description", "TimeoutStopUSec"), map[string]string{
+		"TimeoutStopUSec": "7s",
+		"ActiveState":     "active", "Delegate": "yes", "Slice": "system.slice", "ControlGroup": "/system.slice/" + unit,
 		"MemoryMax": "67108864", "MemoryHigh": "50331648", "TasksMax": "100", "CPUWeight": "20", "CPUQuotaPerSecUSec": "500ms",
 		"DevicePolicy": "strict", "Description": "containerfd container " + id,
 	})

@@ -119,6 +119,7 @@ func (c *Cgroup) StartUnit(u Unit, description string, pid int, r *specs.LinuxRe
 	} else {
 		props = append(props, prop("BlockIOAccounting", true))
 	}
+	props = append(props, u.Properties...)
 
 	ctx, cancel := context.WithTimeout(context.Background(), unitTimeout)
 	defer cancel()

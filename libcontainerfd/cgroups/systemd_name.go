@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	sddbus "github.com/coreos/go-systemd/v22/dbus"
 )
 
 // DefaultSlice is the slice a systemd unit goes in when cgroupsPath names
@@ -17,6 +19,9 @@ const DefaultSlice = "system.slice"
 type Unit struct {
 	Name  string // "containerfd-web.scope", or "web.slice"
 	Slice string // "system.slice", "machine-ctrs.slice" …
+	// Properties are set on the unit when it starts, after (and so over)
+	// those of the runtime: from AnnotationProperties.
+	Properties []sddbus.Property
 }
 
 // IsSlice reports whether the unit is a slice rather than a scope.

@@ -413,3 +413,63 @@ func (c *Cgroup) withoutUnitLimits(r *specs.LinuxResources) *specs.LinuxResource
 	}
 	return &out
 }
+
+// AnnotationPrefix starts the name of an annotation that sets a unit
+// property, as in runc: "org.systemd.property.TimeoutStopUSec" with the
+// value "uint64 5000000", in GVariant text form.
+const AnnotationPrefix = "org.systemd.property."
+
+// AnnotationProperties returns the unit properties the annotations set, in
+// name order. A name must look like a property name ("CollectMode"); its
+// value is parsed as a GVariant. A name ending in "Sec" (not "USec") takes a
+// number of seconds and is passed on as the "USec" property systemd has, as
+// runc does. Errors name the annotation.
+func AnnotationProperties(annotations map[string]string) ([]sddbus.Property, error) {
+	var ps []sddbus.Property
+	for _, k := range slices.Sorted(maps.Keys(annotations)) {
+		name, ok := strings.CutPrefix(k, AnnotationPrefix)
+		if !ok {
+			continue
+		}
+		bad := func(err error) error {
+			return fmt.Errorf("cgroups: annotations[%q] %q: %w", k, annotations[k], err)
+		}
+		if !propertyName(name) {
+			return nil, bad(errors.New("not a property name (a capital letter, then letters and digits)"))
+		}
+		v, err := dbus.ParseVariant(annotations[k], dbus.Signature{})
+		if err != nil {
+			return nil, bad(err)
+		}
+		if strings.HasSuffix(name, "Sec") && !strings.HasSuffix(name, "USec") {
+			var sec float64
+			switch n := v.Value().(type) {
+			case uint8, uint16, uint32, uint64, int16, int32, int64:
+				sec, _ = strconv.ParseFloat(fmt.Sprint(n), 64)
+			case float64:
+				sec = n
+			default:
+				return nil, bad(errors.New("a ...Sec property takes a number of seconds"))
+			}
+			if sec < 0 || sec*1e6 >= math.MaxUint64 {
+				return nil, bad(errors.New("out of range"))
+			}
+			name = strings.TrimSuffix(name, "Sec") + "USec"
+			v = dbus.MakeVariant(uint64(math.Round(sec * 1e6)))
+		}
+		ps = append(ps, sddbus.Property{Name: name, Value: v})
+	}
+	return ps, nil
+}
+
+func propertyName(s string) bool {
+	if s == "" || s[0] < 'A' || s[0] > 'Z' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -184,3 +184,36 @@ func TestDeviceProperties(t *testing.T) {
 		t.Errorf("allow-by-default list: %v, %v; want no properties", ps, err)
 	}
 }
+
+func TestAnnotationProperties(t *testing.T) {
+	ps, err := AnnotationProperties(map[string]string{
+		"org.systemd.property.TimeoutStopSec": "uint64 5",
+		"org.systemd.property.RuntimeMaxSec":  "1.5",
+		"org.systemd.property.CollectMode":    "'inactive-or-failed'",
+		"org.systemd.property.TasksMax":       "uint64 9",
+		"com.example.other":                   "anything",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.Name+"="+p.Value.String())
+	}
+	want := `CollectMode="inactive-or-failed" RuntimeMaxUSec=@t 1500000 TasksMax=@t 9 TimeoutStopUSec=@t 5000000`
+	if strings.Join(got, " ") != want {
+		t.Errorf("got  %s\nwant %s", strings.Join(got, " "), want)
+	}
+	for k, v := range map[string]string{
+		"org.systemd.property.":            "uint64 1",
+		"org.systemd.property.lower":       "uint64 1",
+		"org.systemd.property.Bad-Name":    "uint64 1",
+		"org.systemd.property.TasksMax":    "not a variant",
+		"org.systemd.property.TimeoutSec":  "'five'",
+		"org.systemd.property.TimeoutSec ": "uint64 1",
+	} {
+		if ps, err := AnnotationProperties(map[string]string{k: v}); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%q: %v, %v; want an error naming it", k, v, ps, err)
+		}
+	}
+}
