@@ -443,7 +443,17 @@ func TestSystemdCgroupLeftoverAndPrivateBus(t *testing.T) {
 	}
 	e.innerOK("run", "--detach", "--bundle", "/inner", id)
 	checkProps(t, "over the private socket", e.show(unit, "ActiveState", "Delegate"), map[string]string{"ActiveState": "active", "Delegate": "yes"})
-	e.innerOK("delete", "--force", id)
+	// Once its process is killed systemd drops the scope and removes its
+	// cgroup: wait, state and delete cope with the cgroup gone.
+	e.innerOK("kill", id, "KILL")
+	if out := e.innerOK("wait", id); strings.TrimSpace(out) != "stopped" {
+		t.Errorf("wait after kill: %q", out)
+	}
+	waitFor(t, "systemd to drop the emptied scope", func() bool { return len(e.units("cfdsd-")) == 0 })
+	if out := e.innerOK("state", id); !strings.Contains(out, `"stopped"`) {
+		t.Errorf("state once systemd dropped the scope: %s", out)
+	}
+	e.innerOK("delete", id)
 	if left := e.units("cfdsd-"); len(left) > 0 {
 		t.Errorf("units left after delete over the private socket: %q", left)
 	}
