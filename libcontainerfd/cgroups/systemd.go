@@ -23,8 +23,8 @@ import (
 // order) would see the scope as a subdirectory of its namespace root, unless
 // it unshares the namespace later from inside, which our init cannot do
 // (it is cloned straight into its namespaces). systemd 252, Debian 12's,
-// refuses a scope without processes ("Scope has no PIDs", ENOENT), and
-// taking PIDFDs needs 253+. So Create makes the scope's cgroup directory
+// refuses a scope without processes ("Scope has no PIDs", ENOENT; newer ones
+// also take pidfds, PIDFDs, which changes nothing here). So Create makes the scope's cgroup directory
 // first, where systemd will put it (the slice's path, ExpandSlice, plus the
 // unit name), the runtime clones init into it, and StartUnit then starts the
 // scope with PIDs=[init]: systemd finds the directory there (mkdir EEXIST
@@ -84,7 +84,8 @@ func waitJob(ctx context.Context, ch <-chan string) error {
 
 // StartUnit starts u, a transient unit of the system manager, around the
 // process pid, which is already in c (see above): for a scope with
-// Delegate=yes and PIDs=[pid], for a slice with no process of its own. The
+// Delegate=yes and PIDs=[pid]; a slice takes no PIDs (systemd has none for
+// slices), and pid just stays in its directory. The
 // unit gets r as properties where systemd has them; then the rest of r is
 // written to the files (Set). A unit of the same name that is left over,
 // failed or inactive (a runtime killed before delete), is reset and the
