@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/spec"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
@@ -49,9 +50,6 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if c.Bool("systemd-cgroup") {
-		return nil, nil, errors.New("--systemd-cgroup: the systemd cgroup driver is not supported yet")
-	}
 	bundle := c.String("bundle")
 	if bundle == "" {
 		if bundle, err = os.Getwd(); err != nil {
@@ -72,7 +70,11 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if cfg.Cgroup == "" {
+	if c.Bool("systemd-cgroup") {
+		if err := systemdCgroup(cfg, id, s.Annotations); err != nil {
+			return nil, nil, err
+		}
+	} else if cfg.Cgroup == "" {
 		cfg.Cgroup = id // runc's default: relative, under our own cgroup
 	}
 	cfg.NoPivot = cfg.NoPivot || c.Bool("no-pivot")
@@ -186,4 +188,29 @@ func inheritedFiles(preserve int) ([]*os.File, []string) {
 		files = append(files, os.NewFile(uintptr(fd), "fd "+strconv.Itoa(fd)))
 	}
 	return files, env
+}
+
+// systemdCgroup makes the container's cgroup a systemd unit: cgroupsPath is
+// "slice:prefix:name" (runc's form; empty is ":containerfd:ID", a scope
+// containerfd-ID.scope in system.slice), and the cgroup is where systemd puts
+// that unit. Annotations "org.systemd.property.NAME" set more properties of
+// the unit, as in runc.
+func systemdCgroup(cfg *cfd.Config, id string, annotations map[string]string) error {
+	path := cfg.Cgroup
+	if path == "" {
+		path = ":containerfd:" + id
+	}
+	u, err := cgroups.ParseUnit(path)
+	if err != nil {
+		return fmt.Errorf("--systemd-cgroup: %w", err)
+	}
+	if cfg.Cgroup, err = u.CgroupPath(); err != nil {
+		return fmt.Errorf("--systemd-cgroup: linux.cgroupsPath %q: %w", path, err)
+	}
+	if u.Properties, err = cgroups.AnnotationProperties(annotations); err != nil {
+		return fmt.Errorf("--systemd-cgroup: %w", err)
+	}
+	cfg.Systemd = &u
+	cfg.SystemdDescription = "containerfd container " + id
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/containerfd/containerfd/internal/testutil"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -336,5 +337,60 @@ func TestVersion(t *testing.T) {
 	out, err := exec.Command(binary, "--version").Output()
 	if err != nil || !strings.Contains(string(out), "containerfd version") || !strings.Contains(string(out), "spec: 1.") {
 		t.Errorf("--version: %q %v", out, err)
+	}
+}
+
+// A container that enables a domain controller for cgroups below its own
+// (systemd in a container does) can hold no process in its own cgroup:
+// exec joins init's cgroup instead, as runc and crun do. cgroup2 needs such
+// a controller here: on a hybrid host hugetlb often is one.
+func TestExecIntoNonLeafCgroup(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "mkdir /sys/fs/cgroup/init && echo $$ > /sys/fs/cgroup/init/cgroup.procs && echo +$CTL > /sys/fs/cgroup/cgroup.subtree_control && sleep 1000")
+	e.ok("create", "--bundle", e.bundle, e.id)
+	b, err := os.ReadFile(filepath.Join(e.root, e.id, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Cgroup map[string]string `json:"cgroup"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	dir := st.Cgroup["unified"]
+	if dir == "" {
+		t.Skip("no cgroup2 hierarchy")
+	}
+	ctls, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(ctls))
+	if len(f) == 0 {
+		t.Skipf("no controller on cgroup2 in %s to enable below it", dir)
+	}
+	e.ok("delete", e.id)
+	s := e.spec()
+	s.Process.Env = append(s.Process.Env, "CTL="+f[0])
+	for i, m := range s.Mounts {
+		if m.Destination == "/sys/fs/cgroup" {
+			s.Mounts[i] = specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup2", Source: "cgroup2", Options: []string{"nosuid", "noexec", "nodev", "rw"}}
+		}
+	}
+	e.writeSpec(s)
+	e.ok("run", "--detach", "--bundle", e.bundle, e.id)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sub, _ := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+		if strings.Contains(string(sub), f[0]) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the container did not enable %s below its cgroup %s", f[0], dir)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if out := e.ok("exec", e.id, "cat", "/proc/self/cgroup"); !strings.Contains(out, "0::/init\n") {
+		t.Errorf("exec into a container whose cgroup is not a leaf: /proc/self/cgroup %q, want 0::/init", out)
 	}
 }

@@ -91,8 +91,13 @@ func TestExecCapsAndPrivs(t *testing.T) {
 
 func TestGlobalFlags(t *testing.T) {
 	e := newEnv(t, "true")
-	if r := e.cfd("--systemd-cgroup", "create", "--bundle", e.bundle, e.id); r.code == 0 || !strings.Contains(r.stderr, "not supported yet") {
-		t.Errorf("--systemd-cgroup: %v", r)
+	// The systemd driver wants "slice:prefix:name", not a cgroupfs path
+	// (systemd itself: systemd_test.go).
+	if r := e.cfd("--systemd-cgroup", "create", "--bundle", e.bundle, e.id); r.code == 0 || !strings.Contains(r.stderr, "linux.cgroupsPath") || !strings.Contains(r.stderr, "the systemd driver wants") {
+		t.Errorf("--systemd-cgroup with a cgroupfs path: %v", r)
+	}
+	if r := e.cfd("state", e.id); r.code == 0 {
+		t.Errorf("state after a refused create: %v", r)
 	}
 	if r := e.cfd("--log-format", "xml", "list"); r.code == 0 || !strings.Contains(r.stderr, "log-format") {
 		t.Errorf("--log-format xml: %v", r)

@@ -3,6 +3,7 @@ package libcontainerfd
 import (
 	"os"
 
+	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -42,6 +43,13 @@ type Config struct {
 	UIDMappings, GIDMappings []IDMap
 	// Cgroup is the absolute cgroup path of the container.
 	Cgroup string
+	// Systemd, if set, makes the cgroup a transient unit of the system
+	// manager (see cgroups.Cgroup.StartUnit): Cgroup must then be the unit's
+	// own path (Unit.CgroupPath), where init is cloned before the unit is
+	// started around it.
+	Systemd *cgroups.Unit
+	// SystemdDescription is the unit's Description.
+	SystemdDescription string
 	// Rootfs is the host directory that becomes / (with NewEmptyFS).
 	Rootfs       string
 	RootReadonly bool

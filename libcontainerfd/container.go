@@ -143,6 +143,16 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	if c.st.Cgroup, err = cgroups.Resolve(cfg.Cgroup); err != nil {
 		return nil, fmt.Errorf("container %s: %w", id, err)
 	}
+	if cfg.Systemd != nil {
+		p, err := cfg.Systemd.CgroupPath()
+		if err != nil {
+			return nil, fmt.Errorf("container %s: %w", id, err)
+		}
+		if p != cfg.Cgroup {
+			return nil, fmt.Errorf("container %s: cgroup path %q is not that of systemd unit %s (%s)", id, cfg.Cgroup, cfg.Systemd.Name, p)
+		}
+		c.st.SystemdUnit = cfg.Systemd.Name
+	}
 	if err := c.publish(root); err != nil {
 		return nil, err
 	}
@@ -160,11 +170,13 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 
 	if c.cg, err = cgroups.Create(cfg.Cgroup); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			c.st.Cgroup = nil // someone else's: not ours to remove
+			// Someone else's: not ours to remove.
+			c.st.Cgroup, c.st.SystemdUnit = nil, ""
 		}
 		return nil, fmt.Errorf("container %s: create cgroup: %w", id, err)
 	}
-	if cfg.Resources != nil {
+	// With systemd, the limits go with the unit, started around init.
+	if cfg.Resources != nil && cfg.Systemd == nil {
 		if err := c.cg.Set(cfg.Resources); err != nil {
 			return nil, fmt.Errorf("container %s: %w", id, err)
 		}
@@ -366,6 +378,15 @@ func (c *Container) destroy() error {
 		if err := c.waitEmpty(10 * time.Second); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if c.st.SystemdUnit != "" {
+		// Stopped and reset, so that no unit is left, failed or not;
+		// systemd removes the directories it made.
+		if err := cgroups.StopUnit(c.st.SystemdUnit); err != nil {
+			errs = append(errs, fmt.Errorf("container %s: %w", c.id, err))
+		}
+	}
+	if c.cg != nil {
 		if err := c.cg.Destroy(); err != nil {
 			errs = append(errs, fmt.Errorf("container %s: remove cgroup: %w", c.id, err))
 		}
@@ -434,7 +455,11 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 	if c.cg == nil {
 		return fmt.Errorf("container %s: update: %w", c.id, errNoCgroup)
 	}
-	if err := c.cg.Set(r); err != nil {
+	set := c.cg.Set
+	if c.st.SystemdUnit != "" {
+		set = func(r *specs.LinuxResources) error { return c.cg.SetUnit(c.st.SystemdUnit, r) }
+	}
+	if err := set(r); err != nil {
 		return fmt.Errorf("container %s: update: %w", c.id, err)
 	}
 	return nil

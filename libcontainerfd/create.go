@@ -3,6 +3,7 @@ package libcontainerfd
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -72,6 +73,7 @@ func (c *Container) ForkInit(p *Process) (err error) {
 			return err
 		}
 	}
+	attr.CgroupFD = c.cg.CloneFD()
 	s, err := c.startStage(stageInit, p, attr)
 	if c.st.KeyringSerial != 0 {
 		// Saved now so a failure below removes the keyring too.
@@ -99,6 +101,16 @@ func (c *Container) ForkInit(p *Process) (err error) {
 		return err
 	}
 	stopat.Point("forkinit:spawned")
+	if u := cfg.Systemd; u != nil {
+		// Init is in the unit's cgroup already: start the unit around it,
+		// before init does anything.
+		if err := c.cg.StartUnit(*u, cfg.SystemdDescription, proc.Pid, cfg.Resources); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				c.st.SystemdUnit = "" // another's: not ours to stop
+			}
+			return fmt.Errorf("container %s: %w", c.id, err)
+		}
+	}
 	if cfg.Flags&KillOnClose != 0 {
 		if err := c.startWatcher(); err != nil {
 			return err

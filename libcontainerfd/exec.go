@@ -30,6 +30,14 @@ func (c *Container) Exec(p *Process) (err error) {
 			return err
 		}
 	}
+	cgfd, other, err := c.cg.JoinFD(c.st.Init.Pid)
+	if err != nil {
+		return fmt.Errorf("container %s: exec: %w", c.id, err)
+	}
+	if other {
+		defer unix.Close(cgfd)
+	}
+	attr.CgroupFD = cgfd
 	s, err := c.startStage(stageExec, p, attr)
 	if err != nil {
 		return fmt.Errorf("container %s: exec: %w", c.id, err)
@@ -73,8 +81,9 @@ type stage struct {
 	sock int
 }
 
-// startStage starts our own binary as stage name in the container's cgroup
-// with p's fds, plus what attr says (namespaces, keyring).
+// startStage starts our own binary as stage name in the cgroup2 directory
+// attr.CgroupFD (and the container's v1 cgroups) with p's fds, plus what
+// attr says (namespaces, keyring).
 func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage, error) {
 	exe, err := selfexe.FD()
 	if err != nil {
@@ -98,7 +107,6 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 	// (Its environment is its own; the process gets the one it asked for.)
 	attr.Env = []string{"GOMAXPROCS=1"}
 	attr.Files = files
-	attr.CgroupFD = c.cg.CloneFD()
 	// The stage runs as root of the container's user namespace.
 	attr.RootInUserns = c.st.Namespaces&unix.CLONE_NEWUSER != 0
 	proc, err := spawn.Start(&attr)

@@ -26,10 +26,14 @@ type state struct {
 	Flags   Flags     `json:"flags"`
 	// Namespaces holds the CLONE_NEW* flags of every namespace the
 	// container does not share with the runtime (new or joined).
-	Namespaces    int               `json:"namespaces"`
-	Init          procid.ID         `json:"init"`
-	Started       bool              `json:"started,omitempty"`
-	Cgroup        cgroups.Paths     `json:"cgroup"`
+	Namespaces int           `json:"namespaces"`
+	Init       procid.ID     `json:"init"`
+	Started    bool          `json:"started,omitempty"`
+	Cgroup     cgroups.Paths `json:"cgroup"`
+	// SystemdUnit names the container's systemd unit, with the systemd
+	// cgroup driver: recorded before the unit is started, so that delete
+	// stops it whatever stopped create.
+	SystemdUnit   string            `json:"systemdUnit,omitempty"`
 	Keyring       string            `json:"keyring,omitempty"`
 	KeyringSerial int               `json:"keyringSerial,omitempty"`
 	Labels        map[string]string `json:"labels,omitempty"`

@@ -580,13 +580,38 @@ func ReadEvents(fd int) (Events, error) {
 
 // Populated reports whether any process is in the cgroup or below it: from
 // cgroup.events where there is cgroup2, else from the v1 process lists.
+//
+// A cgroup removed meanwhile (systemd removes a unit's cgroup as soon as its
+// last process is gone) is not populated.
 func (c *Cgroup) Populated() (bool, error) {
+	var pop bool
+	var err error
 	if c.v2 != "" {
-		ev, err := c.Events()
-		return ev.Populated, err
+		var ev Events
+		ev, err = c.Events()
+		pop = ev.Populated
+	} else {
+		var pids []int
+		pids, err = c.Pids()
+		pop = len(pids) > 0
 	}
-	pids, err := c.Pids()
-	return len(pids) > 0, err
+	// ENODEV: a file of a cgroup removed after it was opened.
+	if err != nil && (errors.Is(err, unix.ENODEV) || c.gone()) {
+		return false, nil
+	}
+	return pop, err
+}
+
+// gone reports whether every directory of the cgroup has been removed, as
+// systemd removes a unit's cgroup once its last process has exited: a
+// cgroup that is gone has no processes.
+func (c *Cgroup) gone() bool {
+	for _, d := range c.paths.dirs() {
+		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+	}
+	return true
 }
 
 // destroyTimeout bounds how long Destroy retries a busy directory.
@@ -707,4 +732,50 @@ func writeRaw(p, val string) error {
 		}
 		return nil
 	}
+}
+
+// JoinFD returns an O_PATH fd of the cgroup2 directory a new process of the
+// container should be cloned into (CLONE_INTO_CGROUP), for the caller to
+// close, and whether it is another than CloneFD's. That is the cgroup's own
+// directory, unless processes cannot join it: a cgroup that enables domain
+// controllers for its children (cgroup.subtree_control), as systemd does
+// when it runs in the container, may hold no process of its own. Then it is
+// the directory init (pid) is in, as runc and crun do it, which must be the
+// cgroup's or one below it. In V1 mode it is -1.
+func (c *Cgroup) JoinFD(pid int) (fd int, other bool, err error) {
+	if c.v2 == "" {
+		return -1, false, nil
+	}
+	sub, err := readFile(c.v2, "cgroup.subtree_control")
+	if err != nil || strings.TrimSpace(sub) == "" {
+		// Unreadable: let the clone say what is wrong.
+		return c.cloneFD, false, nil
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return -1, false, fmt.Errorf("cgroups: %s enables %s for its children, so no process can join it; init's cgroup: %w", c.v2, strings.TrimSpace(sub), err)
+	}
+	own, err := parseSelfCgroup(string(b))
+	if err != nil {
+		return -1, false, fmt.Errorf("cgroups: init's cgroup: %w", err)
+	}
+	l, err := detect()
+	if err != nil {
+		return -1, false, err
+	}
+	if l.v2 == nil {
+		return -1, false, fmt.Errorf("cgroups: init's cgroup: no cgroup2 hierarchy mounted")
+	}
+	dir, err := l.v2.dirOf(own)
+	if err != nil {
+		return -1, false, fmt.Errorf("cgroups: init's cgroup: %w", err)
+	}
+	if dir != c.v2 && !strings.HasPrefix(dir, c.v2+"/") {
+		return -1, false, fmt.Errorf("cgroups: %s enables %s for its children, so no process can join it, and init is in %s, outside it", c.v2, strings.TrimSpace(sub), dir)
+	}
+	fd, err = unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, false, fmt.Errorf("cgroups: open init's cgroup %s: %w", dir, err)
+	}
+	return fd, true, nil
 }

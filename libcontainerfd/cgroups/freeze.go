@@ -148,10 +148,13 @@ func (c *Cgroup) Frozen() (bool, error) {
 // until a round finds no process it has not signalled already. It does not
 // wait for the processes to be gone: poll EventsFD (or Populated) for that.
 func (c *Cgroup) Kill() error {
+	if c.gone() {
+		return nil // removed (systemd drops an emptied scope): no process left
+	}
 	if c.v2 != "" && !kernfeat.Disabled(kernfeat.CgroupKill) {
 		err := writeFile(c.v2, "cgroup.kill", "1")
-		if err == nil {
-			return nil
+		if err == nil || errors.Is(err, unix.ENODEV) || c.gone() {
+			return nil // ENODEV, or gone: removed meanwhile, nothing to kill
 		}
 		if !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("cgroups: kill: %w", err)
