@@ -186,13 +186,27 @@ func TestKillAll(t *testing.T) {
 	if len(pids) != 3 {
 		t.Fatalf("ps --format json: %v", pids)
 	}
+	// pidfds, not pids: other tests' processes may reuse a pid at once.
+	var pidfds []int
+	for _, p := range pids {
+		fd, err := unix.PidfdOpen(p, 0)
+		if err != nil {
+			t.Fatalf("pidfd_open %d: %v", p, err)
+		}
+		defer unix.Close(fd)
+		pidfds = append(pidfds, fd)
+	}
 	e.ok("kill", "--all", e.id, "9")
 	waitStatus(t, e, "stopped")
-	for _, p := range pids {
-		if err := unix.Kill(p, 0); err == nil {
-			if st, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat"); !strings.Contains(string(st), ") Z") {
-				t.Errorf("pid %d survived kill --all", p)
-			}
+	for i, fd := range pidfds {
+		// A pidfd polls readable once its process has exited.
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 5000)
+		for err == unix.EINTR {
+			n, err = unix.Poll(fds, 5000)
+		}
+		if n != 1 || err != nil {
+			t.Errorf("pid %d survived kill --all", pids[i])
 		}
 	}
 	e.ok("delete", e.id)
