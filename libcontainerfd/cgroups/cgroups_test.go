@@ -102,6 +102,10 @@ func TestDetectFixtures(t *testing.T) {
 	const pureV2 = `25 1 0:23 / /sys rw,nosuid - sysfs sysfs rw
 30 25 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
 `
+	// Pure v2 with a named v1 hierarchy beside it, for old guests: still
+	// pure v2, as the mount table says, whatever this machine has.
+	const pureV2Named = pureV2 + `41 25 0:50 / /run/cgroup-named rw - cgroup cgroup rw,name=elogind
+`
 	const hybrid = `31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw shared:9 - cgroup cgroup rw,cpu,cpuacct
 33 31 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
@@ -130,6 +134,7 @@ func TestDetectFixtures(t *testing.T) {
 		bad              bool
 	}{
 		{name: "pure v2", table: pureV2, mode: V2, v2: "/sys/fs/cgroup"},
+		{name: "pure v2 and a named v1", table: pureV2Named, mode: V2, v2: "/sys/fs/cgroup"},
 		{name: "hybrid", table: hybrid, mode: Hybrid, v2: "/sys/fs/cgroup/unified", v1: v1want},
 		{name: "hybrid forced v2", table: hybrid, env: "v2", mode: V2, v2: "/sys/fs/cgroup/unified"},
 		{name: "hybrid forced v1", table: hybrid, env: "v1", mode: V1, v1: v1want},
