@@ -385,6 +385,26 @@ func cpuTicks(t *testing.T, pid int) int {
 	return u + k
 }
 
+// voluntarySwitches is voluntary_ctxt_switches of /proc/<pid>/status.
+func voluntarySwitches(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("/proc/%d/status: %q: %v", pid, line, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("/proc/%d/status has no voluntary_ctxt_switches", pid)
+	return 0
+}
+
 // gone reports whether pid has exited (no such process, or a zombie).
 func gone(pid int) bool {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -937,11 +957,24 @@ func TestFreezeThaw(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 
+		sw1, sw2 := voluntarySwitches(t, pid1), voluntarySwitches(t, pid2)
 		t0 := time.Now()
 		if err := c.Freeze(); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("%v: Freeze took %v", mode, time.Since(t0))
+		// A frozen task counts as frozen (and shows state S) just before
+		// it switches out, and its CPU time is added at the switch: a
+		// moment on hardware, milliseconds in an emulated VM. The busy
+		// loops make no syscalls, so their first voluntary switch is that
+		// one; wait for it before reading the counters.
+		for deadline := time.Now().Add(time.Second); voluntarySwitches(t, pid1) == sw1 || voluntarySwitches(t, pid2) == sw2; {
+			if time.Now().After(deadline) {
+				t.Errorf("frozen processes did not switch out within 1s")
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
 		if fr, err := c.Frozen(); err != nil || !fr {
 			t.Errorf("after Freeze: Frozen() = %v, %v", fr, err)
 		}
