@@ -41,7 +41,9 @@ cache=${CFD_VM_CACHE:-/var/cache/containerfd-vm}
 pkgs=(${CFD_VM_PKGS:-./libcontainerfd/cgroups ./libcontainerfd ./libcontainerfd/mounttree ./libcontainerfd/internal/spawn ./internal/testutil ./integration})
 # Modules the tests need, by name; their dependencies come from modules.dep.
 # crc32c_generic: ext4 loads it by name (a soft dependency modules.dep omits).
-modules=(virtio_pci virtio_blk crc32c_generic ext4 overlay veth bfq dummy)
+# rdma_rxe: soft-RoCE, so a test can make an RDMA device for the rdma controller;
+# it asks the crypto API for "crc32" (crc32_generic), another soft dependency.
+modules=(virtio_pci virtio_blk crc32c_generic ext4 overlay veth bfq dummy crc32_generic rdma_rxe)
 
 log() { echo "vm: $*" >&2; }
 

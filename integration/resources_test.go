@@ -1,14 +1,23 @@
 package integration
 
 import (
+	"crypto/rand"
+	byteorder "encoding/binary" // the package has a var binary
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // wholeDisk returns a block device of the host (a disk, not a partition)
@@ -165,19 +174,17 @@ func TestResourcesBlockIOHugetlbRdma(t *testing.T) {
 		if rdmaDir == "" {
 			t.Skip("no rdma controller: neither a cgroup v1 rdma hierarchy nor rdma on cgroup2")
 		}
-		ents, _ := os.ReadDir("/sys/class/infiniband")
-		if len(ents) == 0 {
-			// The controller is there but knows no device: the kernel
-			// refuses a limit, and the runtime must say so, not drop it.
-			js := `{"rdma":{"cfdtest0":{"hcaHandles":1}}}`
-			r := e.cfdIn([]byte(js), "update", "--resources", "-", e.id)
-			if r.code == 0 || !strings.Contains(r.stderr, "rdma.max") {
-				t.Errorf("rdma limit for a device that is not there: %v, want an error naming rdma.max", r)
-			}
-			t.Skip("rdma controller present but no RDMA device in /sys/class/infiniband: a limit cannot be set (refused as expected)")
+		// A device the kernel does not have: it refuses the limit, and
+		// the runtime must say so, not drop it.
+		js := `{"rdma":{"cfdtest0":{"hcaHandles":1}}}`
+		if r := e.cfdIn([]byte(js), "update", "--resources", "-", e.id); r.code == 0 || !strings.Contains(r.stderr, "rdma.max") {
+			t.Errorf("rdma limit for a device that is not there: %v, want an error naming rdma.max", r)
 		}
-		hca := ents[0].Name()
-		js := `{"rdma":{"` + hca + `":{"hcaHandles":3,"hcaObjects":100}}}`
+		hca, why := softRoCE(t)
+		if hca == "" {
+			t.Skipf("rdma controller present but no RDMA device of the test's own: %s", why)
+		}
+		js = `{"rdma":{"` + hca + `":{"hcaHandles":3,"hcaObjects":100}}}`
 		if r := e.cfdIn([]byte(js), "update", "--resources", "-", e.id); r.code != 0 {
 			t.Fatalf("update --resources - %s: %v", js, r)
 		}
@@ -185,4 +192,98 @@ func TestResourcesBlockIOHugetlbRdma(t *testing.T) {
 			t.Errorf("rdma.max = %q, want %s hca_handle=3 hca_object=100", got, hca)
 		}
 	})
+}
+
+// softRoCE makes an RDMA device of the test's own: a soft-RoCE (rdma_rxe)
+// link on a veth pair of its own, as `rdma link add NAME type rxe netdev
+// VETH` does (iproute2's rdma is not in busybox, so the netlink request is
+// sent here). Deleting the veth after the test removes the device. Without
+// rdma_rxe loaded it returns "" and why (hack/vm.sh loads it in the VM).
+func softRoCE(t *testing.T) (name, why string) {
+	t.Helper()
+	if _, err := os.Stat("/sys/module/rdma_rxe"); err != nil {
+		return "", "the rdma_rxe module (soft-RoCE) is not loaded"
+	}
+	b := make([]byte, 3)
+	rand.Read(b)
+	veth, name := "cfdrxe"+hex.EncodeToString(b), "cfdrdma"+hex.EncodeToString(b)
+	if out, err := exec.Command("ip", "link", "add", veth, "type", "veth", "peer", "name", veth+"p").CombinedOutput(); err != nil {
+		t.Fatalf("ip link add %s type veth: %v\n%s", veth, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "link", "del", veth).CombinedOutput(); err != nil {
+			t.Errorf("ip link del %s: %v\n%s", veth, err, out)
+		}
+	})
+	if out, err := exec.Command("ip", "link", "set", veth, "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set %s up: %v\n%s", veth, err, out)
+	}
+	if err := rdmaNewLink(name, "rxe", veth); err != nil {
+		t.Fatalf("rdma link add %s type rxe netdev %s: %v", name, veth, err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat("/sys/class/infiniband/" + name); err == nil {
+			return name, ""
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rdma link %s: no /sys/class/infiniband/%s after 5s", name, name)
+		}
+	}
+}
+
+// rdmaNewLink sends RDMA_NLDEV_CMD_NEWLINK on a NETLINK_RDMA socket and
+// waits for the kernel's answer.
+func rdmaNewLink(name, linkType, netdev string) error {
+	const (
+		rdmaNLNLDev       = 5  // RDMA_NL_NLDEV
+		nldevCmdNewLink   = 3  // RDMA_NLDEV_CMD_NEWLINK
+		nldevAttrDevName  = 2  // RDMA_NLDEV_ATTR_DEV_NAME
+		nldevAttrNdevName = 51 // RDMA_NLDEV_ATTR_NDEV_NAME
+		nldevAttrLinkType = 65 // RDMA_NLDEV_ATTR_LINK_TYPE
+	)
+	var attrs []byte
+	for _, a := range []struct {
+		typ uint16
+		val string
+	}{{nldevAttrDevName, name}, {nldevAttrLinkType, linkType}, {nldevAttrNdevName, netdev}} {
+		n := 4 + len(a.val) + 1 // NUL-terminated
+		buf := make([]byte, (n+3)&^3)
+		byteorder.NativeEndian.PutUint16(buf[0:], uint16(n))
+		byteorder.NativeEndian.PutUint16(buf[2:], a.typ)
+		copy(buf[4:], a.val)
+		attrs = append(attrs, buf...)
+	}
+	msg := make([]byte, unix.NLMSG_HDRLEN, unix.NLMSG_HDRLEN+len(attrs))
+	byteorder.NativeEndian.PutUint32(msg[0:], uint32(unix.NLMSG_HDRLEN+len(attrs)))
+	byteorder.NativeEndian.PutUint16(msg[4:], rdmaNLNLDev<<10|nldevCmdNewLink)
+	byteorder.NativeEndian.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK)
+	byteorder.NativeEndian.PutUint32(msg[8:], 1) // sequence
+	msg = append(msg, attrs...)
+
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_RDMA)
+	if err != nil {
+		return fmt.Errorf("socket NETLINK_RDMA: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	buf := make([]byte, 4096)
+	n, _, err := unix.Recvfrom(fd, buf, 0)
+	if err != nil {
+		return fmt.Errorf("receive: %w", err)
+	}
+	msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if m.Header.Type == unix.NLMSG_ERROR && len(m.Data) >= 4 {
+			if code := int32(byteorder.NativeEndian.Uint32(m.Data)); code != 0 {
+				return unix.Errno(-code)
+			}
+			return nil
+		}
+	}
+	return errors.New("no answer from the kernel")
 }
