@@ -1,10 +1,13 @@
 # containerfd — build, test, demo, install.
 #
 #   make            build a static bin/containerfd (CGO_ENABLED=0)
-#   make test       install test packages (hack/deps.sh), build, go test as root
+#   make test       install test packages (hack/deps.sh), build, go test as root,
+#                   then test-vm where a VM boots here
 #   make demo       run a busybox container from a bundle made here (hack/demo.sh)
 #   make test-load  the load test at full size (200 containers at once, 1000 runs)
 #   make bench      containerfd against runc and crun side by side (N=50 samples; docs/performance.md)
+#   make test-vm    the cgroup and fallback tests in a qemu VM: Debian's 6.1
+#                   kernel, pure cgroup v2 with every controller (hack/vm.sh)
 #   make fuzz       run the fuzz targets for FUZZTIME (default 10s; try FUZZTIME=10m)
 #   make vet        gofmt + go vet
 #   make install    install bin/containerfd into $(PREFIX)/bin
@@ -23,7 +26,7 @@ GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 
 DEMO_DIR ?= /tmp/containerfd-demo
 
-.PHONY: all build test test-load fuzz vet demo install clean root-check bench
+.PHONY: all build test test-vm test-load fuzz vet demo install clean root-check bench
 
 all: build
 
@@ -46,6 +49,16 @@ test: root-check
 	# containers, which have no dynamic loader.
 	CGO_ENABLED=0 $(GO) test -p 1 -count=1 ./...
 	$(MAKE) fuzz FUZZTIME=10s
+	# The cgroup and fallback tests again in a VM (pure cgroup v2 with every
+	# controller, Linux 6.1), where one boots here; else one line says why not.
+	bash hack/vm.sh --if-boots
+
+# The cgroup and kernel-fallback tests inside a qemu VM (hack/vm.sh): Debian
+# 12's own 6.1 kernel, unpacked into /var/cache/containerfd-vm (never
+# installed), cgroup2 alone with every controller, a virtio disk and huge
+# pages. KVM when it works here, else TCG (slower).
+test-vm: root-check
+	bash hack/vm.sh
 
 # The load test at full size: 200 containers at once, 1000 run cycles.
 test-load: root-check build

@@ -23,10 +23,17 @@ import (
 func newKeyringEnv(t *testing.T, args ...string) *env {
 	e := newEnv(t, args...)
 	s := e.spec()
-	build := exec.Command("go", "build", "-o", filepath.Join(s.Root.Path, "keyread"), "./testdata/keyread")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build keyread: %v\n%s", err, out)
+	dst := filepath.Join(s.Root.Path, "keyread")
+	if dir := os.Getenv(prebuiltEnv); dir != "" {
+		if out, err := exec.Command("cp", filepath.Join(dir, "keyread"), dst).CombinedOutput(); err != nil {
+			t.Fatalf("copy keyread: %v\n%s", err, out)
+		}
+	} else {
+		build := exec.Command("go", "build", "-o", dst, "./testdata/keyread")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("build keyread: %v\n%s", err, out)
+		}
 	}
 	s.Linux.MaskedPaths = slices.DeleteFunc(s.Linux.MaskedPaths, func(p string) bool { return p == "/proc/keys" })
 	e.writeSpec(s)

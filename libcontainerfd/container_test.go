@@ -238,7 +238,7 @@ func TestMountTree(t *testing.T) {
 			e.startSleeping(c)
 			mi := e.mustExec(c, "cat", "/proc/self/mountinfo")
 			for _, want := range []string{
-				e.rootfs + " / rw", " /proc rw,nosuid,nodev,noexec", " /dev rw,nosuid", " /dev/pts ", " /dev/mqueue ",
+				e.rootfsRoot() + " / rw", " /proc rw,nosuid,nodev,noexec", " /dev rw,nosuid", " /dev/pts ", " /dev/mqueue ",
 				" /sys ro", " /sys/fs/cgroup ro", " /mnt/dir ro", " /mnt/file ", " /tmp rw,nodev,noexec",
 				" - proc ", " - tmpfs ", " - devpts ", " - mqueue ", " - sysfs ", " - cgroup2 ",
 			} {
@@ -274,7 +274,7 @@ func TestReadonlyRoot(t *testing.T) {
 	cfg.RootReadonly = true
 	c := e.create(cfg)
 	out, _ := e.run(c, "sh", "-c", "touch /x && echo writable; grep ' / ro' /proc/self/mountinfo")
-	if strings.Contains(out, "writable") || !strings.Contains(out, e.rootfs+" / ro") {
+	if strings.Contains(out, "writable") || !strings.Contains(out, e.rootfsRoot()+" / ro") {
 		t.Errorf("read-only root: %q", out)
 	}
 }
@@ -324,9 +324,9 @@ func TestWaitForLastProcess(t *testing.T) {
 }
 
 func TestKillAll(t *testing.T) {
-	for _, mode := range []struct{ cgroup, disable string }{{"hybrid", ""}, {"v2", ""}, {"v1", ""}, {"hybrid", "cgroup-kill"}} {
+	for _, mode := range []struct{ cgroup, disable string }{{"hybrid", ""}, {"v2", ""}, {"v1", ""}, {"hybrid", "cgroup-kill"}, {"v2", "cgroup-kill"}} {
 		t.Run(mode.cgroup+"/"+mode.disable, func(t *testing.T) {
-			t.Setenv("CONTAINERFD_CGROUP_MODE", mode.cgroup)
+			setCgroupMode(t, mode.cgroup)
 			t.Setenv("CONTAINERFD_DISABLE", mode.disable)
 			e := newEnv(t)
 			cfg := e.config()
@@ -367,9 +367,9 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func TestFreezeThaw(t *testing.T) {
-	for _, mode := range []string{"hybrid", "v1"} {
+	for _, mode := range []string{"hybrid", "v1", "v2"} {
 		t.Run(mode, func(t *testing.T) {
-			t.Setenv("CONTAINERFD_CGROUP_MODE", mode)
+			setCgroupMode(t, mode)
 			e := newEnv(t)
 			c := e.create(e.config())
 			init := e.startSleeping(c)

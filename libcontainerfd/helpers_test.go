@@ -5,11 +5,14 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/containerfd/containerfd/internal/mountinfo"
 	"github.com/containerfd/containerfd/internal/testutil"
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"golang.org/x/sys/unix"
 )
@@ -34,6 +37,38 @@ func newEnv(t *testing.T) *env {
 	testutil.NoLeaks(t)
 	testutil.RequireRoot(t)
 	return &env{t: t, root: testutil.StateDir(t), cgroup: testutil.CgroupPath(t), rootfs: testutil.Rootfs(t)}
+}
+
+// setCgroupMode forces the cgroup mode (CONTAINERFD_CGROUP_MODE) for the
+// test, or skips it, naming what is missing, where this host cannot have
+// that mode: a pure cgroup v2 host (the VM of hack/vm.sh) has no v1
+// hierarchy, so no v1 or hybrid mode.
+func setCgroupMode(t *testing.T, mode string) {
+	t.Helper()
+	t.Setenv(cgroups.EnvMode, mode)
+	if _, err := cgroups.DetectMode(); err != nil {
+		t.Skipf("cgroup mode %s not available on this host: %v", mode, err)
+	}
+}
+
+// rootfsRoot is how the container's mountinfo names the root of its "/":
+// the rootfs path within the file system that holds it, which is the path
+// itself only where / holds it (not when /tmp is a tmpfs of its own, as in
+// the VM of hack/vm.sh).
+func (e *env) rootfsRoot() string {
+	e.t.Helper()
+	es, err := mountinfo.Read("/proc/self/mountinfo")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var best mountinfo.Entry
+	for _, m := range es { // the last, deepest mount wins
+		if (e.rootfs == m.Mountpoint || strings.HasPrefix(e.rootfs, strings.TrimSuffix(m.Mountpoint, "/")+"/")) &&
+			len(m.Mountpoint) >= len(best.Mountpoint) {
+			best = m
+		}
+	}
+	return filepath.Join(best.Root, strings.TrimPrefix(e.rootfs, best.Mountpoint))
 }
 
 var allNS = []int{unix.CLONE_NEWNS, unix.CLONE_NEWPID, unix.CLONE_NEWUTS, unix.CLONE_NEWIPC, unix.CLONE_NEWNET, unix.CLONE_NEWCGROUP}

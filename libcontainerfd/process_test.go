@@ -4,12 +4,14 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -162,21 +164,58 @@ func TestSysctl(t *testing.T) {
 	}
 }
 
+// TestResources: memory and pids limits reach the container's cgroup, in
+// v1 (this host) and on cgroup2 where it has those controllers (the VM of
+// hack/vm.sh; this host's cgroup2 has none).
 func TestResources(t *testing.T) {
-	t.Setenv("CONTAINERFD_CGROUP_MODE", "v1")
-	e := newEnv(t)
-	cfg := e.config()
-	limit, pids := int64(64<<20), int64(20)
-	cfg.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}, Pids: &specs.LinuxPids{Limit: &pids}}
-	c := e.create(cfg)
-	e.startSleeping(c)
-	paths := c.Cgroup().Paths()
-	if b, _ := os.ReadFile(paths["memory"] + "/memory.limit_in_bytes"); strings.TrimSpace(string(b)) != strconv.FormatInt(limit, 10) {
-		t.Errorf("memory.limit_in_bytes = %q", b)
+	for _, mode := range []string{"v1", "v2"} {
+		t.Run(mode, func(t *testing.T) {
+			setCgroupMode(t, mode)
+			e := newEnv(t)
+			if mode == "v2" {
+				for _, ctrl := range []string{"memory", "pids"} {
+					if !v2RootEnables(t, ctrl) {
+						t.Skipf("cgroup2 here does not enable the %s controller for its children", ctrl)
+					}
+				}
+			}
+			cfg := e.config()
+			limit, pids := int64(64<<20), int64(20)
+			cfg.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}, Pids: &specs.LinuxPids{Limit: &pids}}
+			c := e.create(cfg)
+			e.startSleeping(c)
+			paths := c.Cgroup().Paths()
+			memFile, pidsDir := paths["memory"]+"/memory.limit_in_bytes", paths["pids"]
+			if mode == "v2" {
+				memFile, pidsDir = paths[cgroups.KeyUnified]+"/memory.max", paths[cgroups.KeyUnified]
+			}
+			if b, err := os.ReadFile(memFile); strings.TrimSpace(string(b)) != strconv.FormatInt(limit, 10) {
+				t.Errorf("%s = %q (%v)", memFile, b, err)
+			}
+			if b, err := os.ReadFile(pidsDir + "/pids.max"); strings.TrimSpace(string(b)) != "20" {
+				t.Errorf("pids.max = %q (%v)", b, err)
+			}
+		})
 	}
-	if b, _ := os.ReadFile(paths["pids"] + "/pids.max"); strings.TrimSpace(string(b)) != "20" {
-		t.Errorf("pids.max = %q", b)
+}
+
+// v2RootEnables reports whether the cgroup2 root of the forced mode enables
+// ctrl for its children (the runtime leaves the root's subtree_control as
+// the host set it).
+func v2RootEnables(t *testing.T, ctrl string) bool {
+	t.Helper()
+	for _, root := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		var st unix.Statfs_t
+		if unix.Statfs(root, &st) != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+			continue
+		}
+		on, err := os.ReadFile(root + "/cgroup.subtree_control")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(strings.Fields(string(on)), ctrl)
 	}
+	return false
 }
 
 func TestBeforePivot(t *testing.T) {

@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -452,8 +453,13 @@ func TestIsStatic(t *testing.T) {
 	if err != nil {
 		t.Skip("no sh")
 	}
-	static, err := isStatic(sh)
-	if err != nil || static {
+	// Debian's dash names its loader; busybox's sh (the VM of hack/vm.sh)
+	// is static and names none, which leaves no dynamic program to check.
+	if data, err := os.ReadFile(sh); err != nil {
+		t.Fatal(err)
+	} else if !bytes.Contains(data, []byte("/ld-linux")) {
+		t.Logf("%s names no ld-linux loader: the dynamic case is not checked here", sh)
+	} else if static, err := isStatic(sh); err != nil || static {
 		t.Errorf("isStatic(%s) = %v, %v; want a dynamic /bin/sh (Debian's dash)", sh, static, err)
 	}
 	if bb := loadBusybox(); bb.path != "" {

@@ -102,6 +102,10 @@ func TestDetectFixtures(t *testing.T) {
 	const pureV2 = `25 1 0:23 / /sys rw,nosuid - sysfs sysfs rw
 30 25 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
 `
+	// Pure v2 with a named v1 hierarchy beside it, for old guests: still
+	// pure v2, as the mount table says, whatever this machine has.
+	const pureV2Named = pureV2 + `41 25 0:50 / /run/cgroup-named rw - cgroup cgroup rw,name=elogind
+`
 	const hybrid = `31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw shared:9 - cgroup cgroup rw,cpu,cpuacct
 33 31 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
@@ -130,6 +134,7 @@ func TestDetectFixtures(t *testing.T) {
 		bad              bool
 	}{
 		{name: "pure v2", table: pureV2, mode: V2, v2: "/sys/fs/cgroup"},
+		{name: "pure v2 and a named v1", table: pureV2Named, mode: V2, v2: "/sys/fs/cgroup"},
 		{name: "hybrid", table: hybrid, mode: Hybrid, v2: "/sys/fs/cgroup/unified", v1: v1want},
 		{name: "hybrid forced v2", table: hybrid, env: "v2", mode: V2, v2: "/sys/fs/cgroup/unified"},
 		{name: "hybrid forced v1", table: hybrid, env: "v1", mode: V1, v1: v1want},
@@ -378,6 +383,26 @@ func cpuTicks(t *testing.T, pid int) int {
 	u, _ := strconv.Atoi(f[11])
 	k, _ := strconv.Atoi(f[12])
 	return u + k
+}
+
+// voluntarySwitches is voluntary_ctxt_switches of /proc/<pid>/status.
+func voluntarySwitches(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("/proc/%d/status: %q: %v", pid, line, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("/proc/%d/status has no voluntary_ctxt_switches", pid)
+	return 0
 }
 
 // gone reports whether pid has exited (no such process, or a zombie).
@@ -932,11 +957,24 @@ func TestFreezeThaw(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 
+		sw1, sw2 := voluntarySwitches(t, pid1), voluntarySwitches(t, pid2)
 		t0 := time.Now()
 		if err := c.Freeze(); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("%v: Freeze took %v", mode, time.Since(t0))
+		// A frozen task counts as frozen (and shows state S) just before
+		// it switches out, and its CPU time is added at the switch: a
+		// moment on hardware, milliseconds in an emulated VM. The busy
+		// loops make no syscalls, so their first voluntary switch is that
+		// one; wait for it before reading the counters.
+		for deadline := time.Now().Add(time.Second); voluntarySwitches(t, pid1) == sw1 || voluntarySwitches(t, pid2) == sw2; {
+			if time.Now().After(deadline) {
+				t.Errorf("frozen processes did not switch out within 1s")
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
 		if fr, err := c.Frozen(); err != nil || !fr {
 			t.Errorf("after Freeze: Frozen() = %v, %v", fr, err)
 		}

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/containerfd/containerfd/internal/mountinfo"
-	"golang.org/x/sys/unix"
 )
 
 // mountinfoPath is read to find the cgroup hierarchies; a variable so that
@@ -173,8 +172,10 @@ func detect() (*layout, error) {
 	case "":
 		// Pure v2 when cgroup2 is what sits at /sys/fs/cgroup, whatever else
 		// is mounted (some systems add a named v1 hierarchy for old guests).
-		var st unix.Statfs_t
-		if err := unix.Statfs(defaultRoot, &st); err == nil && st.Type == unix.CGROUP2_SUPER_MAGIC && v2 != nil {
+		// The mount table says so (cgroupMounts keeps the visible mount of
+		// each mount point, pickV2 prefers /sys/fs/cgroup): asking the live
+		// /sys/fs/cgroup instead would judge a table by another machine.
+		if v2 != nil && v2.mount == defaultRoot {
 			return &layout{mode: V2, v2: v2}, nil
 		}
 		switch {
