@@ -18,6 +18,9 @@ mount -t mqueue mqueue /dev/mqueue
 mount -t tmpfs -o mode=0755 run /run
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+# securityfs: AppArmor's interface (runtimes look for it to tell that
+# AppArmor is on, and apparmor_parser loads profiles through it).
+mount -t securityfs securityfs /sys/kernel/security
 # As on a systemd host: mounts propagate (runtimes must cope with that).
 mount --make-rshared /
 hostname cfdvm
@@ -46,6 +49,7 @@ echo "CFDVM-INFO /tmp: $(grep ' /tmp ' /proc/mounts | cut -d' ' -f1,3)"
 for c in $(cat /sys/fs/cgroup/cgroup.controllers); do
 	echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control || echo "CFDVM-INFO cannot enable $c"
 done
+echo "CFDVM-INFO LSMs: $(cat /sys/kernel/security/lsm), AppArmor enabled: $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null || echo no)"
 echo "CFDVM-INFO cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
 echo "CFDVM-INFO huge pages: $(grep -E 'HugePages_Total|Hugepagesize' /proc/meminfo | tr -s ' ' | tr '\n' ' ')"
 for b in /sys/block/*; do

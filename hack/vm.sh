@@ -56,7 +56,9 @@ installed() {
 need_packages() {
 	local missing=() p
 	# kmod: depmod, for the dependencies of the kernel's modules.
-	for p in qemu-system-x86 busybox-static kmod; do
+	# apparmor: apparmor_parser, to load the AppArmor test's profile (the
+	# VM's kernel has AppArmor on; the host's may not).
+	for p in qemu-system-x86 busybox-static kmod apparmor; do
 		installed "$p" || missing+=("$p")
 	done
 	((${#missing[@]} == 0)) && return 0
@@ -150,7 +152,7 @@ cannot() {
 
 ((if_boots)) && [[ "${CFD_VM:-1}" == 0 ]] && cannot "CFD_VM=0"
 ((EUID == 0)) || cannot "needs root (packages, the kernel download, the tests)"
-need_packages || cannot "could not install qemu-system-x86, busybox-static and kmod with apt"
+need_packages || cannot "could not install qemu-system-x86, busybox-static, kmod and apparmor with apt"
 kdir=$(kernel) || cannot "no Debian kernel package to boot (apt-get download linux-image-6.1.0-*-amd64 failed, nothing cached in $cache)"
 kver=$(ls "$kdir/lib/modules")
 vmlinuz="$kdir/boot/vmlinuz-$kver"
@@ -217,6 +219,13 @@ while read -r a; do
 	[[ "$a" == */* && "$a" != bin/busybox ]] || continue
 	ln -sf /bin/busybox "$root/$a"
 done < <(/bin/busybox --list-full)
+# apparmor_parser is dynamic: it comes with the libraries ldd names.
+parser=$(command -v apparmor_parser)
+cp "$parser" "$root/sbin/apparmor_parser"
+for lib in $(ldd "$parser" | grep -o '/[^ ]*'); do
+	mkdir -p "$root$(dirname "$lib")"
+	cp -L "$lib" "$root$lib"
+done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 

@@ -44,7 +44,7 @@ func TestAppArmorProfile(t *testing.T) {
 	if err := os.WriteFile(src, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(parser, "-r", "-W", src).CombinedOutput(); err != nil {
+	if out, err := exec.Command(parser, "-r", "--skip-cache", src).CombinedOutput(); err != nil {
 		t.Fatalf("load the profile: %v: %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command(parser, "-R", src).Run() })

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/containerfd/containerfd/libcontainerfd/internal/procfs"
+	"github.com/containerfd/containerfd/libcontainerfd/lsm"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
 	"github.com/containerfd/containerfd/libcontainerfd/rlimit"
 	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
@@ -44,6 +45,15 @@ func (c *Container) prepare(pid int, p *Process) error {
 // filter compiled here, where a bad profile is an error of the caller's.
 func (c *Container) processConfig(p *Process) (processConfig, error) {
 	pc := newProcessConfig(p)
+	// Here, where /sys is the host's: the stage inside sees no securityfs.
+	for _, l := range []struct{ lsm, label string }{{lsm.AppArmor, p.AppArmorProfile}, {lsm.SELinux, p.SELinuxLabel}} {
+		if l.label == "" {
+			continue
+		}
+		if err := lsm.Check(l.lsm); err != nil {
+			return pc, fmt.Errorf("container %s: %s label %q: %w", c.id, l.lsm, l.label, err)
+		}
+	}
 	pc.Personality = c.st.Personality
 	pc.MemoryPolicy = c.st.MemoryPolicy
 	if p.CPUAffinity != nil {

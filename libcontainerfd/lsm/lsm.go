@@ -66,11 +66,10 @@ func Check(lsm string) error {
 // SetExec makes the calling thread's next execve run under label: an
 // AppArmor profile name or an SELinux context. It needs CAP_SYS_ADMIN over
 // the mount namespace (to clone the procfs mount), so call it before the
-// capabilities are dropped, and from the thread that will exec.
+// capabilities are dropped, and from the thread that will exec. Call Check
+// first where /sys is the host's: inside a container securityfs is not
+// mounted, and SetExec only finds out from the kernel's error.
 func SetExec(lsm, label string) error {
-	if err := Check(lsm); err != nil {
-		return err
-	}
 	// Each LSM has its own attr directory since Linux 5.8, and AppArmor
 	// used the shared files before; SELinux keeps the shared attr/exec.
 	files, data := []string{"attr/exec"}, label

@@ -60,16 +60,15 @@ func TestWriteSelfAttrOvermounted(t *testing.T) {
 	}
 }
 
-// An LSM that is not active is named in the error, before anything is
-// written.
-func TestSetExecNamesMissingLSM(t *testing.T) {
+// An LSM that is not active is named in Check's error.
+func TestCheckNamesMissingLSM(t *testing.T) {
 	for lsm, enabled := range map[string]bool{AppArmor: AppArmorEnabled(), SELinux: SELinuxEnabled()} {
 		if enabled {
 			continue
 		}
-		err := SetExec(lsm, "some-label")
+		err := Check(lsm)
 		if err == nil || !strings.Contains(strings.ToLower(err.Error()), lsm) || !strings.Contains(err.Error(), "not enabled") {
-			t.Errorf("SetExec(%s) on a host without it: %v", lsm, err)
+			t.Errorf("Check(%s) on a host without it: %v", lsm, err)
 		}
 	}
 }
