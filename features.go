@@ -35,7 +35,7 @@ func featureSet() *features.Features {
 		Linux: &features.Linux{
 			Namespaces:   []string{"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"},
 			Capabilities: knownCaps(),
-			Cgroup:       &features.Cgroup{V1: &v1, V2: &v2, Systemd: &yes, SystemdUser: &no, Rdma: &no},
+			Cgroup:       &features.Cgroup{V1: &v1, V2: &v2, Systemd: &yes, SystemdUser: &no, Rdma: &yes},
 			Seccomp:      seccomp.Features(),
 			Apparmor:     &features.Apparmor{Enabled: &yes},
 			Selinux:      &features.Selinux{Enabled: &yes},
