@@ -188,6 +188,7 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 			return nil, fmt.Errorf("container %s: intelRdt: %w", id, err)
 		}
 	}
+	stopat.Point("create:intelrdt")
 	return c, nil
 }
 
