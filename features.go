@@ -39,7 +39,7 @@ func featureSet() *features.Features {
 			Seccomp:      seccomp.Features(),
 			Apparmor:     &features.Apparmor{Enabled: &yes},
 			Selinux:      &features.Selinux{Enabled: &yes},
-			IntelRdt:     &features.IntelRdt{Enabled: &no},
+			IntelRdt:     &features.IntelRdt{Enabled: &yes, Schemata: &yes, Monitoring: &yes},
 			MountExtensions: &features.MountExtensions{
 				IDMap: &features.IDMap{Enabled: &yes},
 			},

@@ -19,7 +19,8 @@ var updateCommand = &cli.Command{
 	ArgsUsage: "<container-id>",
 	Description: `--resources takes a linux.resources JSON object from a file, or from
 stdin with "-" (as containerd and podman send it); the other flags change
-one limit each and apply on top of it.`,
+one limit each and apply on top of it. --l3-cache-schema and --mem-bw-schema
+rewrite the schemata of the container's resctrl group (linux.intelRdt).`,
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "resources", Aliases: []string{"r"}, Usage: "path to a resources JSON file, or - for stdin"},
 		&cli.StringFlag{Name: "memory", Usage: "memory limit (bytes, or with a k/m/g suffix; -1 for none)"},
@@ -35,6 +36,8 @@ one limit each and apply on top of it.`,
 		&cli.StringFlag{Name: "cpuset-mems", Usage: "memory nodes to use"},
 		&cli.StringFlag{Name: "pids-limit", Usage: "most processes (-1 for none)"},
 		&cli.StringFlag{Name: "cpu-idle", Usage: "1 makes the cgroup SCHED_IDLE"},
+		&cli.StringFlag{Name: "l3-cache-schema", Usage: `the L3 cache schema of the container's intelRdt group ("L3:0=ff;1=f")`},
+		&cli.StringFlag{Name: "mem-bw-schema", Usage: `the memory bandwidth schema of the container's intelRdt group ("MB:0=50")`},
 	},
 	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
 		st, err := ctr.Status()
@@ -48,8 +51,29 @@ one limit each and apply on top of it.`,
 		if err != nil {
 			return err
 		}
-		return ctr.Update(r)
+		rdt := c.IsSet("l3-cache-schema") || c.IsSet("mem-bw-schema")
+		if !rdt || !onlyRdtFlags(c) {
+			if err := ctr.Update(r); err != nil {
+				return err
+			}
+		}
+		if rdt {
+			return ctr.UpdateIntelRdt(c.String("l3-cache-schema"), c.String("mem-bw-schema"))
+		}
+		return nil
 	}),
+}
+
+// onlyRdtFlags reports whether no flag but the intelRdt ones is set: then
+// no cgroup limit is touched.
+func onlyRdtFlags(c *cli.Context) bool {
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		if name != "l3-cache-schema" && name != "mem-bw-schema" && c.IsSet(name) {
+			return false
+		}
+	}
+	return true
 }
 
 // updateResources reads --resources and lays the per-limit flags over it.

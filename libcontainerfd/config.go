@@ -98,6 +98,11 @@ type Config struct {
 	// Personality, if set, is the execution domain (personality(2)) of
 	// init's process and of every process Exec starts.
 	Personality *uint
+	// IntelRdt, if set, puts every process of the container in a resctrl
+	// control group (and with EnableMonitoring, a monitoring group of the
+	// container's own in it) with the given schemata; see makeRdt for which
+	// group, and which groups the container owns.
+	IntelRdt *specs.LinuxIntelRdt
 	// HolderPid, with KillOnClose, names the process whose death kills the
 	// container instead of the caller (a command-line runtime's caller).
 	HolderPid int

@@ -105,7 +105,8 @@ func validID(id string) error {
 }
 
 // Create makes a container named id with its state under root: its state
-// directory, its cgroup and (unless cfg.NoNewKeyring) its keyring. It starts
+// directory, its cgroup, its resctrl groups (cfg.IntelRdt) and (unless
+// cfg.NoNewKeyring) its keyring. It starts
 // no process; ForkInit does. On error nothing is left behind.
 func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	if err := validID(id); err != nil {
@@ -182,6 +183,12 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 		}
 	}
 	stopat.Point("create:cgroup")
+	if r := cfg.IntelRdt; r != nil {
+		if err := c.makeRdt(r); err != nil {
+			return nil, fmt.Errorf("container %s: intelRdt: %w", id, err)
+		}
+	}
+	stopat.Point("create:intelrdt")
 	return c, nil
 }
 
@@ -359,8 +366,9 @@ func (c *Container) Close() error {
 }
 
 // Destroy kills every process of the container, waits for them to go, and
-// removes its cgroup, keyring and state. The Container is closed. It also
-// finishes a container whose create or delete was stopped halfway.
+// removes its cgroup, the resctrl groups it made, keyring and state. The
+// Container is closed. It also finishes a container whose create or delete
+// was stopped halfway.
 func (c *Container) Destroy() error {
 	if err := c.Lock(); err != nil {
 		return errors.Join(err, c.Close())
@@ -398,6 +406,9 @@ func (c *Container) destroy() error {
 		}
 	}
 	stopat.Point("delete:cgroup-removed")
+	if err := c.removeRdt(); err != nil {
+		errs = append(errs, err)
+	}
 	// A keyring made but not yet recorded dies with the container's
 	// processes: nothing else holds it.
 	if serial := c.st.KeyringSerial; serial != 0 {

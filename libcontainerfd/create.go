@@ -142,6 +142,7 @@ func (c *Container) ForkInit(p *Process) (err error) {
 		return fmt.Errorf("container %s: init: %w", c.id, err)
 	}
 	stopat.Point("forkinit:created")
+	c.keepSharedRdt()
 	if err := c.Save(); err != nil {
 		return err
 	}

@@ -119,6 +119,11 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 		s.kill()
 		return nil, fmt.Errorf("join cgroup: %w", err)
 	}
+	// Before the stage is given anything to run.
+	if err := c.enterRdt(proc.Pid); err != nil {
+		s.kill()
+		return nil, fmt.Errorf("join intelRdt group: %w", err)
+	}
 	return s, nil
 }
 

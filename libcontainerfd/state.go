@@ -42,6 +42,8 @@ type state struct {
 	// Personality applies to every process of the container too.
 	Personality  *uint         `json:"personality,omitempty"`
 	MemoryPolicy *MemoryPolicy `json:"memoryPolicy,omitempty"`
+	// Rdt is the container's resctrl groups (Config.IntelRdt).
+	Rdt *rdtState `json:"intelRdt,omitempty"`
 }
 
 // Save writes the container's state atomically: to a temporary file, synced,

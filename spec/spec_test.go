@@ -17,6 +17,7 @@ import (
 	"github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/containerfd/containerfd/libcontainerfd/lsm"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
+	"github.com/containerfd/containerfd/libcontainerfd/resctrl"
 )
 
 // These tests need no root: they read files and /proc/self only.
@@ -1150,18 +1151,54 @@ func TestMountOptionsList(t *testing.T) {
 	}
 }
 
-// linux.intelRdt is refused: naming what the host lacks where it has no
-// resctrl, as not supported yet where it has.
-func TestIntelRdtRefused(t *testing.T) {
-	s := Default(false)
-	s.Linux.IntelRdt = &specs.LinuxIntelRdt{ClosID: "x"}
-	err := Validate(s, bundle(t, nil))
-	want := "linux.intelRdt: the host has no resctrl filesystem"
-	var st unix.Statfs_t
-	if unix.Statfs("/sys/fs/resctrl", &st) == nil && st.Type == unix.RDTGROUP_SUPER_MAGIC {
-		want = "linux.intelRdt: not supported yet"
+// linux.intelRdt: each field is checked as config-linux.md says, errors
+// name the field, and a host without resctrl is refused naming resctrl.
+func TestIntelRdt(t *testing.T) {
+	b := bundle(t, nil)
+	old := resctrlRoot
+	t.Cleanup(func() { resctrlRoot = old })
+	resctrlRoot = func() (string, error) { return "/sys/fs/resctrl", nil }
+	for _, tc := range []struct {
+		rdt  specs.LinuxIntelRdt
+		want string // "": valid
+	}{
+		{specs.LinuxIntelRdt{}, ""},
+		{specs.LinuxIntelRdt{ClosID: "guaranteed_group", Schemata: []string{"L3:0=7f0;1=1f", "L2:0=f;1=f;2=f;3=f", "MB:0=20;1=70"}}, ""},
+		{specs.LinuxIntelRdt{ClosID: "/", L3CacheSchema: "L3:0=ff", MemBwSchema: "MB:0=50", EnableMonitoring: true}, ""},
+		{specs.LinuxIntelRdt{ClosID: "a/b"}, "linux.intelRdt.closID: "},
+		{specs.LinuxIntelRdt{ClosID: ".."}, "linux.intelRdt.closID: "},
+		{specs.LinuxIntelRdt{ClosID: "info"}, "linux.intelRdt.closID: "},
+		{specs.LinuxIntelRdt{L3CacheSchema: "MB:0=20"}, `linux.intelRdt.l3CacheSchema: schema "MB:0=20": does not start with "L3:"`},
+		{specs.LinuxIntelRdt{MemBwSchema: "L3:0=ff"}, `linux.intelRdt.memBwSchema: schema "L3:0=ff": does not start with "MB:"`},
+		{specs.LinuxIntelRdt{MemBwSchema: "MB:0=20\nL3:0=1"}, "linux.intelRdt.memBwSchema: "},
+		{specs.LinuxIntelRdt{Schemata: []string{"L3:0=ff", "L3:0=ff\n"}}, "linux.intelRdt.schemata[1]: "},
+		{specs.LinuxIntelRdt{Schemata: []string{"nonsense"}}, "linux.intelRdt.schemata[0]: "},
+	} {
+		s := Default(false)
+		s.Linux.IntelRdt = &tc.rdt
+		err := Validate(s, b)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("Validate(%+v): %v", tc.rdt, err)
+				continue
+			}
+			cfg, _, err := Translate(s, b)
+			if err != nil || cfg.IntelRdt == nil || cfg.IntelRdt.ClosID != tc.rdt.ClosID || len(cfg.IntelRdt.Schemata) != len(tc.rdt.Schemata) {
+				t.Errorf("Translate(%+v): IntelRdt %+v, %v", tc.rdt, cfg.IntelRdt, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%+v): %v, want %q", tc.rdt, err, tc.want)
+		}
 	}
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Errorf("Validate: %v, want %q", err, want)
+
+	// No resctrl: an error that names the field and resctrl.
+	resctrlRoot = func() (string, error) { return "", resctrl.ErrNotMounted }
+	s := Default(false)
+	s.Linux.IntelRdt = &specs.LinuxIntelRdt{}
+	want := "linux.intelRdt: no resctrl filesystem is mounted"
+	if err := Validate(s, b); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Validate without resctrl: %v, want %q", err, want)
 	}
 }

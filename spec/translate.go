@@ -65,6 +65,11 @@ func Translate(s *specs.Spec, bundle string) (*libcontainerfd.Config, *libcontai
 	if sc := l.Seccomp; sc != nil && (sc.DefaultAction != "" || len(sc.Syscalls) > 0) {
 		cfg.Seccomp = sc
 	}
+	if r := l.IntelRdt; r != nil {
+		rdt := *r
+		rdt.Schemata = slices.Clone(r.Schemata)
+		cfg.IntelRdt = &rdt
+	}
 	for dev, d := range l.NetDevices {
 		if cfg.NetDevices == nil {
 			cfg.NetDevices = map[string]string{}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/containerfd/containerfd/libcontainerfd/lsm"
+	"github.com/containerfd/containerfd/libcontainerfd/resctrl"
 	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -433,14 +434,8 @@ func checkLinux(p *problems, s *specs.Spec, ns namespaces) {
 			p.addf("linux.mountLabel %q: %v", l.MountLabel, err)
 		}
 	}
-	if l.IntelRdt != nil {
-		// Say first what the host lacks, which no runtime can work around.
-		var st unix.Statfs_t
-		if unix.Statfs("/sys/fs/resctrl", &st) != nil || st.Type != unix.RDTGROUP_SUPER_MAGIC {
-			p.addf("linux.intelRdt: the host has no resctrl filesystem mounted at /sys/fs/resctrl (Intel RDT / AMD QoS)")
-		} else {
-			p.notSupported("linux.intelRdt")
-		}
+	if r := l.IntelRdt; r != nil {
+		checkIntelRdt(p, r)
 	}
 	if mp := l.MemoryPolicy; mp != nil {
 		if _, ok := mempolModes[mp.Mode]; !ok {
@@ -460,6 +455,36 @@ func checkLinux(p *problems, s *specs.Spec, ns namespaces) {
 	if pe := l.Personality; pe != nil {
 		if _, ok := personalities[pe.Domain]; !ok {
 			p.addf("linux.personality.domain %q: want LINUX or LINUX32", pe.Domain)
+		}
+	}
+}
+
+// resctrlRoot finds the resctrl mount; a variable so that tests can stand
+// in for the host.
+var resctrlRoot = resctrl.Root
+
+// checkIntelRdt checks linux.intelRdt as config-linux.md says: closID one
+// directory name ("/" for the default group), l3CacheSchema a line that
+// starts with "L3:", memBwSchema one with "MB:", schemata one line each;
+// and that the host has resctrl mounted.
+func checkIntelRdt(p *problems, r *specs.LinuxIntelRdt) {
+	if _, err := resctrlRoot(); err != nil {
+		p.addf("linux.intelRdt: %v (Intel RDT / AMD PQoS)", err)
+	}
+	if r.ClosID != "" {
+		if err := resctrl.CheckName(r.ClosID); err != nil {
+			p.addf("linux.intelRdt.closID: %v", err)
+		}
+	}
+	if _, err := resctrl.Schemata(r.L3CacheSchema, "", nil); err != nil {
+		p.addf("linux.intelRdt.l3CacheSchema: %v", err)
+	}
+	if _, err := resctrl.Schemata("", r.MemBwSchema, nil); err != nil {
+		p.addf("linux.intelRdt.memBwSchema: %v", err)
+	}
+	for i, line := range r.Schemata {
+		if err := resctrl.CheckLine(line); err != nil {
+			p.addf("linux.intelRdt.schemata[%d]: %v", i, err)
 		}
 	}
 }
