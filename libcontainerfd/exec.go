@@ -99,6 +99,17 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 	attr.Env = []string{"GOMAXPROCS=1"}
 	attr.Files = files
 	attr.CgroupFD = c.cg.CloneFD()
+	tasks, err := c.cg.OpenV1Tasks()
+	if err != nil {
+		unix.Close(sp[0])
+		return nil, fmt.Errorf("join cgroup: %w", err)
+	}
+	defer func() {
+		for _, fd := range tasks {
+			unix.Close(fd)
+		}
+	}()
+	attr.CgroupTasks = tasks
 	// The stage runs as root of the container's user namespace.
 	attr.RootInUserns = c.st.Namespaces&unix.CLONE_NEWUSER != 0
 	proc, err := spawn.Start(&attr)
@@ -106,12 +117,7 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 		unix.Close(sp[0])
 		return nil, err
 	}
-	s := &stage{Process: proc, sock: sp[0]}
-	if err := c.cg.EnterV1(proc.Pid); err != nil {
-		s.kill()
-		return nil, fmt.Errorf("join cgroup: %w", err)
-	}
-	return s, nil
+	return &stage{Process: proc, sock: sp[0]}, nil
 }
 
 // kill ends a stage that failed and reaps it.
