@@ -43,6 +43,10 @@ var execCommand = &cli.Command{
 				return fmt.Errorf("exec --%s: not supported yet", f)
 			}
 		}
+		var sigs chan os.Signal
+		if !c.Bool("detach") {
+			sigs = catchSignals()
+		}
 		ctr, err := load(c)
 		if err != nil {
 			return err
@@ -100,7 +104,7 @@ var execCommand = &cli.Command{
 		if c.Bool("detach") {
 			return nil
 		}
-		code, err := waitForeground(proc)
+		code, err := waitForeground(proc, sigs)
 		if stopProxy != nil {
 			stopProxy()
 			proc.Console.Close()
