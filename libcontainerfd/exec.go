@@ -91,25 +91,34 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 		unix.Close(sp[0])
 		return nil, err
 	}
-	files = append(files, sp[1])
-	attr.ExecFD = exe
-	attr.Argv = []string{name, strconv.Itoa(len(files) - 1)}
-	// The stage does one thing at a time: one P spares it starting threads.
-	// (Its environment is its own; the process gets the one it asked for.)
-	attr.Env = []string{"GOMAXPROCS=1"}
-	attr.Files = files
-	attr.CgroupFD = c.cg.CloneFD()
-	tasks, err := c.cg.OpenV1Tasks()
+	// The stage joins a v1 memory cgroup only right before it execs the
+	// process (argv[2]): its Go runtime is ours to pay for, and would need
+	// most of a small limit (~1 MiB; the process itself may need less).
+	tasks, memTasks, err := c.cg.OpenV1Tasks("memory")
 	if err != nil {
 		unix.Close(sp[0])
 		return nil, fmt.Errorf("join cgroup: %w", err)
 	}
 	defer func() {
-		for _, fd := range tasks {
-			unix.Close(fd)
+		for _, fd := range append(tasks, memTasks) {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
 		}
 	}()
+	files = append(files, sp[1])
+	attr.ExecFD = exe
+	attr.Argv = []string{name, strconv.Itoa(len(files) - 1)}
+	if memTasks >= 0 {
+		files = append(files, memTasks)
+		attr.Argv = append(attr.Argv, strconv.Itoa(len(files)-1))
+	}
+	attr.CgroupFD = c.cg.CloneFD()
 	attr.CgroupTasks = tasks
+	// The stage does one thing at a time: one P spares it starting threads.
+	// (Its environment is its own; the process gets the one it asked for.)
+	attr.Env = []string{"GOMAXPROCS=1"}
+	attr.Files = files
 	// The stage runs as root of the container's user namespace.
 	attr.RootInUserns = c.st.Namespaces&unix.CLONE_NEWUSER != 0
 	proc, err := spawn.Start(&attr)

@@ -117,6 +117,23 @@ func stageSock() (int, error) {
 	return fd, nil
 }
 
+// joinLateCgroup moves the calling thread into the cgroup whose tasks file
+// is open as fd argv[2], if there is one (see startStage). Called from the
+// main thread right before exec, it moves the whole process to be.
+func joinLateCgroup() error {
+	if len(os.Args) < 3 {
+		return nil
+	}
+	fd, err := strconv.Atoi(os.Args[2])
+	if err != nil {
+		return fmt.Errorf("bad cgroup tasks fd %q", os.Args[2])
+	}
+	if _, err := unix.Write(fd, []byte("0")); err != nil {
+		return fmt.Errorf("join memory cgroup: %w", err)
+	}
+	return nil
+}
+
 // fail reports err to the runtime, then takes what is still queued so that
 // closing the socket does not reset it before the runtime has read the
 // error.
@@ -238,6 +255,10 @@ func execProcess(pc *processConfig, path string, tty, sock int) error {
 		if err := setTTY(tty); err != nil {
 			return err
 		}
+	}
+	// Before the credentials change or seccomp could forbid the write.
+	if err := joinLateCgroup(); err != nil {
+		return err
 	}
 	// Real-time scheduling and I/O classes need capabilities the process
 	// may be about to lose; the personality goes before seccomp (runc).

@@ -450,21 +450,38 @@ func (c *Cgroup) EnterV1(pid int) error {
 // OpenV1Tasks opens the "tasks" file of each v1 directory for writing, for a
 // new single-threaded process to move itself in (spawn.Attr.CgroupTasks):
 // much faster than EnterV1, whose cgroup.procs write waits for the kernel's
-// global threadgroup lock. None in V2 mode. The caller closes the fds.
-func (c *Cgroup) OpenV1Tasks() ([]int, error) {
-	fds := make([]int, 0, len(c.v1))
+// global threadgroup lock. The directory of controller late, if it has a v1
+// one, is left out of fds and opened as lateFD (else -1), for the process
+// to join later. None in V2 mode. The caller closes the fds.
+func (c *Cgroup) OpenV1Tasks(late string) (fds []int, lateFD int, err error) {
+	lateDir := "" // v1 controllers only: KeyUnified names no v1 directory
+	if late != KeyUnified {
+		lateDir = c.paths[late]
+	}
+	lateFD = -1
+	defer func() {
+		if err != nil {
+			for _, fd := range append(fds, lateFD) {
+				if fd >= 0 {
+					unix.Close(fd)
+				}
+			}
+			fds, lateFD = nil, -1
+		}
+	}()
 	for _, d := range c.v1 {
 		p := filepath.Join(d, "tasks")
 		fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			for _, fd := range fds {
-				unix.Close(fd)
-			}
-			return nil, fmt.Errorf("cgroups: open %s: %w", p, err)
+			return fds, lateFD, fmt.Errorf("cgroups: open %s: %w", p, err)
 		}
-		fds = append(fds, fd)
+		if d == lateDir {
+			lateFD = fd
+		} else {
+			fds = append(fds, fd)
+		}
 	}
-	return fds, nil
+	return fds, lateFD, nil
 }
 
 func enter(dir string, pid int) error {
