@@ -658,8 +658,33 @@ func Remove(p Paths) error {
 	return errors.Join(errs...)
 }
 
-// removeTree removes the cgroup directory dir, its child cgroups first.
+// removeTree removes the cgroup directory dir, its child cgroups first. The
+// usual cgroup has none: its children are looked for only when rmdir says
+// it is busy.
 func removeTree(dir string, deadline time.Time) error {
+	children := true
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		err := unix.Rmdir(dir)
+		switch {
+		case err == nil || err == unix.ENOENT:
+			return nil
+		case err == unix.EBUSY && children:
+			children = false
+			if err := removeChildren(dir, deadline); err != nil {
+				return err
+			}
+		case err == unix.EBUSY && time.Now().Before(deadline):
+			time.Sleep(delay)
+		case err == unix.EBUSY:
+			return fmt.Errorf("cgroups: remove %s: still has processes after %v: %w", dir, destroyTimeout, err)
+		default:
+			return fmt.Errorf("cgroups: remove %s: %w", dir, err)
+		}
+	}
+}
+
+// removeChildren removes the child cgroups of dir.
+func removeChildren(dir string, deadline time.Time) error {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -674,19 +699,7 @@ func removeTree(dir string, deadline time.Time) error {
 			}
 		}
 	}
-	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		err := unix.Rmdir(dir)
-		switch {
-		case err == nil || err == unix.ENOENT:
-			return nil
-		case err == unix.EBUSY && time.Now().Before(deadline):
-			time.Sleep(delay)
-		case err == unix.EBUSY:
-			return fmt.Errorf("cgroups: remove %s: still has processes after %v: %w", dir, destroyTimeout, err)
-		default:
-			return fmt.Errorf("cgroups: remove %s: %w", dir, err)
-		}
-	}
+	return nil
 }
 
 // Close closes the fd the cgroup holds. The cgroup itself stays.
