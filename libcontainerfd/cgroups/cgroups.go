@@ -13,7 +13,7 @@
 //
 // Set applies the resource limits of an OCI config (linux.resources),
 // including the device allowed list (v1 devices.allow/devices.deny, and on
-// cgroup2 a BPF_PROG_TYPE_CGROUP_DEVICE program built with cilium/ebpf),
+// cgroup2 a BPF_PROG_TYPE_CGROUP_DEVICE program loaded with bpf(2) directly),
 // and Stats reads the usage back.
 //
 // Every file is opened O_CLOEXEC, and every value is written to a cgroup file
