@@ -91,8 +91,8 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 		unix.Close(sp[0])
 		return nil, err
 	}
-	// The stage joins a v1 memory cgroup only right before it execs the
-	// process (argv[2]): its Go runtime is ours to pay for, and would need
+	// The stage joins a v1 memory cgroup only once its Go runtime has
+	// started (argv[2]): that start is ours to pay for, and would need
 	// most of a small limit (~1 MiB; the process itself may need less).
 	tasks, memTasks, err := c.cg.OpenV1Tasks("memory")
 	if err != nil {

@@ -118,8 +118,11 @@ func stageSock() (int, error) {
 }
 
 // joinLateCgroup moves the calling thread into the cgroup whose tasks file
-// is open as fd argv[2], if there is one (see startStage). Called from the
-// main thread right before exec, it moves the whole process to be.
+// is open as fd argv[2], if there is one (see startStage). Called first
+// thing from the main thread, the thread group leader: /proc/<pid>/cgroup
+// then names the new cgroup (containerd's shim reads it after create), and
+// memory is charged by the leader's cgroup, so the Go runtime's start stays
+// the runtime's and everything from here on is the container's.
 func joinLateCgroup() error {
 	if len(os.Args) < 3 {
 		return nil
@@ -155,6 +158,9 @@ func runExec() error {
 	sock, err := stageSock()
 	if err != nil {
 		return err
+	}
+	if err := joinLateCgroup(); err != nil {
+		return fail(sock, err)
 	}
 	var pc processConfig
 	if err := recvJSON(sock, &pc); err != nil {
@@ -255,10 +261,6 @@ func execProcess(pc *processConfig, path string, tty, sock int) error {
 		if err := setTTY(tty); err != nil {
 			return err
 		}
-	}
-	// Before the credentials change or seccomp could forbid the write.
-	if err := joinLateCgroup(); err != nil {
-		return err
 	}
 	// Real-time scheduling and I/O classes need capabilities the process
 	// may be about to lose; the personality goes before seccomp (runc).

@@ -45,6 +45,9 @@ func runInit() error {
 	if err != nil {
 		return err
 	}
+	if err := joinLateCgroup(); err != nil {
+		return fail(sock, err)
+	}
 	var cfg initConfig
 	if err := recvJSON(sock, &cfg); err != nil {
 		return fmt.Errorf("read config: %w", err)
