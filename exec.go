@@ -41,6 +41,10 @@ var execCommand = &cli.Command{
 		if c.String("cgroup") != "" {
 			return errors.New("exec --cgroup: not supported yet")
 		}
+		var sigs chan os.Signal
+		if !c.Bool("detach") {
+			sigs = catchSignals()
+		}
 		ctr, err := load(c)
 		if err != nil {
 			return err
@@ -101,7 +105,7 @@ var execCommand = &cli.Command{
 		if c.Bool("detach") {
 			return nil
 		}
-		code, err := waitForeground(proc)
+		code, err := waitForeground(proc, sigs)
 		stopProxy()
 		if err != nil {
 			return err

@@ -124,6 +124,31 @@ func TestRunKilled(t *testing.T) {
 	}
 }
 
+// run passes the signals it gets on to the process.
+func TestRunForwardsSignals(t *testing.T) {
+	e := newEnv(t, "sh", "-c", "trap 'exit 7' TERM; sleep 100 & wait")
+	run := exec.Command(binary, "--root", e.root, "run", "--bundle", e.bundle, e.id)
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 500 && e.cfd("state", e.id).code != 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitStatus(t, e, "running")
+	// The trap is set once sh runs its script: until then TERM is lost.
+	for i := 0; i < 500; i++ {
+		if r := e.cfd("ps", e.id); strings.Count(r.stdout, "\n") >= 3 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	run.Process.Signal(unix.SIGTERM)
+	err := run.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
+		t.Errorf("run after SIGTERM: %v, want exit 7 from the trap", err)
+	}
+}
+
 func TestRunDetachAndKeep(t *testing.T) {
 	e := newEnv(t, "sleep", "100")
 	e.ok("run", "--detach", "--bundle", e.bundle, e.id)

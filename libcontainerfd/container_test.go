@@ -355,6 +355,55 @@ func TestKillAll(t *testing.T) {
 	}
 }
 
+// Init, as soon as the container is created (containerd's shim reads its
+// cgroups then), and an exec'd process are in the container's cgroup in
+// every hierarchy: the v1 ones they join by themselves, right after the clone
+// (memory: once the stage's runtime has started).
+func TestProcessesJoinEveryHierarchy(t *testing.T) {
+	for _, mode := range []string{"hybrid", "v1"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Setenv("CONTAINERFD_CGROUP_MODE", mode)
+			e := newEnv(t)
+			cfg := e.config()
+			// No cgroup namespace: /proc/self/cgroup shows host paths.
+			cfg.Namespaces = newNS(unix.CLONE_NEWNS, unix.CLONE_NEWPID, unix.CLONE_NEWUTS)
+			c := e.create(cfg)
+			init := &cfd.Process{Args: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}}
+			if err := c.ForkInit(init); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				c.KillAll()
+				init.Wait()
+			})
+			defer init.Signal(unix.SIGKILL) // KillAll misses it if it is not in
+			b, err := os.ReadFile("/proc/" + strconv.Itoa(init.Pid) + "/cgroup")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			for name, out := range map[string]string{"created init": string(b), "exec": e.mustExec(c, "cat", "/proc/self/cgroup")} {
+				v1 := 0
+				for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+					f := strings.SplitN(line, ":", 3)
+					if len(f) != 3 || f[0] == "0" {
+						continue // cgroup2 goes by CLONE_INTO_CGROUP
+					}
+					v1++
+					if f[2] != e.cgroup {
+						t.Errorf("%s: %s, want %s", name, line, e.cgroup)
+					}
+				}
+				if v1 == 0 {
+					t.Errorf("%s: no v1 hierarchy in %q", name, out)
+				}
+			}
+		})
+	}
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	for i := 0; i < 500; i++ {

@@ -335,13 +335,12 @@ func (c *Container) sendInit(sock, pid int, p *Process) error {
 			fds = append(fds, fd)
 		}
 	}
+	ic.FDs = len(fds)
 	if err := sendJSON(sock, &ic); err != nil {
 		return fmt.Errorf("container %s: send init config: %w", c.id, err)
 	}
-	for _, fd := range fds {
-		if err := sendFD(sock, fd); err != nil {
-			return fmt.Errorf("container %s: send fd to init: %w", c.id, err)
-		}
+	if err := sendFDs(sock, fds); err != nil {
+		return fmt.Errorf("container %s: send fds to init: %w", c.id, err)
 	}
 	return nil
 }

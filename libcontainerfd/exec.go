@@ -100,9 +100,30 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 		unix.Close(sp[0])
 		return nil, err
 	}
+	// The stage joins a v1 memory cgroup only once its Go runtime has
+	// started (argv[2]): that start is ours to pay for, and would need
+	// most of a small limit (~1 MiB; the process itself may need less).
+	tasks, memTasks, err := c.cg.OpenV1Tasks("memory")
+	if err != nil {
+		unix.Close(sp[0])
+		return nil, fmt.Errorf("join cgroup: %w", err)
+	}
+	defer func() {
+		for _, fd := range append(tasks, memTasks) {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
+	}()
 	files = append(files, sp[1])
 	attr.ExecFD = exe
 	attr.Argv = []string{name, strconv.Itoa(len(files) - 1)}
+	if memTasks >= 0 {
+		files = append(files, memTasks)
+		attr.Argv = append(attr.Argv, strconv.Itoa(len(files)-1))
+	}
+	attr.CgroupFD = c.cg.CloneFD()
+	attr.CgroupTasks = tasks
 	// The stage does one thing at a time: one P spares it starting threads.
 	// (Its environment is its own; the process gets the one it asked for.)
 	attr.Env = []string{"GOMAXPROCS=1"}
@@ -115,10 +136,6 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 		return nil, err
 	}
 	s := &stage{Process: proc, sock: sp[0]}
-	if err := c.cg.EnterV1(proc.Pid); err != nil {
-		s.kill()
-		return nil, fmt.Errorf("join cgroup: %w", err)
-	}
 	// Before the stage is given anything to run.
 	if err := c.enterRdt(proc.Pid); err != nil {
 		s.kill()

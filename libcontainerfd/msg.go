@@ -9,7 +9,8 @@ import (
 )
 
 // The runtime and its stages talk over SOCK_SEQPACKET sockets: one JSON value
-// per message, with at most one fd attached (SCM_RIGHTS).
+// per message, with at most one fd attached (SCM_RIGHTS) — but for the fds
+// of a mount tree, which go many to a message (sendFDs).
 
 const maxMsg = 1 << 20
 
@@ -82,17 +83,9 @@ func parseFD(oob []byte) (int, error) {
 	if len(oob) == 0 {
 		return -1, nil
 	}
-	msgs, err := unix.ParseSocketControlMessage(oob)
+	fds, err := parseFDs(oob)
 	if err != nil {
 		return -1, err
-	}
-	var fds []int
-	for i := range msgs {
-		got, err := unix.ParseUnixRights(&msgs[i])
-		if err != nil {
-			return -1, err
-		}
-		fds = append(fds, got...)
 	}
 	if len(fds) != 1 {
 		for _, fd := range fds {
@@ -101,6 +94,26 @@ func parseFD(oob []byte) (int, error) {
 		return -1, fmt.Errorf("expected one fd, got %d", len(fds))
 	}
 	return fds[0], nil
+}
+
+// parseFDs returns the fds of the SCM_RIGHTS messages in oob.
+func parseFDs(oob []byte) ([]int, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for i := range msgs {
+		got, err := unix.ParseUnixRights(&msgs[i])
+		if err != nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, err
+		}
+		fds = append(fds, got...)
+	}
+	return fds, nil
 }
 
 func sendJSON(sock int, v any) error { return send(sock, v, -1) }
@@ -122,6 +135,78 @@ func recvFD(sock int) (int, error) {
 		return -1, errors.New("expected an fd")
 	}
 	return fd, err
+}
+
+// maxFDs is how many fds one message may carry (the kernel's SCM_MAX_FD).
+const maxFDs = 253
+
+// sendFDs sends fds, in order, in as few messages as the kernel allows: a
+// message per fd cost init a wake-up and two recvmsg each (~20 for runc's
+// default mounts). The receiver, recvFDs, must know len(fds).
+func sendFDs(sock int, fds []int) error {
+	for len(fds) > 0 {
+		n := min(len(fds), maxFDs)
+		if err := unix.Sendmsg(sock, []byte("{}"), unix.UnixRights(fds[:n]...), nil, 0); err != nil {
+			return err
+		}
+		fds = fds[n:]
+	}
+	return nil
+}
+
+// fdQueue holds received fds for the caller to take in order.
+type fdQueue []int
+
+// recvFDs receives the n fds that sendFDs sent.
+func recvFDs(sock, n int) (fdQueue, error) {
+	q := make(fdQueue, 0, n)
+	b := make([]byte, 2)
+	for len(q) < n {
+		want := min(n-len(q), maxFDs)
+		oob := make([]byte, unix.CmsgSpace(4*want))
+		var oobn, flags int
+		var err error
+		for {
+			_, oobn, flags, _, err = unix.Recvmsg(sock, b, oob, unix.MSG_CMSG_CLOEXEC)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		if err == nil && oobn == 0 {
+			err = fmt.Errorf("expected %d fds, got none", want)
+		}
+		var got []int
+		if err == nil {
+			got, err = parseFDs(oob[:oobn])
+		}
+		q = append(q, got...)
+		if err == nil && (len(got) != want || flags&unix.MSG_CTRUNC != 0) {
+			err = fmt.Errorf("expected %d fds, got %d", want, len(got))
+		}
+		if err != nil {
+			q.close()
+			return nil, err
+		}
+	}
+	return q, nil
+}
+
+// next takes the next fd.
+func (q *fdQueue) next() (int, error) {
+	if len(*q) == 0 {
+		return -1, errors.New("expected an fd")
+	}
+	fd := (*q)[0]
+	*q = (*q)[1:]
+	return fd, nil
+}
+
+// close closes the fds not taken.
+func (q *fdQueue) close() {
+	for _, fd := range *q {
+		unix.Close(fd)
+	}
+	*q = nil
 }
 
 // stageReply is what a stage says: an error, that it is ready (init,

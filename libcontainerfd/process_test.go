@@ -218,6 +218,29 @@ func v2RootEnables(t *testing.T, ctrl string) bool {
 	return false
 }
 
+// A v1 memory limit of 1 MiB is the process's: the stages' Go runtime, which
+// would need most of it, joins the memory cgroup only as it execs.
+func TestSmallMemoryLimit(t *testing.T) {
+	for _, mode := range []string{"hybrid", "v1"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Setenv("CONTAINERFD_CGROUP_MODE", mode)
+			e := newEnv(t)
+			cfg := e.config()
+			limit := int64(1 << 20)
+			cfg.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}
+			c := e.create(cfg)
+			e.startSleeping(c)
+			if out, code := e.exec(c, "true"); code != 0 {
+				t.Errorf("exec true under a 1 MiB limit: exit %d: %s", code, out)
+			}
+			b, _ := os.ReadFile(c.Cgroup().Paths()["memory"] + "/memory.failcnt")
+			if strings.TrimSpace(string(b)) != "0" {
+				t.Errorf("memory.failcnt = %q, want 0", b)
+			}
+		})
+	}
+}
+
 func TestBeforePivot(t *testing.T) {
 	e := newEnv(t)
 	cfg := e.config()

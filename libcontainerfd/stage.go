@@ -122,6 +122,26 @@ func stageSock() (int, error) {
 	return fd, nil
 }
 
+// joinLateCgroup moves the calling thread into the cgroup whose tasks file
+// is open as fd argv[2], if there is one (see startStage). Called first
+// thing from the main thread, the thread group leader: /proc/<pid>/cgroup
+// then names the new cgroup (containerd's shim reads it after create), and
+// memory is charged by the leader's cgroup, so the Go runtime's start stays
+// the runtime's and everything from here on is the container's.
+func joinLateCgroup() error {
+	if len(os.Args) < 3 {
+		return nil
+	}
+	fd, err := strconv.Atoi(os.Args[2])
+	if err != nil {
+		return fmt.Errorf("bad cgroup tasks fd %q", os.Args[2])
+	}
+	if _, err := unix.Write(fd, []byte("0")); err != nil {
+		return fmt.Errorf("join memory cgroup: %w", err)
+	}
+	return nil
+}
+
 // fail reports err to the runtime, then takes what is still queued so that
 // closing the socket does not reset it before the runtime has read the
 // error.
@@ -143,6 +163,9 @@ func runExec() error {
 	sock, err := stageSock()
 	if err != nil {
 		return err
+	}
+	if err := joinLateCgroup(); err != nil {
+		return fail(sock, err)
 	}
 	var pc processConfig
 	if err := recvJSON(sock, &pc); err != nil {

@@ -34,6 +34,10 @@ type initConfig struct {
 	Hostname   *string       `json:"hostname,omitempty"`
 	Domainname *string       `json:"domainname,omitempty"`
 	Process    processConfig `json:"process"`
+	// FDs is how many fds follow the config (sendFDs): the start
+	// listener, then with NewEmptyFS the root tree, a mount for each of
+	// Mounts not made Inside, and a /dev/null for each of MaskedPaths.
+	FDs int `json:"fds"`
 }
 
 func runInit() error {
@@ -41,15 +45,23 @@ func runInit() error {
 	if err != nil {
 		return err
 	}
+	if err := joinLateCgroup(); err != nil {
+		return fail(sock, err)
+	}
 	var cfg initConfig
 	if err := recvJSON(sock, &cfg); err != nil {
 		return fmt.Errorf("read config: %w", err)
 	}
-	listener, err := recvFD(sock)
+	fds, err := recvFDs(sock, cfg.FDs)
+	if err != nil {
+		return fail(sock, fmt.Errorf("receive fds: %w", err))
+	}
+	listener, err := fds.next()
 	if err != nil {
 		return fail(sock, fmt.Errorf("receive start listener: %w", err))
 	}
-	path, tty, err := setupInit(sock, &cfg)
+	path, tty, err := setupInit(sock, &cfg, &fds)
+	fds.close()
 	if err != nil {
 		return fail(sock, err)
 	}
@@ -78,9 +90,9 @@ func runInit() error {
 
 // setupInit builds the container's root, and returns the program to run and
 // the pty that becomes its terminal (or -1).
-func setupInit(sock int, cfg *initConfig) (string, int, error) {
+func setupInit(sock int, cfg *initConfig, fds *fdQueue) (string, int, error) {
 	if cfg.NewEmptyFS {
-		if err := setupRoot(sock, cfg); err != nil {
+		if err := setupRoot(sock, cfg, fds); err != nil {
 			return "", -1, err
 		}
 	}
@@ -156,14 +168,14 @@ func mountConsole(peer int) error {
 	return mounttree.Attach(root, m, fd)
 }
 
-func setupRoot(sock int, cfg *initConfig) error {
+func setupRoot(sock int, cfg *initConfig, fds *fdQueue) error {
 	// Nothing done in this mount namespace may reach the host's.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make / private: %w", err)
 	}
 	// Modes are the config's, not reduced by our umask.
 	unix.Umask(0)
-	tree, err := recvFD(sock)
+	tree, err := fds.next()
 	if err != nil {
 		return fmt.Errorf("receive root tree: %w", err)
 	}
@@ -202,7 +214,7 @@ func setupRoot(sock int, cfg *initConfig) error {
 		if i < len(cfg.Inside) && cfg.Inside[i] {
 			fd, err = mounttree.Open(m, mounttree.OwnNamespaces())
 		} else {
-			fd, err = recvFD(sock)
+			fd, err = fds.next()
 		}
 		if err != nil {
 			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
@@ -230,7 +242,7 @@ func setupRoot(sock int, cfg *initConfig) error {
 		}
 	}
 	for _, p := range cfg.MaskedPaths {
-		null, err := recvFD(sock)
+		null, err := fds.next()
 		if err != nil {
 			return fmt.Errorf("mask %s: receive /dev/null: %w", p, err)
 		}

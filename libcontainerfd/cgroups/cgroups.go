@@ -13,7 +13,7 @@
 //
 // Set applies the resource limits of an OCI config (linux.resources),
 // including the device allowed list (v1 devices.allow/devices.deny, and on
-// cgroup2 a BPF_PROG_TYPE_CGROUP_DEVICE program built with cilium/ebpf),
+// cgroup2 a BPF_PROG_TYPE_CGROUP_DEVICE program loaded with bpf(2) directly),
 // and Stats reads the usage back.
 //
 // Every file is opened O_CLOEXEC, and every value is written to a cgroup file
@@ -420,8 +420,9 @@ func (c *Cgroup) Paths() Paths {
 func (c *Cgroup) Mode() Mode { return c.mode }
 
 // CloneFD returns an O_PATH|O_DIRECTORY|O_CLOEXEC fd of the cgroup2
-// directory, to pass to clone3 with CLONE_INTO_CGROUP (and then EnterV1); -1
-// in V1 mode. It stays owned by c and is closed by Close.
+// directory, to pass to clone3 with CLONE_INTO_CGROUP (the v1 hierarchies
+// then by EnterV1 or OpenV1Tasks); -1 in V1 mode. It stays owned by c and is
+// closed by Close.
 func (c *Cgroup) CloneFD() int { return c.cloneFD }
 
 // Enter moves process pid into the cgroup in every hierarchy, cgroup2 first.
@@ -444,6 +445,43 @@ func (c *Cgroup) EnterV1(pid int) error {
 		}
 	}
 	return nil
+}
+
+// OpenV1Tasks opens the "tasks" file of each v1 directory for writing, for a
+// new single-threaded process to move itself in (spawn.Attr.CgroupTasks):
+// much faster than EnterV1, whose cgroup.procs write waits for the kernel's
+// global threadgroup lock. The directory of controller late, if it has a v1
+// one, is left out of fds and opened as lateFD (else -1), for the process
+// to join later. None in V2 mode. The caller closes the fds.
+func (c *Cgroup) OpenV1Tasks(late string) (fds []int, lateFD int, err error) {
+	lateDir := "" // v1 controllers only: KeyUnified names no v1 directory
+	if late != KeyUnified {
+		lateDir = c.paths[late]
+	}
+	lateFD = -1
+	defer func() {
+		if err != nil {
+			for _, fd := range append(fds, lateFD) {
+				if fd >= 0 {
+					unix.Close(fd)
+				}
+			}
+			fds, lateFD = nil, -1
+		}
+	}()
+	for _, d := range c.v1 {
+		p := filepath.Join(d, "tasks")
+		fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fds, lateFD, fmt.Errorf("cgroups: open %s: %w", p, err)
+		}
+		if d == lateDir {
+			lateFD = fd
+		} else {
+			fds = append(fds, fd)
+		}
+	}
+	return fds, lateFD, nil
 }
 
 func enter(dir string, pid int) error {
@@ -645,8 +683,33 @@ func Remove(p Paths) error {
 	return errors.Join(errs...)
 }
 
-// removeTree removes the cgroup directory dir, its child cgroups first.
+// removeTree removes the cgroup directory dir, its child cgroups first. The
+// usual cgroup has none: its children are looked for only when rmdir says
+// it is busy.
 func removeTree(dir string, deadline time.Time) error {
+	children := true
+	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
+		err := unix.Rmdir(dir)
+		switch {
+		case err == nil || err == unix.ENOENT:
+			return nil
+		case err == unix.EBUSY && children:
+			children = false
+			if err := removeChildren(dir, deadline); err != nil {
+				return err
+			}
+		case err == unix.EBUSY && time.Now().Before(deadline):
+			time.Sleep(delay)
+		case err == unix.EBUSY:
+			return fmt.Errorf("cgroups: remove %s: still has processes after %v: %w", dir, destroyTimeout, err)
+		default:
+			return fmt.Errorf("cgroups: remove %s: %w", dir, err)
+		}
+	}
+}
+
+// removeChildren removes the child cgroups of dir.
+func removeChildren(dir string, deadline time.Time) error {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -661,19 +724,7 @@ func removeTree(dir string, deadline time.Time) error {
 			}
 		}
 	}
-	for delay := time.Millisecond; ; delay = min(2*delay, 50*time.Millisecond) {
-		err := unix.Rmdir(dir)
-		switch {
-		case err == nil || err == unix.ENOENT:
-			return nil
-		case err == unix.EBUSY && time.Now().Before(deadline):
-			time.Sleep(delay)
-		case err == unix.EBUSY:
-			return fmt.Errorf("cgroups: remove %s: still has processes after %v: %w", dir, destroyTimeout, err)
-		default:
-			return fmt.Errorf("cgroups: remove %s: %w", dir, err)
-		}
-	}
+	return nil
 }
 
 // Close closes the fd the cgroup holds. The cgroup itself stays.

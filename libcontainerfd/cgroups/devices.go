@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cilium/ebpf/asm"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -420,7 +419,8 @@ func bpfDevType(typ byte) int32 {
 // which returns 1 to allow a request and 0 to deny it (EPERM):
 //
 //	R2 = type, R3 = accesses asked, R4 = major, R5 = minor
-//	for each exception, in sorted order:
+//	for each exception, in sorted order (each "next" a jump forward to
+//	the next exception's block):
 //	    if R2 != type: next
 //	    allow exception (default deny), unless its accesses are rwm:
 //	        if R3 & accesses != R3: next      (all asked must be held)
@@ -433,46 +433,52 @@ func bpfDevType(typ byte) int32 {
 //
 // Every exception has the same action, so their order does not matter. The
 // comparisons are 32-bit (JMP32): device numbers are u32.
-func (f *deviceFilter) program() asm.Instructions {
-	ret := func(allow bool) asm.Instructions {
+func (f *deviceFilter) program() []bpfInsn {
+	ret := func(allow bool) []bpfInsn {
 		v := int32(0)
 		if allow {
 			v = 1
 		}
-		return asm.Instructions{asm.Mov.Imm32(asm.R0, v), asm.Return()}
+		return []bpfInsn{alu32Imm(unix.BPF_MOV, bpfR0, v), exit()}
 	}
-	insts := asm.Instructions{
-		asm.LoadMem(asm.R2, asm.R1, devCtxAccessType, asm.Word),
-		asm.And.Imm32(asm.R2, 0xffff),
-		asm.LoadMem(asm.R3, asm.R1, devCtxAccessType, asm.Word),
-		asm.RSh.Imm32(asm.R3, 16),
-		asm.LoadMem(asm.R4, asm.R1, devCtxMajor, asm.Word),
-		asm.LoadMem(asm.R5, asm.R1, devCtxMinor, asm.Word),
+	insts := []bpfInsn{
+		ldxW(bpfR2, bpfR1, devCtxAccessType),
+		alu32Imm(unix.BPF_AND, bpfR2, 0xffff),
+		ldxW(bpfR3, bpfR1, devCtxAccessType),
+		alu32Imm(unix.BPF_RSH, bpfR3, 16),
+		ldxW(bpfR4, bpfR1, devCtxMajor),
+		ldxW(bpfR5, bpfR1, devCtxMinor),
 	}
-	for i, e := range f.sorted() {
-		next := "exception-" + strconv.Itoa(i+1)
-		block := asm.Instructions{asm.JNE.Imm32(asm.R2, bpfDevType(e.typ), next)}
+	for _, e := range f.sorted() {
+		// Each jump goes to the next exception: to the end of this
+		// block, whose length is known once it is whole.
+		var jumps []int
+		block := []bpfInsn{jmp32Imm(unix.BPF_JNE, bpfR2, bpfDevType(e.typ), 0)}
+		jumps = append(jumps, 0)
 		if e.access != accAll {
 			block = append(block,
-				asm.Mov.Reg32(asm.R1, asm.R3),
-				asm.And.Imm32(asm.R1, int32(e.access)))
+				mov32Reg(bpfR1, bpfR3),
+				alu32Imm(unix.BPF_AND, bpfR1, int32(e.access)))
+			jumps = append(jumps, len(block))
 			if f.defaultAllow {
-				block = append(block, asm.JEq.Imm32(asm.R1, 0, next))
+				block = append(block, jmp32Imm(unix.BPF_JEQ, bpfR1, 0, 0))
 			} else {
-				block = append(block, asm.JNE.Reg32(asm.R1, asm.R3, next))
+				block = append(block, jmp32Reg(unix.BPF_JNE, bpfR1, bpfR3, 0))
 			}
 		}
 		if e.major != wildcard {
-			block = append(block, asm.JNE.Imm32(asm.R4, int32(uint32(e.major)), next))
+			jumps = append(jumps, len(block))
+			block = append(block, jmp32Imm(unix.BPF_JNE, bpfR4, int32(uint32(e.major)), 0))
 		}
 		if e.minor != wildcard {
-			block = append(block, asm.JNE.Imm32(asm.R5, int32(uint32(e.minor)), next))
+			jumps = append(jumps, len(block))
+			block = append(block, jmp32Imm(unix.BPF_JNE, bpfR5, int32(uint32(e.minor)), 0))
 		}
 		block = append(block, ret(!f.defaultAllow)...)
-		block[0] = block[0].WithSymbol("exception-" + strconv.Itoa(i))
+		for _, j := range jumps {
+			block[j].Off = int16(len(block) - j - 1)
+		}
 		insts = append(insts, block...)
 	}
-	last := ret(f.defaultAllow)
-	last[0] = last[0].WithSymbol("exception-" + strconv.Itoa(len(f.exceptions)))
-	return append(insts, last...)
+	return append(insts, ret(f.defaultAllow)...)
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -27,7 +25,7 @@ type devicesPlan struct {
 	target *deviceFilter
 	v1dir  string      // the v1 devices directory, or ""
 	v1     []fileWrite // in order, to v1dir
-	prog   *ebpf.Program
+	prog   int         // the loaded program's fd, or -1
 }
 
 // planDevices compiles rules and prepares everything the kernel can refuse
@@ -43,7 +41,7 @@ func (c *Cgroup) planDevices(rules []specs.LinuxDeviceCgroup) (_ *devicesPlan, e
 	if err != nil {
 		return nil, err
 	}
-	p := &devicesPlan{target: target}
+	p := &devicesPlan{target: target, prog: -1}
 	if d, ok := c.paths["devices"]; ok {
 		list, err := readFile(d, "devices.list")
 		if err != nil {
@@ -67,8 +65,8 @@ func (c *Cgroup) planDevices(rules []specs.LinuxDeviceCgroup) (_ *devicesPlan, e
 
 // close releases the loaded program (attached, it stays with the cgroup).
 func (p *devicesPlan) close() {
-	if p != nil && p.prog != nil {
-		p.prog.Close()
+	if p != nil && p.prog >= 0 {
+		unix.Close(p.prog)
 	}
 }
 
@@ -102,7 +100,7 @@ func (c *Cgroup) applyDevices(p *devicesPlan) error {
 			return fmt.Errorf("cgroups: devices controller: %s/devices.list says %q after the writes, want %q", p.v1dir, got, p.target)
 		}
 	}
-	if p.prog != nil {
+	if p.prog >= 0 {
 		if err := c.attachDeviceProgram(p.prog); err != nil {
 			return err
 		}
@@ -112,17 +110,12 @@ func (c *Cgroup) applyDevices(p *devicesPlan) error {
 
 // loadDeviceProgram loads the program of f into the kernel, which verifies
 // it; it is not attached anywhere yet.
-func loadDeviceProgram(f *deviceFilter) (*ebpf.Program, error) {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         devProgName,
-		Type:         ebpf.CGroupDevice,
-		License:      devProgLicense,
-		Instructions: f.program(),
-	})
+func loadDeviceProgram(f *deviceFilter) (int, error) {
+	fd, err := bpfProgLoad(unix.BPF_PROG_TYPE_CGROUP_DEVICE, devProgName, devProgLicense, f.program())
 	if err != nil {
-		return nil, fmt.Errorf("cgroups: load the device program (%s): %w", f, err)
+		return -1, fmt.Errorf("cgroups: load the device program (%s): %w", f, err)
 	}
-	return prog, nil
+	return fd, nil
 }
 
 // cgroupDirFD opens the cgroup2 directory for BPF_PROG_ATTACH/QUERY, which
@@ -157,7 +150,7 @@ func (c *Cgroup) cgroupDirFD() (int, error) {
 //
 // An attached program stays with the cgroup, whatever becomes of our fds,
 // until it is detached or the cgroup is removed.
-func (c *Cgroup) attachDeviceProgram(prog *ebpf.Program) error {
+func (c *Cgroup) attachDeviceProgram(prog int) error {
 	dirfd, err := c.cgroupDirFD()
 	if err != nil {
 		return err
@@ -168,30 +161,22 @@ func (c *Cgroup) attachDeviceProgram(prog *ebpf.Program) error {
 		return fmt.Errorf("cgroups: device program of %s: %w", c.v2, err)
 	}
 	defer func() {
-		for _, p := range ours {
-			p.Close()
+		for _, fd := range ours {
+			unix.Close(fd)
 		}
 	}()
-	opts := link.RawAttachProgramOptions{
-		Target:  dirfd,
-		Program: prog,
-		Attach:  ebpf.AttachCGroupDevice,
-		Flags:   unix.BPF_F_ALLOW_MULTI,
-	}
-	how := "attach"
+	flags, replace, how := uint32(unix.BPF_F_ALLOW_MULTI), -1, "attach"
 	if len(ours) == 1 {
-		opts.Anchor = link.ReplaceProgram(ours[0])
-		how = "replace"
+		flags, replace, how = flags|unix.BPF_F_REPLACE, ours[0], "replace"
 	}
-	if err := link.RawAttachProgram(opts); err != nil {
+	if err := bpfProgAttach(unix.BPF_PROG_ATTACH, dirfd, prog, unix.BPF_CGROUP_DEVICE, flags, replace); err != nil {
 		return fmt.Errorf("cgroups: %s the device program of %s (BPF_PROG_ATTACH, BPF_CGROUP_DEVICE): %w", how, c.v2, err)
 	}
 	if len(ours) == 1 {
 		return nil
 	}
 	for _, old := range ours {
-		err := link.RawDetachProgram(link.RawDetachProgramOptions{Target: dirfd, Program: old, Attach: ebpf.AttachCGroupDevice})
-		if err != nil {
+		if err := bpfProgAttach(unix.BPF_PROG_DETACH, dirfd, old, unix.BPF_CGROUP_DEVICE, 0, -1); err != nil {
 			return fmt.Errorf("cgroups: detach an old device program from %s (BPF_PROG_DETACH): %w", c.v2, err)
 		}
 	}
@@ -200,50 +185,46 @@ func (c *Cgroup) attachDeviceProgram(prog *ebpf.Program) error {
 
 // attachedDevicePrograms returns the ids of the BPF_CGROUP_DEVICE programs
 // attached to the cgroup directory dirfd itself (not its ancestors).
-func attachedDevicePrograms(dirfd int) ([]ebpf.ProgramID, error) {
-	res, err := link.QueryPrograms(link.QueryOptions{Target: dirfd, Attach: ebpf.AttachCGroupDevice})
+func attachedDevicePrograms(dirfd int) ([]uint32, error) {
+	ids, err := bpfProgQuery(dirfd, unix.BPF_CGROUP_DEVICE)
 	if err != nil {
 		return nil, fmt.Errorf("BPF_PROG_QUERY: %w", err)
-	}
-	ids := make([]ebpf.ProgramID, len(res.Programs))
-	for i, p := range res.Programs {
-		ids[i] = p.ID
 	}
 	return ids, nil
 }
 
 // ourDevicePrograms opens the programs attached to dirfd that are ours. A
 // program the kernel (an LSM) does not let us open is not ours.
-func ourDevicePrograms(dirfd int) (ours []*ebpf.Program, err error) {
+func ourDevicePrograms(dirfd int) (ours []int, err error) {
 	ids, err := attachedDevicePrograms(dirfd)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			for _, p := range ours {
-				p.Close()
+			for _, fd := range ours {
+				unix.Close(fd)
 			}
 			ours = nil
 		}
 	}()
 	for _, id := range ids {
-		p, err := ebpf.NewProgramFromID(id)
+		fd, err := bpfProgByID(id)
 		if errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist) {
 			continue // not ours, or detached meanwhile
 		}
 		if err != nil {
-			return nil, fmt.Errorf("program %d: %w", id, err)
+			return nil, fmt.Errorf("program %d: BPF_PROG_GET_FD_BY_ID: %w", id, err)
 		}
-		info, err := p.Info()
+		typ, name, err := bpfProgInfo(fd)
 		if err != nil {
-			p.Close()
-			return nil, fmt.Errorf("program %d: %w", id, err)
+			unix.Close(fd)
+			return nil, fmt.Errorf("program %d: BPF_OBJ_GET_INFO_BY_FD: %w", id, err)
 		}
-		if info.Type == ebpf.CGroupDevice && info.Name == devProgName {
-			ours = append(ours, p)
+		if typ == unix.BPF_PROG_TYPE_CGROUP_DEVICE && name == devProgName {
+			ours = append(ours, fd)
 		} else {
-			p.Close()
+			unix.Close(fd)
 		}
 	}
 	return ours, nil

@@ -175,8 +175,12 @@ func devPrograms(t *testing.T, c *Cgroup) (all, ours []ebpf.ProgramID) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	if all, err = attachedDevicePrograms(fd); err != nil {
+	ids, err := attachedDevicePrograms(fd)
+	if err != nil {
 		t.Fatal(err)
+	}
+	for _, id := range ids {
+		all = append(all, ebpf.ProgramID(id))
 	}
 	for _, id := range all {
 		p, err := ebpf.NewProgramFromID(id)
@@ -370,7 +374,11 @@ func TestDeviceProgramReplaceHost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		extra, err := loadDeviceProgram(f)
+		extraFD, err := loadDeviceProgram(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		extra, err := ebpf.NewProgramFromFD(extraFD)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,6 +49,14 @@ func forkExec(args *cloneArgs, c *child) (pid uintptr, errno syscall.Errno) {
 	// In the child.
 	runtimeAfterForkInChild()
 
+	stage = stageCgroup
+	for i = 0; i < len(c.tasks); i++ {
+		_, _, err1 = syscall.RawSyscall(unix.SYS_WRITE, uintptr(c.tasks[i]), uintptr(unsafe.Pointer(c.zero)), 1)
+		if err1 != 0 {
+			goto fail
+		}
+	}
+
 	if c.syncR >= 0 {
 		stage = stageSync
 		r1, _, err1 = syscall.RawSyscall(unix.SYS_READ, uintptr(c.syncR), uintptr(unsafe.Pointer(&b[0])), 1)

@@ -52,6 +52,13 @@ type Attr struct {
 	// CgroupFD, when not -1, is a cgroup2 directory to start the child in
 	// (CLONE_INTO_CGROUP).
 	CgroupFD int
+	// CgroupTasks are fds open for writing on the "tasks" files of cgroup
+	// v1 directories: the child moves itself into each first thing, by
+	// writing "0" (its one thread). A pid written to cgroup.procs by
+	// another process takes the kernel's global threadgroup lock, which
+	// waits for an RCU grace period (~10 ms at HZ=250); a thread moving
+	// itself does not.
+	CgroupTasks []int
 
 	// RootFD, with UseRootFD, becomes the child's root directory (fchdir and
 	// chroot) after it joined its namespaces.
@@ -101,6 +108,8 @@ type cloneArgs struct {
 type child struct {
 	syncR   int // -1, or the pipe to wait on for the id maps
 	errW    int
+	tasks   []int
+	zero    *byte
 	join    []Namespace
 	execFD  int
 	rootFD  int
@@ -124,7 +133,8 @@ type child struct {
 
 // Child failure stages, reported through the error pipe.
 const (
-	stageSync = iota + 1
+	stageCgroup = iota + 1
+	stageSync
 	stageSetns
 	stageSetid
 	stageUnshare
@@ -137,6 +147,7 @@ const (
 )
 
 var stageNames = map[uint32]string{
+	stageCgroup:  "join cgroup v1 hierarchies",
 	stageSync:    "wait for id maps",
 	stageSetns:   "join namespaces",
 	stageSetid:   "become root of the user namespace",
@@ -159,7 +170,7 @@ func Start(a *Attr) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spawn: env: %w", err)
 	}
-	empty, dot := []byte{0}, []byte{'.', 0}
+	empty, dot, zero := []byte{0}, []byte{'.', 0}, []byte{'0'}
 
 	var closers []int
 	defer func() {
@@ -208,6 +219,8 @@ func Start(a *Attr) (*Process, error) {
 	c := &child{
 		syncR:   syncp[0],
 		errW:    errp[1],
+		tasks:   a.CgroupTasks, // used before any fd moves
+		zero:    &zero[0],
 		execFD:  a.ExecFD,
 		setRoot: a.RootInUserns,
 		keepFD:  a.ExecFDOpen,
@@ -234,6 +247,7 @@ func Start(a *Attr) (*Process, error) {
 	for i := range c.join {
 		internal = append(internal, &c.join[i].FD)
 	}
+
 	c.nextFD = len(a.Files)
 	for _, p := range internal {
 		if *p, err = high(*p); err != nil {
@@ -311,6 +325,7 @@ func Start(a *Attr) (*Process, error) {
 	runtime.KeepAlive(envv)
 	runtime.KeepAlive(empty)
 	runtime.KeepAlive(dot)
+	runtime.KeepAlive(zero)
 	runtime.KeepAlive(offsetsPath)
 	if r.err != nil {
 		return nil, r.err
