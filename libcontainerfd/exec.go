@@ -15,7 +15,7 @@ import (
 // Exec starts p in the running container: in every namespace of its init
 // (the user namespace too), its cgroup, its root and its keyring.
 func (c *Container) Exec(p *Process) (err error) {
-	if !c.initAlive() || c.cg == nil {
+	if !c.initAlive() || c.cgroupGone() {
 		return fmt.Errorf("container %s: exec: %w", c.id, ErrNotRunning)
 	}
 	root, err := c.openRoot()
@@ -30,14 +30,17 @@ func (c *Container) Exec(p *Process) (err error) {
 			return err
 		}
 	}
-	cgfd, other, err := c.cg.JoinFD(c.st.Init.Pid)
-	if err != nil {
-		return fmt.Errorf("container %s: exec: %w", c.id, err)
+	attr.CgroupFD = -1
+	if c.cg != nil { // none: rootless without a delegated cgroup
+		cgfd, other, err := c.cg.JoinFD(c.st.Init.Pid)
+		if err != nil {
+			return fmt.Errorf("container %s: exec: %w", c.id, err)
+		}
+		if other {
+			defer unix.Close(cgfd)
+		}
+		attr.CgroupFD = cgfd
 	}
-	if other {
-		defer unix.Close(cgfd)
-	}
-	attr.CgroupFD = cgfd
 	s, err := c.startStage(stageExec, p, attr)
 	if err != nil {
 		return fmt.Errorf("container %s: exec: %w", c.id, err)
@@ -109,12 +112,16 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 	attr.Files = files
 	// The stage runs as root of the container's user namespace.
 	attr.RootInUserns = c.st.Namespaces&unix.CLONE_NEWUSER != 0
+	attr.Unprivileged = c.st.Rootless
 	proc, err := spawn.Start(&attr)
 	if err != nil {
 		unix.Close(sp[0])
 		return nil, err
 	}
 	s := &stage{Process: proc, sock: sp[0]}
+	if c.cg == nil {
+		return s, nil
+	}
 	if err := c.cg.EnterV1(proc.Pid); err != nil {
 		s.kill()
 		return nil, fmt.Errorf("join cgroup: %w", err)

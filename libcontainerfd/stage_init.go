@@ -30,10 +30,19 @@ type initConfig struct {
 	WaitBeforePivot bool                `json:"waitBeforePivot,omitempty"`
 	// LateLookup: the root is filled from outside after create, so the
 	// program is looked up at start.
-	LateLookup bool          `json:"lateLookup,omitempty"`
-	Hostname   *string       `json:"hostname,omitempty"`
-	Domainname *string       `json:"domainname,omitempty"`
-	Process    processConfig `json:"process"`
+	LateLookup bool `json:"lateLookup,omitempty"`
+	// BuildInside: the runtime is rootless and cannot build mounts, so
+	// init opens RootMount, every mount and a /dev/null per masked path
+	// itself, from inside the container's user namespace, and no fd but
+	// the start listener comes over the socket. LoopbackUp and Sysctl are
+	// for init to do too.
+	BuildInside bool              `json:"buildInside,omitempty"`
+	RootMount   mounttree.Mount   `json:"rootMount,omitempty"`
+	LoopbackUp  bool              `json:"loopbackUp,omitempty"`
+	Sysctl      map[string]string `json:"sysctl,omitempty"`
+	Hostname    *string           `json:"hostname,omitempty"`
+	Domainname  *string           `json:"domainname,omitempty"`
+	Process     processConfig     `json:"process"`
 }
 
 func runInit() error {
@@ -79,6 +88,9 @@ func runInit() error {
 // setupInit builds the container's root, and returns the program to run and
 // the pty that becomes its terminal (or -1).
 func setupInit(sock int, cfg *initConfig) (string, int, error) {
+	if err := setupInside(cfg); err != nil {
+		return "", -1, err
+	}
 	if cfg.NewEmptyFS {
 		if err := setupRoot(sock, cfg); err != nil {
 			return "", -1, err
@@ -163,7 +175,27 @@ func setupRoot(sock int, cfg *initConfig) error {
 	}
 	// Modes are the config's, not reduced by our umask.
 	unix.Umask(0)
-	tree, err := recvFD(sock)
+	next := func() (int, error) { return recvFD(sock) }
+	if cfg.BuildInside {
+		fds, err := openInside(cfg)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+		}()
+		next = func() (int, error) {
+			if len(fds) == 0 {
+				return -1, errors.New("no more mounts opened")
+			}
+			fd := fds[0]
+			fds = fds[1:]
+			return fd, nil
+		}
+	}
+	tree, err := next()
 	if err != nil {
 		return fmt.Errorf("receive root tree: %w", err)
 	}
@@ -202,7 +234,7 @@ func setupRoot(sock int, cfg *initConfig) error {
 		if i < len(cfg.Inside) && cfg.Inside[i] {
 			fd, err = mounttree.Open(m, mounttree.OwnNamespaces())
 		} else {
-			fd, err = recvFD(sock)
+			fd, err = next()
 		}
 		if err != nil {
 			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
@@ -220,6 +252,9 @@ func setupRoot(sock int, cfg *initConfig) error {
 		}
 	}
 	for _, d := range cfg.Devices {
+		if cfg.BuildInside {
+			break // bound, among the mounts
+		}
 		if err := mknod(root, d); err != nil {
 			return err
 		}
@@ -230,7 +265,7 @@ func setupRoot(sock int, cfg *initConfig) error {
 		}
 	}
 	for _, p := range cfg.MaskedPaths {
-		null, err := recvFD(sock)
+		null, err := next()
 		if err != nil {
 			return fmt.Errorf("mask %s: receive /dev/null: %w", p, err)
 		}
