@@ -88,6 +88,7 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 		}
 	}
 	cfg.EmptyRoot = c.Bool("empty-fs")
+	cfg.Rootless = rootless(c)
 	if cfg.Labels, err = labelsFor(s, bundle, cfg.Rootfs); err != nil {
 		return nil, nil, err
 	}
@@ -115,6 +116,9 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if cfg.Rootless {
+		warnRootless(ctr, s)
 	}
 	fail := func(err error) (*cfd.Container, *cfd.Process, error) {
 		if derr := ctr.Destroy(); derr != nil {

@@ -1,0 +1,638 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/containerfd/containerfd/internal/mountinfo"
+	"github.com/containerfd/containerfd/internal/testutil"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// The rootless tests make a user of their own, with subordinate id ranges
+// in /etc/subuid and /etc/subgid, and run containerfd as that user (the
+// test itself is root). Everything is undone after the test: the user, its
+// ranges, its files; a process of the user left running fails the test.
+
+// rootlessUser is the test's unprivileged user.
+type rootlessUser struct {
+	t        *testing.T
+	name     string
+	uid, gid int
+	subStart int // first subordinate uid and gid
+	subCount int
+	xdg      string // XDG_RUNTIME_DIR
+	binary   string // containerfd, where the user can run it
+	cgroupFD int    // with UseCgroupFD: the cgroup2 dir commands start in
+}
+
+// subidMu serializes the edits of /etc/subuid and /etc/subgid within the
+// test binary; useradd and userdel take the files' own locks.
+var subidMu sync.Mutex
+
+const subCount = 65536
+
+// newRootlessUser makes the user, its ranges, its XDG_RUNTIME_DIR, and a
+// copy of the binary it can run.
+func newRootlessUser(t *testing.T) *rootlessUser {
+	t.Helper()
+	testutil.RequireRoot(t)
+	for _, tool := range []string{"useradd", "userdel", "newuidmap", "newgidmap"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("rootless tests need %s (apt-get install passwd uidmap, or run hack/deps.sh): %v", tool, err)
+		}
+	}
+	u := &rootlessUser{t: t, name: "cfdrl" + randomHex(t, 4), subCount: subCount, cgroupFD: -1}
+	// No home, no ranges of useradd's choosing: the test adds its own.
+	out, err := exec.Command("useradd", "-M", "-U", "-s", "/bin/sh",
+		"-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", u.name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("useradd %s: %v: %s", u.name, err, out)
+	}
+	t.Cleanup(u.remove)
+	pw, err := user.Lookup(u.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.uid, _ = strconv.Atoi(pw.Uid)
+	u.gid, _ = strconv.Atoi(pw.Gid)
+	u.addRanges()
+
+	// XDG_RUNTIME_DIR as a login would make it: the user's, 0700.
+	u.xdg = u.dir(testutil.StateDir(t), 0o700)
+	t.Cleanup(func() {
+		// The default state root, left by the runtime, must be empty.
+		st := filepath.Join(u.xdg, "containerfd")
+		if left, _ := os.ReadDir(st); len(left) > 0 {
+			var names []string
+			for _, e := range left {
+				names = append(names, e.Name())
+			}
+			t.Errorf("user's state root %s not empty after the test: %v", st, names)
+		}
+		os.RemoveAll(st)
+	})
+	bindir := u.dir(t.TempDir(), 0o755)
+	os.Chmod(filepath.Dir(bindir), 0o755)
+	u.binary = filepath.Join(bindir, "containerfd")
+	if err := copyExec(binary, u.binary); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func randomHex(t *testing.T, n int) string {
+	id := testutil.ID(t)
+	return id[len(id)-2*n:]
+}
+
+func copyExec(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o755)
+}
+
+// dir makes dir the user's with mode and returns it.
+func (u *rootlessUser) dir(dir string, mode os.FileMode) string {
+	u.t.Helper()
+	if err := os.Chown(dir, u.uid, u.gid); err != nil {
+		u.t.Fatal(err)
+	}
+	if err := os.Chmod(dir, mode); err != nil {
+		u.t.Fatal(err)
+	}
+	return dir
+}
+
+// addRanges gives the user subCount ids in /etc/subuid and /etc/subgid,
+// above every range there.
+func (u *rootlessUser) addRanges() {
+	subidMu.Lock()
+	defer subidMu.Unlock()
+	start := 1 << 20
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		for _, l := range readLinesOrNone(u.t, f) {
+			p := strings.Split(l, ":")
+			if len(p) != 3 {
+				continue
+			}
+			s, err1 := strconv.Atoi(p[1])
+			n, err2 := strconv.Atoi(p[2])
+			if err1 == nil && err2 == nil && s+n > start {
+				start = s + n
+			}
+		}
+	}
+	u.subStart = (start + subCount - 1) / subCount * subCount
+	line := fmt.Sprintf("%s:%d:%d\n", u.name, u.subStart, u.subCount)
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		fh, err := os.OpenFile(f, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			u.t.Fatal(err)
+		}
+		_, err = fh.WriteString(line)
+		fh.Close()
+		if err != nil {
+			u.t.Fatal(err)
+		}
+	}
+}
+
+func readLinesOrNone(t *testing.T, f string) []string {
+	b, err := os.ReadFile(f)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+// remove fails the test if the user has a process left (and kills it),
+// then removes its ranges and the user.
+func (u *rootlessUser) remove() {
+	t := u.t
+	if u.uid != 0 {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			pids := processesOf(u.uid, u.subStart, u.subCount)
+			if len(pids) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("processes of the test user (or its subordinate ids) left after the test: %v; killing them", pids)
+				for _, p := range pids {
+					unix.Kill(p, unix.SIGKILL)
+				}
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	subidMu.Lock()
+	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+		var keep []string
+		for _, l := range readLinesOrNone(t, f) {
+			if l != "" && !strings.HasPrefix(l, u.name+":") {
+				keep = append(keep, l)
+			}
+		}
+		data := strings.Join(keep, "\n")
+		if data != "" {
+			data += "\n"
+		}
+		if err := os.WriteFile(f, []byte(data), 0o644); err != nil {
+			t.Errorf("removing %s's ranges from %s: %v", u.name, f, err)
+		}
+	}
+	subidMu.Unlock()
+	if out, err := exec.Command("userdel", u.name).CombinedOutput(); err != nil {
+		t.Errorf("userdel %s: %v: %s", u.name, err, out)
+	}
+}
+
+// processesOf lists the processes whose real uid is uid or in the
+// subordinate range.
+func processesOf(uid, subStart, subCount int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		f, err := os.Open("/proc/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "Uid:"); ok {
+				fs := strings.Fields(v)
+				if len(fs) > 0 {
+					r, _ := strconv.Atoi(fs[0])
+					if r == uid || (r >= subStart && r < subStart+subCount) {
+						pids = append(pids, pid)
+					}
+				}
+				break
+			}
+		}
+		f.Close()
+	}
+	return pids
+}
+
+// run runs the user's containerfd with args, in dir, with the user's
+// environment (no --root: the default under XDG_RUNTIME_DIR).
+func (u *rootlessUser) run(dir string, args ...string) result {
+	u.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, u.binary, args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/nonexistent",
+		"USER=" + u.name, "LOGNAME=" + u.name, "XDG_RUNTIME_DIR=" + u.xdg}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid), Groups: []uint32{}},
+	}
+	if u.cgroupFD >= 0 {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = u.cgroupFD
+	}
+	outf, err := os.CreateTemp(u.t.TempDir(), "out")
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	defer outf.Close()
+	errf, err := os.CreateTemp(u.t.TempDir(), "err")
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	defer errf.Close()
+	cmd.Stdout, cmd.Stderr = outf, errf
+	err = cmd.Run()
+	r := result{stdout: readBack(u.t, outf), stderr: readBack(u.t, errf)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		u.t.Fatalf("containerfd %s: %v", strings.Join(args, " "), err)
+	}
+	return r
+}
+
+func (u *rootlessUser) ok(dir string, args ...string) string {
+	u.t.Helper()
+	r := u.run(dir, args...)
+	if r.code != 0 {
+		u.t.Fatalf("as %s: containerfd %s: %v", u.name, strings.Join(args, " "), r)
+	}
+	return r.stdout
+}
+
+// bundle makes a bundle the user owns with `containerfd spec --rootless`
+// run as the user, the test's rootfs (owned by root, as an image unpacked
+// by another user would be), no terminal and args; edit changes the config.
+// The container is deleted after the test.
+func (u *rootlessUser) bundle(id string, edit func(*specs.Spec), args ...string) string {
+	u.t.Helper()
+	rootfs := testutil.Rootfs(u.t)
+	dir, err := os.MkdirTemp("", "cfdrl-bundle-")
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	u.t.Cleanup(func() { os.RemoveAll(dir) })
+	u.dir(dir, 0o755)
+	u.ok(dir, "spec", "--rootless")
+	p := filepath.Join(dir, "config.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		u.t.Fatal(err)
+	}
+	s.Root.Path = rootfs
+	s.Process.Terminal = false
+	s.Process.Args = args
+	if edit != nil {
+		edit(&s)
+	}
+	if b, err = json.Marshal(&s); err != nil {
+		u.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		u.t.Fatal(err)
+	}
+	u.t.Cleanup(func() { u.run(dir, "delete", "--force", id) })
+	return dir
+}
+
+// withSubids maps container ids 1… to the user's subordinate range, as
+// podman does, so that container users other than root exist.
+func (u *rootlessUser) withSubids(s *specs.Spec) {
+	s.Linux.UIDMappings = append(s.Linux.UIDMappings, specs.LinuxIDMapping{ContainerID: 1, HostID: uint32(u.subStart), Size: uint32(u.subCount)})
+	s.Linux.GIDMappings = append(s.Linux.GIDMappings, specs.LinuxIDMapping{ContainerID: 1, HostID: uint32(u.subStart), Size: uint32(u.subCount)})
+}
+
+// TestRootlessRun: as a user who is not root, `spec --rootless` and `run`
+// work; the container's root is the user, its state goes under
+// XDG_RUNTIME_DIR, and without a delegated cgroup it runs without one and
+// says so once.
+func TestRootlessRun(t *testing.T) {
+	testutil.NoLeaks(t)
+	u := newRootlessUser(t)
+	id := testutil.ID(t)
+	cg := testutil.CgroupPath(t)
+	dir := u.bundle(id, func(s *specs.Spec) { s.Linux.CgroupsPath = cg },
+		"sh", "-c", "id -u; cat /proc/self/uid_map; ls /sys/class/net >/dev/null && echo sys; echo hi > /dev/null && echo null")
+	r := u.run(dir, "run", id)
+	if r.code != 0 {
+		t.Fatalf("run as %s: %v", u.name, r)
+	}
+	want := fmt.Sprintf("0\n         0 %10d          1\nsys\nnull\n", u.uid)
+	if r.stdout != want {
+		t.Errorf("run: stdout %q, want %q", r.stdout, want)
+	}
+	if n := strings.Count(r.stderr, "has no cgroup"); n != 1 || !strings.Contains(r.stderr, "permission denied") {
+		t.Errorf("run without a delegated cgroup: want one warning that says why, got stderr %q", r.stderr)
+	}
+	// The state was under XDG_RUNTIME_DIR, and is gone with the container.
+	if _, err := os.Stat(filepath.Join(u.xdg, "containerfd")); err != nil {
+		t.Errorf("state root under XDG_RUNTIME_DIR: %v", err)
+	}
+}
+
+// TestRootlessExec: exec joins a rootless container; with the user's
+// subordinate ids mapped, a file the container's root makes is the user's
+// on the host, and one its uid 1000 makes is the mapped subordinate id's.
+func TestRootlessExec(t *testing.T) {
+	testutil.NoLeaks(t)
+	u := newRootlessUser(t)
+	id := testutil.ID(t)
+	data := u.dir(t.TempDir(), 0o777)
+	os.Chmod(filepath.Dir(data), 0o755)
+	dir := u.bundle(id, func(s *specs.Spec) {
+		u.withSubids(s)
+		// The rootfs is root's, which the user cannot write to.
+		if err := os.Mkdir(filepath.Join(s.Root.Path, "data"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data", Type: "bind", Source: data, Options: []string{"rbind", "rw"}})
+	}, "sleep", "1000")
+	u.ok(dir, "run", "--detach", id)
+	if st := u.ok(dir, "state", id); !strings.Contains(st, `"status": "running"`) {
+		t.Fatalf("state: %s", st)
+	}
+	out := u.ok(dir, "exec", id, "sh", "-c", "id -u; cat /proc/self/uid_map | wc -l; touch /data/by-root")
+	if out != "0\n2\n" {
+		t.Errorf("exec: %q, want uid 0 and two map lines", out)
+	}
+	u.ok(dir, "exec", "--user", "1000:1000", id, "touch", "/data/by-1000")
+	for name, want := range map[string][2]int{"by-root": {u.uid, u.gid}, "by-1000": {u.subStart + 999, u.subStart + 999}} {
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(data, name), &st); err != nil {
+			t.Fatal(err)
+		}
+		if int(st.Uid) != want[0] || int(st.Gid) != want[1] {
+			t.Errorf("%s: owner %d:%d on the host, want %d:%d", name, st.Uid, st.Gid, want[0], want[1])
+		}
+	}
+	if ps := u.ok(dir, "ps", "--format", "json", id); !strings.HasPrefix(ps, "[") || ps == "[]\n" {
+		t.Errorf("ps: %q", ps)
+	}
+	u.ok(dir, "kill", id, "KILL")
+	u.ok(dir, "wait", id)
+	u.ok(dir, "delete", id)
+}
+
+// TestRootlessRefused: what a rootless container cannot have fails with a
+// message that says why, and leaves nothing behind.
+func TestRootlessRefused(t *testing.T) {
+	testutil.NoLeaks(t)
+	u := newRootlessUser(t)
+	adj := -1000
+	for _, c := range []struct {
+		name string
+		edit func(*specs.Spec)
+		want string
+	}{
+		{"no user namespace", func(s *specs.Spec) {
+			var nss []specs.LinuxNamespace
+			for _, ns := range s.Linux.Namespaces {
+				if ns.Type != specs.UserNamespace {
+					nss = append(nss, ns)
+				}
+			}
+			s.Linux.Namespaces = nss
+			s.Linux.UIDMappings, s.Linux.GIDMappings = nil, nil
+		}, "needs a new user namespace"},
+		{"oom score below the caller's", func(s *specs.Spec) { s.Process.OOMScoreAdj = &adj },
+			"oomScoreAdj -1000 is below the caller's"},
+		{"limit without a cgroup", func(s *specs.Spec) {
+			limit := int64(64 << 20)
+			s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}
+		}, "linux.resources.memory: cannot be enforced without a cgroup"},
+		{"idmapped mount", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: "/tmp", Options: []string{"rbind", "idmap"}})
+		}, "an idmapped mount needs CAP_SYS_ADMIN in the user namespace of the filesystem"},
+		{"network device", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+			s.Linux.NetDevices = map[string]specs.LinuxNetDevice{"lo": {Name: "lo1"}}
+		}, "moving a host interface needs CAP_NET_ADMIN"},
+		{"device not on the host", func(s *specs.Spec) {
+			s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: "/dev/cfd-no-such", Type: "c", Major: 1, Minor: 3})
+		}, "device /dev/cfd-no-such: mknod needs CAP_MKNOD in the initial user namespace, so the host's node is bound instead"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			id := testutil.ID(t)
+			dir := u.bundle(id, c.edit, "true")
+			r := u.run(dir, "run", id)
+			if r.code == 0 || !strings.Contains(r.stderr, c.want) {
+				t.Errorf("run: want a failure saying %q, got %v", c.want, r)
+			}
+		})
+	}
+	t.Run("cgroup operations", func(t *testing.T) {
+		id := testutil.ID(t)
+		dir := u.bundle(id, func(s *specs.Spec) { s.Linux.CgroupsPath = testutil.CgroupPath(t) }, "sleep", "1000")
+		u.ok(dir, "run", "--detach", id)
+		for _, args := range [][]string{{"pause", id}, {"update", "--memory", "64m", id}, {"events", "--stats", id}} {
+			r := u.run(dir, args...)
+			if r.code == 0 || !strings.Contains(r.stderr, "the container has no cgroup: it runs rootless without a delegated cgroup2 subtree") {
+				t.Errorf("%s: want a refusal that says why, got %v", args[0], r)
+			}
+		}
+		u.ok(dir, "delete", "--force", id)
+	})
+	t.Run("device bound", func(t *testing.T) {
+		id := testutil.ID(t)
+		dir := u.bundle(id, func(s *specs.Spec) {
+			s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: "/dev/full", Type: "c", Major: 1, Minor: 7})
+		}, "sh", "-c", "grep -c ' /dev/full ' /proc/self/mountinfo")
+		r := u.run(dir, "run", id)
+		if r.code != 0 || r.stdout != "1\n" {
+			t.Errorf("run: want /dev/full bound, got %v", r)
+		}
+		if !strings.Contains(r.stderr, "mknod needs CAP_MKNOD in the initial user namespace; the host's /dev/full bound instead") {
+			t.Errorf("run: want a warning that the device is bound, got %q", r.stderr)
+		}
+	})
+}
+
+// cgroup2Mount returns where the cgroup2 hierarchy is mounted (its root).
+func cgroup2Mount(t *testing.T) string {
+	t.Helper()
+	es, err := mountinfo.Read("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if e.FSType == "cgroup2" && e.Root == "/" {
+			return e.Mountpoint
+		}
+	}
+	t.Skip("no cgroup2 hierarchy is mounted: nothing to delegate")
+	return ""
+}
+
+// delegate makes dir a cgroup the user may manage, as systemd's Delegate=
+// does: the directory and its cgroup.procs, cgroup.threads and
+// cgroup.subtree_control are the user's.
+func (u *rootlessUser) delegate(dir string) {
+	u.t.Helper()
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		u.t.Fatal(err)
+	}
+	for _, f := range []string{"", "cgroup.procs", "cgroup.threads", "cgroup.subtree_control"} {
+		if err := os.Chown(filepath.Join(dir, f), u.uid, u.gid); err != nil {
+			u.t.Fatal(err)
+		}
+	}
+}
+
+// enableAtRoot enables ctrl in the cgroup2 root's subtree_control when the
+// root has it but does not enable it, and disables it after the test (best
+// effort: another cgroup may use it by then).
+func enableAtRoot(t *testing.T, v2, ctrl string) {
+	have, _ := os.ReadFile(filepath.Join(v2, "cgroup.controllers"))
+	on, _ := os.ReadFile(filepath.Join(v2, "cgroup.subtree_control"))
+	if !strings.Contains(" "+strings.TrimSpace(string(have))+" ", " "+ctrl+" ") || strings.Contains(" "+strings.TrimSpace(string(on))+" ", " "+ctrl+" ") {
+		return
+	}
+	sc := filepath.Join(v2, "cgroup.subtree_control")
+	if err := os.WriteFile(sc, []byte("+"+ctrl), 0); err != nil {
+		t.Logf("enable %s in %s: %v", ctrl, sc, err)
+		return
+	}
+	t.Cleanup(func() { os.WriteFile(sc, []byte("-"+ctrl), 0) })
+}
+
+// TestRootlessDelegatedCgroup: given a delegated cgroup2 subtree with the
+// caller in it, a rootless container gets a cgroup of its own there (kill,
+// pause, ps and wait use it), and its limits are enforced where cgroup2
+// has the controller.
+func TestRootlessDelegatedCgroup(t *testing.T) {
+	testutil.NoLeaks(t)
+	u := newRootlessUser(t)
+	v2 := cgroup2Mount(t)
+	cgPath := testutil.CgroupPath(t) // /cfdtest-P/<id>
+	parent := filepath.Join(v2, filepath.Dir(cgPath))
+	u.delegate(parent)
+	caller := filepath.Join(parent, "caller")
+	u.delegate(caller)
+	fd, err := unix.Open(caller, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.cgroupFD = fd
+	t.Cleanup(func() {
+		// Before CgroupPath's check, which would take it for a leftover.
+		unix.Close(fd)
+		if err := unix.Rmdir(caller); err != nil {
+			t.Errorf("rmdir %s: %v", caller, err)
+		}
+	})
+
+	// Where a pure cgroup2 host has a controller but does not hand it down
+	// from the root (a VM without systemd does not), hand it down, as a
+	// systemd host would have: else nothing below can use it. A hybrid
+	// host's root (this one's) is left alone.
+	if v2 == "/sys/fs/cgroup" {
+		for _, ctrl := range []string{"pids", "hugetlb"} {
+			enableAtRoot(t, v2, ctrl)
+		}
+	}
+
+	id := filepath.Base(cgPath)
+	dir := u.bundle(id, func(s *specs.Spec) { s.Linux.CgroupsPath = cgPath }, "sleep", "1000")
+	r := u.run(dir, "run", "--detach", id)
+	if r.code != 0 || strings.Contains(r.stderr, "no cgroup") {
+		t.Fatalf("run in a delegated subtree: %v", r)
+	}
+	own := filepath.Join(v2, cgPath)
+	procs, err := os.ReadFile(filepath.Join(own, "cgroup.procs"))
+	if err != nil {
+		t.Fatalf("the container's cgroup: %v", err)
+	}
+	var st struct{ Pid int }
+	if err := json.Unmarshal([]byte(u.ok(dir, "state", id)), &st); err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(procs)) != strconv.Itoa(st.Pid) {
+		t.Errorf("%s/cgroup.procs: %q, want init %d", own, procs, st.Pid)
+	}
+	u.ok(dir, "pause", id)
+	if s := u.ok(dir, "state", id); !strings.Contains(s, `"status": "paused"`) {
+		t.Errorf("after pause: %s", s)
+	}
+	u.ok(dir, "resume", id)
+	u.ok(dir, "exec", id, "true")
+	u.ok(dir, "kill", "--all", id, "KILL")
+	u.ok(dir, "wait", id)
+	u.ok(dir, "delete", id)
+	if _, err := os.Stat(own); !os.IsNotExist(err) {
+		t.Errorf("the container's cgroup %s after delete: %v", own, err)
+	}
+
+	t.Run("hugetlb limit set", func(t *testing.T) {
+		// Not enforcement (that would take huge pages): the limit lands
+		// in the container's delegated cgroup, which the kernel lets the
+		// user write. This host leaves hugetlb to cgroup2.
+		ctrls, err := os.ReadFile(filepath.Join(parent, "cgroup.controllers"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(parent, "hugetlb.2MB.max")); err != nil || !strings.Contains(" "+string(ctrls)+" ", " hugetlb ") {
+			t.Skipf("the hugetlb controller with 2MB pages is not available to the delegated subtree here (cgroup.controllers: %q)", strings.TrimSpace(string(ctrls)))
+		}
+		id := testutil.ID(t)
+		path := filepath.Join(filepath.Dir(cgPath), id)
+		dir := u.bundle(id, func(s *specs.Spec) {
+			s.Linux.CgroupsPath = path
+			s.Linux.Resources = &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 2 << 20}}}
+		}, "cat", "/sys/fs/cgroup/hugetlb.2MB.max")
+		if out := u.ok(dir, "run", id); out != "2097152\n" {
+			t.Errorf("hugetlb.2MB.max in the container: %q, want 2097152", out)
+		}
+	})
+	t.Run("pids limit", func(t *testing.T) {
+		ctrls, err := os.ReadFile(filepath.Join(parent, "cgroup.controllers"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(" "+string(ctrls)+" ", " pids ") {
+			all, _ := os.ReadFile(filepath.Join(v2, "cgroup.controllers"))
+			t.Skipf("the pids controller is not available to the delegated cgroup2 subtree here (%s/cgroup.controllers: %q): the limit cannot be enforced on this host; cgroup v2 with controllers has it (make test-vm)",
+				v2, strings.TrimSpace(string(all)))
+		}
+		id := testutil.ID(t)
+		path := filepath.Join(filepath.Dir(cgPath), id)
+		four := int64(4)
+		dir := u.bundle(id, func(s *specs.Spec) {
+			s.Linux.CgroupsPath = path
+			s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &four}}
+		}, "sh", "-c", "cat /sys/fs/cgroup/pids.max; for i in 1 2 3 4 5 6; do sleep 1 & done; wait")
+		r := u.run(dir, "run", id)
+		if !strings.HasPrefix(r.stdout, "4\n") || !strings.Contains(r.stderr, "fork") {
+			t.Errorf("run with pids.limit 4: want pids.max 4 and a fork refused, got %v", r)
+		}
+	})
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+
+	cfd "github.com/containerfd/containerfd/libcontainerfd"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urfave/cli/v2"
+)
+
+// defaultRoot is where state goes without --root: /run/containerfd for
+// root, $XDG_RUNTIME_DIR/containerfd for anyone else (as runc does), since
+// only root may write to /run.
+func defaultRoot() string {
+	if os.Geteuid() != 0 {
+		if xdg := os.Getenv("XDG_RUNTIME_DIR"); xdg != "" {
+			return filepath.Join(xdg, "containerfd")
+		}
+	}
+	return "/run/containerfd"
+}
+
+// rootless says whether containers are made without privilege (--rootless
+// true|false|auto; auto: when not root).
+func rootless(c *cli.Context) bool {
+	switch c.String("rootless") {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return os.Geteuid() != 0
+}
+
+// warnRootless says once, at create, what a rootless container goes
+// without.
+func warnRootless(ctr *cfd.Container, s *specs.Spec) {
+	if err := ctr.CgroupSkipped(); err != nil {
+		logs.Warn("rootless: the container has no cgroup, so no cgroup limits, and pause, update and stats are refused: %v", err)
+	}
+	if s.Linux != nil && len(s.Linux.Devices) > 0 {
+		var paths []string
+		for _, d := range s.Linux.Devices {
+			paths = append(paths, d.Path)
+		}
+		logs.Warn("rootless: linux.devices: mknod needs CAP_MKNOD in the initial user namespace; the host's %s bound instead", strings.Join(paths, ", "))
+	}
+}
