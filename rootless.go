@@ -11,19 +11,21 @@ import (
 )
 
 // defaultRoot is where state goes without --root: /run/containerfd for
-// root, $XDG_RUNTIME_DIR/containerfd for anyone else (as runc does), since
-// only root may write to /run.
+// root, $XDG_RUNTIME_DIR/containerfd for anyone else, since only root may
+// write to /run. Root of a user namespace of its own (rootless podman calls
+// the runtime so, without --root) counts as anyone else unless $USER says
+// root: runc's rule.
 func defaultRoot() string {
-	if os.Geteuid() != 0 {
-		if xdg := os.Getenv("XDG_RUNTIME_DIR"); xdg != "" {
-			return filepath.Join(xdg, "containerfd")
-		}
+	xdg := os.Getenv("XDG_RUNTIME_DIR")
+	if xdg != "" && (os.Geteuid() != 0 || (inUserNS() && os.Getenv("USER") != "root")) {
+		return filepath.Join(xdg, "containerfd")
 	}
 	return "/run/containerfd"
 }
 
 // rootless says whether containers are made without privilege (--rootless
-// true|false|auto; auto: when not root).
+// true|false|auto; auto: when not root, or root of a user namespace that is
+// not the initial one, as rootless podman runs the runtime).
 func rootless(c *cli.Context) bool {
 	switch c.String("rootless") {
 	case "true":
@@ -31,7 +33,18 @@ func rootless(c *cli.Context) bool {
 	case "false":
 		return false
 	}
-	return os.Geteuid() != 0
+	return os.Geteuid() != 0 || inUserNS()
+}
+
+// inUserNS reports whether we are in a user namespace other than the
+// initial one, whose uid_map maps every id to itself.
+func inUserNS() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
 }
 
 // warnRootless says once, at create, what a rootless container goes

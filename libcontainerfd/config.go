@@ -51,17 +51,21 @@ type Config struct {
 	Systemd *cgroups.Unit
 	// SystemdDescription is the unit's Description.
 	SystemdDescription string
-	// Rootless is for a caller without privilege on the host, who owns
-	// only the new user namespace the container gets (Namespaces must make
-	// one). Nothing that needs CAP_SYS_ADMIN over the caller's own mount
-	// namespace can be done from outside then: init builds the mount tree
-	// itself, from inside the container's user namespace, and brings up
-	// lo and writes the sysctls there too. Id maps beyond the caller's own
-	// id go through newuidmap and newgidmap. The cgroup is made in the
-	// cgroup2 hierarchy alone and must be delegated to the caller (see
+	// Rootless is for a caller without privilege in the initial user
+	// namespace: a user who is not root, or root of a user namespace of
+	// its own (rootless podman runs the runtime so). Devices are bound
+	// from the host, never made. The cgroup is made in the cgroup2
+	// hierarchy alone and must be delegated to the caller (see
 	// cgroups.Cgroup.Delegated); if it cannot be made there and Resources
 	// asks for no limit, the container runs without one (CgroupSkipped
 	// says why).
+	//
+	// A caller who is not root at all must give the container a new user
+	// namespace, which it then owns. Nothing that needs CAP_SYS_ADMIN over
+	// the caller's own mount namespace can be done from outside then: init
+	// builds the mount tree itself, from inside the container's user
+	// namespace, and brings up lo and writes the sysctls there too. Id
+	// maps beyond the caller's own id go through newuidmap and newgidmap.
 	Rootless bool
 	// Rootfs is the host directory that becomes / (with NewEmptyFS).
 	Rootfs       string

@@ -66,7 +66,7 @@ func (c *Container) ForkInit(p *Process) (err error) {
 			attr.Join = append(attr.Join, spawn.Namespace{FD: fd, Flags: ns.Type})
 		}
 	}
-	if cfg.Rootless {
+	if cfg.buildInside() {
 		attr.WriteIDMaps = func(pid int) error {
 			return writeIDMapsRootless(pid, cfg.UIDMappings, cfg.GIDMappings)
 		}
@@ -127,7 +127,7 @@ func (c *Container) ForkInit(p *Process) (err error) {
 	if err := c.prepare(proc.Pid, p); err != nil {
 		return err
 	}
-	if cfg.Rootless {
+	if cfg.buildInside() {
 		// Init does these, inside (see rootless.go).
 		if err := c.checkSysctl(); err != nil {
 			return err
@@ -296,11 +296,11 @@ func (c *Container) sendInit(sock, pid int, p *Process) error {
 			unix.Close(fd)
 		}
 	}()
-	if cfg.Rootless {
+	if cfg.buildInside() {
 		ic.LoopbackUp = cfg.newNS(unix.CLONE_NEWNET)
 		ic.Sysctl = cfg.Sysctl
 	}
-	if ic.NewEmptyFS && cfg.Rootless {
+	if ic.NewEmptyFS && cfg.buildInside() {
 		c.planInside(&ic)
 	} else if ic.NewEmptyFS {
 		ns, closeNS, err := c.nsFDs(pid)

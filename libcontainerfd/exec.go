@@ -2,6 +2,7 @@ package libcontainerfd
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/containerfd/containerfd/internal/stopat"
 	"strconv"
@@ -112,7 +113,7 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 	attr.Files = files
 	// The stage runs as root of the container's user namespace.
 	attr.RootInUserns = c.st.Namespaces&unix.CLONE_NEWUSER != 0
-	attr.Unprivileged = c.st.Rootless
+	attr.Unprivileged = c.st.Rootless && os.Geteuid() != 0
 	proc, err := spawn.Start(&attr)
 	if err != nil {
 		unix.Close(sp[0])

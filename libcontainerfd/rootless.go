@@ -31,12 +31,17 @@ import (
 // for setns, so init does it too. Exec joins the pid namespace in its child
 // (spawn.Attr.Unprivileged), after the user namespace.
 
+// buildInside says whether init must build the mount tree: the caller
+// is not root even of its own user namespace, so it has no privilege over
+// its mount namespace.
+func (cfg *Config) buildInside() bool { return cfg.Rootless && os.Geteuid() != 0 }
+
 // checkRootless refuses what a rootless container cannot have, saying why.
 func checkRootless(cfg *Config) error {
-	if !cfg.newNS(unix.CLONE_NEWUSER) {
+	if !cfg.newNS(unix.CLONE_NEWUSER) && os.Geteuid() != 0 {
 		return errors.New("rootless: a container made without privilege needs a new user namespace (linux.namespaces: user), which the caller owns")
 	}
-	if len(cfg.UIDMappings) == 0 || len(cfg.GIDMappings) == 0 {
+	if cfg.newNS(unix.CLONE_NEWUSER) && (len(cfg.UIDMappings) == 0 || len(cfg.GIDMappings) == 0) {
 		return errors.New("rootless: the user namespace needs uid and gid mappings (linux.uidMappings, linux.gidMappings)")
 	}
 	if len(cfg.NetDevices) > 0 {

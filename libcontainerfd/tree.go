@@ -15,7 +15,7 @@ import (
 
 // expandMounts turns the config's mounts and devices into what init
 // attaches and creates: a "cgroup" mount becomes the container's own cgroup
-// hierarchy, and inside a user namespace, where mknod is not allowed,
+// hierarchy, and inside a user namespace or rootless, where mknod is not allowed,
 // devices become binds of the host's nodes.
 func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice) {
 	cfg := c.cfg
@@ -27,10 +27,11 @@ func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice) {
 		}
 		ms = append(ms, c.cgroupMounts(m)...)
 	}
-	if c.st.Namespaces&unix.CLONE_NEWUSER == 0 {
+	userns := c.st.Namespaces&unix.CLONE_NEWUSER != 0
+	if !userns && !cfg.Rootless {
 		return ms, cfg.Devices
 	}
-	if !cfg.Rootless { // rootless, init makes them inside, where ids need no mapping
+	if userns && !cfg.buildInside() { // else init makes them inside, where ids need no mapping
 		for i := range ms {
 			ms[i] = mapOwner(ms[i], cfg.UIDMappings, cfg.GIDMappings)
 		}
