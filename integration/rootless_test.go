@@ -1,17 +1,14 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,55 +24,27 @@ import (
 // test itself is root). Everything is undone after the test: the user, its
 // ranges, its files; a process of the user left running fails the test.
 
-// rootlessUser is the test's unprivileged user.
+// rootlessUser is the test's unprivileged user (testutil.User) with a copy
+// of containerfd it can run.
 type rootlessUser struct {
+	*testutil.User
 	t        *testing.T
-	name     string
-	uid, gid int
-	subStart int // first subordinate uid and gid
-	subCount int
-	xdg      string // XDG_RUNTIME_DIR
 	binary   string // containerfd, where the user can run it
 	cgroupFD int    // with UseCgroupFD: the cgroup2 dir commands start in
 }
 
-// subidMu serializes the edits of /etc/subuid and /etc/subgid within the
-// test binary; useradd and userdel take the files' own locks.
-var subidMu sync.Mutex
-
-const subCount = 65536
-
-// newRootlessUser makes the user, its ranges, its XDG_RUNTIME_DIR, and a
-// copy of the binary it can run.
 func newRootlessUser(t *testing.T) *rootlessUser {
 	t.Helper()
 	testutil.RequireRoot(t)
-	for _, tool := range []string{"useradd", "userdel", "newuidmap", "newgidmap"} {
+	for _, tool := range []string{"newuidmap", "newgidmap"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("rootless tests need %s (apt-get install passwd uidmap, or run hack/deps.sh): %v", tool, err)
+			t.Fatalf("rootless tests need %s (apt-get install uidmap, or run hack/deps.sh): %v", tool, err)
 		}
 	}
-	u := &rootlessUser{t: t, name: "cfdrl" + randomHex(t, 4), subCount: subCount, cgroupFD: -1}
-	// No home, no ranges of useradd's choosing: the test adds its own.
-	out, err := exec.Command("useradd", "-M", "-U", "-s", "/bin/sh",
-		"-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", u.name).CombinedOutput()
-	if err != nil {
-		t.Fatalf("useradd %s: %v: %s", u.name, err, out)
-	}
-	t.Cleanup(u.remove)
-	pw, err := user.Lookup(u.name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.uid, _ = strconv.Atoi(pw.Uid)
-	u.gid, _ = strconv.Atoi(pw.Gid)
-	u.addRanges()
-
-	// XDG_RUNTIME_DIR as a login would make it: the user's, 0700.
-	u.xdg = u.dir(testutil.StateDir(t), 0o700)
+	u := &rootlessUser{User: testutil.NewUser(t), t: t, cgroupFD: -1}
 	t.Cleanup(func() {
-		// The default state root, left by the runtime, must be empty.
-		st := filepath.Join(u.xdg, "containerfd")
+		// The default state root, under XDG_RUNTIME_DIR, must be empty.
+		st := filepath.Join(u.XDG, "containerfd")
 		if left, _ := os.ReadDir(st); len(left) > 0 {
 			var names []string
 			for _, e := range left {
@@ -83,160 +52,25 @@ func newRootlessUser(t *testing.T) *rootlessUser {
 			}
 			t.Errorf("user's state root %s not empty after the test: %v", st, names)
 		}
-		os.RemoveAll(st)
 	})
 	bindir := u.dir(t.TempDir(), 0o755)
-	os.Chmod(filepath.Dir(bindir), 0o755)
+	testutil.Path(t, bindir)
 	u.binary = filepath.Join(bindir, "containerfd")
-	if err := copyExec(binary, u.binary); err != nil {
+	b, err := os.ReadFile(binary)
+	if err == nil {
+		err = os.WriteFile(u.binary, b, 0o755)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	return u
 }
 
-func randomHex(t *testing.T, n int) string {
-	id := testutil.ID(t)
-	return id[len(id)-2*n:]
-}
-
-func copyExec(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o755)
-}
-
 // dir makes dir the user's with mode and returns it.
 func (u *rootlessUser) dir(dir string, mode os.FileMode) string {
 	u.t.Helper()
-	if err := os.Chown(dir, u.uid, u.gid); err != nil {
-		u.t.Fatal(err)
-	}
-	if err := os.Chmod(dir, mode); err != nil {
-		u.t.Fatal(err)
-	}
+	u.Own(u.t, dir, mode)
 	return dir
-}
-
-// addRanges gives the user subCount ids in /etc/subuid and /etc/subgid,
-// above every range there.
-func (u *rootlessUser) addRanges() {
-	subidMu.Lock()
-	defer subidMu.Unlock()
-	start := 1 << 20
-	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
-		for _, l := range readLinesOrNone(u.t, f) {
-			p := strings.Split(l, ":")
-			if len(p) != 3 {
-				continue
-			}
-			s, err1 := strconv.Atoi(p[1])
-			n, err2 := strconv.Atoi(p[2])
-			if err1 == nil && err2 == nil && s+n > start {
-				start = s + n
-			}
-		}
-	}
-	u.subStart = (start + subCount - 1) / subCount * subCount
-	line := fmt.Sprintf("%s:%d:%d\n", u.name, u.subStart, u.subCount)
-	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
-		fh, err := os.OpenFile(f, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-		if err != nil {
-			u.t.Fatal(err)
-		}
-		_, err = fh.WriteString(line)
-		fh.Close()
-		if err != nil {
-			u.t.Fatal(err)
-		}
-	}
-}
-
-func readLinesOrNone(t *testing.T, f string) []string {
-	b, err := os.ReadFile(f)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Split(strings.TrimSpace(string(b)), "\n")
-}
-
-// remove fails the test if the user has a process left (and kills it),
-// then removes its ranges and the user.
-func (u *rootlessUser) remove() {
-	t := u.t
-	if u.uid != 0 {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			pids := processesOf(u.uid, u.subStart, u.subCount)
-			if len(pids) == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("processes of the test user (or its subordinate ids) left after the test: %v; killing them", pids)
-				for _, p := range pids {
-					unix.Kill(p, unix.SIGKILL)
-				}
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	subidMu.Lock()
-	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
-		var keep []string
-		for _, l := range readLinesOrNone(t, f) {
-			if l != "" && !strings.HasPrefix(l, u.name+":") {
-				keep = append(keep, l)
-			}
-		}
-		data := strings.Join(keep, "\n")
-		if data != "" {
-			data += "\n"
-		}
-		if err := os.WriteFile(f, []byte(data), 0o644); err != nil {
-			t.Errorf("removing %s's ranges from %s: %v", u.name, f, err)
-		}
-	}
-	subidMu.Unlock()
-	if out, err := exec.Command("userdel", u.name).CombinedOutput(); err != nil {
-		t.Errorf("userdel %s: %v: %s", u.name, err, out)
-	}
-}
-
-// processesOf lists the processes whose real uid is uid or in the
-// subordinate range.
-func processesOf(uid, subStart, subCount int) []int {
-	ents, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		f, err := os.Open("/proc/" + e.Name() + "/status")
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "Uid:"); ok {
-				fs := strings.Fields(v)
-				if len(fs) > 0 {
-					r, _ := strconv.Atoi(fs[0])
-					if r == uid || (r >= subStart && r < subStart+subCount) {
-						pids = append(pids, pid)
-					}
-				}
-				break
-			}
-		}
-		f.Close()
-	}
-	return pids
 }
 
 // run runs the user's containerfd with args, in dir, with the user's
@@ -247,11 +81,8 @@ func (u *rootlessUser) run(dir string, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, u.binary, args...)
 	cmd.Dir = dir
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/nonexistent",
-		"USER=" + u.name, "LOGNAME=" + u.name, "XDG_RUNTIME_DIR=" + u.xdg}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: &syscall.Credential{Uid: uint32(u.uid), Gid: uint32(u.gid), Groups: []uint32{}},
-	}
+	cmd.Env = u.Env()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: u.Credential()}
 	if u.cgroupFD >= 0 {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = u.cgroupFD
@@ -281,7 +112,7 @@ func (u *rootlessUser) ok(dir string, args ...string) string {
 	u.t.Helper()
 	r := u.run(dir, args...)
 	if r.code != 0 {
-		u.t.Fatalf("as %s: containerfd %s: %v", u.name, strings.Join(args, " "), r)
+		u.t.Fatalf("as %s: containerfd %s: %v", u.Name, strings.Join(args, " "), r)
 	}
 	return r.stdout
 }
@@ -328,8 +159,8 @@ func (u *rootlessUser) bundle(id string, edit func(*specs.Spec), args ...string)
 // withSubids maps container ids 1… to the user's subordinate range, as
 // podman does, so that container users other than root exist.
 func (u *rootlessUser) withSubids(s *specs.Spec) {
-	s.Linux.UIDMappings = append(s.Linux.UIDMappings, specs.LinuxIDMapping{ContainerID: 1, HostID: uint32(u.subStart), Size: uint32(u.subCount)})
-	s.Linux.GIDMappings = append(s.Linux.GIDMappings, specs.LinuxIDMapping{ContainerID: 1, HostID: uint32(u.subStart), Size: uint32(u.subCount)})
+	s.Linux.UIDMappings = append(s.Linux.UIDMappings, specs.LinuxIDMapping{ContainerID: 1, HostID: uint32(u.SubStart), Size: uint32(u.SubCount)})
+	s.Linux.GIDMappings = append(s.Linux.GIDMappings, specs.LinuxIDMapping{ContainerID: 1, HostID: uint32(u.SubStart), Size: uint32(u.SubCount)})
 }
 
 // TestRootlessRun: as a user who is not root, `spec --rootless` and `run`
@@ -345,9 +176,9 @@ func TestRootlessRun(t *testing.T) {
 		"sh", "-c", "id -u; cat /proc/self/uid_map; ls /sys/class/net >/dev/null && echo sys; echo hi > /dev/null && echo null")
 	r := u.run(dir, "run", id)
 	if r.code != 0 {
-		t.Fatalf("run as %s: %v", u.name, r)
+		t.Fatalf("run as %s: %v", u.Name, r)
 	}
-	want := fmt.Sprintf("0\n         0 %10d          1\nsys\nnull\n", u.uid)
+	want := fmt.Sprintf("0\n         0 %10d          1\nsys\nnull\n", u.UID)
 	if r.stdout != want {
 		t.Errorf("run: stdout %q, want %q", r.stdout, want)
 	}
@@ -355,7 +186,7 @@ func TestRootlessRun(t *testing.T) {
 		t.Errorf("run without a delegated cgroup: want one warning that says why, got stderr %q", r.stderr)
 	}
 	// The state was under XDG_RUNTIME_DIR, and is gone with the container.
-	if _, err := os.Stat(filepath.Join(u.xdg, "containerfd")); err != nil {
+	if _, err := os.Stat(filepath.Join(u.XDG, "containerfd")); err != nil {
 		t.Errorf("state root under XDG_RUNTIME_DIR: %v", err)
 	}
 }
@@ -368,7 +199,7 @@ func TestRootlessExec(t *testing.T) {
 	u := newRootlessUser(t)
 	id := testutil.ID(t)
 	data := u.dir(t.TempDir(), 0o777)
-	os.Chmod(filepath.Dir(data), 0o755)
+	testutil.Path(t, data)
 	dir := u.bundle(id, func(s *specs.Spec) {
 		u.withSubids(s)
 		// The rootfs is root's, which the user cannot write to.
@@ -386,7 +217,7 @@ func TestRootlessExec(t *testing.T) {
 		t.Errorf("exec: %q, want uid 0 and two map lines", out)
 	}
 	u.ok(dir, "exec", "--user", "1000:1000", id, "touch", "/data/by-1000")
-	for name, want := range map[string][2]int{"by-root": {u.uid, u.gid}, "by-1000": {u.subStart + 999, u.subStart + 999}} {
+	for name, want := range map[string][2]int{"by-root": {u.UID, u.GID}, "by-1000": {u.SubStart + 999, u.SubStart + 999}} {
 		var st unix.Stat_t
 		if err := unix.Stat(filepath.Join(data, name), &st); err != nil {
 			t.Fatal(err)
@@ -502,7 +333,7 @@ func (u *rootlessUser) delegate(dir string) {
 		u.t.Fatal(err)
 	}
 	for _, f := range []string{"", "cgroup.procs", "cgroup.threads", "cgroup.subtree_control"} {
-		if err := os.Chown(filepath.Join(dir, f), u.uid, u.gid); err != nil {
+		if err := os.Chown(filepath.Join(dir, f), u.UID, u.GID); err != nil {
 			u.t.Fatal(err)
 		}
 	}
