@@ -30,6 +30,12 @@ type rootlessPodman struct {
 	env []string
 }
 
+// stateRoot is where the runtime keeps its state when podman runs it:
+// $XDG_RUNTIME_DIR/<name> (containerfd, runc and crun alike).
+func (p *rootlessPodman) stateRoot() string {
+	return filepath.Join(p.u.XDG, filepath.Base(runtimeBin))
+}
+
 func (p *rootlessPodman) cmd(args ...string) command {
 	a := append([]string{"setpriv", "--reuid=" + strconv.Itoa(p.u.UID), "--regid=" + strconv.Itoa(p.u.GID),
 		"--clear-groups", "--", "podman"}, args...)
@@ -94,7 +100,7 @@ runroot = %q
 				unix.Kill(pid, unix.SIGKILL)
 			}
 		}
-		checkEmptyTree(t, "the runtime's default root under the user's XDG_RUNTIME_DIR", filepath.Join(u.XDG, "containerfd"))
+		checkEmptyTree(t, "the runtime's default root under the user's XDG_RUNTIME_DIR", p.stateRoot())
 	})
 
 	tarball := buildImage(t, image{name: podmanImage, cmd: []string{"sh"}})
@@ -157,7 +163,7 @@ func TestPodmanRootless(t *testing.T) {
 			t.Fatalf("container %s not running", name)
 		}
 		// The runtime keeps it under the user's XDG_RUNTIME_DIR.
-		if _, err := os.Stat(filepath.Join(u.XDG, "containerfd", id, "state.json")); err != nil {
+		if _, err := os.Stat(filepath.Join(p.stateRoot(), id, "state.json")); err != nil {
 			t.Errorf("the runtime's state of %s: %v", name, err)
 		}
 		r := p.run(t, "exec", name, "sh", "-c", `echo "exec sees $(cat /proc/1/cmdline | tr '\0' ' ')"; exit 5`)
@@ -179,7 +185,7 @@ func TestPodmanRootless(t *testing.T) {
 		if out := p.must(t, "ps", "--all", "--quiet"); strings.TrimSpace(out) != "" {
 			t.Errorf("podman ps -a after rm: %q", out)
 		}
-		if _, err := os.Stat(filepath.Join(u.XDG, "containerfd", id)); !os.IsNotExist(err) {
+		if _, err := os.Stat(filepath.Join(p.stateRoot(), id)); !os.IsNotExist(err) {
 			t.Errorf("the runtime's state of %s after rm: %v", name, err)
 		}
 	})
