@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -345,7 +346,7 @@ func (u *rootlessUser) delegate(dir string) {
 func enableAtRoot(t *testing.T, v2, ctrl string) {
 	have, _ := os.ReadFile(filepath.Join(v2, "cgroup.controllers"))
 	on, _ := os.ReadFile(filepath.Join(v2, "cgroup.subtree_control"))
-	if !strings.Contains(" "+strings.TrimSpace(string(have))+" ", " "+ctrl+" ") || strings.Contains(" "+strings.TrimSpace(string(on))+" ", " "+ctrl+" ") {
+	if !slices.Contains(strings.Fields(string(have)), ctrl) || slices.Contains(strings.Fields(string(on)), ctrl) {
 		return
 	}
 	sc := filepath.Join(v2, "cgroup.subtree_control")
@@ -431,7 +432,7 @@ func TestRootlessDelegatedCgroup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := os.Stat(filepath.Join(parent, "hugetlb.2MB.max")); err != nil || !strings.Contains(" "+string(ctrls)+" ", " hugetlb ") {
+		if _, err := os.Stat(filepath.Join(parent, "hugetlb.2MB.max")); err != nil || !slices.Contains(strings.Fields(string(ctrls)), "hugetlb") {
 			t.Skipf("the hugetlb controller with 2MB pages is not available to the delegated subtree here (cgroup.controllers: %q)", strings.TrimSpace(string(ctrls)))
 		}
 		id := testutil.ID(t)
@@ -449,7 +450,7 @@ func TestRootlessDelegatedCgroup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(" "+string(ctrls)+" ", " pids ") {
+		if !slices.Contains(strings.Fields(string(ctrls)), "pids") {
 			all, _ := os.ReadFile(filepath.Join(v2, "cgroup.controllers"))
 			t.Skipf("the pids controller is not available to the delegated cgroup2 subtree here (%s/cgroup.controllers: %q): the limit cannot be enforced on this host; cgroup v2 with controllers has it (make test-vm)",
 				v2, strings.TrimSpace(string(all)))
