@@ -468,3 +468,49 @@ func TestRootlessDelegatedCgroup(t *testing.T) {
 		}
 	})
 }
+
+// TestRootlessTerminal: the config `spec --rootless` writes, with its
+// terminal, runs in the foreground on the user's terminal.
+func TestRootlessTerminal(t *testing.T) {
+	testutil.NoLeaks(t)
+	u := newRootlessUser(t)
+	id := testutil.ID(t)
+	dir := u.bundle(id, func(s *specs.Spec) { s.Process.Terminal = true }, "sh", "-c", "tty; id -u; read x; echo got $x")
+	master, peer := openPty(t)
+	u.Own(t, "/dev/"+ptsName(t, master), 0o620)
+	cmd := exec.Command(u.binary, "run", id)
+	cmd.Dir = dir
+	cmd.Env = u.Env()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = peer, peer, peer
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: u.Credential(), Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan int, 1)
+	go func() {
+		cmd.Wait()
+		waited <- cmd.ProcessState.ExitCode()
+	}()
+	readUntil(t, master, "/dev/pts/0")
+	readUntil(t, master, "0")
+	master.Write([]byte("ping\r"))
+	readUntil(t, master, "got ping")
+	select {
+	case code := <-waited:
+		if code != 0 {
+			t.Errorf("run on a terminal as %s: exit %d", u.Name, code)
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("run on a terminal did not return")
+	}
+}
+
+// ptsName is the name of the pty master's peer under /dev ("pts/3").
+func ptsName(t *testing.T, master *os.File) string {
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "pts/" + strconv.Itoa(n)
+}
