@@ -37,11 +37,6 @@ type rootlessUser struct {
 func newRootlessUser(t *testing.T) *rootlessUser {
 	t.Helper()
 	testutil.RequireRoot(t)
-	for _, tool := range []string{"newuidmap", "newgidmap"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("rootless tests need %s (apt-get install uidmap, or run hack/deps.sh): %v", tool, err)
-		}
-	}
 	u := &rootlessUser{User: testutil.NewUser(t), t: t, cgroupFD: -1}
 	t.Cleanup(func() {
 		// The default state root, under XDG_RUNTIME_DIR, must be empty.
@@ -158,7 +153,8 @@ func (u *rootlessUser) bundle(id string, edit func(*specs.Spec), args ...string)
 }
 
 // withSubids maps container ids 1… to the user's subordinate range, as
-// podman does, so that container users other than root exist.
+// podman does, so that container users other than root exist. The test
+// must have called RequireSubids.
 func (u *rootlessUser) withSubids(s *specs.Spec) {
 	s.Linux.UIDMappings = append(s.Linux.UIDMappings, specs.LinuxIDMapping{ContainerID: 1, HostID: uint32(u.SubStart), Size: uint32(u.SubCount)})
 	s.Linux.GIDMappings = append(s.Linux.GIDMappings, specs.LinuxIDMapping{ContainerID: 1, HostID: uint32(u.SubStart), Size: uint32(u.SubCount)})
@@ -198,6 +194,7 @@ func TestRootlessRun(t *testing.T) {
 func TestRootlessExec(t *testing.T) {
 	testutil.NoLeaks(t)
 	u := newRootlessUser(t)
+	u.RequireSubids(t)
 	id := testutil.ID(t)
 	data := u.dir(t.TempDir(), 0o777)
 	testutil.Path(t, data)
@@ -475,7 +472,8 @@ func TestRootlessTerminal(t *testing.T) {
 	testutil.NoLeaks(t)
 	u := newRootlessUser(t)
 	id := testutil.ID(t)
-	dir := u.bundle(id, func(s *specs.Spec) { s.Process.Terminal = true }, "sh", "-c", "tty; id -u; read x; echo got $x")
+	dir := u.bundle(id, func(s *specs.Spec) { s.Process.Terminal = true },
+		"sh", "-c", "tty; id -u; echo ready; read x; echo got $x")
 	master, peer := openPty(t)
 	u.Own(t, "/dev/"+ptsName(t, master), 0o620)
 	cmd := exec.Command(u.binary, "run", id)
@@ -486,23 +484,28 @@ func TestRootlessTerminal(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// The pty's reads have no deadline (its fd is blocking): if the
+	// container never answers, stop the runtime and close the pty, which
+	// ends the reads; bundle's cleanup deletes the container.
+	timer := time.AfterFunc(30*time.Second, func() {
+		t.Errorf("run on a terminal: no answer after 30s")
+		cmd.Process.Kill()
+		master.Close()
+	})
+	defer timer.Stop()
 	waited := make(chan int, 1)
 	go func() {
 		cmd.Wait()
 		waited <- cmd.ProcessState.ExitCode()
 	}()
-	readUntil(t, master, "/dev/pts/0")
-	readUntil(t, master, "0")
+	out := readUntil(t, master, "ready")
+	if !strings.Contains(out, "/dev/pts/0\r\n0\r\n") {
+		t.Errorf("on the terminal: %q, want the container's /dev/pts/0 and uid 0", out)
+	}
 	master.Write([]byte("ping\r"))
 	readUntil(t, master, "got ping")
-	select {
-	case code := <-waited:
-		if code != 0 {
-			t.Errorf("run on a terminal as %s: exit %d", u.Name, code)
-		}
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("run on a terminal did not return")
+	if code := <-waited; code != 0 {
+		t.Errorf("run on a terminal as %s: exit %d", u.Name, code)
 	}
 }
 

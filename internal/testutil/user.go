@@ -41,14 +41,17 @@ const subCount = 65536
 // subordinate ranges above every range in /etc/subuid and /etc/subgid, and
 // an XDG_RUNTIME_DIR. After the test, a process of the user or of its
 // ranges still there fails the test (and is killed); then the ranges and
-// the user are removed. It needs root and useradd/userdel.
+// the user are removed. It needs root.
+//
+// Without useradd (a test VM with only busybox) the user is an unused uid
+// and gid with no account and no subordinate ranges (SubCount 0): enough
+// for a runtime, which needs no account, to run as someone who is not
+// root. RequireSubids skips what needs the ranges.
 func NewUser(t testing.TB) *User {
 	t.Helper()
 	RequireRoot(t)
-	for _, tool := range []string{"useradd", "userdel"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("NewUser needs %s: %v", tool, err)
-		}
+	if _, err := exec.LookPath("useradd"); err != nil {
+		return newAnonymousUser(t)
 	}
 	u := &User{Name: "cfdrl" + randHex(4), SubCount: subCount}
 	// No home, and no ranges of useradd's choosing: ours come next.
@@ -75,6 +78,49 @@ func NewUser(t testing.TB) *User {
 	u.XDG = xdg
 	u.Own(t, xdg, 0o700)
 	return u
+}
+
+// newAnonymousUser is NewUser without useradd: a uid no process has.
+func newAnonymousUser(t testing.TB) *User {
+	t.Helper()
+	u := &User{}
+	for id := 40000 + int(randUint16()%10000); ; id++ {
+		u.UID, u.GID = id, id
+		if len(u.Processes()) == 0 {
+			if _, err := user.LookupId(strconv.Itoa(id)); err != nil {
+				break
+			}
+		}
+	}
+	u.Name = "uid" + strconv.Itoa(u.UID)
+	t.Cleanup(func() { u.remove(t) })
+	xdg, err := os.MkdirTemp("", "cfdxdg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removeTree(t, xdg) })
+	u.XDG = xdg
+	u.Own(t, xdg, 0o700)
+	return u
+}
+
+func randUint16() uint16 {
+	b, _ := strconv.ParseUint(randHex(2), 16, 16)
+	return uint16(b)
+}
+
+// RequireSubids skips the test unless the user has subordinate ranges and
+// newuidmap and newgidmap can map them.
+func (u *User) RequireSubids(t testing.TB) {
+	t.Helper()
+	if u.SubCount == 0 {
+		t.Skip("needs useradd for a user with subordinate id ranges")
+	}
+	for _, tool := range []string{"newuidmap", "newgidmap"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s to map subordinate ids (apt-get install uidmap, or run hack/deps.sh)", tool)
+		}
+	}
 }
 
 // Own makes path the user's, with mode.
@@ -200,6 +246,9 @@ func (u *User) remove(t testing.TB) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	if u.SubCount == 0 {
+		return // no account, no ranges
+	}
 	subidMu.Lock()
 	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
 		lines, err := readSubids(f)
@@ -231,7 +280,7 @@ func (u *User) remove(t testing.TB) {
 // (t.TempDir's parents are 0700).
 func Path(t testing.TB, dir string) {
 	t.Helper()
-	for d := filepath.Dir(dir); d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+	for d := filepath.Dir(dir); d != "/" && d != "." && d != os.TempDir(); d = filepath.Dir(d) {
 		var st unix.Stat_t
 		if err := unix.Stat(d, &st); err != nil {
 			t.Fatal(err)
