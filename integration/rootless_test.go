@@ -454,14 +454,16 @@ func TestRootlessDelegatedCgroup(t *testing.T) {
 		}
 		id := testutil.ID(t)
 		path := filepath.Join(filepath.Dir(cgPath), id)
-		four := int64(4)
+		// Room for the runtime's stage (a Go program: a few threads) and
+		// the shell, not for 20 more processes.
+		ten := int64(10)
 		dir := u.bundle(id, func(s *specs.Spec) {
 			s.Linux.CgroupsPath = path
-			s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &four}}
-		}, "sh", "-c", "cat /sys/fs/cgroup/pids.max; for i in 1 2 3 4 5 6; do sleep 1 & done; wait")
+			s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &ten}}
+		}, "sh", "-c", "cat /sys/fs/cgroup/pids.max; for i in $(seq 20); do sleep 1 & done; wait")
 		r := u.run(dir, "run", id)
-		if !strings.HasPrefix(r.stdout, "4\n") || !strings.Contains(r.stderr, "fork") {
-			t.Errorf("run with pids.limit 4: want pids.max 4 and a fork refused, got %v", r)
+		if !strings.HasPrefix(r.stdout, "10\n") || !strings.Contains(r.stderr, "fork") {
+			t.Errorf("run with pids.limit 10: want pids.max 10 and a fork refused, got %v", r)
 		}
 	})
 }
