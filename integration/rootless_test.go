@@ -279,6 +279,14 @@ func TestRootlessRefused(t *testing.T) {
 			}
 		})
 	}
+	t.Run("systemd cgroup driver", func(t *testing.T) {
+		id := testutil.ID(t)
+		dir := u.bundle(id, nil, "true")
+		r := u.run(dir, "--systemd-cgroup", "run", id)
+		if r.code == 0 || !strings.Contains(r.stderr, "a rootless container would need a systemd user manager") {
+			t.Errorf("run --systemd-cgroup: want a refusal that says why, got %v", r)
+		}
+	})
 	t.Run("cgroup operations", func(t *testing.T) {
 		id := testutil.ID(t)
 		dir := u.bundle(id, func(s *specs.Spec) { s.Linux.CgroupsPath = testutil.CgroupPath(t) }, "sleep", "1000")
