@@ -47,6 +47,9 @@ func checkRootless(cfg *Config) error {
 	if len(cfg.NetDevices) > 0 {
 		return errors.New("rootless: linux.netDevices: moving a host interface needs CAP_NET_ADMIN in the initial user namespace")
 	}
+	if cfg.IntelRdt != nil {
+		return errors.New("rootless: linux.intelRdt: resctrl groups are made and joined in /sys/fs/resctrl, which only root may write")
+	}
 	for _, m := range cfg.Mounts {
 		if m.IDMap {
 			return fmt.Errorf("rootless: mount on %s: an idmapped mount needs CAP_SYS_ADMIN in the user namespace of the filesystem (the host's)", m.Target)
