@@ -527,3 +527,25 @@ func ptsName(t *testing.T, master *os.File) string {
 	}
 	return "pts/" + strconv.Itoa(n)
 }
+
+// TestRootlessNetns: with a network namespace of its own (which the user's
+// user namespace owns), a rootless container gets a real sysfs, lo up and
+// its sysctls, all done by init from inside.
+func TestRootlessNetns(t *testing.T) {
+	testutil.NoLeaks(t)
+	u := newRootlessUser(t)
+	id := testutil.ID(t)
+	dir := u.bundle(id, func(s *specs.Spec) {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ip_unprivileged_port_start": "80"}
+		for i, m := range s.Mounts {
+			if m.Destination == "/sys" {
+				s.Mounts[i] = specs.Mount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}}
+			}
+		}
+	}, "sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/flags; cat /proc/sys/net/ipv4/ip_unprivileged_port_start; grep ' - sysfs ' /proc/self/mountinfo | cut -d' ' -f5")
+	out := u.ok(dir, "run", id)
+	if want := "lo\n0x9\n80\n/sys\n"; out != want {
+		t.Errorf("in a network namespace of its own: %q, want only lo, up (0x9), the sysctl and a sysfs of its own on /sys alone", out)
+	}
+}
