@@ -25,8 +25,13 @@ const (
 	labelOwner       = "owner"
 )
 
-// stateRoot is --root.
-func stateRoot(c *cli.Context) string { return c.String("root") }
+// stateRoot is --root, or defaultRoot.
+func stateRoot(c *cli.Context) string {
+	if r := c.String("root"); r != "" {
+		return r
+	}
+	return defaultRoot()
+}
 
 // containerID is the first argument, which every container command needs.
 func containerID(c *cli.Context) (string, error) {

@@ -70,6 +70,10 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	cfg.Rootless = rootless(c)
+	if c.Bool("systemd-cgroup") && cfg.Rootless {
+		return nil, nil, errors.New("--systemd-cgroup: a rootless container would need a systemd user manager, which is not supported yet; without the flag it uses a delegated cgroup2 subtree, or none")
+	}
 	if c.Bool("systemd-cgroup") {
 		if err := systemdCgroup(cfg, id, s.Annotations); err != nil {
 			return nil, nil, err
@@ -115,6 +119,9 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if cfg.Rootless {
+		warnRootless(ctr, s)
 	}
 	fail := func(err error) (*cfd.Container, *cfd.Process, error) {
 		if derr := ctr.Destroy(); derr != nil {

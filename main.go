@@ -63,9 +63,9 @@ func newApp() *cli.App {
 				Usage: "set the log format ('text' or 'json')",
 			},
 			&cli.StringFlag{
-				Name:  "root",
-				Value: "/run/containerfd",
-				Usage: "root directory for storage of container state (this should be located in tmpfs)",
+				Name:        "root",
+				DefaultText: "/run/containerfd, or $XDG_RUNTIME_DIR/containerfd when not root",
+				Usage:       "root directory for storage of container state (this should be located in tmpfs)",
 			},
 			&cli.BoolFlag{
 				Name:  "systemd-cgroup",
@@ -74,7 +74,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{
 				Name:  "rootless",
 				Value: "auto",
-				Usage: "ignore cgroup permission errors ('true', 'false', or 'auto')",
+				Usage: "make containers without privilege: user namespace owned by the caller, delegated cgroup2 or none ('true', 'false', or 'auto': when not root)",
 			},
 		},
 		Before: func(c *cli.Context) error {

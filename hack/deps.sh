@@ -13,9 +13,11 @@
 #                   own data root, drives the runtime via containerd)
 #   keyutils        keyctl(1), to inspect session keyrings in tests
 #   iproute2        ip(8), for network namespace tests
+#   uidmap          newuidmap/newgidmap: rootless containers with subordinate
+#                   id ranges (and the rootless tests, which make a user)
 set -euo pipefail
 
-packages=(busybox-static containerd runc crun podman conmon docker.io tini keyutils iproute2)
+packages=(busybox-static containerd runc crun podman conmon docker.io tini keyutils iproute2 uidmap)
 
 installed() {
 	[[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == ii* ]]

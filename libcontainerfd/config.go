@@ -41,7 +41,8 @@ type Config struct {
 	Namespaces []Namespace
 	// UIDMappings and GIDMappings apply to a new user namespace.
 	UIDMappings, GIDMappings []IDMap
-	// Cgroup is the absolute cgroup path of the container.
+	// Cgroup is the absolute cgroup path of the container. With Rootless
+	// it may be empty: the container then has no cgroup.
 	Cgroup string
 	// Systemd, if set, makes the cgroup a transient unit of the system
 	// manager (see cgroups.Cgroup.StartUnit): Cgroup must then be the unit's
@@ -50,6 +51,22 @@ type Config struct {
 	Systemd *cgroups.Unit
 	// SystemdDescription is the unit's Description.
 	SystemdDescription string
+	// Rootless is for a caller without privilege in the initial user
+	// namespace: a user who is not root, or root of a user namespace of
+	// its own (rootless podman runs the runtime so). Devices are bound
+	// from the host, never made. The cgroup is made in the cgroup2
+	// hierarchy alone and must be delegated to the caller (see
+	// cgroups.Cgroup.Delegated); if it cannot be made there and Resources
+	// asks for no limit, the container runs without one (CgroupSkipped
+	// says why).
+	//
+	// A caller who is not root at all must give the container a new user
+	// namespace, which it then owns. Nothing that needs CAP_SYS_ADMIN over
+	// the caller's own mount namespace can be done from outside then: init
+	// builds the mount tree itself, from inside the container's user
+	// namespace, and brings up lo and writes the sysctls there too. Id
+	// maps beyond the caller's own id go through newuidmap and newgidmap.
+	Rootless bool
 	// Rootfs is the host directory that becomes / (with NewEmptyFS).
 	Rootfs       string
 	RootReadonly bool

@@ -67,6 +67,8 @@ type Container struct {
 
 	// Only in the process that called Create.
 	cfg *Config
+	// cgroupSkipped says why a rootless container has no cgroup.
+	cgroupSkipped error
 
 	// NotifyState, if set, gives the container state sent with a seccomp
 	// notify fd to the profile's listenerPath (the runtime knows the bundle
@@ -112,8 +114,13 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	if err := validID(id); err != nil {
 		return nil, err
 	}
-	if cfg.Cgroup == "" {
+	if cfg.Cgroup == "" && !cfg.Rootless {
 		return nil, fmt.Errorf("container %s: no cgroup path", id)
+	}
+	if cfg.Rootless {
+		if err := checkRootless(cfg); err != nil {
+			return nil, fmt.Errorf("container %s: %w", id, err)
+		}
 	}
 	if cfg.Flags&NewEmptyFS != 0 && !cfg.newNS(unix.CLONE_NEWNS) {
 		return nil, fmt.Errorf("container %s: NewEmptyFS needs a new mount namespace", id)
@@ -132,6 +139,7 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 		Seccomp:      cfg.Seccomp,
 		Personality:  cfg.Personality,
 		MemoryPolicy: cfg.MemoryPolicy,
+		Rootless:     cfg.Rootless,
 	}
 	for _, ns := range cfg.Namespaces {
 		c.st.Namespaces |= ns.Type
@@ -141,7 +149,9 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	}
 	// The state names the cgroup before it exists, so whatever stops us
 	// from here on, delete finds everything to remove.
-	if c.st.Cgroup, err = cgroups.Resolve(cfg.Cgroup); err != nil {
+	if cfg.Rootless {
+		c.resolveRootlessCgroup()
+	} else if c.st.Cgroup, err = cgroups.Resolve(cfg.Cgroup); err != nil {
 		return nil, fmt.Errorf("container %s: %w", id, err)
 	}
 	if cfg.Systemd != nil {
@@ -169,6 +179,13 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	defer c.Unlock()
 	stopat.Point("create:state-saved")
 
+	if cfg.Rootless {
+		if err := c.createRootlessCgroup(); err != nil {
+			return nil, fmt.Errorf("container %s: %w", id, err)
+		}
+		stopat.Point("create:cgroup")
+		return c, nil
+	}
 	if c.cg, err = cgroups.Create(cfg.Cgroup); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			// Someone else's: not ours to remove.
@@ -243,10 +260,12 @@ func (c *Container) Status() (Status, error) {
 	if c.st.Init.Pid == 0 {
 		return Creating, nil
 	}
-	if !c.initAlive() || c.cg == nil {
+	if !c.initAlive() || c.cgroupGone() {
 		return Stopped, nil
 	}
-	if frozen, err := c.cg.Frozen(); err != nil {
+	if c.cg == nil {
+		// No cgroup (rootless): never paused.
+	} else if frozen, err := c.cg.Frozen(); err != nil {
 		return "", fmt.Errorf("container %s: %w", c.id, err)
 	} else if frozen {
 		return Paused, nil
@@ -308,6 +327,9 @@ var errNoCgroup = errors.New("its cgroup is gone")
 
 // KillAll sends SIGKILL to every process of the container.
 func (c *Container) KillAll() error {
+	if c.st.NoCgroup {
+		return c.killAllNoCgroup()
+	}
 	if c.cg == nil {
 		return nil // no cgroup, no process
 	}
@@ -319,6 +341,9 @@ func (c *Container) KillAll() error {
 
 // Freeze stops every process of the container; Thaw resumes them.
 func (c *Container) Freeze() error {
+	if c.st.NoCgroup {
+		return fmt.Errorf("container %s: freeze: %w", c.id, c.needCgroup())
+	}
 	if c.cg == nil {
 		return fmt.Errorf("container %s: freeze: %w", c.id, errNoCgroup)
 	}
@@ -330,6 +355,9 @@ func (c *Container) Freeze() error {
 
 // Thaw resumes a frozen container.
 func (c *Container) Thaw() error {
+	if c.st.NoCgroup {
+		return fmt.Errorf("container %s: thaw: %w", c.id, c.needCgroup())
+	}
 	if c.cg == nil {
 		return fmt.Errorf("container %s: thaw: %w", c.id, errNoCgroup)
 	}
@@ -341,6 +369,9 @@ func (c *Container) Thaw() error {
 
 // Pids lists the processes of the container.
 func (c *Container) Pids() ([]int, error) {
+	if c.st.NoCgroup {
+		return c.pidsNoCgroup()
+	}
 	if c.cg == nil {
 		return nil, nil
 	}
@@ -379,7 +410,14 @@ func (c *Container) Destroy() error {
 
 func (c *Container) destroy() error {
 	var errs []error
-	if c.cg != nil {
+	if c.st.NoCgroup {
+		if err := c.killAllNoCgroup(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := c.waitEmpty(10 * time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	} else if c.cg != nil {
 		if err := c.cg.Kill(); err != nil {
 			errs = append(errs, fmt.Errorf("container %s: kill: %w", c.id, err))
 		}
@@ -463,6 +501,9 @@ func (c *Container) identify(pid, pidfd int) error {
 
 // Update changes the limits of the container's cgroup.
 func (c *Container) Update(r *specs.LinuxResources) error {
+	if c.st.NoCgroup {
+		return fmt.Errorf("container %s: update: %w", c.id, c.needCgroup())
+	}
 	if c.cg == nil {
 		return fmt.Errorf("container %s: update: %w", c.id, errNoCgroup)
 	}
@@ -478,6 +519,9 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 
 // Stats reads the container's cgroup usage and limits.
 func (c *Container) Stats() (*cgroups.Stats, error) {
+	if c.st.NoCgroup {
+		return nil, fmt.Errorf("container %s: stats: %w", c.id, c.needCgroup())
+	}
 	if c.cg == nil {
 		return nil, fmt.Errorf("container %s: stats: %w", c.id, errNoCgroup)
 	}

@@ -66,6 +66,11 @@ func (c *Container) ForkInit(p *Process) (err error) {
 			attr.Join = append(attr.Join, spawn.Namespace{FD: fd, Flags: ns.Type})
 		}
 	}
+	if cfg.buildInside() {
+		attr.WriteIDMaps = func(pid int) error {
+			return writeIDMapsRootless(pid, cfg.UIDMappings, cfg.GIDMappings)
+		}
+	}
 	if c.st.Keyring != "" {
 		attr.OnThread = func() error {
 			serial, err := keyring.Create(c.st.Keyring)
@@ -73,7 +78,10 @@ func (c *Container) ForkInit(p *Process) (err error) {
 			return err
 		}
 	}
-	attr.CgroupFD = c.cg.CloneFD()
+	attr.CgroupFD = -1
+	if c.cg != nil { // none: rootless without a delegated cgroup
+		attr.CgroupFD = c.cg.CloneFD()
+	}
 	s, err := c.startStage(stageInit, p, attr)
 	if c.st.KeyringSerial != 0 {
 		// Saved now so a failure below removes the keyring too.
@@ -119,16 +127,23 @@ func (c *Container) ForkInit(p *Process) (err error) {
 	if err := c.prepare(proc.Pid, p); err != nil {
 		return err
 	}
-	if cfg.newNS(unix.CLONE_NEWNET) {
-		if err := c.loopbackUp(); err != nil {
+	if cfg.buildInside() {
+		// Init does these, inside (see rootless.go).
+		if err := c.checkSysctl(); err != nil {
 			return err
 		}
-		if err := c.moveNetDevices(proc.Pid); err != nil {
+	} else {
+		if cfg.newNS(unix.CLONE_NEWNET) {
+			if err := c.loopbackUp(); err != nil {
+				return err
+			}
+			if err := c.moveNetDevices(proc.Pid); err != nil {
+				return err
+			}
+		}
+		if err := c.writeSysctl(); err != nil {
 			return err
 		}
-	}
-	if err := c.writeSysctl(); err != nil {
-		return err
 	}
 	if err := c.sendInit(sock, proc.Pid, p); err != nil {
 		return err
@@ -281,7 +296,13 @@ func (c *Container) sendInit(sock, pid int, p *Process) error {
 			unix.Close(fd)
 		}
 	}()
-	if ic.NewEmptyFS {
+	if cfg.buildInside() {
+		ic.LoopbackUp = cfg.newNS(unix.CLONE_NEWNET)
+		ic.Sysctl = cfg.Sysctl
+	}
+	if ic.NewEmptyFS && cfg.buildInside() {
+		c.planInside(&ic)
+	} else if ic.NewEmptyFS {
 		ns, closeNS, err := c.nsFDs(pid)
 		if err != nil {
 			return err

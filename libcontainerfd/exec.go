@@ -2,6 +2,7 @@ package libcontainerfd
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/containerfd/containerfd/internal/stopat"
 	"strconv"
@@ -15,7 +16,7 @@ import (
 // Exec starts p in the running container: in every namespace of its init
 // (the user namespace too), its cgroup, its root and its keyring.
 func (c *Container) Exec(p *Process) (err error) {
-	if !c.initAlive() || c.cg == nil {
+	if !c.initAlive() || c.cgroupGone() {
 		return fmt.Errorf("container %s: exec: %w", c.id, ErrNotRunning)
 	}
 	root, err := c.openRoot()
@@ -30,14 +31,17 @@ func (c *Container) Exec(p *Process) (err error) {
 			return err
 		}
 	}
-	cgfd, other, err := c.cg.JoinFD(c.st.Init.Pid)
-	if err != nil {
-		return fmt.Errorf("container %s: exec: %w", c.id, err)
+	attr.CgroupFD = -1
+	if c.cg != nil { // none: rootless without a delegated cgroup
+		cgfd, other, err := c.cg.JoinFD(c.st.Init.Pid)
+		if err != nil {
+			return fmt.Errorf("container %s: exec: %w", c.id, err)
+		}
+		if other {
+			defer unix.Close(cgfd)
+		}
+		attr.CgroupFD = cgfd
 	}
-	if other {
-		defer unix.Close(cgfd)
-	}
-	attr.CgroupFD = cgfd
 	s, err := c.startStage(stageExec, p, attr)
 	if err != nil {
 		return fmt.Errorf("container %s: exec: %w", c.id, err)
@@ -103,10 +107,12 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 	// The stage joins a v1 memory cgroup only once its Go runtime has
 	// started (argv[2]): that start is ours to pay for, and would need
 	// most of a small limit (~1 MiB; the process itself may need less).
-	tasks, memTasks, err := c.cg.OpenV1Tasks("memory")
-	if err != nil {
-		unix.Close(sp[0])
-		return nil, fmt.Errorf("join cgroup: %w", err)
+	tasks, memTasks := []int(nil), -1
+	if c.cg != nil { // none: rootless without a delegated cgroup
+		if tasks, memTasks, err = c.cg.OpenV1Tasks("memory"); err != nil {
+			unix.Close(sp[0])
+			return nil, fmt.Errorf("join cgroup: %w", err)
+		}
 	}
 	defer func() {
 		for _, fd := range append(tasks, memTasks) {
@@ -122,7 +128,6 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 		files = append(files, memTasks)
 		attr.Argv = append(attr.Argv, strconv.Itoa(len(files)-1))
 	}
-	attr.CgroupFD = c.cg.CloneFD()
 	attr.CgroupTasks = tasks
 	// The stage does one thing at a time: one P spares it starting threads.
 	// (Its environment is its own; the process gets the one it asked for.)
@@ -130,6 +135,7 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 	attr.Files = files
 	// The stage runs as root of the container's user namespace.
 	attr.RootInUserns = c.st.Namespaces&unix.CLONE_NEWUSER != 0
+	attr.Unprivileged = c.st.Rootless && os.Geteuid() != 0
 	proc, err := spawn.Start(&attr)
 	if err != nil {
 		unix.Close(sp[0])

@@ -33,6 +33,11 @@ func (c *Container) prepare(pid int, p *Process) error {
 		}
 	}
 	if p.OOMScoreAdj != nil {
+		if c.st.Rootless {
+			if err := checkOOMScoreAdj(*p.OOMScoreAdj); err != nil {
+				return fmt.Errorf("container %s: %w", c.id, err)
+			}
+		}
 		path := "/proc/" + strconv.Itoa(pid) + "/oom_score_adj"
 		if err := procfs.WriteFile(path, []byte(strconv.Itoa(*p.OOMScoreAdj))); err != nil {
 			return fmt.Errorf("container %s: set oom_score_adj to %d: %w", c.id, *p.OOMScoreAdj, err)
@@ -106,6 +111,20 @@ func (c *Container) handOnNotify(fd, pid int) error {
 	return nil
 }
 
+// checkSysctl refuses sysctls the container may not set.
+func (c *Container) checkSysctl() error {
+	for key := range c.cfg.Sysctl {
+		ns := sysctlNamespace(key)
+		if ns == 0 {
+			return fmt.Errorf("container %s: sysctl %q is not namespaced", c.id, key)
+		}
+		if c.st.Namespaces&ns == 0 {
+			return fmt.Errorf("container %s: sysctl %q: the container shares the host's %s namespace", c.id, key, nsName(ns))
+		}
+	}
+	return nil
+}
+
 // sysctlNamespace is the namespace a sysctl key belongs to, or 0 for keys
 // that are not namespaced (which a container may not set).
 func sysctlNamespace(key string) int {
@@ -125,14 +144,11 @@ func sysctlNamespace(key string) int {
 // joined the namespace each one belongs to: /proc/sys/net and friends show
 // the namespaces of the thread that opens them.
 func (c *Container) writeSysctl() error {
+	if err := c.checkSysctl(); err != nil {
+		return err
+	}
 	for key, val := range c.cfg.Sysctl {
 		ns := sysctlNamespace(key)
-		if ns == 0 {
-			return fmt.Errorf("container %s: sysctl %q is not namespaced", c.id, key)
-		}
-		if c.st.Namespaces&ns == 0 {
-			return fmt.Errorf("container %s: sysctl %q: the container shares the host's %s namespace", c.id, key, nsName(ns))
-		}
 		path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
 		err := nsenter.Do([]nsenter.Namespace{{FD: c.initPidfd, Type: ns}}, func() error {
 			return procfs.WriteFile(path, []byte(val))

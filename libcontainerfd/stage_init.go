@@ -30,13 +30,23 @@ type initConfig struct {
 	WaitBeforePivot bool                `json:"waitBeforePivot,omitempty"`
 	// LateLookup: the root is filled from outside after create, so the
 	// program is looked up at start.
-	LateLookup bool          `json:"lateLookup,omitempty"`
-	Hostname   *string       `json:"hostname,omitempty"`
-	Domainname *string       `json:"domainname,omitempty"`
-	Process    processConfig `json:"process"`
+	LateLookup bool `json:"lateLookup,omitempty"`
+	// BuildInside: the runtime is rootless and cannot build mounts, so
+	// init opens RootMount, every mount and a /dev/null per masked path
+	// itself, from inside the container's user namespace, and no fd but
+	// the start listener comes over the socket. LoopbackUp and Sysctl are
+	// for init to do too.
+	BuildInside bool              `json:"buildInside,omitempty"`
+	RootMount   mounttree.Mount   `json:"rootMount,omitempty"`
+	LoopbackUp  bool              `json:"loopbackUp,omitempty"`
+	Sysctl      map[string]string `json:"sysctl,omitempty"`
+	Hostname    *string           `json:"hostname,omitempty"`
+	Domainname  *string           `json:"domainname,omitempty"`
+	Process     processConfig     `json:"process"`
 	// FDs is how many fds follow the config (sendFDs): the start
-	// listener, then with NewEmptyFS the root tree, a mount for each of
-	// Mounts not made Inside, and a /dev/null for each of MaskedPaths.
+	// listener, then with NewEmptyFS and not BuildInside the root tree, a
+	// mount for each of Mounts not made Inside, and a /dev/null for each
+	// of MaskedPaths.
 	FDs int `json:"fds"`
 }
 
@@ -91,6 +101,9 @@ func runInit() error {
 // setupInit builds the container's root, and returns the program to run and
 // the pty that becomes its terminal (or -1).
 func setupInit(sock int, cfg *initConfig, fds *fdQueue) (string, int, error) {
+	if err := setupInside(cfg); err != nil {
+		return "", -1, err
+	}
 	if cfg.NewEmptyFS {
 		if err := setupRoot(sock, cfg, fds); err != nil {
 			return "", -1, err
@@ -175,6 +188,13 @@ func setupRoot(sock int, cfg *initConfig, fds *fdQueue) error {
 	}
 	// Modes are the config's, not reduced by our umask.
 	unix.Umask(0)
+	if cfg.BuildInside {
+		opened, err := openInside(cfg)
+		*fds = append(*fds, opened...)
+		if err != nil {
+			return err
+		}
+	}
 	tree, err := fds.next()
 	if err != nil {
 		return fmt.Errorf("receive root tree: %w", err)
@@ -232,6 +252,9 @@ func setupRoot(sock int, cfg *initConfig, fds *fdQueue) error {
 		}
 	}
 	for _, d := range cfg.Devices {
+		if cfg.BuildInside {
+			break // bound, among the mounts
+		}
 		if err := mknod(root, d); err != nil {
 			return err
 		}

@@ -33,7 +33,11 @@ type state struct {
 	// SystemdUnit names the container's systemd unit, with the systemd
 	// cgroup driver: recorded before the unit is started, so that delete
 	// stops it whatever stopped create.
-	SystemdUnit   string            `json:"systemdUnit,omitempty"`
+	SystemdUnit string `json:"systemdUnit,omitempty"`
+	// Rootless: made by a caller without privilege (Config.Rootless);
+	// NoCgroup: it has no cgroup at all.
+	Rootless      bool              `json:"rootless,omitempty"`
+	NoCgroup      bool              `json:"noCgroup,omitempty"`
 	Keyring       string            `json:"keyring,omitempty"`
 	KeyringSerial int               `json:"keyringSerial,omitempty"`
 	Labels        map[string]string `json:"labels,omitempty"`
@@ -93,7 +97,9 @@ func Load(root, id string) (*Container, error) {
 	}
 	// A create or delete stopped halfway may have left no cgroup: the
 	// container can still be looked at and destroyed.
-	if c.cg, err = cgroups.Open(c.st.Cgroup); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if c.st.NoCgroup {
+		// Rootless, without a cgroup.
+	} else if c.cg, err = cgroups.Open(c.st.Cgroup); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("container %s: open cgroup: %w", id, err)
 	}
 	if c.st.Init.Pid != 0 {

@@ -15,7 +15,7 @@ import (
 
 // expandMounts turns the config's mounts and devices into what init
 // attaches and creates: a "cgroup" mount becomes the container's own cgroup
-// hierarchy, and inside a user namespace, where mknod is not allowed,
+// hierarchy, and inside a user namespace or rootless, where mknod is not allowed,
 // devices become binds of the host's nodes.
 func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice) {
 	cfg := c.cfg
@@ -27,11 +27,14 @@ func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice) {
 		}
 		ms = append(ms, c.cgroupMounts(m)...)
 	}
-	if c.st.Namespaces&unix.CLONE_NEWUSER == 0 {
+	userns := c.st.Namespaces&unix.CLONE_NEWUSER != 0
+	if !userns && !cfg.Rootless {
 		return ms, cfg.Devices
 	}
-	for i := range ms {
-		ms[i] = mapOwner(ms[i], cfg.UIDMappings, cfg.GIDMappings)
+	if userns && !cfg.buildInside() { // else init makes them inside, where ids need no mapping
+		for i := range ms {
+			ms[i] = mapOwner(ms[i], cfg.UIDMappings, cfg.GIDMappings)
+		}
 	}
 	for _, d := range cfg.Devices {
 		ms = append(ms, mounttree.Mount{Type: "bind", Source: d.Path, Target: d.Path,
@@ -92,6 +95,19 @@ func hostID(maps []IDMap, id uint32) (uint32, bool) {
 // a namespace, a bind of the container's own cgroup2 directory; with cgroup
 // v1 only, a tmpfs with a bind of the container's directory per controller.
 func (c *Container) cgroupMounts(m mounttree.Mount) []mounttree.Mount {
+	if c.cg == nil {
+		// No cgroup of its own (rootless): with a cgroup namespace, cgroup2
+		// shows the caller's cgroup as its root; without one, the host's
+		// hierarchy is bound, read-only whatever the config says
+		// (CVE-2023-25809).
+		if c.cfg.newNS(unix.CLONE_NEWCGROUP) {
+			m.Type = "cgroup2"
+			return []mounttree.Mount{m}
+		}
+		m.Type, m.Source, m.Recursive = "bind", "/sys/fs/cgroup", true
+		m.Attr |= unix.MOUNT_ATTR_RDONLY
+		return []mounttree.Mount{m}
+	}
 	paths := c.cg.Paths()
 	if dir, ok := paths[cgroups.KeyUnified]; ok {
 		if c.cfg.newNS(unix.CLONE_NEWCGROUP) {

@@ -32,6 +32,9 @@ var errTimeout = errors.New("timed out")
 // one, else by looking at its processes every few milliseconds. A negative
 // timeout waits for ever.
 func (c *Container) waitEmpty(timeout time.Duration) error {
+	if c.st.NoCgroup {
+		return c.waitInit(timeout)
+	}
 	if c.cg == nil {
 		return nil // no cgroup, no process
 	}

@@ -2,6 +2,7 @@ package libcontainerfd
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -34,11 +35,19 @@ func runWatch() error {
 	if err := json.Unmarshal([]byte(os.Args[2]), &paths); err != nil {
 		return fmt.Errorf("cgroup paths: %w", err)
 	}
-	cg, err := cgroups.Open(paths)
-	if err != nil {
-		return err
-	}
 	events := os.Args[3] == "events"
+	kill := func() error {
+		// No cgroup (rootless): init's pidfd; the pid namespace dies with it.
+		return unix.PidfdSendSignal(watchWaitFD, unix.SIGKILL, nil, 0)
+	}
+	var cg *cgroups.Cgroup
+	if len(paths) > 0 {
+		var err error
+		if cg, err = cgroups.Open(paths); err != nil {
+			return err
+		}
+		kill = cg.Kill
+	}
 	waitEv := int16(unix.POLLIN)
 	if events {
 		waitEv = unix.POLLPRI
@@ -52,7 +61,7 @@ func runWatch() error {
 			return fmt.Errorf("poll: %w", err)
 		}
 		if fds[0].Revents != 0 {
-			return cg.Kill()
+			return kill()
 		}
 		if fds[1].Revents != 0 {
 			if !events {
@@ -87,7 +96,10 @@ func (c *Container) startWatcher() error {
 	}
 	defer unix.Close(p[0])
 	kind := "events"
-	waitFD, err := c.cg.EventsFD()
+	waitFD, err := -1, errors.New("no cgroup")
+	if c.cg != nil {
+		waitFD, err = c.cg.EventsFD()
+	}
 	if err != nil {
 		kind = "pidfd"
 		waitFD, err = unix.FcntlInt(uintptr(c.initPidfd), unix.F_DUPFD_CLOEXEC, 3)

@@ -153,8 +153,10 @@ type Cgroup struct {
 // in the container's cgroup2 directory, where Set uses it. In
 // the v1 cpuset hierarchy, each directory Create makes gets cpuset.cpus and
 // cpuset.mems from its parent, or processes could not join it.
-func Create(path string) (_ *Cgroup, err error) {
-	pl, err := place(path, "create")
+func Create(path string) (*Cgroup, error) { return createIn(path, false) }
+
+func createIn(path string, unifiedOnly bool) (_ *Cgroup, err error) {
+	pl, err := place(path, "create", unifiedOnly)
 	if err != nil {
 		return nil, err
 	}

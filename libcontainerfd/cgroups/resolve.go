@@ -14,7 +14,7 @@ type placement struct {
 	bases       []string
 }
 
-func place(path, op string) (*placement, error) {
+func place(path, op string, unifiedOnly bool) (*placement, error) {
 	comps, relative, err := splitPath(path)
 	if err != nil {
 		return nil, err
@@ -22,6 +22,12 @@ func place(path, op string) (*placement, error) {
 	l, err := detect()
 	if err != nil {
 		return nil, err
+	}
+	if unifiedOnly {
+		if l.v2 == nil {
+			return nil, fmt.Errorf("cgroups: %s %q: no cgroup2 hierarchy is mounted", op, path)
+		}
+		l = &layout{mode: V2, v2: l.v2}
 	}
 	var own map[string]string // Paths key -> our own cgroup, for a relative path
 	if relative {
@@ -46,7 +52,11 @@ func place(path, op string) (*placement, error) {
 // a runtime records them before it creates the cgroup, so that whatever
 // stops it in between, its state names what to remove.
 func Resolve(path string) (Paths, error) {
-	pl, err := place(path, "resolve")
+	return resolve(path, false)
+}
+
+func resolve(path string, unifiedOnly bool) (Paths, error) {
+	pl, err := place(path, "resolve", unifiedOnly)
 	if err != nil {
 		return nil, err
 	}

@@ -38,6 +38,9 @@ type Attr struct {
 	// UIDMap and GIDMap are written to the child's uid_map and gid_map
 	// (the kernel's text format) before it runs, with CLONE_NEWUSER.
 	UIDMap, GIDMap string
+	// WriteIDMaps, if set, writes the child's id maps instead (with
+	// newuidmap and newgidmap, say, for a caller without CAP_SETUID).
+	WriteIDMaps func(pid int) error
 
 	// TimeOffsets, with CLONE_NEWTIME, are written to the new time
 	// namespace's timens_offsets ("monotonic 86400 0\n…") before any process
@@ -69,6 +72,13 @@ type Attr struct {
 	// namespace it created or joined before it execs, so the exec keeps
 	// the namespace's capabilities.
 	RootInUserns bool
+
+	// Unprivileged is for a caller without CAP_SYS_ADMIN in its own user
+	// namespace, which cannot join a pid namespace itself: the child joins
+	// it with the rest (after the user namespace, which lends it the
+	// rights) and forks once more, so that the process that runs is born
+	// in it.
+	Unprivileged bool
 
 	// OnThread, if set, runs on the spawning thread just before the clone:
 	// for per-thread state the child should inherit, such as a session
@@ -232,11 +242,16 @@ func Start(a *Attr) (*Process, error) {
 		envv:    &envv[0],
 	}
 	var pidns []int
+	joinPid := false
 	for _, ns := range a.Join {
 		if ns.Flags&unix.CLONE_NEWPID != 0 {
-			pidns = append(pidns, ns.FD)
+			joinPid = true
+			if !a.Unprivileged {
+				pidns = append(pidns, ns.FD)
+				ns.Flags &^= unix.CLONE_NEWPID
+			}
 		}
-		if ns.Flags &^= unix.CLONE_NEWPID; ns.Flags != 0 {
+		if ns.Flags != 0 {
 			c.join = append(c.join, ns)
 		}
 	}
@@ -289,7 +304,7 @@ func Start(a *Attr) (*Process, error) {
 		c.offsetsPath = &offsetsPath[0]
 	}
 	args.flags &^= c.unshare
-	if c.unshare&(unix.CLONE_NEWPID|unix.CLONE_NEWTIME) != 0 {
+	if c.unshare&(unix.CLONE_NEWPID|unix.CLONE_NEWTIME) != 0 || (joinPid && a.Unprivileged) {
 		// The grandchild is our child too (CLONE_PARENT).
 		c.clone2 = &cloneArgs{flags: unix.CLONE_PARENT}
 	}
@@ -353,7 +368,11 @@ func Start(a *Attr) (*Process, error) {
 	}
 
 	if syncp[1] >= 0 {
-		if err := writeIDMaps(p.Pid, a.UIDMap, a.GIDMap); err != nil {
+		write := func(pid int) error { return writeIDMaps(pid, a.UIDMap, a.GIDMap) }
+		if a.WriteIDMaps != nil {
+			write = a.WriteIDMaps
+		}
+		if err := write(p.Pid); err != nil {
 			return fail(err)
 		}
 		if _, err := unix.Write(syncp[1], []byte{0}); err != nil {
