@@ -151,8 +151,8 @@ type Cgroup struct {
 // host set it: in Hybrid mode it usually enables nothing, but a host that
 // leaves a controller such as hugetlb to cgroup2 and enables it there gets it
 // in the container's cgroup2 directory, where Set uses it. In
-// the v1 cpuset hierarchy, each directory Create makes gets cpuset.cpus and
-// cpuset.mems from its parent, or processes could not join it.
+// the v1 cpuset hierarchy, each directory on the path that has no
+// cpuset.cpus or cpuset.mems gets its parent's, or processes could not join.
 func Create(path string) (*Cgroup, error) { return createIn(path, false) }
 
 func createIn(path string, unifiedOnly bool) (_ *Cgroup, err error) {
@@ -188,7 +188,14 @@ func createIn(path string, unifiedOnly bool) (_ *Cgroup, err error) {
 					}
 				}
 			case err == unix.EEXIST && i < len(comps)-1:
-				// An existing ancestor: pass through.
+				// An existing ancestor: pass through. Another runtime may
+				// have just made it and not yet given it cpus and mems,
+				// without which our child's would be refused (EACCES).
+				if hasKey(h.keys, "cpuset") {
+					if err := copyCpuset(h.mount, parent, dir); err != nil {
+						return nil, fmt.Errorf("cgroups: create %q: %w", path, err)
+					}
+				}
 			case err == unix.EEXIST:
 				return nil, fmt.Errorf("cgroups: create %q: %s: %w", path, dir, fs.ErrExist)
 			default:

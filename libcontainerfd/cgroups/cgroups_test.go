@@ -1118,3 +1118,39 @@ func TestEnableControllers(t *testing.T) {
 		})
 	}
 }
+
+// TestCreateUnderFreshCpusetParent: a v1 cpuset parent another runtime has
+// just made, with no cpus or mems yet, gets them from Create too, so the
+// child's own copy is not refused (EACCES: a child must be a subset of its
+// parent). Found by concurrent creates under one new parent.
+func TestCreateUnderFreshCpusetParent(t *testing.T) {
+	forEachMode(t, func(t *testing.T, mode Mode) {
+		if mode == V2 {
+			t.Skip("no v1 cpuset hierarchy in this mode")
+		}
+		_, v1, err := cgroupMounts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cpuset string
+		for _, h := range v1 {
+			if hasKey(h.keys, "cpuset") {
+				cpuset = h.mount
+			}
+		}
+		if cpuset == "" {
+			t.Skip("no v1 cpuset hierarchy")
+		}
+		parent := testParent(t)
+		// As another runtime leaves it between its mkdir and its copy.
+		if err := os.MkdirAll(filepath.Join(cpuset, parent, "fresh"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(cpuset, parent, "fresh", "cpuset.cpus")); strings.TrimSpace(string(b)) != "" {
+			t.Fatalf("a new cpuset has cpus %q", b)
+		}
+		c := create(t, parent+"/fresh/ctr")
+		pid := startSleep(t, c).Process.Pid
+		checkMember(t, c, pid, parent+"/fresh/ctr")
+	})
+}
