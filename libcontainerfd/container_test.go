@@ -362,7 +362,7 @@ func TestKillAll(t *testing.T) {
 func TestProcessesJoinEveryHierarchy(t *testing.T) {
 	for _, mode := range []string{"hybrid", "v1"} {
 		t.Run(mode, func(t *testing.T) {
-			t.Setenv("CONTAINERFD_CGROUP_MODE", mode)
+			setCgroupMode(t, mode)
 			e := newEnv(t)
 			cfg := e.config()
 			// No cgroup namespace: /proc/self/cgroup shows host paths.
