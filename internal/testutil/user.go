@@ -70,13 +70,7 @@ func NewUser(t testing.TB) *User {
 	if err := u.addRanges(); err != nil {
 		t.Fatal(err)
 	}
-	xdg, err := os.MkdirTemp("", "cfdxdg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { removeTree(t, xdg) })
-	u.XDG = xdg
-	u.Own(t, xdg, 0o700)
+	u.makeXDG(t)
 	return u
 }
 
@@ -94,6 +88,13 @@ func newAnonymousUser(t testing.TB) *User {
 	}
 	u.Name = "uid" + strconv.Itoa(u.UID)
 	t.Cleanup(func() { u.remove(t) })
+	u.makeXDG(t)
+	return u
+}
+
+// makeXDG gives u an XDG_RUNTIME_DIR of its own, removed at cleanup.
+func (u *User) makeXDG(t testing.TB) {
+	t.Helper()
 	xdg, err := os.MkdirTemp("", "cfdxdg-")
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +102,6 @@ func newAnonymousUser(t testing.TB) *User {
 	t.Cleanup(func() { removeTree(t, xdg) })
 	u.XDG = xdg
 	u.Own(t, xdg, 0o700)
-	return u
 }
 
 func randUint16() uint16 {
