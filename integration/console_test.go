@@ -22,6 +22,20 @@ func consoleSocket(t *testing.T, dir string) (string, func() *os.File) {
 	return path, listenFDs(t, path)
 }
 
+// createOnConsole creates the container with a console socket and returns
+// the pty master that comes over it.
+func (e *env) createOnConsole() *os.File {
+	e.t.Helper()
+	sock, master := consoleSocket(e.t, e.bundle)
+	e.ok("create", "--bundle", e.bundle, "--console-socket", sock, e.id)
+	m := master()
+	if m == nil {
+		e.t.Fatal("no pty master on the console socket")
+	}
+	e.t.Cleanup(func() { m.Close() })
+	return m
+}
+
 // listenFDs listens on a unix socket at path, accepting in the background;
 // each call of the func it returns waits up to 10 s for the next
 // connection and gives the first fd that came with it, or nil.
@@ -92,13 +106,7 @@ func TestConsoleSocket(t *testing.T) {
 	s := e.spec()
 	s.Process.Terminal = true
 	e.writeSpec(s)
-	sock, master := consoleSocket(t, e.bundle)
-	e.ok("create", "--bundle", e.bundle, "--console-socket", sock, e.id)
-	m := master()
-	if m == nil {
-		t.Fatal("no pty master on the console socket")
-	}
-	defer m.Close()
+	m := e.createOnConsole()
 	e.ok("start", e.id)
 	out := readUntil(t, m, "/dev/console")
 	if !strings.Contains(out, "/dev/pts/0") {

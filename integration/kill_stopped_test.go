@@ -19,13 +19,7 @@ import (
 func TestKillStoppedWithOrphans(t *testing.T) {
 	e := newEnv(t, "sh", "-c", "sleep 100 & echo $! > /tmp/orphan; exit 0")
 	s := e.spec()
-	var nss = s.Linux.Namespaces[:0]
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type != "pid" {
-			nss = append(nss, ns)
-		}
-	}
-	s.Linux.Namespaces = nss
+	withoutNamespace(s, "pid")
 	e.writeSpec(s)
 	e.ok("run", "-d", "-b", e.bundle, e.id)
 	waitStatus(t, e, "stopped")

@@ -194,13 +194,7 @@ func TestKillAll(t *testing.T) {
 	e := newEnv(t, "sh", "-c", "sleep 100 & sleep 100 & wait")
 	s := e.spec()
 	// A shared pid namespace: killing init alone would leave the sleeps.
-	var nss = s.Linux.Namespaces[:0]
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type != "pid" {
-			nss = append(nss, ns)
-		}
-	}
-	s.Linux.Namespaces = nss
+	withoutNamespace(s, "pid")
 	e.writeSpec(s)
 	e.ok("run", "-d", "-b", e.bundle, e.id)
 	var pids []int

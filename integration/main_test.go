@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,12 @@ func (e *env) writeSpec(s *specs.Spec) {
 	}
 }
 
+// withoutNamespace drops the namespace of type typ from s: the container
+// shares the runtime's.
+func withoutNamespace(s *specs.Spec, typ specs.LinuxNamespaceType) {
+	s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool { return ns.Type == typ })
+}
+
 // result is what a containerfd command did.
 type result struct {
 	stdout, stderr string
@@ -138,29 +145,37 @@ func (e *env) cfdCmd(stdin []byte, env []string, files []*os.File, args ...strin
 	cmd := exec.CommandContext(ctx, binary, append([]string{"--root", e.root}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.ExtraFiles = files
-	// Files, not pipes: after create, init keeps its stdio open, and
-	// os/exec would wait for a pipe's end (callers pass fifos or files).
-	out, errf := e.tempFile(), e.tempFile()
-	cmd.Stdout, cmd.Stderr = out, errf
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
+	return runResult(e.t, cmd, args)
+}
+
+// runResult runs cmd, a containerfd command with args, and returns what it
+// did. Its output goes to files, not pipes: after create, init keeps its
+// stdio open, and os/exec would wait for a pipe's end.
+func runResult(t *testing.T, cmd *exec.Cmd, args []string) result {
+	t.Helper()
+	out, errf := tempFile(t), tempFile(t)
+	cmd.Stdout, cmd.Stderr = out, errf
 	err := cmd.Run()
-	r := result{stdout: readBack(e.t, out), stderr: readBack(e.t, errf)}
+	r := result{stdout: readBack(t, out), stderr: readBack(t, errf)}
 	if ee, ok := err.(*exec.ExitError); ok {
 		r.code = ee.ExitCode()
 	} else if err != nil {
-		e.t.Fatalf("containerfd %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("containerfd %s: %v", strings.Join(args, " "), err)
 	}
 	return r
 }
 
-func (e *env) tempFile() *os.File {
-	f, err := os.CreateTemp(e.t.TempDir(), "out")
+func (e *env) tempFile() *os.File { return tempFile(e.t) }
+
+func tempFile(t *testing.T) *os.File {
+	f, err := os.CreateTemp(t.TempDir(), "out")
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	e.t.Cleanup(func() { f.Close() })
+	t.Cleanup(func() { f.Close() })
 	return f
 }
 

@@ -83,25 +83,7 @@ func (u *rootlessUser) run(dir string, args ...string) result {
 		cmd.SysProcAttr.UseCgroupFD = true
 		cmd.SysProcAttr.CgroupFD = u.cgroupFD
 	}
-	outf, err := os.CreateTemp(u.t.TempDir(), "out")
-	if err != nil {
-		u.t.Fatal(err)
-	}
-	defer outf.Close()
-	errf, err := os.CreateTemp(u.t.TempDir(), "err")
-	if err != nil {
-		u.t.Fatal(err)
-	}
-	defer errf.Close()
-	cmd.Stdout, cmd.Stderr = outf, errf
-	err = cmd.Run()
-	r := result{stdout: readBack(u.t, outf), stderr: readBack(u.t, errf)}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		u.t.Fatalf("containerfd %s: %v", strings.Join(args, " "), err)
-	}
-	return r
+	return runResult(u.t, cmd, args)
 }
 
 func (u *rootlessUser) ok(dir string, args ...string) string {

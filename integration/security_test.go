@@ -223,13 +223,7 @@ func TestCVE_2025_52565_ConsoleSymlink(t *testing.T) {
 	withoutDevTmpfs(s)
 	s.Process.Terminal = true
 	e.writeSpec(s)
-	sock, master := consoleSocket(t, e.bundle)
-	e.ok("create", "--bundle", e.bundle, "--console-socket", sock, e.id)
-	m := master()
-	if m == nil {
-		t.Fatal("no pty master")
-	}
-	defer m.Close()
+	m := e.createOnConsole()
 	e.ok("start", e.id)
 	out := readUntil(t, m, "\n0")
 	if !strings.Contains(out, "character special file") {
@@ -254,13 +248,7 @@ func TestCVE_2022_29162_ExecCapNotInheritable(t *testing.T) {
 func TestCVE_2023_25809_NoCgroupNamespace(t *testing.T) {
 	e := newEnv(t, "sh", "-c", "ls /sys/fs/cgroup | grep -c cfdtest; echo 1 > /sys/fs/cgroup/cgroup.procs 2>/dev/null || echo ro; mkdir /sys/fs/cgroup/x 2>/dev/null || echo nomkdir")
 	s := e.spec()
-	nss := s.Linux.Namespaces[:0]
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type != "cgroup" {
-			nss = append(nss, ns)
-		}
-	}
-	s.Linux.Namespaces = nss
+	withoutNamespace(s, "cgroup")
 	e.writeSpec(s)
 	r := e.cfd("run", "-b", e.bundle, e.id)
 	if r.code != 0 || r.stdout != "0\nro\nnomkdir\n" {
