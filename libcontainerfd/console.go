@@ -19,6 +19,11 @@ func newPty(rootPath string, size *specs.Box) (master, peer int, err error) {
 		return -1, -1, fmt.Errorf("open root: %w", err)
 	}
 	defer unix.Close(root)
+	return newPtyIn(root, size)
+}
+
+// newPtyIn is newPty for the root open as root.
+func newPtyIn(root int, size *specs.Box) (master, peer int, err error) {
 	master, err = pathrs.OpenInRoot(root, "/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		return -1, -1, fmt.Errorf("open pty: %w", err)

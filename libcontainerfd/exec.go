@@ -42,6 +42,16 @@ func (c *Container) Exec(p *Process) (err error) {
 		}
 		attr.CgroupFD = cgfd
 	}
+	pc, err := c.processConfig(p)
+	if err != nil {
+		return err
+	}
+	if canStartDirect(&pc) {
+		if err := c.execDirect(p, &pc, root, attr); err != nil {
+			return fmt.Errorf("container %s: exec: %w", c.id, err)
+		}
+		return nil
+	}
 	s, err := c.startStage(stageExec, p, attr)
 	if err != nil {
 		return fmt.Errorf("container %s: exec: %w", c.id, err)
@@ -55,10 +65,6 @@ func (c *Container) Exec(p *Process) (err error) {
 	}()
 	stopat.Point("exec:spawned")
 	if err := c.prepare(s.Pid, p); err != nil {
-		return err
-	}
-	pc, err := c.processConfig(p)
-	if err != nil {
 		return err
 	}
 	if err := sendJSON(s.sock, pc); err != nil {

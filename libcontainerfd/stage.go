@@ -184,7 +184,7 @@ func runExec() error {
 	if err := unix.Chroot("."); err != nil {
 		return fail(sock, fmt.Errorf("chroot into root: %w", err))
 	}
-	path, err := lookPath(&pc)
+	path, err := lookPath(&pc, executable)
 	if err != nil {
 		return fail(sock, err)
 	}
@@ -367,9 +367,10 @@ func setTTY(tty int) error {
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // lookPath finds the program inside the container root, with the process's
-// own PATH. Its errors use the words callers match on ("no such file or
-// directory", "executable file not found in $PATH").
-func lookPath(pc *processConfig) (string, error) {
+// own PATH; executable checks a candidate. Its errors use the words callers
+// match on ("no such file or directory", "executable file not found in
+// $PATH").
+func lookPath(pc *processConfig, executable func(string) error) (string, error) {
 	if len(pc.Args) == 0 {
 		return "", errors.New("process has no args")
 	}
@@ -410,10 +411,14 @@ func executable(path string) error {
 	if err := unix.Stat(path, &st); err != nil {
 		return err
 	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+	return executableMode(st.Mode)
+}
+
+func executableMode(mode uint32) error {
+	if mode&unix.S_IFMT == unix.S_IFDIR {
 		return unix.EISDIR
 	}
-	if st.Mode&0o111 == 0 {
+	if mode&0o111 == 0 {
 		return unix.EACCES
 	}
 	return nil

@@ -91,7 +91,7 @@ func runInit() error {
 		return fmt.Errorf("wait for start: unexpected %q: %v", order, err)
 	}
 	if cfg.LateLookup {
-		if path, err = lookPath(&cfg.Process); err != nil {
+		if path, err = lookPath(&cfg.Process, executable); err != nil {
 			return fail(conn, err)
 		}
 	}
@@ -122,7 +122,7 @@ func setupInit(sock int, cfg *initConfig, fds *fdQueue) (string, int, error) {
 	var path string
 	if !cfg.LateLookup {
 		var err error
-		if path, err = lookPath(&cfg.Process); err != nil {
+		if path, err = lookPath(&cfg.Process, executable); err != nil {
 			return "", -1, err
 		}
 	}

@@ -187,13 +187,7 @@ func (s *Set) ApplyFinal() error {
 		return nil
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	for i := range data {
-		shift := 32 * uint(i)
-		data[i].Effective = uint32(s.Effective >> shift)
-		data[i].Permitted = uint32(s.Permitted >> shift)
-		data[i].Inheritable = uint32(s.Inheritable >> shift)
-	}
+	data := s.Data()
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return s.capsetError(err)
 	}
@@ -211,6 +205,36 @@ func (s *Set) ApplyFinal() error {
 		return fmt.Errorf("caps: clear keepcaps: %w", err)
 	}
 	return nil
+}
+
+// Data is s's effective, permitted and inheritable sets as capset(2)
+// (_LINUX_CAPABILITY_VERSION_3) takes them.
+func (s *Set) Data() [2]unix.CapUserData {
+	var data [2]unix.CapUserData
+	for i := range data {
+		shift := 32 * uint(i)
+		data[i].Effective = uint32(s.Effective >> shift)
+		data[i].Permitted = uint32(s.Permitted >> shift)
+		data[i].Inheritable = uint32(s.Inheritable >> shift)
+	}
+	return data
+}
+
+// Dropped lists the capabilities of the running kernel that are not in the
+// bounding set, for a process that drops them itself (PR_CAPBSET_DROP of a
+// capability already out of the set is no error).
+func (s *Set) Dropped() ([]Cap, error) {
+	last, err := Last()
+	if err != nil {
+		return nil, err
+	}
+	var out []Cap
+	for c := Cap(0); c <= last; c++ {
+		if !s.Bounding.Has(c) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // capsetError explains a failed capset: the usual cause is asking for a

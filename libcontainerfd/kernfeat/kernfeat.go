@@ -25,6 +25,11 @@ const (
 	// ExeBind is a read-only detached bind mount of our own binary used to run
 	// the init stage: without it, a sealed memfd copy is used.
 	ExeBind = "exe-bind"
+	// DirectExec is not a kernel feature but a path with a fallback: the
+	// spawned child takes on the process's credentials and execs the
+	// program itself, without our Go stage in between. Without it, the
+	// stage does.
+	DirectExec = "direct-exec"
 )
 
 // EnvDisable is the environment variable read by Disabled.

@@ -168,12 +168,270 @@ func forkExec(args *cloneArgs, c *child) (pid uintptr, errno syscall.Errno) {
 		}
 	}
 
+	if c.proc != nil {
+		goto proc
+	}
 	stage = stageExec
 	if c.keepFD {
 		syscall.RawSyscall(unix.SYS_FCNTL, uintptr(c.execFD), unix.F_SETFD, 0)
 	}
 	_, _, err1 = syscall.RawSyscall6(unix.SYS_EXECVEAT, uintptr(c.execFD), uintptr(unsafe.Pointer(c.path)),
 		uintptr(unsafe.Pointer(c.argv)), uintptr(unsafe.Pointer(c.envv)), unix.AT_EMPTY_PATH, 0)
+
+	goto fail
+
+proc:
+	if c.gate != nil {
+		for i = 0; i < len(c.gate.closeRanges); i++ {
+			syscall.RawSyscall(unix.SYS_CLOSE_RANGE, c.gate.closeRanges[i][0], c.gate.closeRanges[i][1], 0)
+		}
+		if c.gate.mountType != nil {
+			stage = stageMount
+			r1, _, err1 = syscall.RawSyscall(unix.SYS_FSOPEN, uintptr(unsafe.Pointer(c.gate.mountType)), unix.FSOPEN_CLOEXEC, 0)
+			if err1 != 0 {
+				goto fail
+			}
+			fd = int(r1)
+			for i = 0; i < len(c.gate.config); i++ {
+				_, _, err1 = syscall.RawSyscall6(unix.SYS_FSCONFIG, uintptr(fd), c.gate.config[i].cmd,
+					uintptr(unsafe.Pointer(c.gate.config[i].key)), uintptr(unsafe.Pointer(c.gate.config[i].value)), 0, 0)
+				if err1 != 0 {
+					goto fail
+				}
+			}
+			_, _, err1 = syscall.RawSyscall6(unix.SYS_FSCONFIG, uintptr(fd), unix.FSCONFIG_CMD_CREATE, 0, 0, 0, 0)
+			if err1 != 0 {
+				goto fail
+			}
+			r1, _, err1 = syscall.RawSyscall(unix.SYS_FSMOUNT, uintptr(fd), unix.FSMOUNT_CLOEXEC, c.gate.attr)
+			if err1 != 0 {
+				goto fail
+			}
+			syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+			fd = int(r1)
+			*(*int32)(unsafe.Pointer(&c.gate.sendControl[c.gate.fdOff])) = int32(fd)
+			stage = stageMountSend
+			_, _, err1 = syscall.RawSyscall(unix.SYS_SENDMSG, uintptr(c.gate.sock), uintptr(unsafe.Pointer(&c.gate.sendMsg)), 0)
+			if err1 != 0 {
+				goto fail
+			}
+			syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+		}
+		// Tell Start the gate is reached; from here on nobody reads errW.
+		*(*uint32)(unsafe.Pointer(&b[0])) = stageGate
+		*(*uint32)(unsafe.Pointer(&b[4])) = 0
+		syscall.RawSyscall(unix.SYS_WRITE, uintptr(c.errW), uintptr(unsafe.Pointer(&b[0])), 8)
+		syscall.RawSyscall(unix.SYS_CLOSE, uintptr(c.errW), 0, 0)
+		c.errW = -1
+
+		stage = stageGateWait
+		r1, _, err1 = syscall.RawSyscall(unix.SYS_RECVMSG, uintptr(c.gate.sock), uintptr(unsafe.Pointer(&c.gate.msg)), unix.MSG_CMSG_CLOEXEC)
+		if err1 != 0 {
+			goto fail
+		}
+		if r1 == 0 {
+			for {
+				syscall.RawSyscall(unix.SYS_EXIT_GROUP, 127, 0, 0)
+			}
+		}
+		c.gate.path[r1] = 0
+		c.proc.path = &c.gate.path[0]
+		if c.gate.msg.Controllen >= c.gate.ttyLen {
+			fd = int(*(*int32)(unsafe.Pointer(&c.gate.control[c.gate.fdOff])))
+			r1, _, err1 = syscall.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_DUPFD_CLOEXEC, uintptr(c.nextFD))
+			syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+			if err1 != 0 {
+				goto fail
+			}
+			c.proc.tty = int(r1)
+		}
+		syscall.RawSyscall(unix.SYS_CLOSE, uintptr(c.gate.sock), 0, 0)
+
+		stage = stageGateAccept
+		r1, _, err1 = syscall.RawSyscall6(unix.SYS_ACCEPT4, uintptr(c.gate.listener), 0, 0, unix.SOCK_CLOEXEC, 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+		syscall.RawSyscall(unix.SYS_CLOSE, uintptr(c.gate.listener), 0, 0)
+		c.errW = int(r1) // failures from here on go to whoever started us
+		stage = stageGateOrder
+		r1, _, err1 = syscall.RawSyscall(unix.SYS_READ, uintptr(c.errW), uintptr(unsafe.Pointer(&c.gate.orderBuf[0])), uintptr(len(c.gate.orderBuf)))
+		if err1 != 0 {
+			goto fail
+		}
+		if int(r1) != len(c.gate.order) {
+			err1 = syscall.EPROTO
+			goto fail
+		}
+		for i = 0; i < len(c.gate.order); i++ {
+			if c.gate.orderBuf[i] != c.gate.order[i] {
+				err1 = syscall.EPROTO
+				goto fail
+			}
+		}
+	}
+
+	// The steps of Proc, in its order (see there).
+	stage = stageRlimit
+	for i = 0; i < len(c.proc.rlimits); i++ {
+		_, _, err1 = syscall.RawSyscall6(unix.SYS_PRLIMIT64, 0, uintptr(c.proc.rlimits[i].Resource),
+			uintptr(unsafe.Pointer(&c.proc.rlimits[i].Limit)), 0, 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+	}
+	syscall.RawSyscall(unix.SYS_UMASK, uintptr(c.proc.umask), 0, 0)
+	stage = stageCwd
+	_, _, err1 = syscall.RawSyscall(unix.SYS_CHDIR, uintptr(unsafe.Pointer(c.proc.cwd)), 0, 0)
+	if err1 != 0 {
+		goto fail
+	}
+	stage = stageCwdOutside
+	r1, _, err1 = syscall.RawSyscall(unix.SYS_GETCWD, uintptr(unsafe.Pointer(&c.proc.cwdBuf[0])), uintptr(len(c.proc.cwdBuf)), 0)
+	if err1 != 0 {
+		goto fail
+	}
+	if r1 == 0 || c.proc.cwdBuf[0] != '/' {
+		err1 = syscall.ENOENT
+		goto fail
+	}
+	if c.proc.tty >= 0 {
+		stage = stageTTY
+		_, _, err1 = syscall.RawSyscall(unix.SYS_SETSID, 0, 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+		_, _, err1 = syscall.RawSyscall(unix.SYS_IOCTL, uintptr(c.proc.tty), unix.TIOCSCTTY, 0)
+		if err1 != 0 {
+			goto fail
+		}
+		for i = 0; i < 3; i++ {
+			_, _, err1 = syscall.RawSyscall(unix.SYS_DUP3, uintptr(c.proc.tty), uintptr(i), 0)
+			if err1 != 0 {
+				goto fail
+			}
+		}
+		if c.proc.tty > 2 {
+			syscall.RawSyscall(unix.SYS_CLOSE, uintptr(c.proc.tty), 0, 0)
+		}
+	}
+	if c.proc.sched != nil {
+		stage = stageSched
+		_, _, err1 = syscall.RawSyscall(unix.SYS_SCHED_SETATTR, 0, uintptr(unsafe.Pointer(c.proc.sched)), 0)
+		if err1 != 0 {
+			goto fail
+		}
+	}
+	if c.proc.ioprio != nil {
+		stage = stageIOPrio
+		_, _, err1 = syscall.RawSyscall(unix.SYS_IOPRIO_SET, 1, 0, uintptr(*c.proc.ioprio)) // IOPRIO_WHO_PROCESS, self
+		if err1 != 0 {
+			goto fail
+		}
+	}
+	if c.proc.mempolicy != nil {
+		stage = stageMemPolicy
+		_, _, err1 = syscall.RawSyscall(unix.SYS_SET_MEMPOLICY, uintptr(c.proc.mempolicy.Mode), c.proc.nodes, uintptr(len(c.proc.mempolicy.Nodes)*64))
+		if err1 != 0 {
+			goto fail
+		}
+	}
+	if c.proc.personality != nil {
+		stage = stagePersonality
+		_, _, err1 = syscall.RawSyscall(unix.SYS_PERSONALITY, uintptr(*c.proc.personality), 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+	}
+	if c.proc.prog != nil && !c.proc.seccompLate {
+		stage = stageSeccomp
+		_, _, err1 = syscall.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, c.proc.progFlags, uintptr(unsafe.Pointer(c.proc.prog)))
+		if err1 != 0 {
+			goto fail
+		}
+	}
+	if c.proc.drop != nil {
+		stage = stageBounding
+		for i = 0; i < len(c.proc.drop); i++ {
+			_, _, err1 = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c.proc.drop[i], 0, 0, 0, 0)
+			if err1 != 0 {
+				goto fail
+			}
+		}
+	}
+	if c.proc.caps != nil {
+		stage = stageBounding
+		_, _, err1 = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 1, 0, 0, 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+	}
+	stage = stageGroups
+	_, _, err1 = syscall.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(c.proc.groups)), c.proc.groupsPtr, 0)
+	if err1 != 0 && !(err1 == syscall.EPERM && len(c.proc.groups) == 0) {
+		goto fail
+	}
+	stage = stageGID
+	_, _, err1 = syscall.RawSyscall(unix.SYS_SETRESGID, c.proc.gid, c.proc.gid, c.proc.gid)
+	if err1 != 0 {
+		goto fail
+	}
+	stage = stageUID
+	_, _, err1 = syscall.RawSyscall(unix.SYS_SETRESUID, c.proc.uid, c.proc.uid, c.proc.uid)
+	if err1 != 0 {
+		goto fail
+	}
+	if c.proc.caps != nil {
+		stage = stageCaps
+		_, _, err1 = syscall.RawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(c.proc.capHdr)), uintptr(unsafe.Pointer(&c.proc.caps[0])), 0)
+		if err1 != 0 {
+			goto fail
+		}
+		stage = stageAmbient
+		_, _, err1 = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+		for i = 0; i < len(c.proc.ambient); i++ {
+			_, _, err1 = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, c.proc.ambient[i], 0, 0, 0)
+			if err1 != 0 {
+				goto fail
+			}
+		}
+		_, _, err1 = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 0, 0, 0, 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+	}
+	if c.proc.nnp {
+		stage = stageNNP
+		_, _, err1 = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+	}
+	stage = stageCloseFDs
+	_, _, err1 = syscall.RawSyscall(unix.SYS_CLOSE_RANGE, c.proc.closeFrom, ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC)
+	if err1 != 0 {
+		goto fail
+	}
+	if c.proc.affinity != nil {
+		stage = stageAffinity
+		_, _, err1 = syscall.RawSyscall(unix.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(*c.proc.affinity), uintptr(unsafe.Pointer(c.proc.affinity)))
+		if err1 != 0 {
+			goto fail
+		}
+	}
+	if c.proc.prog != nil && c.proc.seccompLate {
+		stage = stageSeccomp
+		_, _, err1 = syscall.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, c.proc.progFlags, uintptr(unsafe.Pointer(c.proc.prog)))
+		if err1 != 0 {
+			goto fail
+		}
+	}
+	stage = stageExecve
+	_, _, err1 = syscall.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(c.proc.path)),
+		uintptr(unsafe.Pointer(c.argv)), uintptr(unsafe.Pointer(c.envv)))
 
 fail:
 	*(*uint32)(unsafe.Pointer(&b[0])) = stage

@@ -80,6 +80,20 @@ type Attr struct {
 	// in it.
 	Unprivileged bool
 
+	// Proc, if set, makes the child take on a process's identity itself
+	// and execve Proc.Path, instead of execveat(ExecFD).
+	Proc *Proc
+	// Gate, with Proc, holds the child until it is told to run (see Gate).
+	Gate *Gate
+
+	// Prepare, if set, is called with the child's pid while the child
+	// waits, before it joins its namespaces: for what is set on a process
+	// from outside (rlimits, OOM score) before anything of it runs. (With
+	// Unprivileged, or a new pid or time namespace joined through a user
+	// namespace, the pid is that of the child that forks the process,
+	// which inherits what was set.)
+	Prepare func(pid int) error
+
 	// OnThread, if set, runs on the spawning thread just before the clone:
 	// for per-thread state the child should inherit, such as a session
 	// keyring. The thread is discarded afterwards.
@@ -139,6 +153,8 @@ type child struct {
 	dot         *byte
 	argv        **byte
 	envv        **byte
+	proc        *procChild
+	gate        *gateChild
 }
 
 // Child failure stages, reported through the error pipe.
@@ -154,6 +170,33 @@ const (
 	stagePid // not a failure: the child's report of its child's pid
 	stageFiles
 	stageExec
+	// Proc's steps.
+	stageRlimit
+	stageCwd
+	stageCwdOutside
+	stageTTY
+	stageSched
+	stageIOPrio
+	stageMemPolicy
+	stagePersonality
+	stageSeccomp
+	stageBounding
+	stageGroups
+	stageGID
+	stageUID
+	stageCaps
+	stageAmbient
+	stageNNP
+	stageCloseFDs
+	stageAffinity
+	stageExecve
+	// Gate's steps.
+	stageMount
+	stageMountSend
+	stageGate // not a failure: the child reached its gate
+	stageGateWait
+	stageGateAccept
+	stageGateOrder
 )
 
 var stageNames = map[uint32]string{
@@ -167,7 +210,41 @@ var stageNames = map[uint32]string{
 	stageFork:    "fork into the new pid namespace",
 	stageFiles:   "set up fds",
 	stageExec:    "execveat",
+
+	stageRlimit:      "set rlimit",
+	stageCwd:         "chdir to cwd",
+	stageCwdOutside:  "cwd is outside the root",
+	stageTTY:         "set controlling terminal",
+	stageSched:       "set scheduler",
+	stageIOPrio:      "set I/O priority",
+	stageMemPolicy:   "set memory policy",
+	stagePersonality: "set personality",
+	stageSeccomp:     "load seccomp filter",
+	stageBounding:    "drop from the bounding set",
+	stageGroups:      "setgroups",
+	stageGID:         "setgid",
+	stageUID:         "setuid",
+	stageCaps:        "set capabilities",
+	stageAmbient:     "set ambient capabilities",
+	stageNNP:         "set no_new_privs",
+	stageCloseFDs:    "close fds",
+	stageAffinity:    "set cpu affinity",
+	stageExecve:      "execve",
+	stageMount:       "make the mount",
+	stageMountSend:   "send the mount",
+	stageGateWait:    "wait to be told to run",
+	stageGateAccept:  "accept the start connection",
+	stageGateOrder:   "read the order to start",
 }
+
+// ChildError is a step of the child that failed, with the kernel's error.
+type ChildError struct {
+	Step string
+	Err  syscall.Errno
+}
+
+func (e *ChildError) Error() string { return "spawn: child: " + e.Step + ": " + e.Err.Error() }
+func (e *ChildError) Unwrap() error { return e.Err }
 
 // Start starts the child and returns once it has exec'd, or with the error
 // of the step that failed (the child is then reaped).
@@ -214,7 +291,7 @@ func Start(a *Attr) (*Process, error) {
 		}
 	}()
 	syncp := [2]int{-1, -1}
-	if a.Cloneflags&unix.CLONE_NEWUSER != 0 {
+	if a.Cloneflags&unix.CLONE_NEWUSER != 0 || a.Prepare != nil {
 		if err := unix.Pipe2(syncp[:], unix.O_CLOEXEC); err != nil {
 			return nil, fmt.Errorf("spawn: sync pipe: %w", err)
 		}
@@ -259,6 +336,22 @@ func Start(a *Attr) (*Process, error) {
 		c.rootFD = a.RootFD
 	}
 	internal := []*int{&c.syncR, &c.errW, &c.execFD, &c.rootFD}
+	if a.Proc != nil {
+		if c.proc, err = newProcChild(a.Proc); err != nil {
+			return nil, err
+		}
+		c.execFD = -1
+		internal = append(internal, &c.proc.tty)
+	}
+	if a.Gate != nil {
+		if a.Proc == nil {
+			return nil, fmt.Errorf("spawn: a gate without a Proc: %w", unix.EINVAL)
+		}
+		if c.gate, err = newGateChild(a.Gate); err != nil {
+			return nil, err
+		}
+		internal = append(internal, &c.gate.sock, &c.gate.listener)
+	}
 	for i := range c.join {
 		internal = append(internal, &c.join[i].FD)
 	}
@@ -276,6 +369,9 @@ func Start(a *Attr) (*Process, error) {
 		if fd >= c.nextFD {
 			c.nextFD = fd + 1
 		}
+	}
+	if c.gate != nil {
+		c.gate.setCloseRanges(len(a.Files), c.errW, c.gate.sock, c.gate.listener)
 	}
 
 	var pidfd int32 = -1
@@ -342,19 +438,15 @@ func Start(a *Attr) (*Process, error) {
 	runtime.KeepAlive(dot)
 	runtime.KeepAlive(zero)
 	runtime.KeepAlive(offsetsPath)
+	runtime.KeepAlive(a.Proc)
+	runtime.KeepAlive(a.Gate)
+	runtime.KeepAlive(c)
 	if r.err != nil {
 		return nil, r.err
 	}
 	p := &Process{Pid: r.pid, Pidfd: int(pidfd)}
 	unix.Close(errp[1])
 	errWClosed = true
-	if c.clone2 != nil {
-		// The child reports its child's pid, then exits.
-		if p, err = grandchild(p, errp[0]); err != nil {
-			return nil, err
-		}
-	}
-
 	fail := func(err error) (*Process, error) {
 		unix.PidfdSendSignal(p.Pidfd, unix.SIGKILL, nil, 0)
 		var ws unix.WaitStatus
@@ -367,19 +459,35 @@ func Start(a *Attr) (*Process, error) {
 		return nil, err
 	}
 
+	// The child waits before it joins or forks anything: with clone2,
+	// p is still the child that forks.
 	if syncp[1] >= 0 {
-		write := func(pid int) error { return writeIDMaps(pid, a.UIDMap, a.GIDMap) }
-		if a.WriteIDMaps != nil {
-			write = a.WriteIDMaps
+		if a.Cloneflags&unix.CLONE_NEWUSER != 0 {
+			write := func(pid int) error { return writeIDMaps(pid, a.UIDMap, a.GIDMap) }
+			if a.WriteIDMaps != nil {
+				write = a.WriteIDMaps
+			}
+			if err := write(p.Pid); err != nil {
+				return fail(err)
+			}
 		}
-		if err := write(p.Pid); err != nil {
-			return fail(err)
+		if a.Prepare != nil {
+			if err := a.Prepare(p.Pid); err != nil {
+				return fail(err)
+			}
 		}
 		if _, err := unix.Write(syncp[1], []byte{0}); err != nil {
 			return fail(fmt.Errorf("spawn: release child: %w", err))
 		}
 		unix.Close(syncp[1])
 		syncp[1] = -1
+	}
+
+	if c.clone2 != nil {
+		// The child reports its child's pid, then exits.
+		if p, err = grandchild(p, errp[0]); err != nil {
+			return nil, err
+		}
 	}
 
 	var report [8]byte
@@ -392,7 +500,10 @@ func Start(a *Attr) (*Process, error) {
 	}
 	stage := *(*uint32)(unsafe.Pointer(&report[0]))
 	errno := syscall.Errno(*(*uint32)(unsafe.Pointer(&report[4])))
-	return fail(fmt.Errorf("spawn: child: %s: %w", stageNames[stage], errno))
+	if stage == stageGate && n == len(report) {
+		return p, nil
+	}
+	return fail(&ChildError{Step: stageNames[stage], Err: errno})
 }
 
 func joinsUserns(nss []Namespace) bool {
@@ -424,7 +535,7 @@ func grandchild(mid *Process, errR int) (*Process, error) {
 	case n != len(report):
 		return nil, fmt.Errorf("spawn: child exited (%v) before it forked", ws)
 	case stage != stagePid:
-		return nil, fmt.Errorf("spawn: child: %s: %w", stageNames[stage], syscall.Errno(val))
+		return nil, &ChildError{Step: stageNames[stage], Err: syscall.Errno(val)}
 	}
 	pid := int(val)
 	pidfd, err := unix.PidfdOpen(pid, 0)

@@ -1,0 +1,288 @@
+package spawn
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Proc is a process identity the child takes on itself, after its fds are
+// in place, before it execs Path: what a Go stage of the caller would
+// otherwise do, without a second Go runtime between the clone and the
+// program. The steps run in the order of the fields; unset ones are skipped.
+type Proc struct {
+	// Path is execve'd (with Attr.Argv and Attr.Env), resolved in the
+	// child's root and cwd; Attr.ExecFD is not used.
+	Path string
+	// Rlimits are set with prlimit64 on the child itself.
+	Rlimits []Rlimit
+	// Umask is set; Cwd is changed to, and getcwd must then name a
+	// directory under the root: a cwd reached through a leaked fd lies
+	// outside it (CVE-2024-21626).
+	Umask int
+	Cwd   string
+	// TTY, when not -1, becomes the session's controlling terminal and fds
+	// 0-2 (setsid, TIOCSCTTY, dup3). Like the Files, it must be O_CLOEXEC.
+	TTY int
+	// Scheduler (sched_setattr), IOPriority (ioprio_set), MemPolicy
+	// (set_mempolicy) and Personality are set before credentials change.
+	Scheduler   *unix.SchedAttr
+	IOPriority  *int
+	MemPolicy   *MemPolicy
+	Personality *uint
+	// Seccomp is loaded before the capabilities are dropped, or with
+	// NoNewPrivs last of all, right before the exec. It must not ask for a
+	// notify listener.
+	Seccomp      []unix.SockFilter
+	SeccompFlags uint
+	// BoundingDrop are capabilities to drop from the bounding set; then
+	// PR_SET_KEEPCAPS keeps the permitted set across the change of uid.
+	BoundingDrop []uintptr
+	// Groups, GID and UID are set with setgroups, setresgid, setresuid. An
+	// empty Groups that the kernel refuses (EPERM, a user namespace that
+	// denies setgroups) is no error.
+	Groups   []uint32
+	UID, GID uint32
+	// Caps, when set, are the effective, permitted and inheritable sets
+	// (capset, version 3); the ambient set becomes Ambient and
+	// PR_SET_KEEPCAPS is cleared.
+	Caps    *[2]unix.CapUserData
+	Ambient []uintptr
+	// NoNewPrivs sets PR_SET_NO_NEW_PRIVS.
+	NoNewPrivs bool
+	// CloseFrom marks every fd from it up close-on-exec.
+	CloseFrom int
+	// Affinity is the CPU set the program runs on.
+	Affinity *unix.CPUSet
+}
+
+// Rlimit is a resource limit for Proc.
+type Rlimit struct {
+	Resource int
+	Limit    unix.Rlimit
+}
+
+// MemPolicy is a set_mempolicy(2) mode and node mask.
+type MemPolicy struct {
+	Mode  int
+	Nodes []uint64
+}
+
+// procChild is Proc as the forked child reads it: pointers and lengths
+// ready for system calls.
+type procChild struct {
+	path        *byte
+	rlimits     []Rlimit
+	umask       int
+	cwd         *byte
+	cwdBuf      []byte
+	tty         int
+	sched       *unix.SchedAttr
+	ioprio      *int
+	mempolicy   *MemPolicy
+	nodes       uintptr
+	personality *uint
+	prog        *unix.SockFprog
+	progFlags   uintptr
+	seccompLate bool
+	drop        []uintptr
+	groups      []uint32
+	groupsPtr   uintptr
+	uid, gid    uintptr
+	capHdr      *unix.CapUserHeader
+	caps        *[2]unix.CapUserData
+	ambient     []uintptr
+	nnp         bool
+	closeFrom   uintptr
+	affinity    *unix.CPUSet
+}
+
+func newProcChild(p *Proc) (*procChild, error) {
+	path, err := syscall.BytePtrFromString(p.Path)
+	if err != nil {
+		return nil, fmt.Errorf("spawn: path: %w", err)
+	}
+	cwd := p.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	cwdp, err := syscall.BytePtrFromString(cwd)
+	if err != nil {
+		return nil, fmt.Errorf("spawn: cwd: %w", err)
+	}
+	if p.SeccompFlags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+		return nil, fmt.Errorf("spawn: a seccomp notify listener needs a stage to hand it on: %w", unix.EINVAL)
+	}
+	pc := &procChild{
+		path: path, rlimits: p.Rlimits, umask: p.Umask, cwd: cwdp,
+		cwdBuf: make([]byte, unix.PathMax), tty: p.TTY,
+		sched: p.Scheduler, ioprio: p.IOPriority, mempolicy: p.MemPolicy, personality: p.Personality,
+		progFlags: uintptr(p.SeccompFlags), seccompLate: p.NoNewPrivs,
+		drop: p.BoundingDrop, groups: p.Groups, uid: uintptr(p.UID), gid: uintptr(p.GID),
+		caps: p.Caps, ambient: p.Ambient, nnp: p.NoNewPrivs,
+		closeFrom: uintptr(p.CloseFrom), affinity: p.Affinity,
+	}
+	if len(p.Seccomp) > 0 {
+		pc.prog = &unix.SockFprog{Len: uint16(len(p.Seccomp)), Filter: &p.Seccomp[0]}
+	}
+	if len(p.Groups) > 0 {
+		pc.groupsPtr = uintptr(unsafe.Pointer(&p.Groups[0]))
+	}
+	if p.MemPolicy != nil && len(p.MemPolicy.Nodes) > 0 {
+		pc.nodes = uintptr(unsafe.Pointer(&p.MemPolicy.Nodes[0]))
+	}
+	if p.Caps != nil {
+		pc.capHdr = &unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	}
+	return pc, nil
+}
+
+// Gate holds a child with a Proc, once its fds are in place, until it is
+// told to run: the way a container's init waits for create to finish and
+// start to come. Start returns when the child has reached the gate; the
+// child then
+//
+//   - receives one message on Sock: Proc.Path's value (which the caller
+//     may only know once the child exists), and with it, optionally, an fd
+//     (SCM_RIGHTS) that becomes Proc.TTY;
+//   - accepts one connection on Listener and reads Order from it;
+//   - runs Proc's steps, reporting a failure on that connection as a
+//     StepRecord; an exec closes it without a word.
+//
+// If Sock reaches end of file first (the caller died), the child exits.
+type Gate struct {
+	Sock     int
+	Listener int
+	Order    []byte
+	// Mount, if set, is a filesystem the child makes before the gate, in
+	// its own namespaces (procfs for its pid namespace, where the kernel
+	// cannot make one for another), and sends as a detached mount over
+	// Sock.
+	Mount *NewMount
+}
+
+// NewMount is a filesystem to create with fsopen, fsconfig and fsmount.
+type NewMount struct {
+	Type   string
+	Source string
+	// Options are "key=value" (FSCONFIG_SET_STRING) or "key"
+	// (FSCONFIG_SET_FLAG).
+	Options []string
+	// Attr is fsmount's MOUNT_ATTR_* flags.
+	Attr uint64
+}
+
+// StepRecord is how a child past its Gate reports a failed step: 8 bytes,
+// the step's number and the errno, native-endian.
+const StepRecord = 8
+
+// ParseStepRecord reads a StepRecord.
+func ParseStepRecord(b []byte) error {
+	if len(b) != StepRecord {
+		return fmt.Errorf("spawn: child: report of %d bytes", len(b))
+	}
+	stage := *(*uint32)(unsafe.Pointer(&b[0]))
+	return &ChildError{Step: stageNames[stage], Err: syscall.Errno(*(*uint32)(unsafe.Pointer(&b[4])))}
+}
+
+// gateChild is Gate as the forked child reads it.
+type gateChild struct {
+	sock, listener int
+	order          []byte
+	orderBuf       []byte
+	path           []byte
+	iov            unix.Iovec
+	control        []byte
+	msg            unix.Msghdr
+	// The mount: fsopen's type, fsconfig's commands, fsmount's attr.
+	mountType *byte
+	config    []fsconfigCmd
+	attr      uintptr
+	// sendMsg carries the mount fd; its control data is filled in by the
+	// child.
+	sendIov     unix.Iovec
+	sendControl []byte
+	sendMsg     unix.Msghdr
+	one         [1]byte
+	// fdOff is where an SCM_RIGHTS message holds its first fd; ttyLen the
+	// control length of a message that carries one.
+	fdOff  int
+	ttyLen uint64
+	// closeRanges are the fds to close at the gate: all but the
+	// process's files and the gate's own. The child holds copies of every
+	// fd its parent had at the fork (a flock held through the state
+	// directory's fd, the other end of Sock) for as long as it waits.
+	closeRanges [][2]uintptr
+}
+
+// setCloseRanges computes closeRanges: everything from files up but keep.
+func (gc *gateChild) setCloseRanges(files int, keep ...int) {
+	slices.Sort(keep)
+	lo := files
+	for _, k := range keep {
+		if k > lo {
+			gc.closeRanges = append(gc.closeRanges, [2]uintptr{uintptr(lo), uintptr(k - 1)})
+		}
+		lo = k + 1
+	}
+	gc.closeRanges = append(gc.closeRanges, [2]uintptr{uintptr(lo), ^uintptr(0)})
+}
+
+type fsconfigCmd struct {
+	cmd        uintptr
+	key, value *byte
+}
+
+func newGateChild(g *Gate) (*gateChild, error) {
+	gc := &gateChild{
+		sock: g.Sock, listener: g.Listener, order: g.Order,
+		orderBuf: make([]byte, len(g.Order)+1),
+		path:     make([]byte, unix.PathMax+1),
+		control:  make([]byte, unix.CmsgSpace(4)),
+		fdOff:    unix.CmsgLen(0),
+		ttyLen:   uint64(unix.CmsgLen(4)),
+	}
+	gc.iov.Base = &gc.path[0]
+	gc.iov.SetLen(len(gc.path) - 1) // room for the NUL
+	gc.msg.Iov = &gc.iov
+	gc.msg.SetIovlen(1)
+	gc.msg.Control = &gc.control[0]
+	gc.msg.SetControllen(len(gc.control))
+	if m := g.Mount; m != nil {
+		var err error
+		if gc.mountType, err = syscall.BytePtrFromString(m.Type); err != nil {
+			return nil, fmt.Errorf("spawn: mount type: %w", err)
+		}
+		opts := m.Options
+		if m.Source != "" {
+			opts = append([]string{"source=" + m.Source}, opts...)
+		}
+		for _, opt := range opts {
+			key, value, isString := strings.Cut(opt, "=")
+			cmd := fsconfigCmd{cmd: unix.FSCONFIG_SET_FLAG}
+			if cmd.key, err = syscall.BytePtrFromString(key); err != nil || key == "" {
+				return nil, fmt.Errorf("spawn: mount option %q: %w", opt, unix.EINVAL)
+			}
+			if isString {
+				cmd.cmd = unix.FSCONFIG_SET_STRING
+				if cmd.value, err = syscall.BytePtrFromString(value); err != nil {
+					return nil, fmt.Errorf("spawn: mount option %q: %w", opt, err)
+				}
+			}
+			gc.config = append(gc.config, cmd)
+		}
+		gc.attr = uintptr(m.Attr)
+		gc.sendControl = unix.UnixRights(0) // the fd is the child's to fill in
+		gc.sendIov.Base = &gc.one[0]
+		gc.sendIov.SetLen(1)
+		gc.sendMsg.Iov = &gc.sendIov
+		gc.sendMsg.SetIovlen(1)
+		gc.sendMsg.Control = &gc.sendControl[0]
+		gc.sendMsg.SetControllen(len(gc.sendControl))
+	}
+	return gc, nil
+}
