@@ -110,8 +110,10 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 	proc.Env = append(proc.Env, env...)
 
 	var ctr *cfd.Container
-	cfg.BeforePivot = func(pid int) error {
-		return runCreateHooks(ctr, s.Hooks, pid)
+	if h := s.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0 { //nolint:staticcheck // Prestart is deprecated, still run
+		cfg.BeforePivot = func(pid int) error {
+			return runCreateHooks(ctr, s.Hooks, pid)
+		}
 	}
 	ctr, err = cfd.Create(stateRoot(c), id, cfg)
 	if errors.Is(err, cfd.ErrExist) {

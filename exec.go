@@ -127,6 +127,16 @@ func execProcess(c *cli.Context, ctr *cfd.Container) (*specs.Process, error) {
 		if err := json.Unmarshal(b, &p); err != nil {
 			return nil, fmt.Errorf("exec --process %s: %w", path, err)
 		}
+		if p.Capabilities == nil {
+			// The container's, as runc gives them: not all of root's.
+			s, err := spec.Load(ctr.Labels()[labelBundle])
+			if err != nil {
+				return nil, err
+			}
+			if s.Process != nil {
+				p.Capabilities = s.Process.Capabilities
+			}
+		}
 		return &p, nil
 	}
 	if c.Args().Len() < 2 {

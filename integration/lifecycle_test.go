@@ -32,9 +32,12 @@ func TestCreateStartStateDelete(t *testing.T) {
 	if err != nil || float64(pid) != st["pid"] {
 		t.Errorf("pid file %q, state pid %v", b, st["pid"])
 	}
-	// Init waits in our stage, not yet running the process.
-	if cmd, _ := os.ReadFile("/proc/" + string(b) + "/cmdline"); !strings.HasPrefix(string(cmd), "containerfd-init") {
-		t.Errorf("init before start runs %q", cmd)
+	// Init waits, not yet running the process: our fork, named at its gate
+	// (or, with CONTAINERFD_DISABLE=direct-exec, our stage).
+	comm, _ := os.ReadFile("/proc/" + string(b) + "/comm")
+	cmd, _ := os.ReadFile("/proc/" + string(b) + "/cmdline")
+	if string(comm) != "containerfd-ini\n" && !strings.HasPrefix(string(cmd), "containerfd-init") {
+		t.Errorf("init before start runs %q (%q)", cmd, comm)
 	}
 	for _, k := range []string{"rootfs", "created", "owner"} {
 		if st[k] == nil || st[k] == "" {

@@ -47,8 +47,10 @@ func withoutDevTmpfs(s *specs.Spec) {
 
 // CVE-2019-5736: a process in the container holds the runtime's binary
 // open (init's /proc/1/exe while it waits for start) and writes to it once
-// the runtime is gone. The binary is a read-only bind that nothing can
-// write through.
+// the runtime is gone. A direct init (our fork, holding the binary itself)
+// is not dumpable, so its exe cannot be opened without CAP_SYS_PTRACE, and
+// a process with it may not join before start; the init stage's binary is
+// a read-only bind that nothing can write through.
 func TestCVE_2019_5736_OverwriteRuntimeBinary(t *testing.T) {
 	e := newEnv(t, "sleep", "100")
 	// A copy of containerfd: were the attack to work, only the copy breaks.
@@ -75,14 +77,33 @@ func TestCVE_2019_5736_OverwriteRuntimeBinary(t *testing.T) {
 	if r := run("create", "--bundle", e.bundle, e.id); r.code != 0 {
 		t.Fatalf("create: %v", r)
 	}
-	attack := `exec 3</proc/1/exe || exit 9
-		while grep -q containerfd-init /proc/1/cmdline; do sleep 0.05; done
+	attack := `if ! (exec 3</proc/1/exe) 2>/dev/null; then echo DENIED; exit; fi
+		exec 3</proc/1/exe
+		while grep -q containerfd /proc/1/cmdline; do sleep 0.05; done
 		(echo owned >>/proc/self/fd/3) 2>/dev/null && echo WROTE || echo DENIED`
 	pidFile := filepath.Join(e.bundle, "attacker.pid")
-	proc := fmt.Sprintf(`{"args":["sh","-c",%q],"env":["PATH=/bin"],"cwd":"/","user":{"uid":0,"gid":0}}`, attack+" > /tmp/attack.log 2>&1")
-	pf := filepath.Join(e.bundle, "attack.json")
-	os.WriteFile(pf, []byte(proc), 0o644)
-	if r := run("exec", "--detach", "--pid-file", pidFile, "--process", pf, e.id); r.code != 0 {
+	attacker := func(caps string) string {
+		proc := fmt.Sprintf(`{"args":["sh","-c",%q],"env":["PATH=/bin"],"cwd":"/","user":{"uid":0,"gid":0}%s}`, "{ "+attack+"\n} > /tmp/attack.log 2>&1", caps)
+		pf := filepath.Join(e.bundle, "attack.json")
+		os.WriteFile(pf, []byte(proc), 0o644)
+		return pf
+	}
+	// With CAP_SYS_PTRACE the attacker could open a direct init's exe: it
+	// may not join before start. Through the stage it may, and its write
+	// is refused.
+	ptrace := attacker(`,"capabilities":{"bounding":["CAP_SYS_PTRACE"],"effective":["CAP_SYS_PTRACE"],"permitted":["CAP_SYS_PTRACE"]}`)
+	r := run("exec", "--detach", "--pid-file", pidFile, "--process", ptrace, e.id)
+	direct := !strings.Contains(os.Getenv("CONTAINERFD_DISABLE"), "direct-exec")
+	if direct && (r.code == 0 || !strings.Contains(r.stderr, "CVE-2019-5736")) {
+		t.Fatalf("exec of a process with CAP_SYS_PTRACE before start: %v", r)
+	}
+	// Without (the container's capabilities, which exec takes when the
+	// process gives none, as runc's does) it may join.
+	if direct {
+		if r := run("exec", "--detach", "--pid-file", pidFile, "--process", attacker(""), e.id); r.code != 0 {
+			t.Fatalf("exec the attacker: %v", r)
+		}
+	} else if r.code != 0 {
 		t.Fatalf("exec the attacker: %v", r)
 	}
 	time.Sleep(200 * time.Millisecond)

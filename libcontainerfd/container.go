@@ -279,7 +279,13 @@ func (c *Container) Status() (Status, error) {
 // initWaiting reports whether init still is our stage, waiting for start:
 // the state file may not say yet that a start went through.
 func (c *Container) initWaiting() bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.st.Init.Pid) + "/cmdline")
+	proc := "/proc/" + strconv.Itoa(c.st.Init.Pid)
+	if c.st.DirectInit {
+		// Our fork, named at its gate (the kernel keeps 15 bytes).
+		b, err := os.ReadFile(proc + "/comm")
+		return err == nil && string(b) == stageInit[:15]+"\n"
+	}
+	b, err := os.ReadFile(proc + "/cmdline")
 	return err == nil && strings.HasPrefix(string(b), stageInit+"\x00")
 }
 

@@ -82,7 +82,23 @@ func (c *Container) ForkInit(p *Process) (err error) {
 	if c.cg != nil { // none: rootless without a delegated cgroup
 		attr.CgroupFD = c.cg.CloneFD()
 	}
-	s, err := c.startStage(stageInit, p, attr)
+	pc, err := c.processConfig(p)
+	if err != nil {
+		return err
+	}
+	if c.mayPtraceHost(&pc) {
+		if err := c.markPtraceHost(); err != nil {
+			return err
+		}
+	}
+	var s *stage
+	procInside, direct := c.canInitDirect(&pc)
+	if direct {
+		c.st.DirectInit = true
+		s, err = c.startDirectInit(p, &pc, attr, procInside)
+	} else {
+		s, err = c.startStage(stageInit, p, attr)
+	}
 	if c.st.KeyringSerial != 0 {
 		// Saved now so a failure below removes the keyring too.
 		if serr := c.Save(); err == nil && serr != nil {
@@ -145,16 +161,22 @@ func (c *Container) ForkInit(p *Process) (err error) {
 			return err
 		}
 	}
-	if err := c.sendInit(sock, proc.Pid, p); err != nil {
-		return err
-	}
-	on := stageEvents{mounted: func() error { return cfg.BeforePivot(proc.Pid) }}
-	if err := readStage(sock, p, true, on); err != nil {
-		if p.Console != nil {
-			p.Console.Close()
-			p.Console = nil
+	if c.st.DirectInit {
+		if err := c.buildDirect(sock, proc.Pid, p, &pc, procInside); err != nil {
+			return fmt.Errorf("container %s: init: %w", c.id, err)
 		}
-		return fmt.Errorf("container %s: init: %w", c.id, err)
+	} else {
+		if err := c.sendInit(sock, proc.Pid, &pc); err != nil {
+			return err
+		}
+		on := stageEvents{mounted: func() error { return cfg.BeforePivot(proc.Pid) }}
+		if err := readStage(sock, p, true, on); err != nil {
+			if p.Console != nil {
+				p.Console.Close()
+				p.Console = nil
+			}
+			return fmt.Errorf("container %s: init: %w", c.id, err)
+		}
 	}
 	stopat.Point("forkinit:created")
 	c.keepSharedRdt()
@@ -260,8 +282,36 @@ func (c *Container) nsFDs(pid int) (mounttree.Namespaces, func(), error) {
 	return ns, closeAll, nil
 }
 
-// sendInit builds the mount tree and sends init its orders and fds.
-func (c *Container) sendInit(sock, pid int, p *Process) error {
+// sendInit builds the mount tree and sends init its orders and fds: the
+// start listener first (init takes it before building its root), then the
+// tree's (see initConfig.FDs).
+func (c *Container) sendInit(sock, pid int, pc *processConfig) error {
+	ic, fds, err := c.planInit(pid, pc)
+	defer closeFDs(fds)
+	if err != nil {
+		return err
+	}
+	listener, err := c.listenStart()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(listener)
+	ic.FDs = 1 + len(fds)
+	if err := sendJSON(sock, &ic); err != nil {
+		return fmt.Errorf("container %s: send init config: %w", c.id, err)
+	}
+	if err := sendFDs(sock, append([]int{listener}, fds...)); err != nil {
+		return fmt.Errorf("container %s: send fds to init: %w", c.id, err)
+	}
+	return nil
+}
+
+// planInit builds init's mount tree (with NewEmptyFS, unless init must
+// build it itself): the config that says how to attach it, and the fds in
+// the order initConfig.FDs gives them, after the start listener. A mount
+// of proc that must be made inside the pid namespace has Inside set and no
+// fd.
+func (c *Container) planInit(pid int, pc *processConfig) (initConfig, []int, error) {
 	cfg := c.cfg
 	ic := initConfig{
 		NewEmptyFS:      cfg.Flags&NewEmptyFS != 0,
@@ -272,10 +322,7 @@ func (c *Container) sendInit(sock, pid int, p *Process) error {
 		ReadonlyPaths:   cfg.ReadonlyPaths,
 		RootPropagation: cfg.RootPropagation,
 		WaitBeforePivot: cfg.BeforePivot != nil,
-	}
-	var err error
-	if ic.Process, err = c.processConfig(p); err != nil {
-		return err
+		Process:         *pc,
 	}
 	if cfg.newNS(unix.CLONE_NEWUTS) || cfg.Hostname != "" {
 		if cfg.Hostname != "" {
@@ -285,83 +332,76 @@ func (c *Container) sendInit(sock, pid int, p *Process) error {
 			ic.Domainname = &cfg.Domainname
 		}
 	}
-	// The start listener goes first: init takes it before building its root.
-	listener, err := c.listenStart()
-	if err != nil {
-		return err
-	}
-	fds := []int{listener}
-	defer func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}()
 	if cfg.buildInside() {
 		ic.LoopbackUp = cfg.newNS(unix.CLONE_NEWNET)
 		ic.Sysctl = cfg.Sysctl
 	}
 	if ic.NewEmptyFS && cfg.buildInside() {
 		c.planInside(&ic)
-	} else if ic.NewEmptyFS {
-		ns, closeNS, err := c.nsFDs(pid)
-		if err != nil {
-			return err
+		return ic, nil, nil
+	}
+	if !ic.NewEmptyFS {
+		return ic, nil, nil
+	}
+	var fds []int
+	fail := func(err error) (initConfig, []int, error) { return ic, fds, err }
+	ns, closeNS, err := c.nsFDs(pid)
+	if err != nil {
+		return fail(err)
+	}
+	defer closeNS()
+	rootMount := mounttree.Mount{Type: "bind", Source: cfg.Rootfs, Target: "/", Recursive: true}
+	if cfg.EmptyRoot {
+		rootMount = mounttree.Mount{Type: "tmpfs", Source: "containerfd", Target: "/", Data: []string{"mode=755"}}
+		if c.st.Namespaces&unix.CLONE_NEWUSER != 0 {
+			rootMount = mapOwner(rootMount, cfg.UIDMappings, cfg.GIDMappings)
 		}
-		defer closeNS()
-		rootMount := mounttree.Mount{Type: "bind", Source: cfg.Rootfs, Target: "/", Recursive: true}
-		if cfg.EmptyRoot {
-			rootMount = mounttree.Mount{Type: "tmpfs", Source: "containerfd", Target: "/", Data: []string{"mode=755"}}
-			if c.st.Namespaces&unix.CLONE_NEWUSER != 0 {
-				rootMount = mapOwner(rootMount, cfg.UIDMappings, cfg.GIDMappings)
-			}
-		}
-		root, err := mounttree.Open(rootMount, ns)
-		if err != nil {
-			return fmt.Errorf("container %s: root %s: %w", c.id, rootMount.Source, err)
-		}
-		fds = append(fds, root)
-		if cfg.EmptyRoot {
-			ic.LateLookup = true
-			ic.Links, ic.MaskedPaths, ic.ReadonlyPaths = nil, nil, nil
-		} else {
-			ic.Mounts, ic.Devices = c.expandMounts()
-		}
-		ic.Inside = make([]bool, len(ic.Mounts))
-		for i, m := range ic.Mounts {
-			mns := ns
-			if m.IDMap && len(m.UIDMappings) > 0 {
-				// A mapping of the mount's own, not the container's.
-				userns, err := usernsFD(m.UIDMappings, m.GIDMappings)
-				if err != nil {
-					return fmt.Errorf("container %s: mount on %s: %w", c.id, m.Target, err)
-				}
-				defer unix.Close(userns)
-				mns.User = userns
-			}
-			fd, err := mounttree.Open(m, mns)
-			if errors.Is(err, mounttree.ErrProcNeedsPidns) {
-				ic.Inside[i] = true
-				continue
-			}
+	}
+	root, err := mounttree.Open(rootMount, ns)
+	if err != nil {
+		return fail(fmt.Errorf("container %s: root %s: %w", c.id, rootMount.Source, err))
+	}
+	fds = append(fds, root)
+	if cfg.EmptyRoot {
+		ic.LateLookup = true
+		ic.Links, ic.MaskedPaths, ic.ReadonlyPaths = nil, nil, nil
+	} else {
+		ic.Mounts, ic.Devices = c.expandMounts()
+	}
+	ic.Inside = make([]bool, len(ic.Mounts))
+	for i, m := range ic.Mounts {
+		mns := ns
+		if m.IDMap && len(m.UIDMappings) > 0 {
+			// A mapping of the mount's own, not the container's.
+			userns, err := usernsFD(m.UIDMappings, m.GIDMappings)
 			if err != nil {
-				return fmt.Errorf("container %s: %w", c.id, err)
+				return fail(fmt.Errorf("container %s: mount on %s: %w", c.id, m.Target, err))
 			}
-			fds = append(fds, fd)
+			defer unix.Close(userns)
+			mns.User = userns
 		}
-		for range ic.MaskedPaths {
-			fd, err := devNull()
-			if err != nil {
-				return fmt.Errorf("container %s: mask paths: %w", c.id, err)
-			}
-			fds = append(fds, fd)
+		fd, err := mounttree.Open(m, mns)
+		if errors.Is(err, mounttree.ErrProcNeedsPidns) {
+			ic.Inside[i] = true
+			continue
 		}
+		if err != nil {
+			return fail(fmt.Errorf("container %s: %w", c.id, err))
+		}
+		fds = append(fds, fd)
 	}
-	ic.FDs = len(fds)
-	if err := sendJSON(sock, &ic); err != nil {
-		return fmt.Errorf("container %s: send init config: %w", c.id, err)
+	for range ic.MaskedPaths {
+		fd, err := devNull()
+		if err != nil {
+			return fail(fmt.Errorf("container %s: mask paths: %w", c.id, err))
+		}
+		fds = append(fds, fd)
 	}
-	if err := sendFDs(sock, fds); err != nil {
-		return fmt.Errorf("container %s: send fds to init: %w", c.id, err)
+	return ic, fds, nil
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
 	}
-	return nil
 }

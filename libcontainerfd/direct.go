@@ -3,12 +3,16 @@ package libcontainerfd
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 
 	"github.com/containerfd/containerfd/internal/stopat"
 	"github.com/containerfd/containerfd/libcontainerfd/caps"
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
 	"github.com/containerfd/containerfd/libcontainerfd/kernfeat"
+	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
+	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
 	"github.com/containerfd/containerfd/libcontainerfd/pathrs"
 	"golang.org/x/sys/unix"
 )
@@ -19,14 +23,51 @@ import (
 // CPU and ~1.5 MB charged to the container) per process. What needs the
 // stage: an LSM label (written through a checked /proc, package lsm) and a
 // seccomp notify listener (handed on over the stage's socket).
-func canStartDirect(pc *processConfig) bool {
-	if kernfeat.Disabled(kernfeat.DirectExec) {
+//
+// Nor can a direct child be started where a process of the container may
+// hold CAP_SYS_PTRACE in the host's user namespace: a direct child is a
+// copy of the runtime until it execs, and such a process could open its
+// /proc/<pid>/exe, the runtime's binary, and write to it once no runtime
+// runs (CVE-2019-5736). The child is not dumpable, which keeps every other
+// process out; the stage runs from a read-only bind of the binary.
+func (c *Container) canStartDirect(pc *processConfig) bool {
+	if kernfeat.Disabled(kernfeat.DirectExec) || c.ptraceHost() || c.mayPtraceHost(pc) {
 		return false
 	}
 	if pc.AppArmorProfile != "" || pc.SELinuxLabel != "" {
 		return false
 	}
 	return pc.Seccomp == nil || pc.Seccomp.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER == 0
+}
+
+// ptraceMarker, in the state directory, says that some process of the
+// container may hold CAP_SYS_PTRACE in the host's user namespace.
+const ptraceMarker = "ptrace-host"
+
+func (c *Container) ptraceHost() bool {
+	return unix.Access(filepath.Join(c.dir, ptraceMarker), unix.F_OK) == nil
+}
+
+// markPtraceHost records, before such a process starts, that it may
+// ptrace: from then on nothing of the container starts directly.
+func (c *Container) markPtraceHost() error {
+	fd, err := unix.Open(filepath.Join(c.dir, ptraceMarker), unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("container %s: record a process that may ptrace: %w", c.id, err)
+	}
+	unix.Close(fd)
+	return nil
+}
+
+// mayPtraceHost reports whether a process started with pc, or any it
+// starts, may hold CAP_SYS_PTRACE in the host's user namespace: there is
+// no user namespace, and its bounding set has it (nil capabilities keep
+// all of root's).
+func (c *Container) mayPtraceHost(pc *processConfig) bool {
+	if c.st.Namespaces&unix.CLONE_NEWUSER != 0 {
+		return false
+	}
+	return pc.Capabilities == nil || slices.Contains(pc.Capabilities.Bounding, "CAP_SYS_PTRACE")
 }
 
 // spawnProc is pc for a child that execs path itself, with tty (or -1) as
@@ -187,4 +228,221 @@ func executableIn(root int, name string) error {
 		return err
 	}
 	return executableMode(st.Mode)
+}
+
+// canInitDirect reports whether init can be started directly: the runtime
+// then builds the root from a thread in init's mount namespace
+// (buildDirect) and init is the spawned child, held at a spawn.Gate until
+// start. What the stage is still needed for: a rootless runtime (init
+// builds its own mounts), chroot instead of pivot_root (it changes only
+// the caller's root), an empty root filled after create (the program is
+// looked up at start), and more than one proc where the kernel cannot make
+// one for another pid namespace. Where proc must be made inside, the one
+// to make is returned.
+func (c *Container) canInitDirect(pc *processConfig) (*mounttree.Mount, bool) {
+	cfg := c.cfg
+	if !c.canStartDirect(pc) || cfg.buildInside() || cfg.NoPivot || cfg.EmptyRoot {
+		return nil, false
+	}
+	if cfg.Flags&NewEmptyFS == 0 || c.st.Namespaces&unix.CLONE_NEWPID == 0 || mounttree.ProcPidnsSupported() {
+		return nil, true
+	}
+	var proc *mounttree.Mount
+	for i, m := range cfg.Mounts {
+		if m.Type != "proc" {
+			continue
+		}
+		if proc != nil || m.Propagation != 0 {
+			return nil, false
+		}
+		proc = &cfg.Mounts[i]
+	}
+	return proc, true
+}
+
+// startDirectInit spawns init for canInitDirect: the child takes on p
+// itself, once buildDirect has told it the program's path and start has
+// connected to the start socket.
+func (c *Container) startDirectInit(p *Process, pc *processConfig, attr spawn.Attr, proc *mounttree.Mount) (*stage, error) {
+	listener, err := c.listenStart()
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(listener)
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	defer unix.Close(sp[1])
+	if attr.Proc, err = pc.spawnProc("", -1); err != nil {
+		unix.Close(sp[0])
+		return nil, err
+	}
+	// The order is what Start sends (sendJSON "start").
+	attr.Gate = &spawn.Gate{Sock: sp[1], Listener: listener, Order: []byte(`"start"`), Comm: stageInit}
+	if proc != nil {
+		attr.Gate.Mount = &spawn.NewMount{Type: proc.Type, Source: proc.Source, Options: proc.Data, Attr: proc.Attr}
+	}
+	files, closeFiles, err := processFiles(p)
+	defer closeFiles()
+	if err != nil {
+		unix.Close(sp[0])
+		return nil, err
+	}
+	if c.cg != nil { // none: rootless without a delegated cgroup
+		tasks, _, err := c.cg.OpenV1Tasks(cgroups.KeyUnified)
+		if err != nil {
+			unix.Close(sp[0])
+			return nil, fmt.Errorf("join cgroup: %w", err)
+		}
+		defer closeFDs(tasks)
+		attr.CgroupTasks = tasks
+	}
+	attr.Argv, attr.Env, attr.Files = pc.Args, pc.Env, files
+	attr.RootInUserns = c.st.Namespaces&unix.CLONE_NEWUSER != 0
+	attr.Unprivileged = c.st.Rootless && unix.Geteuid() != 0
+	sproc, err := spawn.Start(&attr)
+	if err != nil {
+		unix.Close(sp[0])
+		return nil, err
+	}
+	s := &stage{Process: sproc, sock: sp[0]}
+	if err := c.enterRdt(sproc.Pid); err != nil {
+		s.kill()
+		return nil, fmt.Errorf("join intelRdt group: %w", err)
+	}
+	return s, nil
+}
+
+// buildDirect does for a direct init what the init stage does for itself:
+// on a thread that joined init's mount namespace and root, it attaches the
+// tree and pivots into it (which moves init's root along), sets the
+// hostname, looks up the program and makes the pty; then it lets init go
+// on, with the program's path and the pty's peer.
+func (c *Container) buildDirect(sock, pid int, p *Process, pc *processConfig, proc *mounttree.Mount) error {
+	ic, fds, err := c.planInit(pid, pc)
+	defer func() { closeFDs(fds) }()
+	if err != nil {
+		return err
+	}
+	if proc != nil {
+		fd, err := recvMount(sock)
+		if err != nil {
+			return fmt.Errorf("receive proc from init: %w", err)
+		}
+		// In the queue's order: the root, then each mount made here.
+		at := 1
+		for i := range ic.Mounts {
+			if ic.Inside[i] {
+				ic.Inside[i] = false
+				fds = slices.Insert(fds, at, fd)
+				fd = -1
+				break
+			}
+			at++
+		}
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open init's root: %w", err)
+	}
+	defer unix.Close(root)
+	var join int
+	if ic.NewEmptyFS {
+		join |= unix.CLONE_NEWNS
+	}
+	if c.st.Namespaces&unix.CLONE_NEWUTS != 0 {
+		join |= unix.CLONE_NEWUTS
+	}
+	var (
+		path         string
+		master, peer = -1, -1
+	)
+	err = nsenter.Do([]nsenter.Namespace{{FD: c.initPidfd, Type: join}}, func() error {
+		if ic.NewEmptyFS {
+			// setns put us at the namespace's root; init's may be a
+			// mount above it.
+			if err := unix.Fchdir(root); err != nil {
+				return fmt.Errorf("enter init's root: %w", err)
+			}
+			if err := unix.Chroot("."); err != nil {
+				return fmt.Errorf("enter init's root: %w", err)
+			}
+			var beforePivot func() error
+			if hook := c.cfg.BeforePivot; hook != nil {
+				// Not on this thread, which is in the container's
+				// mount namespace and root: what the hook runs
+				// would be too.
+				beforePivot = func() error {
+					done := make(chan error, 1)
+					go func() { done <- hook(pid) }()
+					return <-done
+				}
+			}
+			q := fdQueue(fds)
+			fds = nil
+			err := setupRoot(&ic, &q, beforePivot)
+			q.close()
+			if err != nil {
+				return err
+			}
+		}
+		if err := setNames(&ic); err != nil {
+			return err
+		}
+		var err error
+		if path, err = lookPath(pc, executable); err != nil {
+			return err
+		}
+		if pc.Terminal {
+			if master, peer, err = newPty("/", pc.ConsoleSize); err != nil {
+				return err
+			}
+			return mountConsole(peer)
+		}
+		return nil
+	})
+	if peer >= 0 {
+		defer unix.Close(peer)
+	}
+	if err == nil {
+		var oob []byte
+		if peer >= 0 {
+			oob = unix.UnixRights(peer)
+		}
+		if err = unix.Sendmsg(sock, []byte(path), oob, nil, 0); err != nil {
+			err = fmt.Errorf("let init go on: %w", err)
+		}
+	}
+	if err != nil {
+		if master >= 0 {
+			unix.Close(master)
+		}
+		return err
+	}
+	if master >= 0 {
+		p.Console = newFile(master, "pty master")
+	}
+	return nil
+}
+
+// recvMount receives the detached mount a gated child sends (spawn.Gate).
+func recvMount(sock int) (int, error) {
+	oob := make([]byte, unix.CmsgSpace(4))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(sock, make([]byte, 1), oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, err
+		}
+		if n == 0 && oobn == 0 {
+			return -1, errEOF
+		}
+		return parseFD(oob[:oobn])
+	}
 }

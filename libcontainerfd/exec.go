@@ -46,7 +46,15 @@ func (c *Container) Exec(p *Process) (err error) {
 	if err != nil {
 		return err
 	}
-	if canStartDirect(&pc) {
+	if c.mayPtraceHost(&pc) && !c.ptraceHost() {
+		if c.st.DirectInit && c.initWaiting() {
+			return fmt.Errorf("container %s: exec: a process that may hold CAP_SYS_PTRACE cannot join before start: init is a copy of the runtime until then (CVE-2019-5736)", c.id)
+		}
+		if err := c.markPtraceHost(); err != nil {
+			return err
+		}
+	}
+	if c.canStartDirect(&pc) {
 		if err := c.execDirect(p, &pc, root, attr); err != nil {
 			return fmt.Errorf("container %s: exec: %w", c.id, err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
+	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -196,21 +197,40 @@ func TestSaveLoad(t *testing.T) {
 }
 
 // CVE-2019-5736: a process in the container keeps init's exe (our binary)
-// open and writes to it after init has exec'd.
+// open and writes to it after init has exec'd. A direct init (our fork,
+// until start) is not dumpable, so its exe cannot be opened; a stage runs
+// from a read-only bind, or a sealed memfd copy.
 func TestCannotOverwriteRuntimeBinary(t *testing.T) {
-	for _, disable := range []string{"", "exe-bind"} {
-		t.Run("disable="+disable, func(t *testing.T) {
-			t.Setenv("CONTAINERFD_DISABLE", disable)
+	someCaps := &specs.LinuxCapabilities{Bounding: []string{"CAP_KILL", "CAP_CHOWN"}, Effective: []string{"CAP_KILL"}, Permitted: []string{"CAP_KILL"}}
+	for _, tc := range []struct {
+		name, disable string
+		caps          *specs.LinuxCapabilities
+		direct        bool
+	}{
+		{"direct", "", someCaps, true},
+		{"stage", "direct-exec", nil, false},
+		{"memfd", "exe-bind,direct-exec", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("CONTAINERFD_DISABLE", tc.disable)
 			before := hashFile(t, "/proc/self/exe")
 			e := newEnv(t)
 			c := e.create(e.config())
-			p := &cfd.Process{Args: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}}
+			p := &cfd.Process{Args: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}, Capabilities: tc.caps}
 			if err := c.ForkInit(p); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { c.KillAll(); p.Wait() })
+			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.Pid))
+			if direct := string(comm) == "containerfd-ini\n"; direct != tc.direct {
+				t.Fatalf("init's comm %q: direct %v, want %v", comm, direct, tc.direct)
+			}
 			o := newOutput(t)
-			attacker := proc(o, "sh", "-c", `exec 3</proc/1/exe; while grep -q containerfd-init /proc/1/cmdline; do sleep 0.05; done; echo owned >>/proc/self/fd/3 && echo WROTE || echo DENIED`)
+			attacker := proc(o, "sh", "-c", `if ! (exec 3</proc/1/exe) 2>/dev/null; then echo DENIED; exit; fi
+				exec 3</proc/1/exe
+				while grep -q containerfd-init /proc/1/cmdline || grep -qx containerfd-ini /proc/1/comm; do sleep 0.05; done
+				echo owned >>/proc/self/fd/3 && echo WROTE || echo DENIED`)
+			attacker.Capabilities = tc.caps
 			if err := c.Exec(attacker); err != nil {
 				t.Fatal(err)
 			}
@@ -226,6 +246,40 @@ func TestCannotOverwriteRuntimeBinary(t *testing.T) {
 				t.Fatal("the runtime binary was changed")
 			}
 		})
+	}
+}
+
+// A process that may hold CAP_SYS_PTRACE (here: all of root's
+// capabilities) could open a direct init's exe: it may not join before
+// start, and once it has run, nothing of the container starts directly.
+func TestPtraceCapableProcessesAndDirectStart(t *testing.T) {
+	someCaps := &specs.LinuxCapabilities{Bounding: []string{"CAP_KILL"}, Effective: []string{"CAP_KILL"}, Permitted: []string{"CAP_KILL"}}
+	e := newEnv(t)
+	c := e.create(e.config())
+	p := &cfd.Process{Args: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}, Capabilities: someCaps}
+	if err := c.ForkInit(p); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.KillAll(); p.Wait() })
+	err := c.Exec(&cfd.Process{Args: []string{"true"}, Env: []string{"PATH=/bin"}})
+	if err == nil || !strings.Contains(err.Error(), "CVE-2019-5736") {
+		t.Fatalf("exec of an all-capabilities process before start: %v", err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// After start it may, and is recorded: from then on nothing of the
+	// container starts directly.
+	if _, err := os.Stat(filepath.Join(c.Dir(), "ptrace-host")); err == nil {
+		t.Fatal("marked before any such process ran")
+	}
+	x := &cfd.Process{Args: []string{"true"}, Env: []string{"PATH=/bin"}}
+	if err := c.Exec(x); err != nil {
+		t.Fatal(err)
+	}
+	x.Wait()
+	if _, err := os.Stat(filepath.Join(c.Dir(), "ptrace-host")); err != nil {
+		t.Errorf("not recorded: %v", err)
 	}
 }
 

@@ -105,19 +105,25 @@ func setupInit(sock int, cfg *initConfig, fds *fdQueue) (string, int, error) {
 		return "", -1, err
 	}
 	if cfg.NewEmptyFS {
-		if err := setupRoot(sock, cfg, fds); err != nil {
+		var beforePivot func() error
+		if cfg.WaitBeforePivot {
+			beforePivot = func() error {
+				if err := sendJSON(sock, stageReply{Mounted: true}); err != nil {
+					return fmt.Errorf("report mounted: %w", err)
+				}
+				var order string
+				if err := recvJSON(sock, &order); err != nil || order != "pivot" {
+					return fmt.Errorf("wait before pivot_root: unexpected %q: %v", order, err)
+				}
+				return nil
+			}
+		}
+		if err := setupRoot(cfg, fds, beforePivot); err != nil {
 			return "", -1, err
 		}
 	}
-	if cfg.Hostname != nil {
-		if err := unix.Sethostname([]byte(*cfg.Hostname)); err != nil {
-			return "", -1, fmt.Errorf("set hostname %q: %w", *cfg.Hostname, err)
-		}
-	}
-	if cfg.Domainname != nil {
-		if err := unix.Setdomainname([]byte(*cfg.Domainname)); err != nil {
-			return "", -1, fmt.Errorf("set domainname %q: %w", *cfg.Domainname, err)
-		}
+	if err := setNames(cfg); err != nil {
+		return "", -1, err
 	}
 	var path string
 	if !cfg.LateLookup {
@@ -144,6 +150,22 @@ func setupInit(sock int, cfg *initConfig, fds *fdQueue) (string, int, error) {
 		tty = peer
 	}
 	return path, tty, nil
+}
+
+// setNames sets the hostname and domain name cfg gives, in the caller's
+// UTS namespace.
+func setNames(cfg *initConfig) error {
+	if cfg.Hostname != nil {
+		if err := unix.Sethostname([]byte(*cfg.Hostname)); err != nil {
+			return fmt.Errorf("set hostname %q: %w", *cfg.Hostname, err)
+		}
+	}
+	if cfg.Domainname != nil {
+		if err := unix.Setdomainname([]byte(*cfg.Domainname)); err != nil {
+			return fmt.Errorf("set domainname %q: %w", *cfg.Domainname, err)
+		}
+	}
+	return nil
 }
 
 // mountConsole binds the pty peer, by fd, onto /dev/console. Whatever the
@@ -181,7 +203,9 @@ func mountConsole(peer int) error {
 	return mounttree.Attach(root, m, fd)
 }
 
-func setupRoot(sock int, cfg *initConfig, fds *fdQueue) error {
+// setupRoot attaches the tree to the caller's root and pivots into it;
+// beforePivot, if set, runs with every mount attached, right before.
+func setupRoot(cfg *initConfig, fds *fdQueue, beforePivot func() error) error {
 	// Nothing done in this mount namespace may reach the host's.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make / private: %w", err)
@@ -292,13 +316,9 @@ func setupRoot(sock int, cfg *initConfig, fds *fdQueue) error {
 			return fmt.Errorf("set root propagation: %w", err)
 		}
 	}
-	if cfg.WaitBeforePivot {
-		if err := sendJSON(sock, stageReply{Mounted: true}); err != nil {
-			return fmt.Errorf("report mounted: %w", err)
-		}
-		var order string
-		if err := recvJSON(sock, &order); err != nil || order != "pivot" {
-			return fmt.Errorf("wait before pivot_root: unexpected %q: %v", order, err)
+	if beforePivot != nil {
+		if err := beforePivot(); err != nil {
+			return err
 		}
 	}
 	if cfg.NoPivot {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/containerfd/containerfd/internal/stopat"
+	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
 	"golang.org/x/sys/unix"
 )
 
@@ -57,12 +58,40 @@ func (c *Container) Start() error {
 	if err := sendJSON(conn, "start"); err != nil {
 		return fmt.Errorf("container %s: start: %w", c.id, err)
 	}
-	on := stageEvents{seccomp: func(fd int) error { return c.handOnNotify(fd, c.st.Init.Pid) }}
-	if err := readStage(conn, nil, false, on); err != nil {
+	if c.st.DirectInit {
+		err = readDirect(conn)
+	} else {
+		on := stageEvents{seccomp: func(fd int) error { return c.handOnNotify(fd, c.st.Init.Pid) }}
+		err = readStage(conn, nil, false, on)
+	}
+	if err != nil {
 		return fmt.Errorf("container %s: start: %w", c.id, err)
 	}
 	os.Remove(path)
 	stopat.Point("start:started")
 	c.st.Started = true
 	return c.Save()
+}
+
+// readDirect waits for a direct init (spawn.Gate) to exec, which closes
+// the connection, or to report the step that failed.
+func readDirect(conn int) error {
+	b := make([]byte, spawn.StepRecord+1)
+	for {
+		n, err := unix.Read(conn, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		err = spawn.ParseStepRecord(b[:n])
+		if ce, ok := err.(*spawn.ChildError); ok {
+			return fmt.Errorf("init: %s: %w", ce.Step, ce.Err)
+		}
+		return err
+	}
 }

@@ -26,9 +26,12 @@ type state struct {
 	Flags   Flags     `json:"flags"`
 	// Namespaces holds the CLONE_NEW* flags of every namespace the
 	// container does not share with the runtime (new or joined).
-	Namespaces int           `json:"namespaces"`
-	Init       procid.ID     `json:"init"`
-	Started    bool          `json:"started,omitempty"`
+	Namespaces int       `json:"namespaces"`
+	Init       procid.ID `json:"init"`
+	Started    bool      `json:"started,omitempty"`
+	// DirectInit: init is our forked child, not the init stage; it takes
+	// on the process itself when started (startDirectInit).
+	DirectInit bool          `json:"directInit,omitempty"`
 	Cgroup     cgroups.Paths `json:"cgroup"`
 	// SystemdUnit names the container's systemd unit, with the systemd
 	// cgroup driver: recorded before the unit is started, so that delete

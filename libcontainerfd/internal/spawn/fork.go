@@ -69,6 +69,14 @@ func forkExec(args *cloneArgs, c *child) (pid uintptr, errno syscall.Errno) {
 		}
 	}
 
+	// A copy of the runtime stays visible in the container's pid namespace
+	// until it execs (the gated init, for all of create to start): no one
+	// there may open its /proc/<pid>/exe, the runtime's binary
+	// (CVE-2019-5736), or its memory. The exec makes the program dumpable.
+	if c.proc != nil {
+		syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 0, 0, 0, 0, 0)
+	}
+
 	stage = stageSetns
 	for i = 0; i < len(c.join); i++ {
 		_, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(c.join[i].FD), uintptr(c.join[i].Flags), 0)
@@ -184,6 +192,9 @@ proc:
 	if c.gate != nil {
 		for i = 0; i < len(c.gate.closeRanges); i++ {
 			syscall.RawSyscall(unix.SYS_CLOSE_RANGE, c.gate.closeRanges[i][0], c.gate.closeRanges[i][1], 0)
+		}
+		if c.gate.comm != nil {
+			syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_NAME, uintptr(unsafe.Pointer(c.gate.comm)), 0, 0, 0, 0)
 		}
 		if c.gate.mountType != nil {
 			stage = stageMount

@@ -158,6 +158,9 @@ type Gate struct {
 	Sock     int
 	Listener int
 	Order    []byte
+	// Comm, if set, is the child's name while it waits (PR_SET_NAME; the
+	// kernel keeps 15 bytes), which /proc/<pid>/comm shows.
+	Comm string
 	// Mount, if set, is a filesystem the child makes before the gate, in
 	// its own namespaces (procfs for its pid namespace, where the kernel
 	// cannot make one for another), and sends as a detached mount over
@@ -192,6 +195,7 @@ func ParseStepRecord(b []byte) error {
 // gateChild is Gate as the forked child reads it.
 type gateChild struct {
 	sock, listener int
+	comm           *byte
 	order          []byte
 	orderBuf       []byte
 	path           []byte
@@ -245,6 +249,12 @@ func newGateChild(g *Gate) (*gateChild, error) {
 		control:  make([]byte, unix.CmsgSpace(4)),
 		fdOff:    unix.CmsgLen(0),
 		ttyLen:   uint64(unix.CmsgLen(4)),
+	}
+	if g.Comm != "" {
+		var err error
+		if gc.comm, err = syscall.BytePtrFromString(g.Comm); err != nil {
+			return nil, fmt.Errorf("spawn: comm: %w", err)
+		}
 	}
 	gc.iov.Base = &gc.path[0]
 	gc.iov.SetLen(len(gc.path) - 1) // room for the NUL
