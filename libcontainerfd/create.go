@@ -369,26 +369,40 @@ func (c *Container) planInit(pid int, pc *processConfig) (initConfig, []int, err
 		ic.Mounts, ic.Devices = c.expandMounts()
 	}
 	ic.Inside = make([]bool, len(ic.Mounts))
-	for i, m := range ic.Mounts {
-		mns := ns
-		if m.IDMap && len(m.UIDMappings) > 0 {
-			// A mapping of the mount's own, not the container's.
-			userns, err := usernsFD(m.UIDMappings, m.GIDMappings)
-			if err != nil {
-				return fail(fmt.Errorf("container %s: mount on %s: %w", c.id, m.Target, err))
+	open := func() error {
+		for i, m := range ic.Mounts {
+			mns := ns
+			if m.IDMap && len(m.UIDMappings) > 0 {
+				// A mapping of the mount's own, not the container's.
+				userns, err := usernsFD(m.UIDMappings, m.GIDMappings)
+				if err != nil {
+					return fmt.Errorf("container %s: mount on %s: %w", c.id, m.Target, err)
+				}
+				defer unix.Close(userns)
+				mns.User = userns
 			}
-			defer unix.Close(userns)
-			mns.User = userns
+			fd, err := mounttree.Open(m, mns)
+			if errors.Is(err, mounttree.ErrProcNeedsPidns) {
+				ic.Inside[i] = true
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("container %s: %w", c.id, err)
+			}
+			fds = append(fds, fd)
 		}
-		fd, err := mounttree.Open(m, mns)
-		if errors.Is(err, mounttree.ErrProcNeedsPidns) {
-			ic.Inside[i] = true
-			continue
-		}
-		if err != nil {
-			return fail(fmt.Errorf("container %s: %w", c.id, err))
-		}
-		fds = append(fds, fd)
+		return nil
+	}
+	// sysfs, mqueue and cgroup2 belong to the namespaces of the thread that
+	// makes them: one thread joins them all, rather than one per mount.
+	if join := c.st.Namespaces & (unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP); join != 0 && c.initPidfd >= 0 {
+		ns.Net, ns.IPC, ns.Cgroup = -1, -1, -1
+		err = nsenter.Do([]nsenter.Namespace{{FD: c.initPidfd, Type: join}}, open)
+	} else {
+		err = open()
+	}
+	if err != nil {
+		return fail(err)
 	}
 	for range ic.MaskedPaths {
 		fd, err := devNull()
