@@ -24,7 +24,12 @@ COMMIT  ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # urfave_cli_no_docs: no man/markdown generation, whose markdown parser
 # (blackfriday) builds regexps at every process start (~0.4 ms).
-GOFLAGS_BUILD := -trimpath -tags urfave_cli_no_docs -ldflags '$(LDFLAGS)'
+# urfave_cli_no_suggest: no "did you mean" code (and its init), which only
+# an App with Suggest set would use.
+# godbus_no_tcp: D-Bus over unix sockets only (systemd's bus is one); the
+# tcp transports dial host names and so link net's DNS resolver (300 KB).
+BUILD_TAGS := urfave_cli_no_docs,urfave_cli_no_suggest,godbus_no_tcp
+GOFLAGS_BUILD := -trimpath -tags $(BUILD_TAGS) -ldflags '$(LDFLAGS)'
 
 DEMO_DIR ?= /tmp/containerfd-demo
 

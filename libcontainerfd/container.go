@@ -14,7 +14,6 @@
 package libcontainerfd
 
 import (
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -248,9 +247,21 @@ func (cfg *Config) newNS(t int) bool {
 	return false
 }
 
+// randHex returns n random bytes (n <= 256) in hex. getrandom(2) itself, not
+// crypto/rand: that would link the FIPS module (DRBG, AES, SHA-2 and SHA-3,
+// their init functions) into every process, stages included, for a few names.
 func randHex(n int) string {
 	b := make([]byte, n)
-	rand.Read(b)
+	// Up to 256 bytes, getrandom fills the buffer in one call or fails.
+	for {
+		_, err := unix.Getrandom(b, 0)
+		if err == nil {
+			break
+		}
+		if err != unix.EINTR {
+			panic(fmt.Errorf("getrandom: %w", err)) // as crypto/rand: no safe fallback
+		}
+	}
 	return hex.EncodeToString(b)
 }
 

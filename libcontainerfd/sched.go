@@ -83,11 +83,13 @@ func (pc *processConfig) setSchedule() error {
 				return fmt.Errorf("memory policy nodes %q: %w", mp.Nodes, err)
 			}
 		}
-		var ptr, maxnode uintptr
+		// An unsafe.Pointer, made a uintptr only in the call: a uintptr
+		// held in a variable would not keep mask alive.
+		var ptr unsafe.Pointer
 		if len(mask) > 0 {
-			ptr, maxnode = uintptr(unsafe.Pointer(&mask[0])), uintptr(len(mask)*64)
+			ptr = unsafe.Pointer(&mask[0])
 		}
-		if _, _, errno := unix.Syscall(unix.SYS_SET_MEMPOLICY, uintptr(mp.Mode), ptr, maxnode); errno != 0 {
+		if _, _, errno := unix.Syscall(unix.SYS_SET_MEMPOLICY, uintptr(mp.Mode), uintptr(ptr), uintptr(len(mask)*64)); errno != 0 {
 			return fmt.Errorf("set memory policy %#x nodes %q: %w", mp.Mode, mp.Nodes, errno)
 		}
 	}

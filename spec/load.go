@@ -38,13 +38,34 @@ func Load(bundle string) (*specs.Spec, error) {
 	return Parse(data)
 }
 
-// Parse decodes the text of a config.json, with Load's errors.
+// Parse decodes the text of a config.json, with Load's errors. The sections
+// of other platforms (solaris, windows, vm, zos, freebsd) are skipped.
 func Parse(data []byte) (*specs.Spec, error) {
-	var s specs.Spec
-	if err := json.Unmarshal(data, &s); err != nil {
+	var l linuxSpec
+	if err := json.Unmarshal(data, &l); err != nil {
 		return nil, jsonError(data, err)
 	}
-	return &s, nil
+	return &specs.Spec{
+		Version: l.Version, Process: l.Process, Root: l.Root, Hostname: l.Hostname,
+		Domainname: l.Domainname, Mounts: l.Mounts, Hooks: l.Hooks,
+		Annotations: l.Annotations, Linux: l.Linux,
+	}, nil
+}
+
+// linuxSpec is specs.Spec without the sections of other platforms, which
+// nothing here reads. Decoding into a struct makes encoding/json build and
+// keep an encoder for every type reachable from it: those sections' types
+// are a quarter of specs.Spec's (60 of 230 KB, kept to the end of a run).
+type linuxSpec struct {
+	Version     string            `json:"ociVersion"`
+	Process     *specs.Process    `json:"process,omitempty"`
+	Root        *specs.Root       `json:"root,omitempty"`
+	Hostname    string            `json:"hostname,omitempty"`
+	Domainname  string            `json:"domainname,omitempty"`
+	Mounts      []specs.Mount     `json:"mounts,omitempty"`
+	Hooks       *specs.Hooks      `json:"hooks,omitempty" platform:"linux,solaris,zos"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Linux       *specs.Linux      `json:"linux,omitempty" platform:"linux"`
 }
 
 // MaxConfigSize bounds config.json: real ones are a few KiB, and a runtime

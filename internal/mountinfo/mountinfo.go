@@ -2,8 +2,6 @@
 package mountinfo
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"strings"
@@ -35,10 +33,11 @@ func Read(path string) ([]Entry, error) {
 // Parse parses mountinfo text; name is used in errors.
 func Parse(data []byte, name string) ([]Entry, error) {
 	var out []Entry
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
+	// One string for the whole table, cut into lines in place: a Scanner
+	// would take a 64 KiB buffer and copy every line, at each of the
+	// several reads of a run.
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSuffix(line, "\n")
 		// id parent major:minor root mountpoint opts [optional...] - fstype source superopts
 		pre, post, ok := strings.Cut(line, " - ")
 		f, g := strings.Fields(pre), strings.Fields(post)
@@ -55,7 +54,7 @@ func Parse(data []byte, name string) ([]Entry, error) {
 			Line: line,
 		})
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // Unescape undoes the octal escapes (\040 for a space and so on) the kernel

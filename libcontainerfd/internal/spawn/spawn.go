@@ -374,10 +374,16 @@ func Start(a *Attr) (*Process, error) {
 		c.gate.setCloseRanges(len(a.Files), c.errW, c.gate.sock, c.gate.listener)
 	}
 
-	var pidfd int32 = -1
+	// The kernel writes the pidfd through an address it gets as an integer,
+	// from another goroutine: on our stack, the variable could move (a
+	// garbage collection shrinks the stacks of waiting goroutines) and the
+	// pidfd land in freed memory. The closure below keeps it on the heap,
+	// where nothing moves.
+	pidfd := new(int32)
+	*pidfd = -1
 	args := &cloneArgs{
 		flags:      a.Cloneflags | unix.CLONE_PIDFD,
-		pidfd:      uint64(uintptr(unsafe.Pointer(&pidfd))),
+		pidfd:      uint64(uintptr(unsafe.Pointer(pidfd))),
 		exitSignal: uint64(unix.SIGCHLD),
 	}
 	if a.CgroupFD >= 0 {
@@ -406,8 +412,8 @@ func Start(a *Attr) (*Process, error) {
 	}
 
 	type result struct {
-		pid int
-		err error
+		pid, pidfd int
+		err        error
 	}
 	done := make(chan result, 1)
 	// The thread may join a pid namespace or a keyring: throw it away.
@@ -429,7 +435,7 @@ func Start(a *Attr) (*Process, error) {
 			done <- result{err: fmt.Errorf("spawn: clone3: %w", errno)}
 			return
 		}
-		done <- result{pid: int(pid)}
+		done <- result{pid: int(pid), pidfd: int(*pidfd)}
 	})
 	r := <-done
 	runtime.KeepAlive(argv)
@@ -444,7 +450,7 @@ func Start(a *Attr) (*Process, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	p := &Process{Pid: r.pid, Pidfd: int(pidfd)}
+	p := &Process{Pid: r.pid, Pidfd: r.pidfd}
 	unix.Close(errp[1])
 	errWClosed = true
 	fail := func(err error) (*Process, error) {

@@ -2,6 +2,7 @@ package spawn
 
 import (
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -142,3 +143,45 @@ func TestExecFailureIsReported(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestPidfdSurvivesStackMove: the kernel writes the pidfd through an address
+// given to clone3 as an integer, while the caller's goroutine waits for the
+// thread that clones; a garbage collection may move (shrink) that
+// goroutine's stack meanwhile. The pidfd must still reach the caller.
+func TestPidfdSurvivesStackMove(t *testing.T) {
+	requireRoot(t)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	fd := openExe(t, "/bin/true")
+	for i := range 200 {
+		deep(64, func() {}) // a large stack, mostly unused: one to shrink
+		p, err := Start(&Attr{ExecFD: fd, Argv: []string{"true"}, CgroupFD: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Pidfd < 0 {
+			t.Fatalf("start %d: pidfd %d, want one", i, p.Pidfd)
+		}
+		wait(t, p)
+	}
+}
+
+// deep calls f under n frames of 1 KiB each.
+func deep(n int, f func()) byte {
+	var pad [1 << 10]byte
+	if n == 0 {
+		f()
+		return pad[n]
+	}
+	return deep(n-1, f) + pad[n&0xff]
+}
