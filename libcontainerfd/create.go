@@ -150,8 +150,10 @@ func (c *Container) ForkInit(p *Process) (err error) {
 		}
 	} else {
 		if cfg.newNS(unix.CLONE_NEWNET) {
-			if err := c.loopbackUp(); err != nil {
-				return err
+			if !c.st.DirectInit { // else buildDirect does, on its thread
+				if err := c.loopbackUp(); err != nil {
+					return err
+				}
 			}
 			if err := c.moveNetDevices(proc.Pid); err != nil {
 				return err
@@ -286,7 +288,7 @@ func (c *Container) nsFDs(pid int) (mounttree.Namespaces, func(), error) {
 // start listener first (init takes it before building its root), then the
 // tree's (see initConfig.FDs).
 func (c *Container) sendInit(sock, pid int, pc *processConfig) error {
-	ic, fds, err := c.planInit(pid, pc)
+	ic, fds, err := c.planInit(pid, pc, false)
 	defer closeFDs(fds)
 	if err != nil {
 		return err
@@ -310,8 +312,9 @@ func (c *Container) sendInit(sock, pid int, pc *processConfig) error {
 // build it itself): the config that says how to attach it, and the fds in
 // the order initConfig.FDs gives them, after the start listener. A mount
 // of proc that must be made inside the pid namespace has Inside set and no
-// fd.
-func (c *Container) planInit(pid int, pc *processConfig) (initConfig, []int, error) {
+// fd. joined says the calling thread has joined init's network, IPC and
+// cgroup namespaces (planNamespaces) already.
+func (c *Container) planInit(pid int, pc *processConfig, joined bool) (initConfig, []int, error) {
 	cfg := c.cfg
 	ic := initConfig{
 		NewEmptyFS:      cfg.Flags&NewEmptyFS != 0,
@@ -395,10 +398,14 @@ func (c *Container) planInit(pid int, pc *processConfig) (initConfig, []int, err
 	}
 	// sysfs, mqueue and cgroup2 belong to the namespaces of the thread that
 	// makes them: one thread joins them all, rather than one per mount.
-	if join := c.st.Namespaces & (unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP); join != 0 && c.initPidfd >= 0 {
+	switch join := c.planNamespaces(); {
+	case joined:
+		ns.Net, ns.IPC, ns.Cgroup = -1, -1, -1
+		err = open()
+	case join != 0:
 		ns.Net, ns.IPC, ns.Cgroup = -1, -1, -1
 		err = nsenter.Do([]nsenter.Namespace{{FD: c.initPidfd, Type: join}}, open)
-	} else {
+	default:
 		err = open()
 	}
 	if err != nil {
@@ -412,6 +419,11 @@ func (c *Container) planInit(pid int, pc *processConfig) (initConfig, []int, err
 		fds = append(fds, fd)
 	}
 	return ic, fds, nil
+}
+
+// planNamespaces are init's namespaces that planInit's mounts belong to.
+func (c *Container) planNamespaces() int {
+	return c.st.Namespaces & (unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP)
 }
 
 func closeFDs(fds []int) {

@@ -314,54 +314,71 @@ func (c *Container) startDirectInit(p *Process, pc *processConfig, attr spawn.At
 	return s, nil
 }
 
-// buildDirect does for a direct init what the init stage does for itself:
-// on a thread that joined init's mount namespace and root, it attaches the
-// tree and pivots into it (which moves init's root along), sets the
-// hostname, looks up the program and makes the pty; then it lets init go
-// on, with the program's path and the pty's peer.
+// buildDirect does for a direct init what the init stage does for itself,
+// on one thread: it brings lo up and makes the mounts in init's network,
+// IPC and cgroup namespaces (planInit), then joins its mount and UTS
+// namespaces and its root, attaches the tree and pivots into it (which
+// moves init's root along), sets the hostname, looks up the program and
+// makes the pty. Then it lets init go on, with the program's path and the
+// pty's peer.
 func (c *Container) buildDirect(sock, pid int, p *Process, pc *processConfig, proc *mounttree.Mount) error {
-	ic, fds, err := c.planInit(pid, pc)
-	defer func() { closeFDs(fds) }()
-	if err != nil {
-		return err
-	}
-	if proc != nil {
-		fd, err := recvMount(sock)
-		if err != nil {
-			return fmt.Errorf("receive proc from init: %w", err)
-		}
-		// In the queue's order: the root, then each mount made here.
-		at := 1
-		for i := range ic.Mounts {
-			if ic.Inside[i] {
-				ic.Inside[i] = false
-				fds = slices.Insert(fds, at, fd)
-				fd = -1
-				break
-			}
-			at++
-		}
-		if fd >= 0 {
-			unix.Close(fd)
-		}
-	}
 	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open init's root: %w", err)
 	}
 	defer unix.Close(root)
-	var join int
-	if ic.NewEmptyFS {
-		join |= unix.CLONE_NEWNS
-	}
-	if c.st.Namespaces&unix.CLONE_NEWUTS != 0 {
-		join |= unix.CLONE_NEWUTS
-	}
 	var (
 		path         string
 		master, peer = -1, -1
+		fds          []int
 	)
-	err = nsenter.Do([]nsenter.Namespace{{FD: c.initPidfd, Type: join}}, func() error {
+	defer func() { closeFDs(fds) }()
+	build := func() error {
+		if c.cfg.newNS(unix.CLONE_NEWNET) {
+			if err := loopbackUpHere(); err != nil {
+				return err
+			}
+		}
+		ic, planned, err := c.planInit(pid, pc, true)
+		fds = planned
+		if err != nil {
+			return err
+		}
+		if proc != nil {
+			fd, err := recvMount(sock)
+			if err != nil {
+				return fmt.Errorf("receive proc from init: %w", err)
+			}
+			// In the queue's order: the root, then each mount made here.
+			at := 1
+			for i := range ic.Mounts {
+				if ic.Inside[i] {
+					ic.Inside[i] = false
+					fds = slices.Insert(fds, at, fd)
+					fd = -1
+					break
+				}
+				at++
+			}
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
+		var join int
+		if ic.NewEmptyFS {
+			join |= unix.CLONE_NEWNS
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				return fmt.Errorf("unshare filesystem info: %w", err)
+			}
+		}
+		if c.st.Namespaces&unix.CLONE_NEWUTS != 0 {
+			join |= unix.CLONE_NEWUTS
+		}
+		if join != 0 {
+			if err := unix.Setns(c.initPidfd, join); err != nil {
+				return fmt.Errorf("join init's %s namespaces: %w", nsenter.TypeName(join), err)
+			}
+		}
 		if ic.NewEmptyFS {
 			// setns put us at the namespace's root; init's may be a
 			// mount above it.
@@ -393,7 +410,6 @@ func (c *Container) buildDirect(sock, pid int, p *Process, pc *processConfig, pr
 		if err := setNames(&ic); err != nil {
 			return err
 		}
-		var err error
 		if path, err = lookPath(pc, executable); err != nil {
 			return err
 		}
@@ -404,7 +420,12 @@ func (c *Container) buildDirect(sock, pid int, p *Process, pc *processConfig, pr
 			return mountConsole(peer)
 		}
 		return nil
-	})
+	}
+	var nss []nsenter.Namespace
+	if join := c.planNamespaces(); join != 0 {
+		nss = []nsenter.Namespace{{FD: c.initPidfd, Type: join}}
+	}
+	err = nsenter.Do(nss, build)
 	if peer >= 0 {
 		defer unix.Close(peer)
 	}
