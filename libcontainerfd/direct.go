@@ -150,27 +150,12 @@ func (c *Container) execDirect(p *Process, pc *processConfig, root int, attr spa
 	if attr.Proc, err = pc.spawnProc(path, tty); err != nil {
 		return err
 	}
-	files, closeFiles, err := processFiles(p)
-	defer closeFiles()
+	done, err := c.directAttr(&attr, p, pc)
+	defer done()
 	if err != nil {
 		return err
 	}
-	if c.cg != nil { // none: rootless without a delegated cgroup
-		tasks, _, err := c.cg.OpenV1Tasks(cgroups.KeyUnified)
-		if err != nil {
-			return fmt.Errorf("join cgroup: %w", err)
-		}
-		defer func() {
-			for _, fd := range tasks {
-				unix.Close(fd)
-			}
-		}()
-		attr.CgroupTasks = tasks
-	}
-	attr.Argv, attr.Env, attr.Files = pc.Args, pc.Env, files
 	attr.RootFD, attr.UseRootFD = root, true
-	attr.RootInUserns = c.st.Namespaces&unix.CLONE_NEWUSER != 0
-	attr.Unprivileged = c.st.Rootless && unix.Geteuid() != 0
 	attr.Prepare = func(pid int) error {
 		stopat.Point("exec:spawned")
 		if err := c.enterRdt(pid); err != nil {
@@ -184,6 +169,33 @@ func (c *Container) execDirect(p *Process, pc *processConfig, root int, attr spa
 	}
 	p.Pid, p.Pidfd = proc.Pid, proc.Pidfd
 	return nil
+}
+
+// directAttr fills in attr what a direct child of the container starts
+// with: p's fds, every v1 cgroup of the container to join (it has no Go
+// runtime to keep out of the memory cgroup), its program's argv and env,
+// and how it becomes root of the container's user namespace. done closes
+// what it opened, once the child is started.
+func (c *Container) directAttr(attr *spawn.Attr, p *Process, pc *processConfig) (done func(), err error) {
+	files, closeFiles, err := processFiles(p)
+	if err != nil {
+		return closeFiles, err
+	}
+	var tasks []int
+	done = func() {
+		closeFiles()
+		closeFDs(tasks)
+	}
+	if c.cg != nil { // none: rootless without a delegated cgroup
+		if tasks, _, err = c.cg.OpenV1Tasks(cgroups.KeyUnified); err != nil {
+			return done, fmt.Errorf("join cgroup: %w", err)
+		}
+		attr.CgroupTasks = tasks
+	}
+	attr.Argv, attr.Env, attr.Files = pc.Args, pc.Env, files
+	attr.RootInUserns = c.st.Namespaces&unix.CLONE_NEWUSER != 0
+	attr.Unprivileged = c.st.Rootless && unix.Geteuid() != 0
+	return done, nil
 }
 
 // childError words a failed step of a direct child as the stage words it.
@@ -283,35 +295,13 @@ func (c *Container) startDirectInit(p *Process, pc *processConfig, attr spawn.At
 	if proc != nil {
 		attr.Gate.Mount = &spawn.NewMount{Type: proc.Type, Source: proc.Source, Options: proc.Data, Attr: proc.Attr}
 	}
-	files, closeFiles, err := processFiles(p)
-	defer closeFiles()
+	done, err := c.directAttr(&attr, p, pc)
+	defer done()
 	if err != nil {
 		unix.Close(sp[0])
 		return nil, err
 	}
-	if c.cg != nil { // none: rootless without a delegated cgroup
-		tasks, _, err := c.cg.OpenV1Tasks(cgroups.KeyUnified)
-		if err != nil {
-			unix.Close(sp[0])
-			return nil, fmt.Errorf("join cgroup: %w", err)
-		}
-		defer closeFDs(tasks)
-		attr.CgroupTasks = tasks
-	}
-	attr.Argv, attr.Env, attr.Files = pc.Args, pc.Env, files
-	attr.RootInUserns = c.st.Namespaces&unix.CLONE_NEWUSER != 0
-	attr.Unprivileged = c.st.Rootless && unix.Geteuid() != 0
-	sproc, err := spawn.Start(&attr)
-	if err != nil {
-		unix.Close(sp[0])
-		return nil, err
-	}
-	s := &stage{Process: sproc, sock: sp[0]}
-	if err := c.enterRdt(sproc.Pid); err != nil {
-		s.kill()
-		return nil, fmt.Errorf("join intelRdt group: %w", err)
-	}
-	return s, nil
+	return c.spawnStage(&attr, sp[0])
 }
 
 // buildDirect does for a direct init what the init stage does for itself,

@@ -150,13 +150,19 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 	// The stage runs as root of the container's user namespace.
 	attr.RootInUserns = c.st.Namespaces&unix.CLONE_NEWUSER != 0
 	attr.Unprivileged = c.st.Rootless && os.Geteuid() != 0
-	proc, err := spawn.Start(&attr)
+	return c.spawnStage(&attr, sp[0])
+}
+
+// spawnStage starts a stage (or a direct init) whose socket is sock, and
+// puts it in the container's intelRdt group before it is given anything
+// to run. sock is closed if it fails.
+func (c *Container) spawnStage(attr *spawn.Attr, sock int) (*stage, error) {
+	proc, err := spawn.Start(attr)
 	if err != nil {
-		unix.Close(sp[0])
+		unix.Close(sock)
 		return nil, err
 	}
-	s := &stage{Process: proc, sock: sp[0]}
-	// Before the stage is given anything to run.
+	s := &stage{Process: proc, sock: sock}
 	if err := c.enterRdt(proc.Pid); err != nil {
 		s.kill()
 		return nil, fmt.Errorf("join intelRdt group: %w", err)

@@ -12,29 +12,8 @@ import (
 // runProc starts sh -c script with Proc p and returns its stdout.
 func runProc(t *testing.T, p *Proc, script string) string {
 	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	p.Path = "/bin/sh"
-	a := Attr{
-		Argv:     []string{"sh", "-c", script},
-		Env:      []string{"PATH=/usr/bin:/bin"},
-		Files:    []int{-1, int(w.Fd()), int(os.Stderr.Fd())},
-		CgroupFD: -1,
-		Proc:     p,
-	}
-	proc, err := Start(&a)
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, _ := readAll(r)
-	if ws := wait(t, proc); ws.ExitStatus() != 0 {
-		t.Fatalf("exit %v, output %q", ws, out)
-	}
-	return out
+	return run(t, Attr{Proc: p}, script)
 }
 
 func TestProcIdentity(t *testing.T) {
