@@ -129,12 +129,12 @@ func execProcess(c *cli.Context, ctr *cfd.Container) (*specs.Process, error) {
 		}
 		if p.Capabilities == nil {
 			// The container's, as runc gives them: not all of root's.
-			s, err := spec.Load(ctr.Labels()[labelBundle])
+			cp, err := spec.LoadProcess(ctr.Labels()[labelBundle])
 			if err != nil {
 				return nil, err
 			}
-			if s.Process != nil {
-				p.Capabilities = s.Process.Capabilities
+			if cp != nil {
+				p.Capabilities = cp.Capabilities
 			}
 		}
 		return &p, nil
@@ -142,11 +142,10 @@ func execProcess(c *cli.Context, ctr *cfd.Container) (*specs.Process, error) {
 	if c.Args().Len() < 2 {
 		return nil, errors.New("exec: no command given (and no --process)")
 	}
-	s, err := spec.Load(ctr.Labels()[labelBundle])
+	p, err := spec.LoadProcess(ctr.Labels()[labelBundle])
 	if err != nil {
 		return nil, err
 	}
-	p := s.Process
 	if p == nil {
 		p = &specs.Process{}
 	}

@@ -52,6 +52,27 @@ func Parse(data []byte) (*specs.Spec, error) {
 	}, nil
 }
 
+// LoadProcess reads only the process section of bundle/config.json, with
+// Load's errors: what exec takes its defaults from, without building
+// encoding/json's decoders for the rest of the Spec.
+func LoadProcess(bundle string) (*specs.Process, error) {
+	abs, err := filepath.Abs(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", bundle, err)
+	}
+	data, err := readConfig(filepath.Join(abs, ConfigFile))
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", abs, err)
+	}
+	var s struct {
+		Process *specs.Process `json:"process"`
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, jsonError(data, err)
+	}
+	return s.Process, nil
+}
+
 // linuxSpec is specs.Spec without the sections of other platforms, which
 // nothing here reads. Decoding into a struct makes encoding/json build and
 // keep an encoder for every type reachable from it: those sections' types

@@ -164,6 +164,26 @@ func TestLoadDefault(t *testing.T) {
 	}
 }
 
+// LoadProcess gives what Load gives for the process, with Load's errors.
+func TestLoadProcess(t *testing.T) {
+	want := Default(false)
+	got, err := LoadProcess(bundle(t, want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want.Process) {
+		t.Errorf("LoadProcess =\n%+v\nwant\n%+v", got, want.Process)
+	}
+	text := `{"ociVersion": "1.0.0", "process": {"user": {"uid": "root"}}}`
+	_, err = LoadProcess(writeConfig(t, text))
+	if want := "config.json: process.user.uid: want a non-negative integer, got JSON string"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("LoadProcess(%s): %v, want %s...", text, err, want)
+	}
+	if _, err := LoadProcess(filepath.Join(t.TempDir(), "nope")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("LoadProcess of a missing bundle: %v", err)
+	}
+}
+
 // --- Default ----------------------------------------------------------------
 
 func TestDefault(t *testing.T) {
