@@ -243,3 +243,59 @@ func TestGateExitsWhenCallerGoes(t *testing.T) {
 		t.Errorf("child: %v %v, want exit 127", ws, err)
 	}
 }
+
+// Joining a user namespace, a gated child makes its pid namespace after the
+// join and forks once more: the child that forks reports the real one's
+// pid, and the real one reports its gate. The two reports race (the gate's
+// came first once in the VM, under TCG); this runs the path 20 times, but
+// the order it gets is the scheduler's.
+func TestGateAfterForkIntoNewPidNamespace(t *testing.T) {
+	requireRoot(t)
+	target, err := Start(&Attr{
+		ExecFD: openExe(t, "/bin/sleep"), Argv: []string{"sleep", "100"},
+		Cloneflags: unix.CLONE_NEWUSER, UIDMap: "0 300000 1000\n", GIDMap: "0 300000 1000\n", CgroupFD: -1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		unix.PidfdSendSignal(target.Pidfd, unix.SIGKILL, nil, 0)
+		wait(t, target)
+	}()
+	for i := 0; i < 20; i++ {
+		sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := Start(&Attr{
+			Argv: []string{"true"}, CgroupFD: -1,
+			Join:       []Namespace{{FD: target.Pidfd, Flags: unix.CLONE_NEWUSER}},
+			Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS,
+			Proc:       &Proc{Cwd: "/", TTY: -1, CloseFrom: 3},
+			Gate:       &Gate{Sock: sp[1], Listener: ln, Order: []byte("run")},
+		})
+		unix.Close(sp[1])
+		unix.Close(ln)
+		if err != nil {
+			unix.Close(sp[0])
+			t.Fatalf("start %d: %v", i, err)
+		}
+		var ns [2]string
+		for j, pid := range []int{p.Pid, target.Pid} {
+			ns[j], _ = os.Readlink("/proc/" + itoa(pid) + "/ns/user")
+		}
+		unix.Close(sp[0]) // the child exits at its gate
+		var ws unix.WaitStatus
+		if _, err := unix.Wait4(p.Pid, &ws, 0, nil); err != nil || ws.ExitStatus() != 127 {
+			t.Fatalf("start %d: the child that was reported: %v %v", i, ws, err)
+		}
+		unix.Close(p.Pidfd)
+		if ns[0] != ns[1] {
+			t.Fatalf("start %d: child in user namespace %s, want %s", i, ns[0], ns[1])
+		}
+	}
+}

@@ -489,17 +489,20 @@ func Start(a *Attr) (*Process, error) {
 		syncp[1] = -1
 	}
 
+	var report [8]byte
+	n := 0
 	if c.clone2 != nil {
 		// The child reports its child's pid, then exits.
-		if p, err = grandchild(p, errp[0]); err != nil {
+		var pending []byte
+		if p, pending, err = grandchild(p, errp[0]); err != nil {
 			return nil, err
 		}
+		n = copy(report[:], pending)
 	}
-
-	var report [8]byte
-	n, err := readFull(errp[0], report[:])
-	if err != nil {
-		return fail(fmt.Errorf("spawn: read child status: %w", err))
+	if n == 0 {
+		if n, err = readFull(errp[0], report[:]); err != nil {
+			return fail(fmt.Errorf("spawn: read child status: %w", err))
+		}
 	}
 	if n == 0 {
 		return p, nil // the exec closed the pipe
@@ -522,10 +525,31 @@ func joinsUserns(nss []Namespace) bool {
 }
 
 // grandchild reaps the child that forked the real one and returns the real
-// one, which the child reported on the status pipe as (stagePid, pid).
-func grandchild(mid *Process, errR int) (*Process, error) {
-	var report [8]byte
-	n, err := readFull(errR, report[:])
+// one, which the child reported on the status pipe as (stagePid, pid). The
+// real one may get its own report in first (its gate, or a failure): that
+// is returned as pending, for the caller to read as the next report.
+func grandchild(mid *Process, errR int) (p *Process, pending []byte, err error) {
+	var pid = -1
+	for pid < 0 {
+		var report [8]byte
+		n, rerr := readFull(errR, report[:])
+		stage := *(*uint32)(unsafe.Pointer(&report[0]))
+		val := *(*uint32)(unsafe.Pointer(&report[4]))
+		switch {
+		case rerr != nil:
+			err = fmt.Errorf("spawn: read child status: %w", rerr)
+		case n == len(report) && stage == stagePid:
+			pid = int(val)
+			continue
+		case n == len(report) && pending == nil:
+			pending = report[:]
+			continue
+		case pending != nil:
+			// The child failed, and said so, before it forked.
+			err = &ChildError{Step: stageNames[*(*uint32)(unsafe.Pointer(&pending[0]))], Err: syscall.Errno(*(*uint32)(unsafe.Pointer(&pending[4])))}
+		}
+		break
+	}
 	var ws unix.WaitStatus
 	for {
 		if _, werr := unix.Wait4(mid.Pid, &ws, 0, nil); werr != unix.EINTR {
@@ -533,25 +557,20 @@ func grandchild(mid *Process, errR int) (*Process, error) {
 		}
 	}
 	unix.Close(mid.Pidfd)
-	stage := *(*uint32)(unsafe.Pointer(&report[0]))
-	val := *(*uint32)(unsafe.Pointer(&report[4]))
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("spawn: read child status: %w", err)
-	case n != len(report):
-		return nil, fmt.Errorf("spawn: child exited (%v) before it forked", ws)
-	case stage != stagePid:
-		return nil, &ChildError{Step: stageNames[stage], Err: syscall.Errno(val)}
+	if pid < 0 {
+		if err == nil {
+			err = fmt.Errorf("spawn: child exited (%v) before it forked", ws)
+		}
+		return nil, nil, err
 	}
-	pid := int(val)
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		// Our child (CLONE_PARENT), not yet reaped: the pid is still its.
 		unix.Kill(pid, unix.SIGKILL)
 		unix.Wait4(pid, &ws, 0, nil)
-		return nil, fmt.Errorf("spawn: pidfd_open %d: %w", pid, err)
+		return nil, nil, fmt.Errorf("spawn: pidfd_open %d: %w", pid, err)
 	}
-	return &Process{Pid: pid, Pidfd: pidfd}, nil
+	return &Process{Pid: pid, Pidfd: pidfd}, pending, nil
 }
 
 func readFull(fd int, b []byte) (int, error) {
