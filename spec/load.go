@@ -27,6 +27,15 @@ const ConfigFile = "config.json"
 //
 // A missing file wraps fs.ErrNotExist.
 func Load(bundle string) (*specs.Spec, error) {
+	data, err := readBundle(bundle)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data)
+}
+
+// readBundle reads bundle/config.json, with errors that name the bundle.
+func readBundle(bundle string) ([]byte, error) {
 	abs, err := filepath.Abs(bundle)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", bundle, err)
@@ -35,7 +44,7 @@ func Load(bundle string) (*specs.Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", abs, err)
 	}
-	return Parse(data)
+	return data, nil
 }
 
 // Parse decodes the text of a config.json, with Load's errors. The sections
@@ -56,13 +65,9 @@ func Parse(data []byte) (*specs.Spec, error) {
 // Load's errors: what exec takes its defaults from, without building
 // encoding/json's decoders for the rest of the Spec.
 func LoadProcess(bundle string) (*specs.Process, error) {
-	abs, err := filepath.Abs(bundle)
+	data, err := readBundle(bundle)
 	if err != nil {
-		return nil, fmt.Errorf("bundle %s: %w", bundle, err)
-	}
-	data, err := readConfig(filepath.Join(abs, ConfigFile))
-	if err != nil {
-		return nil, fmt.Errorf("bundle %s: %w", abs, err)
+		return nil, err
 	}
 	var s struct {
 		Process *specs.Process `json:"process"`
