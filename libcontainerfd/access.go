@@ -92,21 +92,9 @@ func (c *Container) Mount(m mounttree.Mount) error {
 // outside, as runc and crun do: 127.0.0.1 works in a container without a
 // network of its own.
 func (c *Container) loopbackUp() error {
-	fd, err := c.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	err := nsenter.Do([]nsenter.Namespace{{FD: c.initPidfd, Type: unix.CLONE_NEWNET}}, loopbackUpHere)
 	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("container %s: lo: %w", c.id, err)
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("container %s: bring lo up: %w", c.id, err)
+		return fmt.Errorf("container %s: %w", c.id, err)
 	}
 	return nil
 }

@@ -86,13 +86,11 @@ func (c *Container) ForkInit(p *Process) (err error) {
 	if err != nil {
 		return err
 	}
-	if c.mayPtraceHost(&pc) {
-		if err := c.markPtraceHost(); err != nil {
-			return err
-		}
+	procInside, direct, err := c.canInitDirect(&pc)
+	if err != nil {
+		return err
 	}
 	var s *stage
-	procInside, direct := c.canInitDirect(&pc)
 	if direct {
 		c.st.DirectInit = true
 		s, err = c.startDirectInit(p, &pc, attr, procInside)

@@ -30,14 +30,27 @@ import (
 // /proc/<pid>/exe, the runtime's binary, and write to it once no runtime
 // runs (CVE-2019-5736). The child is not dumpable, which keeps every other
 // process out; the stage runs from a read-only bind of the binary.
-func (c *Container) canStartDirect(pc *processConfig) bool {
-	if kernfeat.Disabled(kernfeat.DirectExec) || c.ptraceHost() || c.mayPtraceHost(pc) {
-		return false
+//
+// startsDirect decides it for a process about to start with pc, and
+// records first (markPtraceHost) a process that may ptrace. Such a
+// process may not join while a direct init waits at its gate.
+func (c *Container) startsDirect(pc *processConfig) (bool, error) {
+	marked := c.ptraceHost()
+	if c.mayPtraceHost(pc) {
+		if !marked {
+			if c.st.DirectInit && c.initWaiting() {
+				return false, errors.New("a process that may hold CAP_SYS_PTRACE cannot join before start: init is a copy of the runtime until then (CVE-2019-5736)")
+			}
+			if err := c.markPtraceHost(); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
 	}
-	if pc.AppArmorProfile != "" || pc.SELinuxLabel != "" {
-		return false
+	if marked || kernfeat.Disabled(kernfeat.DirectExec) || pc.AppArmorProfile != "" || pc.SELinuxLabel != "" {
+		return false, nil
 	}
-	return pc.Seccomp == nil || pc.Seccomp.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER == 0
+	return pc.Seccomp == nil || pc.Seccomp.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER == 0, nil
 }
 
 // ptraceMarker, in the state directory, says that some process of the
@@ -209,17 +222,17 @@ func childError(err error, pc *processConfig, path string) error {
 		cwd = "/"
 	}
 	switch ce.Step {
-	case "chdir to cwd":
+	case spawn.StepCwd:
 		return fmt.Errorf("chdir to cwd %q: %w", cwd, ce.Err)
-	case "cwd is outside the root":
+	case spawn.StepCwdOutside:
 		return fmt.Errorf("cwd %q is outside the container root: %w", cwd, ce.Err)
-	case "setgroups":
+	case spawn.StepGroups:
 		return fmt.Errorf("setgroups %v: %w", pc.Groups, ce.Err)
-	case "setgid":
+	case spawn.StepGID:
 		return fmt.Errorf("setgid %d: %w", pc.GID, ce.Err)
-	case "setuid":
+	case spawn.StepUID:
 		return fmt.Errorf("setuid %d: %w", pc.UID, ce.Err)
-	case "execve":
+	case spawn.StepExecve:
 		return fmt.Errorf("exec %s: %w", path, ce.Err)
 	}
 	return err
@@ -250,14 +263,14 @@ func executableIn(root int, name string) error {
 // the caller's root), an empty root filled after create (the program is
 // looked up at start), and more than one proc where the kernel cannot make
 // one for another pid namespace. Where proc must be made inside, the one
-// to make is returned.
-func (c *Container) canInitDirect(pc *processConfig) (*mounttree.Mount, bool) {
+// to make is returned. The error is startsDirect's.
+func (c *Container) canInitDirect(pc *processConfig) (*mounttree.Mount, bool, error) {
 	cfg := c.cfg
-	if !c.canStartDirect(pc) || cfg.buildInside() || cfg.NoPivot || cfg.EmptyRoot {
-		return nil, false
+	if direct, err := c.startsDirect(pc); err != nil || !direct || cfg.buildInside() || cfg.NoPivot || cfg.EmptyRoot {
+		return nil, false, err
 	}
 	if cfg.Flags&NewEmptyFS == 0 || c.st.Namespaces&unix.CLONE_NEWPID == 0 || mounttree.ProcPidnsSupported() {
-		return nil, true
+		return nil, true, nil
 	}
 	var proc *mounttree.Mount
 	for i, m := range cfg.Mounts {
@@ -265,11 +278,11 @@ func (c *Container) canInitDirect(pc *processConfig) (*mounttree.Mount, bool) {
 			continue
 		}
 		if proc != nil || m.Propagation != 0 {
-			return nil, false
+			return nil, false, nil
 		}
 		proc = &cfg.Mounts[i]
 	}
-	return proc, true
+	return proc, true, nil
 }
 
 // startDirectInit spawns init for canInitDirect: the child takes on p

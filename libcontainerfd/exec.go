@@ -46,15 +46,11 @@ func (c *Container) Exec(p *Process) (err error) {
 	if err != nil {
 		return err
 	}
-	if c.mayPtraceHost(&pc) && !c.ptraceHost() {
-		if c.st.DirectInit && c.initWaiting() {
-			return fmt.Errorf("container %s: exec: a process that may hold CAP_SYS_PTRACE cannot join before start: init is a copy of the runtime until then (CVE-2019-5736)", c.id)
-		}
-		if err := c.markPtraceHost(); err != nil {
-			return err
-		}
+	direct, err := c.startsDirect(&pc)
+	if err != nil {
+		return fmt.Errorf("container %s: exec: %w", c.id, err)
 	}
-	if c.canStartDirect(&pc) {
+	if direct {
 		if err := c.execDirect(p, &pc, root, attr); err != nil {
 			return fmt.Errorf("container %s: exec: %w", c.id, err)
 		}

@@ -29,6 +29,7 @@ func setupInside(cfg *initConfig) error {
 	return nil
 }
 
+// loopbackUpHere brings up lo in the calling thread's network namespace.
 func loopbackUpHere() error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

@@ -283,14 +283,6 @@ proc:
 	}
 
 	// The steps of Proc, in its order (see there).
-	stage = stageRlimit
-	for i = 0; i < len(c.proc.rlimits); i++ {
-		_, _, err1 = syscall.RawSyscall6(unix.SYS_PRLIMIT64, 0, uintptr(c.proc.rlimits[i].Resource),
-			uintptr(unsafe.Pointer(&c.proc.rlimits[i].Limit)), 0, 0, 0)
-		if err1 != 0 {
-			goto fail
-		}
-	}
 	syscall.RawSyscall(unix.SYS_UMASK, uintptr(c.proc.umask), 0, 0)
 	stage = stageCwd
 	_, _, err1 = syscall.RawSyscall(unix.SYS_CHDIR, uintptr(unsafe.Pointer(c.proc.cwd)), 0, 0)

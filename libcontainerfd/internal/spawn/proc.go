@@ -18,8 +18,6 @@ type Proc struct {
 	// Path is execve'd (with Attr.Argv and Attr.Env), resolved in the
 	// child's root and cwd; Attr.ExecFD is not used.
 	Path string
-	// Rlimits are set with prlimit64 on the child itself.
-	Rlimits []Rlimit
 	// Umask is set; Cwd is changed to, and getcwd must then name a
 	// directory under the root: a cwd reached through a leaked fd lies
 	// outside it (CVE-2024-21626).
@@ -60,12 +58,6 @@ type Proc struct {
 	Affinity *unix.CPUSet
 }
 
-// Rlimit is a resource limit for Proc.
-type Rlimit struct {
-	Resource int
-	Limit    unix.Rlimit
-}
-
 // MemPolicy is a set_mempolicy(2) mode and node mask.
 type MemPolicy struct {
 	Mode  int
@@ -76,7 +68,6 @@ type MemPolicy struct {
 // ready for system calls.
 type procChild struct {
 	path        *byte
-	rlimits     []Rlimit
 	umask       int
 	cwd         *byte
 	cwdBuf      []byte
@@ -118,7 +109,7 @@ func newProcChild(p *Proc) (*procChild, error) {
 		return nil, fmt.Errorf("spawn: a seccomp notify listener needs a stage to hand it on: %w", unix.EINVAL)
 	}
 	pc := &procChild{
-		path: path, rlimits: p.Rlimits, umask: p.Umask, cwd: cwdp,
+		path: path, umask: p.Umask, cwd: cwdp,
 		cwdBuf: make([]byte, unix.PathMax), tty: p.TTY,
 		sched: p.Scheduler, ioprio: p.IOPriority, mempolicy: p.MemPolicy, personality: p.Personality,
 		progFlags: uintptr(p.SeccompFlags), seccompLate: p.NoNewPrivs,
@@ -188,8 +179,7 @@ func ParseStepRecord(b []byte) error {
 	if len(b) != StepRecord {
 		return fmt.Errorf("spawn: child: report of %d bytes", len(b))
 	}
-	stage := *(*uint32)(unsafe.Pointer(&b[0]))
-	return &ChildError{Step: stageNames[stage], Err: syscall.Errno(*(*uint32)(unsafe.Pointer(&b[4])))}
+	return recordError(b)
 }
 
 // gateChild is Gate as the forked child reads it.

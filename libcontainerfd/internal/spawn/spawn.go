@@ -171,7 +171,6 @@ const (
 	stageFiles
 	stageExec
 	// Proc's steps.
-	stageRlimit
 	stageCwd
 	stageCwdOutside
 	stageTTY
@@ -211,9 +210,8 @@ var stageNames = map[uint32]string{
 	stageFiles:   "set up fds",
 	stageExec:    "execveat",
 
-	stageRlimit:      "set rlimit",
-	stageCwd:         "chdir to cwd",
-	stageCwdOutside:  "cwd is outside the root",
+	stageCwd:         StepCwd,
+	stageCwdOutside:  StepCwdOutside,
 	stageTTY:         "set controlling terminal",
 	stageSched:       "set scheduler",
 	stageIOPrio:      "set I/O priority",
@@ -221,21 +219,31 @@ var stageNames = map[uint32]string{
 	stagePersonality: "set personality",
 	stageSeccomp:     "load seccomp filter",
 	stageBounding:    "drop from the bounding set",
-	stageGroups:      "setgroups",
-	stageGID:         "setgid",
-	stageUID:         "setuid",
+	stageGroups:      StepGroups,
+	stageGID:         StepGID,
+	stageUID:         StepUID,
 	stageCaps:        "set capabilities",
 	stageAmbient:     "set ambient capabilities",
 	stageNNP:         "set no_new_privs",
 	stageCloseFDs:    "close fds",
 	stageAffinity:    "set cpu affinity",
-	stageExecve:      "execve",
+	stageExecve:      StepExecve,
 	stageMount:       "make the mount",
 	stageMountSend:   "send the mount",
 	stageGateWait:    "wait to be told to run",
 	stageGateAccept:  "accept the start connection",
 	stageGateOrder:   "read the order to start",
 }
+
+// Names of Proc's steps that callers word errors of (ChildError.Step).
+const (
+	StepCwd        = "chdir to cwd"
+	StepCwdOutside = "cwd is outside the root"
+	StepGroups     = "setgroups"
+	StepGID        = "setgid"
+	StepUID        = "setuid"
+	StepExecve     = "execve"
+)
 
 // ChildError is a step of the child that failed, with the kernel's error.
 type ChildError struct {
@@ -507,12 +515,10 @@ func Start(a *Attr) (*Process, error) {
 	if n == 0 {
 		return p, nil // the exec closed the pipe
 	}
-	stage := *(*uint32)(unsafe.Pointer(&report[0]))
-	errno := syscall.Errno(*(*uint32)(unsafe.Pointer(&report[4])))
-	if stage == stageGate && n == len(report) {
+	if stage, _ := record(report[:]); stage == stageGate && n == len(report) {
 		return p, nil
 	}
-	return fail(&ChildError{Step: stageNames[stage], Err: errno})
+	return fail(recordError(report[:]))
 }
 
 func joinsUserns(nss []Namespace) bool {
@@ -533,8 +539,7 @@ func grandchild(mid *Process, errR int) (p *Process, pending []byte, err error) 
 	for pid < 0 {
 		var report [8]byte
 		n, rerr := readFull(errR, report[:])
-		stage := *(*uint32)(unsafe.Pointer(&report[0]))
-		val := *(*uint32)(unsafe.Pointer(&report[4]))
+		stage, val := record(report[:])
 		switch {
 		case rerr != nil:
 			err = fmt.Errorf("spawn: read child status: %w", rerr)
@@ -546,7 +551,7 @@ func grandchild(mid *Process, errR int) (p *Process, pending []byte, err error) 
 			continue
 		case pending != nil:
 			// The child failed, and said so, before it forked.
-			err = &ChildError{Step: stageNames[*(*uint32)(unsafe.Pointer(&pending[0]))], Err: syscall.Errno(*(*uint32)(unsafe.Pointer(&pending[4])))}
+			err = recordError(pending)
 		}
 		break
 	}
@@ -571,6 +576,18 @@ func grandchild(mid *Process, errR int) (p *Process, pending []byte, err error) 
 		return nil, nil, fmt.Errorf("spawn: pidfd_open %d: %w", pid, err)
 	}
 	return &Process{Pid: pid, Pidfd: pidfd}, pending, nil
+}
+
+// record reads a child's report: its stage and a value (an errno, or a
+// pid for stagePid), native-endian, as the child writes them.
+func record(b []byte) (stage, val uint32) {
+	return *(*uint32)(unsafe.Pointer(&b[0])), *(*uint32)(unsafe.Pointer(&b[4]))
+}
+
+// recordError is the ChildError a failure report says.
+func recordError(b []byte) error {
+	stage, errno := record(b)
+	return &ChildError{Step: stageNames[stage], Err: syscall.Errno(errno)}
 }
 
 func readFull(fd int, b []byte) (int, error) {
