@@ -452,55 +452,8 @@ func TestArchDispatch(t *testing.T) {
 	}
 }
 
-// steps counts the instructions a call executes (a tiny interpreter of the
-// opcodes the compiler emits).
-func steps(p []unix.SockFilter, c call) (n int, ret uint32) {
-	var a uint32
-	word := func(off uint32) uint32 {
-		switch {
-		case off == offNr:
-			return c.nr
-		case off == offArch:
-			return c.arch
-		case off >= offArgs:
-			x := c.args[(off-offArgs)/8]
-			if (off-offArgs)%8 == 4 {
-				return uint32(x >> 32)
-			}
-			return uint32(x)
-		}
-		return 0
-	}
-	for pc := 0; ; pc++ {
-		in := p[pc]
-		n++
-		jump := func(cond bool) {
-			if cond {
-				pc += int(in.Jt)
-			} else {
-				pc += int(in.Jf)
-			}
-		}
-		switch in.Code {
-		case opLdAbsW:
-			a = word(in.K)
-		case opAndK:
-			a &= in.K
-		case opJa:
-			pc += int(in.K)
-		case opJeqK:
-			jump(a == in.K)
-		case opJgtK:
-			jump(a > in.K)
-		case opJgeK:
-			jump(a >= in.K)
-		case opJsetK:
-			jump(a&in.K != 0)
-		case opRetK:
-			return n, in.K
-		}
-	}
-}
+// steps counts the instructions a call executes.
+func steps(p []unix.SockFilter, c call) (n int, ret uint32) { return run(p, c) }
 
 // TestSearchTree: with every syscall in its own range, a call is decided
 // in about log2(ranges) comparisons, far jumps included.

@@ -24,13 +24,6 @@ const (
 
 func retErrno(e unix.Errno) uint32 { return unix.SECCOMP_RET_ERRNO | uint32(e) }
 
-// call is one syscall as the filter sees it (struct seccomp_data).
-type call struct {
-	arch uint32
-	nr   uint32
-	args [6]uint64
-}
-
 func (c call) String() string {
 	return fmt.Sprintf("arch=%#x nr=%#x args=%#x", c.arch, c.nr, c.args)
 }
