@@ -15,9 +15,11 @@
 #   iproute2        ip(8), for network namespace tests
 #   uidmap          newuidmap/newgidmap: rootless containers with subordinate
 #                   id ranges (and the rootless tests, which make a user)
+#   qemu-user-static  runs the exec trampoline of the other architecture
+#                   (amd64 or arm64) in the spawn tests
 set -euo pipefail
 
-packages=(busybox-static containerd runc crun podman conmon docker.io tini keyutils iproute2 uidmap)
+packages=(busybox-static containerd runc crun podman conmon docker.io tini keyutils iproute2 uidmap qemu-user-static)
 
 installed() {
 	[[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == ii* ]]

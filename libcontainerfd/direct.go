@@ -14,6 +14,7 @@ import (
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
 	"github.com/containerfd/containerfd/libcontainerfd/pathrs"
+	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,7 +30,11 @@ import (
 // copy of the runtime until it execs, and such a process could open its
 // /proc/<pid>/exe, the runtime's binary, and write to it once no runtime
 // runs (CVE-2019-5736). The child is not dumpable, which keeps every other
-// process out; the stage runs from a read-only bind of the binary.
+// process out; the stage runs from a read-only bind of the binary. And the
+// child's last exec goes through spawn's trampoline, a sealed memfd, so
+// that a program that is a "#!/proc/self/exe" script runs the trampoline,
+// not the runtime, as its interpreter; where no trampoline can be made, or
+// the process's seccomp filter refuses its calls, the stage starts it.
 //
 // startsDirect decides it for a process about to start with pc, and
 // records first (markPtraceHost) a process that may ptrace. Such a
@@ -50,7 +55,21 @@ func (c *Container) startsDirect(pc *processConfig) (bool, error) {
 	if marked || kernfeat.Disabled(kernfeat.DirectExec) || pc.AppArmorProfile != "" || pc.SELinuxLabel != "" {
 		return false, nil
 	}
-	return pc.Seccomp == nil || pc.Seccomp.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER == 0, nil
+	if _, err := spawn.TrampolineFD(); err != nil {
+		return false, nil
+	}
+	return pc.Seccomp == nil || (pc.Seccomp.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 && passesTrampoline(pc.Seccomp.Program)), nil
+}
+
+// passesTrampoline reports whether a filter lets a direct child's last
+// calls through: it execs spawn's trampoline by fd, which marks the report
+// fd close-on-exec, under the process's filter. A profile that refuses
+// them (one older than execveat, say) starts the process through the
+// stage, which execs the program itself.
+func passesTrampoline(prog []unix.SockFilter) bool {
+	return seccomp.Allows(prog, unix.SYS_EXECVEAT, 0, 0, 0, 0, unix.AT_EMPTY_PATH) &&
+		seccomp.Allows(prog, unix.SYS_FCNTL, 0, unix.F_SETFD, 0) &&
+		seccomp.Allows(prog, unix.SYS_FCNTL, 0, unix.F_SETFD, unix.FD_CLOEXEC)
 }
 
 // ptraceMarker, in the state directory, says that some process of the

@@ -30,6 +30,12 @@ const (
 	// program itself, without our Go stage in between. Without it, the
 	// stage does.
 	DirectExec = "direct-exec"
+	// MemfdExec is executing a memfd (refused with vm.memfd_noexec=2): a
+	// directly started child execs the program through a trampoline in a
+	// sealed memfd, so that /proc/self/exe never leads to the runtime's
+	// binary. Without it, processes start through the stage, and the stage
+	// runs from a read-only bind of the binary.
+	MemfdExec = "memfd-exec"
 )
 
 // EnvDisable is the environment variable read by Disabled.

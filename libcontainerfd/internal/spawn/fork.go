@@ -36,6 +36,7 @@ func forkExec(args *cloneArgs, c *child) (pid uintptr, errno syscall.Errno) {
 		err1  syscall.Errno
 		stage uint32
 		i     int
+		n     uint
 		fd    int
 		b     [8]byte
 	)
@@ -245,8 +246,7 @@ proc:
 				syscall.RawSyscall(unix.SYS_EXIT_GROUP, 127, 0, 0)
 			}
 		}
-		c.gate.path[r1] = 0
-		c.proc.path = &c.gate.path[0]
+		c.gate.path[r1] = 0 // the trampoline's argv[1]
 		if c.gate.msg.Controllen >= c.gate.ttyLen {
 			fd = int(*(*int32)(unsafe.Pointer(&c.gate.control[c.gate.fdOff])))
 			r1, _, err1 = syscall.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_DUPFD_CLOEXEC, uintptr(c.nextFD))
@@ -418,6 +418,12 @@ proc:
 	if err1 != 0 {
 		goto fail
 	}
+	// The report fd stays open across the trampoline's exec: it reports a
+	// failed execve of the program there, and closes it on success.
+	_, _, err1 = syscall.RawSyscall(unix.SYS_FCNTL, uintptr(c.errW), unix.F_SETFD, 0)
+	if err1 != 0 {
+		goto fail
+	}
 	if c.proc.affinity != nil {
 		stage = stageAffinity
 		_, _, err1 = syscall.RawSyscall(unix.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(*c.proc.affinity), uintptr(unsafe.Pointer(c.proc.affinity)))
@@ -432,9 +438,20 @@ proc:
 			goto fail
 		}
 	}
-	stage = stageExecve
-	_, _, err1 = syscall.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(c.proc.path)),
-		uintptr(unsafe.Pointer(c.argv)), uintptr(unsafe.Pointer(c.envv)))
+	// The trampoline's argv[0]: the report fd in decimal.
+	i = len(c.proc.fdArg) - 1
+	c.proc.fdArg[i] = 0
+	for n = uint(c.errW); ; n /= 10 {
+		i--
+		c.proc.fdArg[i] = byte('0' + n%10)
+		if n < 10 {
+			break
+		}
+	}
+	c.proc.targv[0] = uintptr(unsafe.Pointer(&c.proc.fdArg[i]))
+	stage = stageTrampoline
+	_, _, err1 = syscall.RawSyscall6(unix.SYS_EXECVEAT, uintptr(c.proc.tramp), uintptr(unsafe.Pointer(c.path)),
+		uintptr(unsafe.Pointer(&c.proc.targv[0])), uintptr(unsafe.Pointer(c.envv)), unix.AT_EMPTY_PATH, 0)
 
 fail:
 	*(*uint32)(unsafe.Pointer(&b[0])) = stage

@@ -67,6 +67,11 @@ type MemPolicy struct {
 // procChild is Proc as the forked child reads it: pointers and lengths
 // ready for system calls.
 type procChild struct {
+	// tramp is the trampoline's fd; targv its argv: the report fd (the
+	// child writes it into fdArg), the program's path, its argv.
+	tramp       int
+	targv       []uintptr
+	fdArg       [12]byte
 	path        *byte
 	umask       int
 	cwd         *byte
@@ -108,8 +113,12 @@ func newProcChild(p *Proc) (*procChild, error) {
 	if p.SeccompFlags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
 		return nil, fmt.Errorf("spawn: a seccomp notify listener needs a stage to hand it on: %w", unix.EINVAL)
 	}
+	tramp, err := TrampolineFD()
+	if err != nil {
+		return nil, err
+	}
 	pc := &procChild{
-		path: path, umask: p.Umask, cwd: cwdp,
+		tramp: tramp, path: path, umask: p.Umask, cwd: cwdp,
 		cwdBuf: make([]byte, unix.PathMax), tty: p.TTY,
 		sched: p.Scheduler, ioprio: p.IOPriority, mempolicy: p.MemPolicy, personality: p.Personality,
 		progFlags: uintptr(p.SeccompFlags), seccompLate: p.NoNewPrivs,

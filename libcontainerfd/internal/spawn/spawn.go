@@ -189,6 +189,7 @@ const (
 	stageCloseFDs
 	stageAffinity
 	stageExecve
+	stageTrampoline
 	// Gate's steps.
 	stageMount
 	stageMountSend
@@ -228,6 +229,7 @@ var stageNames = map[uint32]string{
 	stageCloseFDs:    "close fds",
 	stageAffinity:    "set cpu affinity",
 	stageExecve:      StepExecve,
+	stageTrampoline:  "exec the trampoline",
 	stageMount:       "make the mount",
 	stageMountSend:   "send the mount",
 	stageGateWait:    "wait to be told to run",
@@ -349,7 +351,7 @@ func Start(a *Attr) (*Process, error) {
 			return nil, err
 		}
 		c.execFD = -1
-		internal = append(internal, &c.proc.tty)
+		internal = append(internal, &c.proc.tty, &c.proc.tramp)
 	}
 	if a.Gate != nil {
 		if a.Proc == nil {
@@ -379,7 +381,18 @@ func Start(a *Attr) (*Process, error) {
 		}
 	}
 	if c.gate != nil {
-		c.gate.setCloseRanges(len(a.Files), c.errW, c.gate.sock, c.gate.listener)
+		c.gate.setCloseRanges(len(a.Files), c.errW, c.gate.sock, c.gate.listener, c.proc.tramp)
+	}
+	if c.proc != nil {
+		// [report fd, path, argv..., nil]; argv ends in its own nil.
+		c.proc.targv = make([]uintptr, 2, 2+len(argv))
+		c.proc.targv[1] = uintptr(unsafe.Pointer(c.proc.path))
+		if c.gate != nil {
+			c.proc.targv[1] = uintptr(unsafe.Pointer(&c.gate.path[0]))
+		}
+		for _, p := range argv {
+			c.proc.targv = append(c.proc.targv, uintptr(unsafe.Pointer(p)))
+		}
 	}
 
 	// The kernel writes the pidfd through an address it gets as an integer,
