@@ -21,12 +21,12 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// binary is containerfd, built once for the test run; sdnotify and accept1
-// are static helpers (one copied into a container, one run on the host).
-var binary, sdnotify, accept1 string
+// binary is containerfd, built once for the test run; sdnotify, accept1 and
+// exewatch are static helpers (copied into containers, or run on the host).
+var binary, sdnotify, accept1, exewatch string
 
 // prebuiltEnv names a directory holding containerfd and the static helpers
-// (containerfd, sdnotify, accept1, keyread) already built, for a test binary
+// (containerfd, sdnotify, accept1, exewatch, keyread) already built, for a test binary
 // run where there is no Go toolchain: hack/vm.sh runs this package in a VM.
 const prebuiltEnv = "CFD_TEST_BINDIR"
 
@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 		binary = filepath.Join(dir, "containerfd")
 		sdnotify = filepath.Join(dir, "sdnotify")
 		accept1 = filepath.Join(dir, "accept1")
+		exewatch = filepath.Join(dir, "exewatch")
 		os.Exit(m.Run())
 	}
 	dir, err := os.MkdirTemp("", "cfdbin-")
@@ -45,7 +46,8 @@ func TestMain(m *testing.M) {
 	binary = filepath.Join(dir, "containerfd")
 	sdnotify = filepath.Join(dir, "sdnotify")
 	accept1 = filepath.Join(dir, "accept1")
-	for out, pkg := range map[string]string{binary: "..", sdnotify: "./testdata/sdnotify", accept1: "./testdata/accept1"} {
+	exewatch = filepath.Join(dir, "exewatch")
+	for out, pkg := range map[string]string{binary: "..", sdnotify: "./testdata/sdnotify", accept1: "./testdata/accept1", exewatch: "./testdata/exewatch"} {
 		build := exec.Command("go", "build", "-tags", "urfave_cli_no_docs,urfave_cli_no_suggest,godbus_no_tcp", "-o", out, pkg) // as make build
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stderr = os.Stderr

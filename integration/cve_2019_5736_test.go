@@ -1,0 +1,276 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerfd/containerfd/internal/testutil"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// CVE-2019-5736, as the public exploit does it. The image holds /bin/evil,
+// a script whose interpreter is #!/proc/self/exe: a process that execs it
+// while its own exe is the runtime's binary makes the kernel run that
+// binary inside the container, as a process the container may open. A
+// watcher in the container (testdata/exewatch) opens /proc/<pid>/exe of
+// every process as soon as it shows up and keeps the fds; once the runtime
+// on the host has exited, it reopens them for writing and writes. The host
+// meanwhile starts /bin/evil (and /bin/sleep, as the exploit's victim
+// would) a dozen times, in each way containerfd starts a process: run,
+// create and start, exec into a running and into a created container;
+// directly, through the stage (direct-exec off), and without the exec
+// trampoline (memfd-exec off, where the kernel will not exec a memfd). The
+// runtime's binary must come out unchanged, and the watcher must not have
+// written any file but the containers' own.
+//
+// The processes share the watcher's pid namespace: the watcher is the init
+// of one container, the victim another container that joins its pid
+// namespace, so that the victim's init may exit and the watcher go on.
+func TestCVE_2019_5736_ExecThroughProcSelfExe(t *testing.T) {
+	modes := []struct {
+		name   string
+		args   []string // the victim's init
+		rounds func(v *victim)
+	}{
+		{"run", []string{"/bin/evil"}, func(v *victim) {
+			for range 12 {
+				v.run("run", "--bundle", v.bundle, v.id)
+				v.run("delete", "--force", v.id)
+			}
+		}},
+		{"create-start", []string{"/bin/evil"}, func(v *victim) {
+			for range 12 {
+				v.must("create", "--bundle", v.bundle, v.id)
+				v.must("start", v.id)
+				v.waitStopped()
+				v.must("delete", v.id)
+			}
+		}},
+		{"exec-running", []string{"sleep", "100"}, func(v *victim) {
+			v.must("run", "--detach", "--bundle", v.bundle, v.id)
+			v.execRounds()
+			v.must("delete", "--force", v.id)
+		}},
+		{"exec-created", []string{"sleep", "100"}, func(v *victim) {
+			v.must("create", "--bundle", v.bundle, v.id)
+			v.execRounds()
+			v.must("delete", "--force", v.id)
+		}},
+	}
+	for _, path := range []struct{ name, disable string }{{"direct", ""}, {"stage", "direct-exec"}, {"no-trampoline", "memfd-exec"}} {
+		for _, m := range modes {
+			t.Run(path.name+"/"+m.name, func(t *testing.T) {
+				var env []string
+				if path.disable != "" {
+					env = []string{"CONTAINERFD_DISABLE=" + os.Getenv("CONTAINERFD_DISABLE") + "," + path.disable}
+				}
+				w := newWatcher(t, env)
+				v := w.victim(t, m.args)
+				m.rounds(v)
+				checkExploit(t, w.rootfs, w.self, w.before)
+			})
+		}
+	}
+}
+
+// TestCVE_2019_5736_Rootless: the same attack on a rootless container,
+// whose runtime is the user's own copy (say, in ~/bin): the container's
+// root is that user on the host, and could write it given an fd. The
+// watcher is the container's init, or, before start, an exec'd process.
+func TestCVE_2019_5736_Rootless(t *testing.T) {
+	for _, mode := range []string{"exec-running", "exec-created"} {
+		t.Run(mode, func(t *testing.T) {
+			testutil.NoLeaks(t)
+			u := newRootlessUser(t)
+			u.Own(t, u.binary, 0o755)
+			before := fileHash(t, u.binary)
+			id := testutil.ID(t)
+			var rootfs string
+			var watch []string
+			dir := u.bundle(id, func(s *specs.Spec) {
+				rootfs = s.Root.Path
+				s.Root.Readonly = false // the watcher reports in /tmp
+				watch = watcherArgs(armRootfs(t, rootfs, true))
+				s.Process.Args = watch
+				if mode == "exec-created" {
+					s.Process.Args = []string{"sleep", "100"}
+				}
+			})
+			if mode == "exec-running" {
+				u.ok(dir, "run", "--detach", id)
+			} else {
+				u.ok(dir, "create", id)
+				u.ok(dir, append([]string{"exec", "--detach", id}, watch...)...)
+			}
+			for range 12 {
+				u.run(dir, "exec", id, "/bin/evil")
+				u.ok(dir, "exec", id, "/bin/sleep", "0.3")
+			}
+			checkExploit(t, rootfs, u.binary, before)
+			u.ok(dir, "delete", "--force", id)
+		})
+	}
+}
+
+// armRootfs puts the attacker's files in a rootfs: /bin/evil, and with
+// watcher /exewatch. It returns the DEV:INO of the rootfs's own programs,
+// which the watcher is not to write.
+func armRootfs(t *testing.T, rootfs string, watcher bool) []string {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(rootfs, "bin/evil"), []byte("#!/proc/self/exe\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	own := []string{devIno(t, filepath.Join(rootfs, "bin/busybox"))}
+	if watcher {
+		copyFile(t, exewatch, filepath.Join(rootfs, "exewatch"), 0o755)
+		own = append(own, devIno(t, filepath.Join(rootfs, "exewatch")))
+	}
+	return own
+}
+
+func watcherArgs(own []string) []string {
+	return append([]string{"/exewatch", "/tmp/go", "/tmp/report"}, own...)
+}
+
+// checkExploit lets the watcher in rootfs write what it holds, once every
+// runtime process has exited, and checks that the runtime's binary self
+// still has the hash before.
+func checkExploit(t *testing.T, rootfs, self, before string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(rootfs, "tmp/go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var report string
+	for i := 0; i < 200 && !strings.HasSuffix(report, "DONE\n"); i++ {
+		time.Sleep(50 * time.Millisecond)
+		b, _ := os.ReadFile(filepath.Join(rootfs, "tmp/report"))
+		report = string(b)
+	}
+	if !strings.HasSuffix(report, "DONE\n") {
+		t.Fatalf("the watcher did not report: %q", report)
+	}
+	t.Logf("the watcher held:\n%s", report)
+	if h := fileHash(t, self); h != before {
+		t.Errorf("the container overwrote the runtime's binary (sha256 %s, was %s)", h, before)
+	}
+	for _, l := range strings.Split(report, "\n") {
+		if strings.HasPrefix(l, "WROTE ") {
+			t.Errorf("the container wrote a file it got from /proc/<pid>/exe: %s", l)
+		}
+	}
+}
+
+// watcher is the attacker's container and the copy of containerfd it
+// attacks: were the attack to work, only the copy breaks.
+type watcher struct {
+	*env
+	rootfs string
+	self   string // the runtime's binary
+	before string // its hash
+	cmdEnv []string
+	own    []string // DEV:INO of the containers' own programs
+}
+
+func newWatcher(t *testing.T, cmdEnv []string) *watcher {
+	w := &watcher{env: newEnv(t), cmdEnv: cmdEnv}
+	w.self = filepath.Join(t.TempDir(), "containerfd")
+	copyFile(t, binary, w.self, 0o755)
+	w.before = fileHash(t, w.self)
+	w.rootfs = w.spec().Root.Path
+	w.own = armRootfs(t, w.rootfs, true)
+	return w
+}
+
+// runtime runs the attacked copy of containerfd for e.
+func (w *watcher) runtime(e *env, args ...string) result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, w.self, append([]string{"--root", e.root}, args...)...)
+	cmd.Env = append(os.Environ(), w.cmdEnv...)
+	return runResult(e.t, cmd, args)
+}
+
+// victim is the container whose processes the watcher watches.
+type victim struct {
+	*env
+	w *watcher
+}
+
+// victim makes the victim's bundle, then runs the watcher, which by then
+// knows every file it is not to write, and points the victim at its pid
+// namespace.
+func (w *watcher) victim(t *testing.T, args []string) *victim {
+	v := &victim{env: newEnv(t, args...), w: w}
+	s := v.spec()
+	w.own = append(w.own, armRootfs(t, s.Root.Path, false)...)
+	ws := w.spec()
+	ws.Process.Args = watcherArgs(w.own)
+	w.writeSpec(ws)
+	if r := w.runtime(w.env, "run", "--detach", "--bundle", w.bundle, w.id); r.code != 0 {
+		t.Fatalf("run the watcher: %v", r)
+	}
+	pid := int(w.state()["pid"].(float64))
+	for i := range s.Linux.Namespaces {
+		if s.Linux.Namespaces[i].Type == specs.PIDNamespace {
+			s.Linux.Namespaces[i].Path = fmt.Sprintf("/proc/%d/ns/pid", pid)
+		}
+	}
+	v.writeSpec(s)
+	return v
+}
+
+func (v *victim) run(args ...string) result { return v.w.runtime(v.env, args...) }
+
+func (v *victim) must(args ...string) {
+	v.t.Helper()
+	if r := v.run(args...); r.code != 0 {
+		v.t.Fatalf("containerfd %s: %v", strings.Join(args, " "), r)
+	}
+}
+
+// execRounds alternates the exploit's script with an ordinary program.
+func (v *victim) execRounds() {
+	for range 12 {
+		v.run("exec", v.id, "/bin/evil")
+		v.must("exec", v.id, "/bin/sleep", "0.3")
+	}
+}
+
+func (v *victim) waitStopped() {
+	v.t.Helper()
+	for range 200 {
+		if r := v.run("state", v.id); strings.Contains(r.stdout, `"stopped"`) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	v.t.Fatalf("%s did not stop", v.id)
+}
+
+func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func devIno(t *testing.T, path string) string {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+}
