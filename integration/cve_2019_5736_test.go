@@ -274,3 +274,21 @@ func devIno(t *testing.T, path string) string {
 	}
 	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
 }
+
+// TestTrampolineRefusedByFilter: a seccomp profile that refuses execveat
+// (one older than it, say) cannot let a direct child exec its trampoline;
+// init and exec'd processes start through the stage, which execs the
+// program with execve, as before.
+func TestTrampolineRefusedByFilter(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	s := e.spec()
+	s.Linux.Seccomp = &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Syscalls:      []specs.LinuxSyscall{{Names: []string{"execveat"}, Action: specs.ActErrno}},
+	}
+	e.writeSpec(s)
+	e.ok("run", "--detach", "--bundle", e.bundle, e.id)
+	if out := e.ok("exec", e.id, "sh", "-c", "echo exec; grep Seccomp: /proc/self/status"); out != "exec\nSeccomp:\t2\n" {
+		t.Errorf("exec under a filter without execveat: %q", out)
+	}
+}
