@@ -207,14 +207,7 @@ func softRoCE(t *testing.T) (name, why string) {
 	b := make([]byte, 3)
 	rand.Read(b)
 	veth, name := "cfdrxe"+hex.EncodeToString(b), "cfdrdma"+hex.EncodeToString(b)
-	if out, err := exec.Command("ip", "link", "add", veth, "type", "veth", "peer", "name", veth+"p").CombinedOutput(); err != nil {
-		t.Fatalf("ip link add %s type veth: %v\n%s", veth, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "link", "del", veth).CombinedOutput(); err != nil {
-			t.Errorf("ip link del %s: %v\n%s", veth, err, out)
-		}
-	})
+	vethPair(t, veth)
 	if out, err := exec.Command("ip", "link", "set", veth, "up").CombinedOutput(); err != nil {
 		t.Fatalf("ip link set %s up: %v\n%s", veth, err, out)
 	}
