@@ -15,9 +15,17 @@
 #   iproute2        ip(8), for network namespace tests
 #   uidmap          newuidmap/newgidmap: rootless containers with subordinate
 #                   id ranges (and the rootless tests, which make a user)
+#   kmod            modprobe, which the kernel runs to load a driver on first
+#                   use (veth for the net device tests)
+#   apparmor        apparmor_parser: where AppArmor is on (Debian's default),
+#                   the AppArmor test loads a profile with it and dockerd
+#                   its docker-default profile
+# hack/vm.sh installs kmod and apparmor too: here they are installed before
+# the tests, so that a first `make test` on a fresh machine runs what later
+# ones run.
 set -euo pipefail
 
-packages=(busybox-static containerd runc crun podman conmon docker.io tini keyutils iproute2 uidmap)
+packages=(busybox-static containerd runc crun podman conmon docker.io tini keyutils iproute2 uidmap kmod apparmor)
 
 installed() {
 	[[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == ii* ]]
