@@ -17,9 +17,17 @@
 #                   id ranges (and the rootless tests, which make a user)
 #   qemu-user-static  runs the exec trampoline of the other architecture
 #                   (amd64 or arm64) in the spawn tests
+#   kmod            modprobe, which the kernel runs to load a driver on first
+#                   use (veth for the net device tests)
+#   apparmor        apparmor_parser: where AppArmor is on (Debian's default),
+#                   the AppArmor test loads a profile with it and dockerd
+#                   its docker-default profile
+# hack/vm.sh installs kmod and apparmor too: here they are installed before
+# the tests, so that a first `make test` on a fresh machine runs what later
+# ones run.
 set -euo pipefail
 
-packages=(busybox-static containerd runc crun podman conmon docker.io tini keyutils iproute2 uidmap qemu-user-static)
+packages=(busybox-static containerd runc crun podman conmon docker.io tini keyutils iproute2 uidmap qemu-user-static kmod apparmor)
 
 installed() {
 	[[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == ii* ]]

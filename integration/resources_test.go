@@ -122,7 +122,24 @@ func TestResourcesBlockIOHugetlbRdma(t *testing.T) {
 		if weightFile != "" {
 			upd["blockIO"].(map[string]any)["weight"] = 300
 		} else {
-			t.Logf("no io weight file in %s (neither BFQ nor iocost): weight not tested", ioDir)
+			// No proportional-weight scheduler here (a fresh Debian 12 on
+			// cgroup v1: no CFQ, no BFQ loaded): a weight is refused, naming
+			// the files it needs, and the update changes nothing.
+			want := "linux.resources.blockIO.weight: the cgroup has no blkio.bfq.weight (nor blkio.weight: no proportional-weight IO scheduler, CFQ or BFQ, in the kernel)"
+			if ioV2 {
+				want = "linux.resources.blockIO.weight: the cgroup has no io.weight (nor io.bfq.weight: neither BFQ nor iocost in the kernel)"
+			}
+			js := `{"blockIO":{"weight":300,"throttleReadBpsDevice":[{"major":` + strconv.FormatInt(major, 10) + `,"minor":` + strconv.FormatInt(minor, 10) + `,"rate":2097152}]}}`
+			if r := e.cfdIn([]byte(js), "update", "--resources", "-", e.id); r.code == 0 || !strings.Contains(r.stderr, want) {
+				t.Errorf("update with a weight and no weight file in %s: %v, want an error with %q", ioDir, r, want)
+			}
+			file, was := "blkio.throttle.read_bps_device", dev+" 1048576"
+			if ioV2 {
+				file, was = "io.max", dev+" rbps=1048576 wbps=max riops=max wiops=100"
+			}
+			if got := readIn(t, ioDir, file); got != was {
+				t.Errorf("%s = %q after a refused update, want it unchanged, %q", file, got, was)
+			}
 		}
 		js, _ := json.Marshal(upd)
 		if r := e.cfdIn(js, "update", "--resources", "-", e.id); r.code != 0 {
@@ -207,14 +224,7 @@ func softRoCE(t *testing.T) (name, why string) {
 	b := make([]byte, 3)
 	rand.Read(b)
 	veth, name := "cfdrxe"+hex.EncodeToString(b), "cfdrdma"+hex.EncodeToString(b)
-	if out, err := exec.Command("ip", "link", "add", veth, "type", "veth", "peer", "name", veth+"p").CombinedOutput(); err != nil {
-		t.Fatalf("ip link add %s type veth: %v\n%s", veth, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "link", "del", veth).CombinedOutput(); err != nil {
-			t.Errorf("ip link del %s: %v\n%s", veth, err, out)
-		}
-	})
+	vethPair(t, veth)
 	if out, err := exec.Command("ip", "link", "set", veth, "up").CombinedOutput(); err != nil {
 		t.Fatalf("ip link set %s up: %v\n%s", veth, err, out)
 	}

@@ -10,16 +10,28 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // process.scheduler, ioPriority, execCPUAffinity and linux.personality,
 // seen from the host in /proc and from inside.
 func TestSchedulingAndPersonality(t *testing.T) {
 	e := newEnv(t, "sh", "-c", "uname -m; sleep 100")
+	// The last CPU we may run on: a host may have only CPU 0.
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		t.Fatal(err)
+	}
+	cpu := 0
+	for i := range len(allowed) * 64 {
+		if allowed.IsSet(i) {
+			cpu = i
+		}
+	}
 	s := e.spec()
 	s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedBatch, Nice: 5}
 	s.Process.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_IDLE}
-	s.Process.ExecCPUAffinity = &specs.CPUAffinity{Final: "1"}
+	s.Process.ExecCPUAffinity = &specs.CPUAffinity{Final: strconv.Itoa(cpu)}
 	s.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux32}
 	e.writeSpec(s)
 	e.ok("run", "-d", "-b", e.bundle, e.id)
@@ -34,7 +46,7 @@ func TestSchedulingAndPersonality(t *testing.T) {
 		t.Errorf("ionice -p: %q %v, want idle", out, err)
 	}
 	status, _ := os.ReadFile("/proc/" + pid + "/status")
-	if !strings.Contains(string(status), "Cpus_allowed_list:\t1\n") {
+	if !strings.Contains(string(status), "Cpus_allowed_list:\t"+strconv.Itoa(cpu)+"\n") {
 		t.Errorf("cpu affinity: %s", grepLine(string(status), "Cpus_allowed_list"))
 	}
 	if out := e.ok("exec", e.id, "uname", "-m"); out != "i686\n" {
@@ -71,6 +83,9 @@ func TestTimeOffsets(t *testing.T) {
 
 // linux.memoryPolicy: the process's NUMA policy, as numa_maps shows it.
 func TestMemoryPolicy(t *testing.T) {
+	if _, err := os.Stat("/proc/self/numa_maps"); err != nil {
+		t.Skipf("no /proc/self/numa_maps: a kernel without NUMA, which has no memory policies: %v", err)
+	}
 	e := newEnv(t, "sleep", "100")
 	s := e.spec()
 	s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind, Nodes: "0"}
@@ -79,7 +94,7 @@ func TestMemoryPolicy(t *testing.T) {
 	pid := strconv.Itoa(int(e.state()["pid"].(float64)))
 	maps, err := os.ReadFile("/proc/" + pid + "/numa_maps")
 	if err != nil {
-		t.Skipf("no /proc/<pid>/numa_maps (a kernel without NUMA): %v", err)
+		t.Fatal(err)
 	}
 	if !strings.Contains(string(maps), "bind:0") {
 		t.Errorf("numa_maps of init: %s", strings.SplitN(string(maps), "\n", 2)[0])
@@ -96,19 +111,11 @@ func TestNetDevices(t *testing.T) {
 	e := newEnv(t, "sh", "-c", `for i in eth7 cfd0; do ip -o link show $i | grep -q '<.*UP' && echo $i up; done
 		ip -o -4 addr show eth7 | tr -s ' ' | cut -d' ' -f2,4; sleep 100`)
 	n := strconv.Itoa(os.Getpid() % 100000)
-	a, b := "cfdtestnda"+n, "cfdtestndb"+n
-	for _, args := range [][]string{
-		{"link", "add", a, "type", "veth", "peer", "name", a + "p"},
-		{"link", "add", b, "type", "veth", "peer", "name", b + "p"},
-		{"addr", "add", "10.250.7.1/24", "dev", a},
-	} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Skipf("ip %v (veth pairs: iproute2 and the veth driver): %v: %s", args, err, out)
-		}
-		if args[0] == "link" {
-			dev := args[2]
-			t.Cleanup(func() { exec.Command("ip", "link", "del", dev).Run() })
-		}
+	a, b := "cfdnda"+n, "cfdndb"+n
+	vethPair(t, a)
+	vethPair(t, b)
+	if out, err := exec.Command("ip", "addr", "add", "10.250.7.1/24", "dev", a).CombinedOutput(); err != nil {
+		t.Fatalf("ip addr add 10.250.7.1/24 dev %s: %v: %s", a, err, out)
 	}
 	s := e.spec()
 	s.Linux.NetDevices = map[string]specs.LinuxNetDevice{a: {Name: "eth7"}, b: {Name: "cfd%d"}}
@@ -146,11 +153,8 @@ func TestNetDevicesMissing(t *testing.T) {
 	}
 	// A name the container already has ("lo") fails before the move: the
 	// interface stays on the host.
-	dev := "cfdtestndl" + strconv.Itoa(os.Getpid()%100000)
-	if out, err := exec.Command("ip", "link", "add", dev, "type", "veth", "peer", "name", dev+"p").CombinedOutput(); err != nil {
-		t.Skipf("ip link add type veth (iproute2 and the veth driver): %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "link", "del", dev).Run() })
+	dev := "cfdndl" + strconv.Itoa(os.Getpid()%100000)
+	vethPair(t, dev)
 	e.edit(func(s *specs.Spec) {
 		s.Linux.NetDevices = map[string]specs.LinuxNetDevice{dev: {Name: "lo"}}
 	})
@@ -161,4 +165,32 @@ func TestNetDevicesMissing(t *testing.T) {
 	if _, err := net.InterfaceByName(dev); err != nil {
 		t.Errorf("%s left the host: %v", dev, err)
 	}
+}
+
+// vethPair makes a veth pair of the test's own on the host, name and
+// name+"p" (names of at most 15 bytes), and deletes it after the test:
+// deleting the peer, which stays on the host, also takes the end a
+// container took. It skips, naming what is missing, without ip(8) or
+// where the kernel has no veth driver (built in, or a module it loads).
+func vethPair(t *testing.T, name string) {
+	t.Helper()
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs ip(8) (iproute2; hack/deps.sh installs it)")
+	}
+	out, err := exec.Command("ip", "link", "add", name, "type", "veth", "peer", "name", name+"p").CombinedOutput()
+	if err != nil {
+		// The kernel's answer (EOPNOTSUPP) where no driver has the kind.
+		if strings.Contains(string(out), "Unknown device type") {
+			t.Skipf("the kernel has no veth driver: ip link add %s type veth: %s", name, out)
+		}
+		t.Fatalf("ip link add %s type veth peer name %sp: %v: %s", name, name, err, out)
+	}
+	t.Cleanup(func() {
+		if _, err := net.InterfaceByName(name + "p"); err != nil {
+			return // gone with the network namespace of its other end
+		}
+		if out, err := exec.Command("ip", "link", "del", name+"p").CombinedOutput(); err != nil {
+			t.Errorf("ip link del %sp: %v: %s", name, err, out)
+		}
+	})
 }

@@ -47,9 +47,13 @@ const subCount = 65536
 // and gid with no account and no subordinate ranges (SubCount 0): enough
 // for a runtime, which needs no account, to run as someone who is not
 // root. RequireSubids skips what needs the ranges.
+//
+// Where the host's sysctls forbid unprivileged user namespaces, which
+// every rootless container needs, the test is skipped, naming the sysctl.
 func NewUser(t testing.TB) *User {
 	t.Helper()
 	RequireRoot(t)
+	requireUnprivilegedUserns(t)
 	if _, err := exec.LookPath("useradd"); err != nil {
 		return newAnonymousUser(t)
 	}
@@ -72,6 +76,19 @@ func NewUser(t testing.TB) *User {
 	}
 	u.makeXDG(t)
 	return u
+}
+
+// requireUnprivilegedUserns skips the test where a sysctl forbids users
+// other than root to make user namespaces: Debian's
+// kernel.unprivileged_userns_clone (1 by default since Debian 11), or
+// user.max_user_namespaces. A sysctl the kernel lacks forbids nothing.
+func requireUnprivilegedUserns(t testing.TB) {
+	t.Helper()
+	for _, f := range []string{"/proc/sys/kernel/unprivileged_userns_clone", "/proc/sys/user/max_user_namespaces"} {
+		if b, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(b)) == "0" {
+			t.Skipf("%s is 0: this host forbids unprivileged user namespaces, which rootless containers need", f)
+		}
+	}
 }
 
 // newAnonymousUser is NewUser without useradd: a uid no process has.

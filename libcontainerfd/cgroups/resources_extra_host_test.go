@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -62,6 +63,30 @@ func controllerHere(t *testing.T, c *Cgroup, ctrl, v2ctrl string) (dir string, v
 	return "", false
 }
 
+// weightFileHere returns the file of cgroup dir that takes a blockIO
+// weight, the one Set picks (v1: blkio.weight, CFQ, else blkio.bfq.weight,
+// BFQ; cgroup2: io.bfq.weight, BFQ, else io.weight, iocost), or "" and the
+// error Set gives for a weight where the kernel has no such scheduler.
+func weightFileHere(t *testing.T, dir string, v2 bool) (file, noWeight string) {
+	t.Helper()
+	files := []string{"blkio.weight", "blkio.bfq.weight"}
+	noWeight = "cgroups: linux.resources.blockIO.weight: the cgroup has no blkio.bfq.weight (nor blkio.weight: no proportional-weight IO scheduler, CFQ or BFQ, in the kernel): unsupported operation"
+	if v2 {
+		files = []string{"io.bfq.weight", "io.weight"}
+		noWeight = "cgroups: linux.resources.blockIO.weight: the cgroup has no io.weight (nor io.bfq.weight: neither BFQ nor iocost in the kernel): unsupported operation"
+	}
+	for _, f := range files {
+		_, err := os.Stat(filepath.Join(dir, f))
+		if err == nil {
+			return f, ""
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	return "", noWeight
+}
+
 func readTrim(t *testing.T, dir, file string) string {
 	t.Helper()
 	s, err := readFile(dir, file)
@@ -75,7 +100,8 @@ func readTrim(t *testing.T, dir, file string) string {
 // the host's cgroups, in every mode it has. Where a controller is there (v1
 // blkio here), the values are read back from the kernel's files; where it is
 // not (hugetlb, rdma, net_cls, net_prio here, and every controller of the
-// controller-less cgroup2), Set must fail naming it.
+// controller-less cgroup2), Set must fail naming it. A blkio weight is
+// checked likewise against the scheduler files the cgroup has.
 func TestSetExtraHost(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode Mode) {
 		c := create(t, testParentNamed(t, "res2")+"/ctr")
@@ -88,8 +114,7 @@ func TestSetExtraHost(t *testing.T) {
 			r := blkio(specs.LinuxBlockIO{Weight: ptr[uint16](300),
 				ThrottleReadBpsDevice:   []specs.LinuxThrottleDevice{tdev(major, minor, 1048576)},
 				ThrottleWriteIOPSDevice: []specs.LinuxThrottleDevice{tdev(major, minor, 100)}})
-			switch {
-			case dir == "":
+			if dir == "" {
 				want := "cgroups: io controller not enabled in " + c.Paths()[KeyUnified]
 				if mode == V1 {
 					want = "cgroups: blkio controller: no v1 hierarchy of it is mounted"
@@ -98,21 +123,50 @@ func TestSetExtraHost(t *testing.T) {
 					t.Errorf("Set: %v\nwant an error starting %q", err, want)
 				}
 				return
-			case v2:
+			}
+			// A weight needs a proportional-weight scheduler, whose files
+			// the cgroup has only where the kernel has one loaded (a fresh
+			// Debian 12 has no CFQ, since 5.0, and no BFQ until something
+			// loads it). Without one, Set must say so, and the throttle
+			// limits, which need none, must still work.
+			weightFile, noWeight := weightFileHere(t, dir, v2)
+			if weightFile == "" {
+				t.Logf("%s has no weight file: no proportional-weight scheduler here", dir)
+				if err := c.Set(r); !errors.Is(err, errors.ErrUnsupported) || err.Error() != noWeight {
+					t.Errorf("Set with a weight: %v\nwant %q", err, noWeight)
+				}
+				throttle := "blkio.throttle.read_bps_device"
+				if v2 {
+					throttle = "io.max"
+				}
+				if got := readTrim(t, dir, throttle); got != "" {
+					t.Errorf("%s = %q after a refused Set, want it unchanged (empty)", throttle, got)
+				}
+				r.BlockIO.Weight = nil
+			}
+			if v2 {
 				set(t, c, r)
 				if got := readTrim(t, dir, "io.max"); !strings.HasPrefix(got, dev+" rbps=1048576 wbps=max riops=max wiops=100") {
 					t.Errorf("io.max = %q", got)
 				}
-				t.Logf("io.weight %q, io.bfq.weight %q", readTrim(t, dir, "io.weight"), func() string { s, _ := readFile(dir, "io.bfq.weight"); return s }())
+				if weightFile == "" {
+					return
+				}
+				// "default W", then a line per device weight (none here).
+				want := "default 300"
+				if weightFile == "io.weight" {
+					want = "default " + strconv.FormatUint(blkioToIOWeight(300), 10)
+				}
+				if got, _, _ := strings.Cut(readTrim(t, dir, weightFile), "\n"); got != want {
+					t.Errorf("%s = %q, want %q", weightFile, got, want)
+				}
 				return
 			}
 			set(t, c, r)
-			weightFile := "blkio.weight"
-			if _, err := os.Stat(filepath.Join(dir, weightFile)); err != nil {
-				weightFile = "blkio.bfq.weight"
-			}
-			if got := readTrim(t, dir, weightFile); got != "300" {
-				t.Errorf("%s = %q, want 300", weightFile, got)
+			if weightFile != "" {
+				if got := readTrim(t, dir, weightFile); got != "300" {
+					t.Errorf("%s = %q, want 300", weightFile, got)
+				}
 			}
 			if got := readTrim(t, dir, "blkio.throttle.read_bps_device"); got != dev+" 1048576" {
 				t.Errorf("read_bps_device = %q", got)
@@ -121,11 +175,17 @@ func TestSetExtraHost(t *testing.T) {
 				t.Errorf("write_iops_device = %q", got)
 			}
 			// Update: a new rate replaces the old; 0 removes it.
-			set(t, c, blkio(specs.LinuxBlockIO{Weight: ptr[uint16](1000),
+			u := blkio(specs.LinuxBlockIO{
 				ThrottleReadBpsDevice:   []specs.LinuxThrottleDevice{tdev(major, minor, 0)},
-				ThrottleWriteIOPSDevice: []specs.LinuxThrottleDevice{tdev(major, minor, 50)}}))
-			if got := readTrim(t, dir, weightFile); got != "1000" {
-				t.Errorf("%s = %q, want 1000", weightFile, got)
+				ThrottleWriteIOPSDevice: []specs.LinuxThrottleDevice{tdev(major, minor, 50)}})
+			if weightFile != "" {
+				u.BlockIO.Weight = ptr[uint16](1000)
+			}
+			set(t, c, u)
+			if weightFile != "" {
+				if got := readTrim(t, dir, weightFile); got != "1000" {
+					t.Errorf("%s = %q, want 1000", weightFile, got)
+				}
 			}
 			if got := readTrim(t, dir, "blkio.throttle.read_bps_device"); got != "" {
 				t.Errorf("read_bps_device = %q after rate 0, want it empty", got)
@@ -133,17 +193,25 @@ func TestSetExtraHost(t *testing.T) {
 			if got := readTrim(t, dir, "blkio.throttle.write_iops_device"); got != dev+" 50" {
 				t.Errorf("write_iops_device = %q", got)
 			}
-			// A device weight needs the device to use a weighting scheduler.
+			// A device weight needs the scheduler's files, and the device
+			// to use that scheduler.
 			err := c.Set(blkio(specs.LinuxBlockIO{WeightDevice: []specs.LinuxWeightDevice{wdev(major, minor, ptr[uint16](200), nil)}}))
 			devFile := strings.Replace(weightFile, "weight", "weight_device", 1)
-			if sched == "bfq" || (weightFile == "blkio.weight" && sched == "cfq") {
+			switch {
+			case weightFile == "":
+				if !errors.Is(err, errors.ErrUnsupported) || err.Error() != noWeight {
+					t.Errorf("weight device: %v\nwant %q", err, noWeight)
+				}
+			case sched == "bfq" || (weightFile == "blkio.weight" && sched == "cfq"):
 				if err != nil {
 					t.Errorf("weight device with %s: %v", sched, err)
 				}
-			} else if want := "cgroups: set " + devFile + " to " + dev + " 200 in " + dir + ": "; err == nil || !strings.HasPrefix(err.Error(), want) {
-				t.Errorf("weight device with scheduler %q: %v\nwant an error starting %q", sched, err, want)
-			} else {
-				t.Logf("device %s uses %q: %v", dev, sched, err)
+			default:
+				if want := "cgroups: set " + devFile + " to " + dev + " 200 in " + dir + ": "; err == nil || !strings.HasPrefix(err.Error(), want) {
+					t.Errorf("weight device with scheduler %q: %v\nwant an error starting %q", sched, err, want)
+				} else {
+					t.Logf("device %s uses %q: %v", dev, sched, err)
+				}
 			}
 			// The kernel refuses a device that is not there.
 			if err := c.Set(blkio(specs.LinuxBlockIO{ThrottleReadBpsDevice: []specs.LinuxThrottleDevice{tdev(4095, 1<<20-1, 1)}})); err == nil ||

@@ -3,6 +3,7 @@ package cgroups
 import (
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -256,9 +257,18 @@ func TestSetV1CPUOrder(t *testing.T) {
 		})
 
 		t.Run("realtime", func(t *testing.T) {
-			// The parent needs an RT budget of its own: 10%.
-			if err := writeFile(parent, "cpu.rt_runtime_us", "100000"); err != nil {
-				t.Skipf("cannot give our parent cgroup an RT budget: %v", err)
+			// Real-time group scheduling is a kernel option that Debian's
+			// kernels leave out: then no cgroup has the files.
+			if _, err := os.Stat(filepath.Join(parent, "cpu.rt_runtime_us")); errors.Is(err, fs.ErrNotExist) {
+				t.Skipf("no cpu.rt_runtime_us in %s: the kernel has no real-time group scheduling (CONFIG_RT_GROUP_SCHED)", parent)
+			}
+			// The parent needs an RT budget of its own: 10%. The kernel
+			// refuses it (EINVAL) where the host has given the root's
+			// budget (kernel.sched_rt_runtime_us) to other cgroups.
+			if err := writeFile(parent, "cpu.rt_runtime_us", "100000"); errors.Is(err, unix.EINVAL) {
+				t.Skipf("the host's real-time budget has no 10%% left for our parent cgroup: %v", err)
+			} else if err != nil {
+				t.Fatal(err)
 			}
 			set(t, c, cpu(specs.LinuxCPU{RealtimeRuntime: ptr[int64](50000), RealtimePeriod: ptr[uint64](1000000)}))
 			check(t, c, "1", map[string]string{"cpu.rt_runtime_us": "50000", "cpu.rt_period_us": "1000000"})
