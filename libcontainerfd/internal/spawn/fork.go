@@ -282,161 +282,16 @@ proc:
 		}
 	}
 
-	// The steps of Proc, in its order (see there).
-	syscall.RawSyscall(unix.SYS_UMASK, uintptr(c.proc.umask), 0, 0)
-	stage = stageCwd
-	_, _, err1 = syscall.RawSyscall(unix.SYS_CHDIR, uintptr(unsafe.Pointer(c.proc.cwd)), 0, 0)
-	if err1 != 0 {
-		goto fail
-	}
-	stage = stageCwdOutside
-	r1, _, err1 = syscall.RawSyscall(unix.SYS_GETCWD, uintptr(unsafe.Pointer(&c.proc.cwdBuf[0])), uintptr(len(c.proc.cwdBuf)), 0)
-	if err1 != 0 {
-		goto fail
-	}
-	if r1 == 0 || c.proc.cwdBuf[0] != '/' {
-		err1 = syscall.ENOENT
-		goto fail
-	}
-	if c.proc.tty >= 0 {
-		stage = stageTTY
-		_, _, err1 = syscall.RawSyscall(unix.SYS_SETSID, 0, 0, 0)
-		if err1 != 0 {
-			goto fail
-		}
-		_, _, err1 = syscall.RawSyscall(unix.SYS_IOCTL, uintptr(c.proc.tty), unix.TIOCSCTTY, 0)
-		if err1 != 0 {
-			goto fail
-		}
-		for i = 0; i < 3; i++ {
-			_, _, err1 = syscall.RawSyscall(unix.SYS_DUP3, uintptr(c.proc.tty), uintptr(i), 0)
-			if err1 != 0 {
-				goto fail
-			}
-		}
-		if c.proc.tty > 2 {
-			syscall.RawSyscall(unix.SYS_CLOSE, uintptr(c.proc.tty), 0, 0)
-		}
-	}
-	if c.proc.sched != nil {
-		stage = stageSched
-		_, _, err1 = syscall.RawSyscall(unix.SYS_SCHED_SETATTR, 0, uintptr(unsafe.Pointer(c.proc.sched)), 0)
-		if err1 != 0 {
-			goto fail
-		}
-	}
-	if c.proc.ioprio != nil {
-		stage = stageIOPrio
-		_, _, err1 = syscall.RawSyscall(unix.SYS_IOPRIO_SET, 1, 0, uintptr(*c.proc.ioprio)) // IOPRIO_WHO_PROCESS, self
-		if err1 != 0 {
-			goto fail
-		}
-	}
-	if c.proc.mempolicy != nil {
-		stage = stageMemPolicy
-		_, _, err1 = syscall.RawSyscall(unix.SYS_SET_MEMPOLICY, uintptr(c.proc.mempolicy.Mode), c.proc.nodes, uintptr(len(c.proc.mempolicy.Nodes)*64))
-		if err1 != 0 {
-			goto fail
-		}
-	}
-	if c.proc.personality != nil {
-		stage = stagePersonality
-		_, _, err1 = syscall.RawSyscall(unix.SYS_PERSONALITY, uintptr(*c.proc.personality), 0, 0)
-		if err1 != 0 {
-			goto fail
-		}
-	}
-	if c.proc.prog != nil && !c.proc.seccompLate {
-		stage = stageSeccomp
-		_, _, err1 = syscall.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, c.proc.progFlags, uintptr(unsafe.Pointer(c.proc.prog)))
-		if err1 != 0 {
-			goto fail
-		}
-	}
-	if c.proc.drop != nil {
-		stage = stageBounding
-		for i = 0; i < len(c.proc.drop); i++ {
-			_, _, err1 = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, c.proc.drop[i], 0, 0, 0, 0)
-			if err1 != 0 {
-				goto fail
-			}
-		}
-	}
-	if c.proc.caps != nil {
-		stage = stageBounding
-		_, _, err1 = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 1, 0, 0, 0, 0)
-		if err1 != 0 {
-			goto fail
-		}
-	}
-	stage = stageGroups
-	_, _, err1 = syscall.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(c.proc.groups)), c.proc.groupsPtr, 0)
-	if err1 != 0 && !(err1 == syscall.EPERM && len(c.proc.groups) == 0) {
-		goto fail
-	}
-	stage = stageGID
-	_, _, err1 = syscall.RawSyscall(unix.SYS_SETRESGID, c.proc.gid, c.proc.gid, c.proc.gid)
-	if err1 != 0 {
-		goto fail
-	}
-	stage = stageUID
-	_, _, err1 = syscall.RawSyscall(unix.SYS_SETRESUID, c.proc.uid, c.proc.uid, c.proc.uid)
-	if err1 != 0 {
-		goto fail
-	}
-	if c.proc.caps != nil {
-		stage = stageCaps
-		_, _, err1 = syscall.RawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(c.proc.capHdr)), uintptr(unsafe.Pointer(&c.proc.caps[0])), 0)
-		if err1 != 0 {
-			goto fail
-		}
-		stage = stageAmbient
-		_, _, err1 = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0)
-		if err1 != 0 {
-			goto fail
-		}
-		for i = 0; i < len(c.proc.ambient); i++ {
-			_, _, err1 = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, c.proc.ambient[i], 0, 0, 0)
-			if err1 != 0 {
-				goto fail
-			}
-		}
-		_, _, err1 = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 0, 0, 0, 0, 0)
-		if err1 != 0 {
-			goto fail
-		}
-	}
-	if c.proc.nnp {
-		stage = stageNNP
-		_, _, err1 = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)
-		if err1 != 0 {
-			goto fail
-		}
-	}
-	stage = stageCloseFDs
-	_, _, err1 = syscall.RawSyscall(unix.SYS_CLOSE_RANGE, c.proc.closeFrom, ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC)
-	if err1 != 0 {
-		goto fail
-	}
-	// The report fd stays open across the trampoline's exec: it reports a
+	// The steps of Proc, in its order (see there), up to the exec. The
+	// report fd stays open across the trampoline's exec: it reports a
 	// failed execve of the program there, and closes it on success.
-	_, _, err1 = syscall.RawSyscall(unix.SYS_FCNTL, uintptr(c.errW), unix.F_SETFD, 0)
+	stage, err1 = c.proc.run(c.errW)
 	if err1 != 0 {
 		goto fail
 	}
-	if c.proc.affinity != nil {
-		stage = stageAffinity
-		_, _, err1 = syscall.RawSyscall(unix.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(*c.proc.affinity), uintptr(unsafe.Pointer(c.proc.affinity)))
-		if err1 != 0 {
-			goto fail
-		}
-	}
-	if c.proc.prog != nil && c.proc.seccompLate {
-		stage = stageSeccomp
-		_, _, err1 = syscall.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, c.proc.progFlags, uintptr(unsafe.Pointer(c.proc.prog)))
-		if err1 != 0 {
-			goto fail
-		}
+	if stage != stageExecve {
+		err1 = syscall.EINVAL // paused for a listener, which Start refuses
+		goto fail
 	}
 	// The trampoline's argv[0]: the report fd in decimal.
 	i = len(c.proc.fdArg) - 1

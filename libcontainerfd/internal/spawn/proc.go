@@ -11,9 +11,10 @@ import (
 )
 
 // Proc is a process identity the child takes on itself, after its fds are
-// in place, before it execs Path: what a Go stage of the caller would
-// otherwise do, without a second Go runtime between the clone and the
-// program. The steps run in the order of the fields; unset ones are skipped.
+// in place, before it execs Path, without a second Go runtime between the
+// clone and the program; or that a Go stage takes on through the same code
+// (Steps). The steps run in the order of the fields; unset ones are
+// skipped.
 type Proc struct {
 	// Path is execve'd (with Attr.Argv and Attr.Env), resolved in the
 	// child's root and cwd; Attr.ExecFD is not used.
@@ -33,8 +34,8 @@ type Proc struct {
 	MemPolicy   *MemPolicy
 	Personality *uint
 	// Seccomp is loaded before the capabilities are dropped, or with
-	// NoNewPrivs last of all, right before the exec. It must not ask for a
-	// notify listener.
+	// NoNewPrivs last of all, right before the exec. Only Steps can hand
+	// on a notify listener: a spawned child refuses to make one.
 	Seccomp      []unix.SockFilter
 	SeccompFlags uint
 	// BoundingDrop are capabilities to drop from the bounding set; then
@@ -85,16 +86,20 @@ type procChild struct {
 	prog        *unix.SockFprog
 	progFlags   uintptr
 	seccompLate bool
-	drop        []uintptr
-	groups      []uint32
-	groupsPtr   uintptr
-	uid, gid    uintptr
-	capHdr      *unix.CapUserHeader
-	caps        *[2]unix.CapUserData
-	ambient     []uintptr
-	nnp         bool
-	closeFrom   uintptr
-	affinity    *unix.CPUSet
+	// listener is the notify fd of a filter run loaded, when it paused
+	// (see run).
+	listener  int
+	paused    bool
+	drop      []uintptr
+	groups    []uint32
+	groupsPtr uintptr
+	uid, gid  uintptr
+	capHdr    *unix.CapUserHeader
+	caps      *[2]unix.CapUserData
+	ambient   []uintptr
+	nnp       bool
+	closeFrom uintptr
+	affinity  *unix.CPUSet
 }
 
 func newProcChild(p *Proc) (*procChild, error) {
@@ -110,15 +115,8 @@ func newProcChild(p *Proc) (*procChild, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spawn: cwd: %w", err)
 	}
-	if p.SeccompFlags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
-		return nil, fmt.Errorf("spawn: a seccomp notify listener needs a stage to hand it on: %w", unix.EINVAL)
-	}
-	tramp, err := TrampolineFD()
-	if err != nil {
-		return nil, err
-	}
 	pc := &procChild{
-		tramp: tramp, path: path, umask: p.Umask, cwd: cwdp,
+		tramp: -1, listener: -1, path: path, umask: p.Umask, cwd: cwdp,
 		cwdBuf: make([]byte, unix.PathMax), tty: p.TTY,
 		sched: p.Scheduler, ioprio: p.IOPriority, mempolicy: p.MemPolicy, personality: p.Personality,
 		progFlags: uintptr(p.SeccompFlags), seccompLate: p.NoNewPrivs,

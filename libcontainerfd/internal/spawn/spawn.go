@@ -347,7 +347,13 @@ func Start(a *Attr) (*Process, error) {
 	}
 	internal := []*int{&c.syncR, &c.errW, &c.execFD, &c.rootFD}
 	if a.Proc != nil {
+		if a.Proc.SeccompFlags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+			return nil, fmt.Errorf("spawn: a seccomp notify listener needs a stage to hand it on: %w", unix.EINVAL)
+		}
 		if c.proc, err = newProcChild(a.Proc); err != nil {
+			return nil, err
+		}
+		if c.proc.tramp, err = TrampolineFD(); err != nil {
 			return nil, err
 		}
 		c.execFD = -1
