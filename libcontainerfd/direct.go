@@ -230,7 +230,20 @@ func (c *Container) directAttr(attr *spawn.Attr, p *Process, pc *processConfig) 
 	return done, nil
 }
 
-// childError words a failed step of a direct child as the stage words it.
+// stepError is a failed step of a process's start, worded with what the
+// step was to do: the same words, and the same *spawn.ChildError beneath
+// (errors.As, errors.Is with its errno), whether a direct child or a stage
+// took the step.
+type stepError struct {
+	msg string
+	ce  *spawn.ChildError
+}
+
+func (e *stepError) Error() string { return e.msg }
+func (e *stepError) Unwrap() error { return e.ce }
+
+// childError words a failed step (spawn.ChildError) of the process pc
+// describes, whose program is path; other errors are returned as they are.
 func childError(err error, pc *processConfig, path string) error {
 	var ce *spawn.ChildError
 	if !errors.As(err, &ce) {
@@ -240,21 +253,24 @@ func childError(err error, pc *processConfig, path string) error {
 	if cwd == "" {
 		cwd = "/"
 	}
+	var msg string
 	switch ce.Step {
 	case spawn.StepCwd:
-		return fmt.Errorf("chdir to cwd %q: %w", cwd, ce.Err)
+		msg = fmt.Sprintf("chdir to cwd %q: %v", cwd, ce.Err)
 	case spawn.StepCwdOutside:
-		return fmt.Errorf("cwd %q is outside the container root: %w", cwd, ce.Err)
+		msg = fmt.Sprintf("cwd %q is outside the container root: %v", cwd, ce.Err)
 	case spawn.StepGroups:
-		return fmt.Errorf("setgroups %v: %w", pc.Groups, ce.Err)
+		msg = fmt.Sprintf("setgroups %v: %v", pc.Groups, ce.Err)
 	case spawn.StepGID:
-		return fmt.Errorf("setgid %d: %w", pc.GID, ce.Err)
+		msg = fmt.Sprintf("setgid %d: %v", pc.GID, ce.Err)
 	case spawn.StepUID:
-		return fmt.Errorf("setuid %d: %w", pc.UID, ce.Err)
+		msg = fmt.Sprintf("setuid %d: %v", pc.UID, ce.Err)
 	case spawn.StepExecve:
-		return fmt.Errorf("exec %s: %w", path, ce.Err)
+		msg = fmt.Sprintf("exec %s: %v", path, ce.Err)
+	default:
+		msg = ce.Error()
 	}
-	return err
+	return &stepError{msg: msg, ce: ce}
 }
 
 // executableIn is executable for a path resolved inside root.

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"syscall"
 
+	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
 	"golang.org/x/sys/unix"
 )
 
@@ -221,6 +223,11 @@ type stageReply struct {
 	// Seccomp: the attached fd is the seccomp notify listener of the
 	// process; the stage waits for "ok" once it is handed on.
 	Seccomp bool `json:"seccomp,omitempty"`
+	// Step and Errno, with Error, are a failed step of the process's
+	// start (a spawn.ChildError), for the runtime to return as a direct
+	// child's.
+	Step  string `json:"step,omitempty"`
+	Errno int    `json:"errno,omitempty"`
 }
 
 // stageEvents are what a caller of readStage does when the stage reports
@@ -245,6 +252,9 @@ func readStage(sock int, p *Process, wantReady bool, on stageEvents) error {
 		case r.Error != "":
 			if fd >= 0 {
 				unix.Close(fd)
+			}
+			if r.Step != "" {
+				return &stepError{msg: r.Error, ce: &spawn.ChildError{Step: r.Step, Err: syscall.Errno(r.Errno)}}
 			}
 			return errors.New(r.Error)
 		case r.Console && fd >= 0 && p != nil:

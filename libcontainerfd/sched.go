@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,46 +56,6 @@ func setAffinity(pid int, list string) error {
 	}
 	if err := unix.SchedSetaffinity(pid, set); err != nil {
 		return fmt.Errorf("cpu affinity %q: %w", list, err)
-	}
-	return nil
-}
-
-// setSchedule applies the process's scheduling policy and I/O priority to
-// the calling thread (which then execs).
-func (pc *processConfig) setSchedule() error {
-	if pc.Scheduler != nil {
-		if err := unix.SchedSetAttr(0, pc.Scheduler, 0); err != nil {
-			return fmt.Errorf("set scheduler (policy %d): %w", pc.Scheduler.Policy, err)
-		}
-	}
-	if pc.IOPriority != nil {
-		const ioprioWhoProcess = 1
-		if _, _, errno := unix.Syscall(unix.SYS_IOPRIO_SET, ioprioWhoProcess, 0, uintptr(*pc.IOPriority)); errno != 0 {
-			return fmt.Errorf("set I/O priority %#x: %w", *pc.IOPriority, errno)
-		}
-	}
-	if mp := pc.MemoryPolicy; mp != nil {
-		var mask []uint64
-		if mp.Nodes != "" {
-			var err error
-			if mask, err = ParseNodeList(mp.Nodes); err != nil {
-				return fmt.Errorf("memory policy nodes %q: %w", mp.Nodes, err)
-			}
-		}
-		// An unsafe.Pointer, made a uintptr only in the call: a uintptr
-		// held in a variable would not keep mask alive.
-		var ptr unsafe.Pointer
-		if len(mask) > 0 {
-			ptr = unsafe.Pointer(&mask[0])
-		}
-		if _, _, errno := unix.Syscall(unix.SYS_SET_MEMPOLICY, uintptr(mp.Mode), uintptr(ptr), uintptr(len(mask)*64)); errno != 0 {
-			return fmt.Errorf("set memory policy %#x nodes %q: %w", mp.Mode, mp.Nodes, errno)
-		}
-	}
-	if pc.Personality != nil {
-		if _, _, errno := unix.Syscall(unix.SYS_PERSONALITY, uintptr(*pc.Personality), 0, 0); errno != 0 {
-			return fmt.Errorf("set personality %#x: %w", *pc.Personality, errno)
-		}
 	}
 	return nil
 }

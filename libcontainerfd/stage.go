@@ -10,10 +10,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/containerfd/containerfd/libcontainerfd/caps"
+	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
 	"github.com/containerfd/containerfd/libcontainerfd/lsm"
 	"github.com/containerfd/containerfd/libcontainerfd/rlimit"
-	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -146,7 +145,12 @@ func joinLateCgroup() error {
 // closing the socket does not reset it before the runtime has read the
 // error.
 func fail(sock int, err error) error {
-	sendJSON(sock, stageReply{Error: err.Error()})
+	reply := stageReply{Error: err.Error()}
+	var ce *spawn.ChildError
+	if errors.As(err, &ce) {
+		reply.Step, reply.Errno = ce.Step, int(ce.Err)
+	}
+	sendJSON(sock, reply)
 	for {
 		fd, rerr := recv(sock, &struct{}{})
 		if rerr != nil {
@@ -210,71 +214,17 @@ type seccompProgram struct {
 	Flags   uint              `json:"flags"`
 }
 
-// load loads the filter on the calling thread. A notify listener it makes
-// is handed to the runtime over sock, and the stage waits until the runtime
-// has passed it on: from here on the process's calls may wait for it.
-func (sp *seccompProgram) load(sock int) error {
-	if sp == nil {
-		return nil
-	}
-	f := &seccomp.Filter{Program: sp.Program, Flags: sp.Flags}
-	fd, err := f.Load()
-	if err != nil {
-		return fmt.Errorf("load seccomp filter: %w", err)
-	}
-	if fd < 0 {
-		return nil
-	}
-	defer unix.Close(fd)
-	if err := send(sock, stageReply{Seccomp: true}, fd); err != nil {
-		return fmt.Errorf("hand on seccomp listener: %w", err)
-	}
-	var ack string
-	if err := recvJSON(sock, &ack); err != nil || ack != "ok" {
-		return fmt.Errorf("hand on seccomp listener: %q %v", ack, err)
-	}
-	return nil
-}
-
 // execProcess takes on the process's identity and execs it; it returns only
 // on failure. tty, if not -1, becomes its stdio and controlling terminal;
 // sock is the runtime, for a seccomp listener.
 //
-// The seccomp filter goes on as late as it can: right before exec with
-// no_new_privs; without it the kernel wants CAP_SYS_ADMIN, so before the
-// capabilities are dropped (as runc does). A profile that forbids what
-// comes after (setuid, capset) then fails the start, as with runc.
+// The steps are a direct child's (spawn.Steps), in its order and with its
+// errors. What only Go can do comes around them: the LSM labels, and
+// handing on a notify listener when the filter makes one.
 func execProcess(pc *processConfig, path string, tty, sock int) error {
-	umask := uint32(0o022)
-	if pc.Umask != nil {
-		umask = *pc.Umask
-	}
-	unix.Umask(int(umask))
-	cwd := pc.Cwd
-	if cwd == "" {
-		cwd = "/"
-	}
-	if err := unix.Chdir(cwd); err != nil {
-		return fmt.Errorf("chdir to cwd %q: %w", cwd, err)
-	}
-	// A cwd reached through a leaked fd lies outside the root
-	// (CVE-2024-21626); getcwd says so.
-	if wd, err := unix.Getwd(); err != nil || !strings.HasPrefix(wd, "/") {
-		return fmt.Errorf("cwd %q is outside the container root (%q, %v)", cwd, wd, err)
-	}
-	if tty >= 0 {
-		if err := setTTY(tty); err != nil {
-			return err
-		}
-	}
-	// Real-time scheduling and I/O classes need capabilities the process
-	// may be about to lose; the personality goes before seccomp (runc).
-	if err := pc.setSchedule(); err != nil {
-		return err
-	}
 	// The labels take effect at exec; writing them needs the capabilities
 	// to clone /proc's mount (package lsm), and a seccomp profile could
-	// forbid the syscalls.
+	// forbid the syscalls: before every step.
 	if pc.AppArmorProfile != "" {
 		if err := lsm.SetExec(lsm.AppArmor, pc.AppArmorProfile); err != nil {
 			return err
@@ -285,80 +235,42 @@ func execProcess(pc *processConfig, path string, tty, sock int) error {
 			return err
 		}
 	}
-	if !pc.NNP {
-		if err := pc.Seccomp.load(sock); err != nil {
-			return err
-		}
-	}
-	var cs *caps.Set
-	if pc.Capabilities != nil {
-		var err error
-		if cs, err = caps.Parse(pc.Capabilities); err != nil {
-			return err
-		}
-		if err := cs.ApplyBounding(); err != nil {
-			return err
-		}
-	}
-	groups := make([]int, len(pc.Groups))
-	for i, g := range pc.Groups {
-		groups[i] = int(g)
-	}
-	if err := unix.Setgroups(groups); err != nil && !(len(groups) == 0 && err == unix.EPERM) {
-		return fmt.Errorf("setgroups %v: %w", pc.Groups, err)
-	}
-	if err := unix.Setresgid(int(pc.GID), int(pc.GID), int(pc.GID)); err != nil {
-		return fmt.Errorf("setgid %d: %w", pc.GID, err)
-	}
-	if err := unix.Setresuid(int(pc.UID), int(pc.UID), int(pc.UID)); err != nil {
-		return fmt.Errorf("setuid %d: %w", pc.UID, err)
-	}
-	if cs != nil {
-		if err := cs.ApplyFinal(); err != nil {
-			return err
-		}
-	}
-	if pc.NNP {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("set no_new_privs: %w", err)
-		}
-	}
 	if pc.KeepNofile {
 		if err := rlimit.KeepNofile(); err != nil {
 			return err
 		}
 	}
-	// Nothing but the process's own fds may cross the exec.
-	if err := unix.CloseRange(uint(pc.Files), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("close fds: %w", err)
-	}
-	if err := setAffinity(0, pc.FinalCPUs); err != nil {
+	sp, err := pc.spawnProc(path, tty)
+	if err != nil {
 		return err
 	}
-	if pc.NNP {
-		if err := pc.Seccomp.load(sock); err != nil {
+	steps, err := spawn.NewSteps(sp)
+	if err != nil {
+		return err
+	}
+	for {
+		listener, err := steps.Run(pc.Args, pc.Env)
+		if err != nil {
+			return childError(err, pc, path)
+		}
+		err = handOnListener(sock, listener)
+		unix.Close(listener)
+		if err != nil {
 			return err
 		}
 	}
-	err := unix.Exec(path, pc.Args, pc.Env)
-	return fmt.Errorf("exec %s: %w", path, err)
 }
 
-// setTTY makes tty the process's stdio and controlling terminal.
-func setTTY(tty int) error {
-	if _, err := unix.Setsid(); err != nil {
-		return fmt.Errorf("setsid: %w", err)
+// handOnListener sends the process's seccomp notify listener to the
+// runtime over sock, and waits until the runtime has passed it on: from
+// then on the process's calls may wait for it.
+func handOnListener(sock, fd int) error {
+	if err := send(sock, stageReply{Seccomp: true}, fd); err != nil {
+		return fmt.Errorf("hand on seccomp listener: %w", err)
 	}
-	if err := unix.IoctlSetInt(tty, unix.TIOCSCTTY, 0); err != nil {
-		return fmt.Errorf("set controlling terminal: %w", err)
-	}
-	for fd := 0; fd < 3; fd++ {
-		if err := unix.Dup3(tty, fd, 0); err != nil {
-			return fmt.Errorf("pty as fd %d: %w", fd, err)
-		}
-	}
-	if tty > 2 {
-		unix.Close(tty)
+	var ack string
+	if err := recvJSON(sock, &ack); err != nil || ack != "ok" {
+		return fmt.Errorf("hand on seccomp listener: %q %v", ack, err)
 	}
 	return nil
 }
