@@ -197,7 +197,7 @@ func (c *Container) execDirect(p *Process, pc *processConfig, root int, attr spa
 	}
 	proc, err := spawn.Start(&attr)
 	if err != nil {
-		return childError(err, pc, path)
+		return childError(err, pc.stepWords(path))
 	}
 	p.Pid, p.Pidfd = proc.Pid, proc.Pidfd
 	return nil
@@ -242,14 +242,28 @@ type stepError struct {
 func (e *stepError) Error() string { return e.msg }
 func (e *stepError) Unwrap() error { return e.ce }
 
-// childError words a failed step (spawn.ChildError) of the process pc
-// describes, whose program is path; other errors are returned as they are.
-func childError(err error, pc *processConfig, path string) error {
+// stepWords is what a failed step is worded with: the process's program
+// and what its steps were to set.
+type stepWords struct {
+	Path   string   `json:"path"`
+	Cwd    string   `json:"cwd,omitempty"`
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups,omitempty"`
+}
+
+func (pc *processConfig) stepWords(path string) stepWords {
+	return stepWords{Path: path, Cwd: pc.Cwd, UID: pc.UID, GID: pc.GID, Groups: pc.Groups}
+}
+
+// childError words a failed step (spawn.ChildError) with w; other errors
+// are returned as they are.
+func childError(err error, w stepWords) error {
 	var ce *spawn.ChildError
 	if !errors.As(err, &ce) {
 		return err
 	}
-	cwd := pc.Cwd
+	cwd := w.Cwd
 	if cwd == "" {
 		cwd = "/"
 	}
@@ -260,13 +274,13 @@ func childError(err error, pc *processConfig, path string) error {
 	case spawn.StepCwdOutside:
 		msg = fmt.Sprintf("cwd %q is outside the container root: %v", cwd, ce.Err)
 	case spawn.StepGroups:
-		msg = fmt.Sprintf("setgroups %v: %v", pc.Groups, ce.Err)
+		msg = fmt.Sprintf("setgroups %v: %v", w.Groups, ce.Err)
 	case spawn.StepGID:
-		msg = fmt.Sprintf("setgid %d: %v", pc.GID, ce.Err)
+		msg = fmt.Sprintf("setgid %d: %v", w.GID, ce.Err)
 	case spawn.StepUID:
-		msg = fmt.Sprintf("setuid %d: %v", pc.UID, ce.Err)
+		msg = fmt.Sprintf("setuid %d: %v", w.UID, ce.Err)
 	case spawn.StepExecve:
-		msg = fmt.Sprintf("exec %s: %v", path, ce.Err)
+		msg = fmt.Sprintf("exec %s: %v", w.Path, ce.Err)
 	default:
 		msg = ce.Error()
 	}
@@ -485,6 +499,9 @@ func (c *Container) buildDirect(sock, pid int, p *Process, pc *processConfig, pr
 	if master >= 0 {
 		p.Console = newFile(master, "pty master")
 	}
+	// Start words a step init fails at as the stage would.
+	w := pc.stepWords(path)
+	c.st.InitStep = &w
 	return nil
 }
 

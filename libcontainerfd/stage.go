@@ -251,7 +251,7 @@ func execProcess(pc *processConfig, path string, tty, sock int) error {
 	for {
 		listener, err := steps.Run(pc.Args, pc.Env)
 		if err != nil {
-			return childError(err, pc, path)
+			return childError(err, pc.stepWords(path))
 		}
 		err = handOnListener(sock, listener)
 		unix.Close(listener)

@@ -60,6 +60,9 @@ func (c *Container) Start() error {
 	}
 	if c.st.DirectInit {
 		err = readDirect(conn)
+		if w := c.st.InitStep; w != nil {
+			err = childError(err, *w)
+		}
 	} else {
 		on := stageEvents{seccomp: func(fd int) error { return c.handOnNotify(fd, c.st.Init.Pid) }}
 		err = readStage(conn, nil, false, on)
@@ -88,10 +91,6 @@ func readDirect(conn int) error {
 		if n == 0 {
 			return nil
 		}
-		err = spawn.ParseStepRecord(b[:n])
-		if ce, ok := err.(*spawn.ChildError); ok {
-			return fmt.Errorf("init: %s: %w", ce.Step, ce.Err)
-		}
-		return err
+		return spawn.ParseStepRecord(b[:n])
 	}
 }

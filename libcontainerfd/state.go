@@ -31,8 +31,11 @@ type state struct {
 	Started    bool      `json:"started,omitempty"`
 	// DirectInit: init is our forked child, not the init stage; it takes
 	// on the process itself when started (startDirectInit).
-	DirectInit bool          `json:"directInit,omitempty"`
-	Cgroup     cgroups.Paths `json:"cgroup"`
+	DirectInit bool `json:"directInit,omitempty"`
+	// InitStep is what a direct init's failed step is worded with at
+	// start: init reports only the step and the errno.
+	InitStep *stepWords    `json:"initStep,omitempty"`
+	Cgroup   cgroups.Paths `json:"cgroup"`
 	// SystemdUnit names the container's systemd unit, with the systemd
 	// cgroup driver: recorded before the unit is started, so that delete
 	// stops it whatever stopped create.

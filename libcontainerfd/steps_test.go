@@ -113,7 +113,7 @@ func TestProcessSameDirectAndStage(t *testing.T) {
 }
 
 // A failed step is worded the same, and is the same *spawn.ChildError
-// beneath, whichever way the process started.
+// beneath, whichever way the process started: exec'd, or init at start.
 func TestStepErrorSameDirectAndStage(t *testing.T) {
 	cases := []struct {
 		name string
@@ -128,38 +128,66 @@ func TestStepErrorSameDirectAndStage(t *testing.T) {
 		{"execve", func(p *cfd.Process) { p.Args = []string{"/notelf"} }, spawn.StepExecve, unix.ENOEXEC},
 	}
 	seen := map[string]map[string]string{}
-	bothWays(t, func(t *testing.T) {
-		way := filepath.Base(t.Name())
-		e := newEnv(t)
-		if err := os.WriteFile(filepath.Join(e.rootfs, "notelf"), []byte("\x00\x01\x02\x03"), 0o755); err != nil {
-			t.Fatal(err)
+	check := func(t *testing.T, what string, c *cfd.Container, err error, step string, want error) {
+		t.Helper()
+		var ce *spawn.ChildError
+		if !errors.As(err, &ce) || ce.Step != step || !errors.Is(err, want) {
+			t.Errorf("%s: %v, want step %q and %v", what, err, step, want)
 		}
-		c := e.create(e.config())
-		e.startSleeping(c)
+		if err == nil {
+			return
+		}
+		if seen[what] == nil {
+			seen[what] = map[string]string{}
+		}
+		seen[what][filepath.Base(filepath.Dir(t.Name()))] = strings.ReplaceAll(err.Error(), c.ID(), "ID")
+	}
+	notELF := func(e *env) {
+		if err := os.WriteFile(filepath.Join(e.rootfs, "notelf"), []byte("\x00\x01\x02\x03"), 0o755); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	bothWays(t, func(t *testing.T) {
+		t.Run("exec", func(t *testing.T) {
+			e := newEnv(t)
+			notELF(e)
+			c := e.create(e.config())
+			e.startSleeping(c)
+			for _, tc := range cases {
+				o := newOutput(t)
+				p := proc(o, "true")
+				tc.set(p)
+				err := c.Exec(p)
+				o.collect()
+				if err == nil {
+					p.Wait()
+				}
+				check(t, "exec "+tc.name, c, err, tc.step, tc.err)
+			}
+		})
 		for _, tc := range cases {
-			o := newOutput(t)
-			p := proc(o, "true")
-			tc.set(p)
-			err := c.Exec(p)
-			o.collect()
-			if err == nil {
+			t.Run(tc.name, func(t *testing.T) {
+				e := newEnv(t)
+				notELF(e)
+				c := e.create(e.config())
+				o := newOutput(t)
+				p := proc(o, "true")
+				tc.set(p)
+				if err := c.ForkInit(p); err != nil {
+					o.collect()
+					t.Fatalf("ForkInit: %v", err)
+				}
+				err := c.Start()
 				p.Wait()
-				t.Errorf("%s: no error", tc.name)
-				continue
-			}
-			var ce *spawn.ChildError
-			if !errors.As(err, &ce) || ce.Step != tc.step || !errors.Is(err, tc.err) {
-				t.Errorf("%s: %v, want step %q and %v", tc.name, err, tc.step, tc.err)
-			}
-			if seen[tc.name] == nil {
-				seen[tc.name] = map[string]string{}
-			}
-			seen[tc.name][way] = strings.ReplaceAll(err.Error(), c.ID(), "ID")
+				o.collect()
+				check(t, "init "+tc.name, c, err, tc.step, tc.err)
+			})
 		}
 	})
-	for name, msgs := range seen {
+	for what, msgs := range seen {
 		if msgs["direct"] != msgs["stage"] {
-			t.Errorf("%s: started directly: %q; through the stage: %q", name, msgs["direct"], msgs["stage"])
+			t.Errorf("%s: started directly: %q; through the stage: %q", what, msgs["direct"], msgs["stage"])
 		}
+		t.Logf("%s: %s", what, msgs["direct"])
 	}
 }
