@@ -127,13 +127,40 @@ func TestCVE_2019_5736_OverwriteRuntimeBinary(t *testing.T) {
 	}
 }
 
-// CVE-2024-21626: a runtime fd (to /sys/fs/cgroup, say) leaks into the
-// container, and cwd /proc/self/fd/N walks out through it. No fd but stdio
-// reaches the process, for create, run and exec; such a cwd fails.
+// CVE-2024-21626 (GHSA-xr7r-f8xq-vfvv): runc leaked an fd of the host's
+// /sys/fs/cgroup into the container's process. The published attacks,
+// replayed for every fd N a runtime might leak: 1, process.cwd
+// /proc/self/fd/N, then reading host files through ../../..; 2, the
+// container plants /proc/self/fd/N as the directory an exec's --cwd names;
+// 3a and 3b, the program is /proc/self/fd/N/../../..<host binary>, given in
+// config.json or as a symlink in the container that exec runs, so a host
+// binary runs in the container and can be overwritten through
+// /proc/<pid>/exe. Before all of them the container lists its fds, as the
+// PoCs do to find N.
 func TestCVE_2024_21626_LeakedFds(t *testing.T) {
-	e := newEnv(t, "sh", "-c", "ls -l /proc/self/fd/ | tail -n +2; sleep 100")
-	e.ok("run", "-d", "-b", e.bundle, e.id)
+	host := t.TempDir()
+	secret := filepath.Join(host, "secret")
+	if err := os.WriteFile(secret, []byte("host-secret-"+filepath.Base(host)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(host, "busybox") // busybox runs the applet its argv[1] names
+	b, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(victim, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	victimHash := fileHash(t, victim)
+	up := strings.Repeat("../", 16)
+	leaked := func(what, out string) {
+		t.Helper()
+		if strings.Contains(out, "host-secret") || strings.Contains(out, "ESCAPED") {
+			t.Errorf("%s reached the host: %q", what, out)
+		}
+	}
 	checkFds := func(what, out string) {
+		t.Helper()
 		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 			f := strings.Fields(l)
 			if len(f) < 3 || f[len(f)-2] != "->" {
@@ -145,31 +172,60 @@ func TestCVE_2024_21626_LeakedFds(t *testing.T) {
 			}
 		}
 	}
-	r := e.cfd("exec", e.id, "sh", "-c", "ls -l /proc/self/fd/ | tail -n +2")
-	if r.code != 0 {
-		t.Fatalf("exec: %v", r)
-	}
-	checkFds("exec", r.stdout)
-	for fd := 3; fd < 10; fd++ {
-		r := e.cfd("exec", "--cwd", fmt.Sprintf("/proc/self/fd/%d", fd), e.id, "pwd")
-		if r.code == 0 && !strings.HasPrefix(r.stdout, "/") {
-			t.Errorf("exec --cwd /proc/self/fd/%d: %v", fd, r)
-		}
-	}
-	e.ok("delete", "--force", e.id)
+	const fds = 16
 
-	// run: init's own view.
-	e2 := newEnv(t, "sh", "-c", "ls -l /proc/self/fd/ | tail -n +2")
-	r = e2.cfd("run", "-b", e2.bundle, e2.id)
+	// Attacks 1 and 3a: a malicious image's config, for run.
+	e := newEnv(t, "sh", "-c", "ls -l /proc/self/fd/ | tail -n +2")
+	r := e.cfd("run", "-b", e.bundle, e.id)
 	if r.code != 0 {
 		t.Fatalf("run: %v", r)
 	}
 	checkFds("run", r.stdout)
-	s := e2.spec()
-	s.Process.Cwd = "/proc/self/fd/7"
-	e2.writeSpec(s)
-	if r := e2.cfd("run", "-b", e2.bundle, e2.id); r.code == 0 {
-		t.Errorf("run with cwd /proc/self/fd/7: %v", r)
+	for n := 3; n < fds; n++ {
+		fd := fmt.Sprintf("/proc/self/fd/%d", n)
+		s := e.spec()
+		s.Process.Cwd = fd
+		s.Process.Args = []string{"sh", "-c", "cat " + up + secret[1:]}
+		e.writeSpec(s)
+		r := e.cfd("run", "-b", e.bundle, e.id)
+		leaked("run with cwd "+fd, r.stdout+r.stderr)
+		e.cfd("delete", "--force", e.id)
+
+		s.Process.Cwd = "/"
+		s.Process.Args = []string{fd + "/" + up + victim[1:], "sh", "-c", "echo ESCAPED"}
+		e.writeSpec(s)
+		r = e.cfd("run", "-b", e.bundle, e.id)
+		leaked("run of "+s.Process.Args[0], r.stdout+r.stderr)
+		e.cfd("delete", "--force", e.id)
+	}
+
+	// Attacks 2 and 3b: the container plants the links where an exec
+	// will go.
+	plant := fmt.Sprintf(`for n in $(seq 3 %d); do
+		ln -s /proc/self/fd/$n /tmp/wd$n
+		mkdir /x$n && ln -s /proc/self/fd/$n/%s /x$n/busybox
+	done; touch /planted; exec sleep 100`, fds-1, up+victim[1:])
+	e2 := newEnv(t, "sh", "-c", plant)
+	e2.ok("run", "-d", "-b", e2.bundle, e2.id)
+	waitFor(t, "the links planted", func() bool {
+		_, err := os.Stat(filepath.Join(e2.spec().Root.Path, "planted"))
+		return err == nil
+	})
+	r = e2.cfd("exec", e2.id, "sh", "-c", "ls -l /proc/self/fd/ | tail -n +2")
+	if r.code != 0 {
+		t.Fatalf("exec: %v", r)
+	}
+	checkFds("exec", r.stdout)
+	for n := 3; n < fds; n++ {
+		wd := fmt.Sprintf("/tmp/wd%d", n)
+		r := e2.cfd("exec", "--cwd", wd, e2.id, "sh", "-c", "cat "+up+secret[1:])
+		leaked("exec --cwd "+wd, r.stdout+r.stderr)
+		prog := fmt.Sprintf("/x%d/busybox", n)
+		r = e2.cfd("exec", e2.id, prog, "sh", "-c", "echo ESCAPED")
+		leaked("exec "+prog, r.stdout+r.stderr)
+	}
+	if fileHash(t, victim) != victimHash {
+		t.Error("the host binary was changed")
 	}
 }
 
