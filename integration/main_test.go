@@ -21,12 +21,13 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// binary is containerfd, built once for the test run; sdnotify and accept1
-// are static helpers (one copied into a container, one run on the host).
-var binary, sdnotify, accept1 string
+// binary is containerfd, built once for the test run; sdnotify, accept1 and
+// attack are static helpers (sdnotify and attack copied into a container,
+// accept1 run on the host).
+var binary, sdnotify, accept1, attack string
 
 // prebuiltEnv names a directory holding containerfd and the static helpers
-// (containerfd, sdnotify, accept1, keyread) already built, for a test binary
+// (containerfd, sdnotify, accept1, keyread, attack) already built, for a test binary
 // run where there is no Go toolchain: hack/vm.sh runs this package in a VM.
 const prebuiltEnv = "CFD_TEST_BINDIR"
 
@@ -35,6 +36,7 @@ func TestMain(m *testing.M) {
 		binary = filepath.Join(dir, "containerfd")
 		sdnotify = filepath.Join(dir, "sdnotify")
 		accept1 = filepath.Join(dir, "accept1")
+		attack = filepath.Join(dir, "attack")
 		os.Exit(m.Run())
 	}
 	dir, err := os.MkdirTemp("", "cfdbin-")
@@ -45,7 +47,8 @@ func TestMain(m *testing.M) {
 	binary = filepath.Join(dir, "containerfd")
 	sdnotify = filepath.Join(dir, "sdnotify")
 	accept1 = filepath.Join(dir, "accept1")
-	for out, pkg := range map[string]string{binary: "..", sdnotify: "./testdata/sdnotify", accept1: "./testdata/accept1"} {
+	attack = filepath.Join(dir, "attack")
+	for out, pkg := range map[string]string{binary: "..", sdnotify: "./testdata/sdnotify", accept1: "./testdata/accept1", attack: "./testdata/attack"} {
 		build := exec.Command("go", "build", "-tags", "urfave_cli_no_docs,urfave_cli_no_suggest,godbus_no_tcp", "-o", out, pkg) // as make build
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stderr = os.Stderr

@@ -14,7 +14,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/containerfd/containerfd/internal/testutil"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -31,6 +30,19 @@ func fileHash(t *testing.T, path string) string {
 	h := sha256.New()
 	io.Copy(h, f)
 	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// installAttack copies the attack helper (testdata/attack) into the
+// container's root as /attack.
+func (e *env) installAttack() {
+	e.t.Helper()
+	b, err := os.ReadFile(attack)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.spec().Root.Path, "attack"), b, 0o755); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // withoutDevTmpfs drops the /dev tmpfs so the image's own /dev is what the
@@ -229,35 +241,60 @@ func TestCVE_2024_21626_LeakedFds(t *testing.T) {
 	}
 }
 
-// CVE-2021-30465 and CVE-2024-45310: a mount destination (and the
-// directories made for it) is swapped for a symlink to a host directory
-// while the container is created. Mounts and directories stay inside the
-// root whatever the race does.
+// CVE-2021-30465 and CVE-2024-45310: a container that shares a volume with
+// another one being created swaps, in that volume, a directory on the path
+// of the other's mount destinations with a symlink to a host directory
+// (renameat2 RENAME_EXCHANGE in a loop), so that the runtime, between its
+// check and its mount or mkdir, follows the symlink: a mount lands on the
+// host directory, or the directories made for a mount (CVE-2024-45310) are
+// made there. Here the attacker container races while the victim, with
+// tmpfs and bind mounts through the shared volume, is created again and
+// again; the host directory keeps only its own file, no mount lands on it,
+// and the victim finds nothing of it (a mount may still follow the symlink
+// as the victim's root resolves it, as if the image held it).
 func TestCVE_2021_30465_and_CVE_2024_45310_MountTargetSymlinkRace(t *testing.T) {
-	e := newEnv(t, "true")
-	rootfs := e.spec().Root.Path
-	outside := t.TempDir()
-	os.MkdirAll(filepath.Join(rootfs, "race"), 0o755)
-	if err := os.Symlink(outside, filepath.Join(rootfs, "evil")); err != nil {
+	vol, outside, data := t.TempDir(), t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "host-file"), []byte("host"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := e.spec()
-	s.Mounts = append(s.Mounts,
-		specs.Mount{Destination: "/race/tmp", Type: "tmpfs", Source: "tmpfs"},
-		specs.Mount{Destination: "/race/new/deeper", Type: "tmpfs", Source: "tmpfs"})
-	e.writeSpec(s)
+	volume := specs.Mount{Destination: "/vol", Type: "bind", Source: vol, Options: []string{"rbind"}}
+
+	a := newEnv(t, "sh", "-c", "mkdir /vol/race && ln -s "+outside+" /vol/evil && exec /attack swap /vol race evil")
+	a.installAttack()
+	s := a.spec()
+	s.Mounts = append(s.Mounts, volume)
+	a.writeSpec(s)
+	out := a.tempFile()
+	cmd := exec.Command(binary, "--root", a.root, "run", "-b", a.bundle, a.id)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	waitFor(t, "the attacker racing", func() bool { return strings.Contains(readBack(t, out), "swapping") })
+
+	// The victim looks for the host directory's file.
+	v := newEnv(t, "find", "/", "-path", "/proc", "-prune", "-o", "-path", "/sys", "-prune", "-o", "-name", "host-file", "-print")
+	s = v.spec()
+	s.Mounts = append(s.Mounts, volume,
+		specs.Mount{Destination: "/vol/race/tmp", Type: "tmpfs", Source: "tmpfs"},
+		specs.Mount{Destination: "/vol/race/new/deeper", Type: "tmpfs", Source: "tmpfs"},
+		specs.Mount{Destination: "/vol/race/data", Type: "bind", Source: data, Options: []string{"bind"}})
+	v.writeSpec(s)
 	hostMounts, _ := os.ReadFile("/proc/self/mountinfo")
-	stop := testutil.SwapRace(t, rootfs, "race", "evil")
-	for i := 0; i < 30; i++ {
-		e.cfd("run", "-b", e.bundle, e.id) // may fail when the race hits: that is fine
-		e.cfd("delete", "--force", e.id)
+	for i := 0; i < 20; i++ {
+		// The race may make run fail, or a mount follow the symlink
+		// within the victim's root: either is fine.
+		if r := v.cfd("run", "-b", v.bundle, v.id); r.stdout != "" {
+			t.Errorf("run %d: the victim sees the host directory: %v", i, r)
+		}
+		v.cfd("delete", "--force", v.id)
 	}
-	stop()
-	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
-		t.Errorf("the race created %d entries in the host directory", len(ents))
+	a.ok("delete", "--force", a.id)
+	if ents, _ := os.ReadDir(outside); len(ents) != 1 || ents[0].Name() != "host-file" {
+		t.Errorf("the host directory now holds %v", ents)
 	}
-	now, _ := os.ReadFile("/proc/self/mountinfo")
-	if string(now) != string(hostMounts) && strings.Contains(string(now), outside) {
+	if now, _ := os.ReadFile("/proc/self/mountinfo"); string(now) != string(hostMounts) && strings.Contains(string(now), outside) {
 		t.Errorf("a mount landed on the host directory %s", outside)
 	}
 }
