@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/containerfd/containerfd/spec"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -299,52 +300,91 @@ func TestCVE_2021_30465_and_CVE_2024_45310_MountTargetSymlinkRace(t *testing.T) 
 	}
 }
 
-// CVE-2025-31133: the image's /dev/null is a symlink to a procfs file, in
-// the hope that masking binds that file writable over the masked path. We
-// mask with the host's /dev/null, checked and bound by fd.
+// CVE-2025-31133 (GHSA-9493-h29p-rfm2): runc masked files by binding the
+// container's own /dev/null over them. Attack 1: the container's /dev/null
+// is a symlink to a procfs file (here /proc/sys/kernel/core_pattern), so
+// masking binds that file writable over /proc/timer_list & co., and the
+// container writes "|/tmp/evil %p" through the masked path to run its
+// program on the host at the next core dump. Attack 2: /dev/null is gone,
+// and the masking is skipped. Both from an image whose /dev the container
+// sees (no /dev tmpfs): each masked file must be the host's /dev/null
+// (1:3, empty) after the writes, and the host's core_pattern unchanged.
 func TestCVE_2025_31133_MaskedPathNullSwap(t *testing.T) {
-	e := newEnv(t, "sh", "-c", "stat -c '%t:%T' /proc/keys; wc -c < /proc/keys; echo x > /proc/sys/kernel/core_pattern || echo refused")
-	rootfs := e.spec().Root.Path
-	os.Remove(filepath.Join(rootfs, "dev/null"))
-	if err := os.Symlink("/proc/sys/kernel/core_pattern", filepath.Join(rootfs, "dev/null")); err != nil {
+	var want strings.Builder
+	script := ""
+	for _, f := range spec.Default(false).Linux.MaskedPaths {
+		if st, err := os.Stat(f); err != nil || st.IsDir() {
+			continue // absent here, or masked with a tmpfs
+		}
+		script += fmt.Sprintf("printf '|/tmp/evil %%%%p' >%s; echo %s $(stat -c %%t:%%T %s) $(wc -c <%s)\n", f, f, f, f)
+		fmt.Fprintf(&want, "%s 1:3 0\n", f)
+	}
+	script += "printf '|/tmp/evil %p' >/proc/sys/kernel/core_pattern || echo refused\n"
+	want.WriteString("refused\n")
+	before, err := os.ReadFile("/proc/sys/kernel/core_pattern")
+	if err != nil {
 		t.Fatal(err)
 	}
-	s := e.spec()
-	withoutDevTmpfs(s)
-	s.Linux.Devices = nil
-	s.Linux.MaskedPaths = []string{"/proc/keys"}
-	e.writeSpec(s)
-	before, _ := os.ReadFile("/proc/sys/kernel/core_pattern")
-	r := e.cfd("run", "-b", e.bundle, e.id)
-	if !strings.HasPrefix(r.stdout, "1:3\n0\n") || !strings.Contains(r.stdout+r.stderr, "refused") {
-		t.Errorf("masked /proc/keys with a swapped /dev/null: %v", r)
-	}
-	if after, _ := os.ReadFile("/proc/sys/kernel/core_pattern"); string(after) != string(before) {
-		t.Fatalf("core_pattern changed: %q", after)
+	for _, null := range []string{"symlink", "missing"} {
+		t.Run(null, func(t *testing.T) {
+			e := newEnv(t, "sh", "-c", script)
+			rootfs := e.spec().Root.Path
+			os.Remove(filepath.Join(rootfs, "dev/null"))
+			if null == "symlink" {
+				if err := os.Symlink("/proc/sys/kernel/core_pattern", filepath.Join(rootfs, "dev/null")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := e.spec()
+			withoutDevTmpfs(s)
+			s.Linux.Devices = nil
+			e.writeSpec(s)
+			if r := e.cfd("run", "-b", e.bundle, e.id); r.stdout != want.String() {
+				t.Errorf("masked paths with /dev/null a %s: %v, want stdout %q", null, r, want.String())
+			}
+			if after, _ := os.ReadFile("/proc/sys/kernel/core_pattern"); string(after) != string(before) {
+				t.Fatalf("core_pattern changed: %q", after)
+			}
+		})
 	}
 }
 
-// CVE-2025-52565: the image's /dev/console is a symlink, in the hope that
-// the pty bind follows it onto another file.
+// CVE-2025-52565: runc bound /dev/pts/N onto /dev/console by path, before
+// masking and read-only paths were applied, so a symlink the container
+// placed there (or raced in) made a procfs file such as core_pattern its
+// console, writable. Here the image's /dev/console is a symlink to
+// /proc/sys/kernel/core_pattern; the container checks that its console is
+// the pty (character device 136:N) and that nothing is mounted at
+// core_pattern, writes "|/tmp/evil %p" through /dev/console, and the
+// host's core_pattern is unchanged.
 func TestCVE_2025_52565_ConsoleSymlink(t *testing.T) {
-	e := newEnv(t, "sh", "-c", "stat -c %F /dev/console; grep -c ' /etc/passwd ' /proc/self/mountinfo")
+	e := newEnv(t, "sh", "-c", `stat -c '%F %t' /dev/console
+		grep -c core_pattern /proc/self/mountinfo
+		printf '|/tmp/evil %%p\n' >/dev/console; echo written`)
 	rootfs := e.spec().Root.Path
 	os.Remove(filepath.Join(rootfs, "dev/console"))
-	if err := os.Symlink("/etc/passwd", filepath.Join(rootfs, "dev/console")); err != nil {
+	if err := os.Symlink("/proc/sys/kernel/core_pattern", filepath.Join(rootfs, "dev/console")); err != nil {
 		t.Fatal(err)
 	}
 	s := e.spec()
 	withoutDevTmpfs(s)
 	s.Process.Terminal = true
 	e.writeSpec(s)
+	before, err := os.ReadFile("/proc/sys/kernel/core_pattern")
+	if err != nil {
+		t.Fatal(err)
+	}
 	m := e.createOnConsole()
 	e.ok("start", e.id)
-	out := readUntil(t, m, "\n0")
-	if !strings.Contains(out, "character special file") {
+	out := readUntil(t, m, "written")
+	if !strings.Contains(out, "character special file 88\r\n0\r\n") {
 		t.Errorf("/dev/console: %q", out)
 	}
 	waitStatus(t, e, "stopped")
 	e.ok("delete", e.id)
+	if after, _ := os.ReadFile("/proc/sys/kernel/core_pattern"); string(after) != string(before) {
+		t.Fatalf("core_pattern changed: %q", after)
+	}
 }
 
 // CVE-2022-29162: exec --cap never makes a capability inheritable.
