@@ -2,6 +2,7 @@ package integration
 
 import (
 	"crypto/sha256"
+	binenc "encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -387,13 +388,58 @@ func TestCVE_2025_52565_ConsoleSymlink(t *testing.T) {
 	}
 }
 
-// CVE-2022-29162: exec --cap never makes a capability inheritable.
+// CVE-2022-29162 (GHSA-f3fp-gc8g-vw66): runc exec --cap also made the
+// capabilities inheritable. The exploit: the image holds a program with
+// file inheritable capabilities (setcap cap_sys_admin,cap_net_admin+ei); a
+// non-root process exec'd with --cap, without no_new_privs, runs it and
+// gains them, as pI & fI. Here /fcaps/busybox carries that xattr and is
+// run by exec --user 1000 --cap of both. It gains nothing; with
+// CAP_NET_ADMIN inheritable in config.json (the control, which shows the
+// file capabilities work) it gains that one and not --cap's.
 func TestCVE_2022_29162_ExecCapNotInheritable(t *testing.T) {
+	const (
+		netAdmin = 1 << 12
+		sysAdmin = 1 << 21
+		// <linux/capability.h>
+		vfsCapRevision2     = 0x02000000
+		vfsCapFlagEffective = 0x000001
+	)
 	e := newEnv(t, "sleep", "100")
-	e.ok("run", "-d", "-b", e.bundle, e.id)
-	out := e.ok("exec", "--cap", "CAP_SYS_ADMIN", "--cap", "CAP_NET_ADMIN", e.id, "grep", "-E", "^Cap(Inh|Amb)", "/proc/self/status")
-	if out != "CapInh:\t0000000000000000\nCapAmb:\t0000000000000000\n" {
-		t.Errorf("exec --cap: %q", out)
+	dir := filepath.Join(e.spec().Root.Path, "fcaps")
+	os.Mkdir(dir, 0o755)
+	b, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := filepath.Join(dir, "busybox")
+	if err := os.WriteFile(prog, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// struct vfs_cap_data, revision 2, effective: permitted 0, inheritable
+	// CAP_SYS_ADMIN|CAP_NET_ADMIN.
+	xattr := make([]byte, 20)
+	binenc.LittleEndian.PutUint32(xattr[0:], vfsCapRevision2|vfsCapFlagEffective)
+	binenc.LittleEndian.PutUint32(xattr[8:], netAdmin|sysAdmin)
+	if err := unix.Setxattr(prog, "security.capability", xattr, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		inheritable []string
+		want        uint64
+	}{{nil, 0}, {[]string{"CAP_NET_ADMIN"}, netAdmin}} {
+		s := e.spec()
+		s.Process.NoNewPrivileges = false // docker's default: file capabilities count
+		s.Process.Capabilities.Inheritable = c.inheritable
+		s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, c.inheritable...)
+		e.writeSpec(s)
+		e.ok("run", "-d", "-b", e.bundle, e.id)
+		out := e.ok("exec", "--user", "1000:1000", "--cap", "CAP_SYS_ADMIN", "--cap", "CAP_NET_ADMIN", e.id,
+			"/fcaps/busybox", "grep", "-E", "^(CapInh|CapPrm|CapEff|NoNewPrivs)", "/proc/self/status")
+		want := fmt.Sprintf("CapInh:\t%016x\nCapPrm:\t%016[1]x\nCapEff:\t%016[1]x\nNoNewPrivs:\t0\n", c.want)
+		if out != want {
+			t.Errorf("inheritable %v: a non-root exec --cap of a program with file inheritable capabilities:\n%s\nwant\n%s", c.inheritable, out, want)
+		}
+		e.ok("delete", "--force", e.id)
 	}
 }
 
