@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unsafe"
 
+	"github.com/containerfd/containerfd/internal/testutil"
 	"github.com/containerfd/containerfd/spec"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -443,17 +445,106 @@ func TestCVE_2022_29162_ExecCapNotInheritable(t *testing.T) {
 	}
 }
 
-// CVE-2023-25809: without a cgroup namespace, the container's
-// /sys/fs/cgroup must not be the host's, nor writable.
+// CVE-2023-25809 (GHSA-m8cg-xc2p-r3fc): without a cgroup namespace,
+// rootless runc left /sys/fs/cgroup, the host's hierarchy, writable, and
+// the container, whose root is the user, wrote the user's delegated cgroups
+// on the host. The steps, from inside a container without a cgroup
+// namespace: list its cgroup mounts that are not read-only; look for the
+// host's cgroups under /sys/fs/cgroup; remount it read-write; from
+// /proc/self/cgroup, find its cgroup and the parent's under
+// /sys/fs/cgroup[/unified], and move itself there through cgroup.procs and
+// make a cgroup there; mount cgroup2 and the v1 pids hierarchy (whose root
+// holds release_agent) afresh. Rootless in a delegated subtree (the CVE's
+// case), as root, and as root of a user namespace holding CAP_SYS_ADMIN,
+// which may remount its own mounts but no more: each step fails, and the
+// cgroups as the host sees them are unchanged.
 func TestCVE_2023_25809_NoCgroupNamespace(t *testing.T) {
-	e := newEnv(t, "sh", "-c", "ls /sys/fs/cgroup | grep -c cfdtest; echo 1 > /sys/fs/cgroup/cgroup.procs 2>/dev/null || echo ro; mkdir /sys/fs/cgroup/x 2>/dev/null || echo nomkdir")
-	s := e.spec()
-	withoutNamespace(s, "cgroup")
-	e.writeSpec(s)
-	r := e.cfd("run", "-b", e.bundle, e.id)
-	if r.code != 0 || r.stdout != "0\nro\nnomkdir\n" {
-		t.Errorf("/sys/fs/cgroup without a cgroup namespace: %v", r)
+	script := func(escape string) string {
+		return `cg=$(sed -n 's/^0:://p' /proc/self/cgroup)
+		grep -E ' - cgroup2? ' /proc/self/mountinfo | cut -d' ' -f5,6 | grep -v ' ro,'
+		ls /sys/fs/cgroup | grep -c cfdtest
+		mount -o remount,bind,rw /sys/fs/cgroup 2>/dev/null && echo remounted
+		for d in /sys/fs/cgroup /sys/fs/cgroup/unified /sys/fs/cgroup$cg /sys/fs/cgroup${cg%/*} /sys/fs/cgroup/unified$cg /sys/fs/cgroup/unified${cg%/*}; do
+			[ -d $d ] || continue
+			echo $$ >$d/cgroup.procs 2>/dev/null && echo moved to $d
+			mkdir $d/` + escape + ` 2>/dev/null && echo made in $d
+		done
+		mkdir /dev/shm/cg2 /dev/shm/cg1
+		mount -t cgroup2 none /dev/shm/cg2 2>/dev/null && echo mounted cgroup2
+		mount -t cgroup -o pids none /dev/shm/cg1 2>/dev/null && echo mounted pids
+		echo done`
 	}
+	v2 := "/sys/fs/cgroup/unified"
+	if isCgroupFS("/sys/fs/cgroup", unix.CGROUP2_SUPER_MAGIC) {
+		v2 = "/sys/fs/cgroup"
+	}
+	// host checks what the host sees of cgroups after the attack: no
+	// cgroup called escape under the hierarchies' roots or below parent
+	// (a cgroup2 directory), and the release_agent of v1 pids as it was.
+	host := func(t *testing.T, escape, parent string) func() {
+		agent, _ := os.ReadFile("/sys/fs/cgroup/pids/release_agent")
+		return func() {
+			for _, d := range []string{v2, "/sys/fs/cgroup/pids", parent} {
+				p := filepath.Join(d, escape)
+				if _, err := os.Stat(p); err == nil {
+					t.Errorf("the container made the cgroup %s", p)
+					os.Remove(p)
+				}
+			}
+			if now, _ := os.ReadFile("/sys/fs/cgroup/pids/release_agent"); string(now) != string(agent) {
+				t.Errorf("the host's release_agent changed to %q", now)
+			}
+		}
+	}
+
+	for _, userns := range []bool{false, true} {
+		t.Run(fmt.Sprintf("root userns=%v", userns), func(t *testing.T) {
+			e := newEnv(t)
+			escape := "escape-" + e.id
+			s := e.spec()
+			s.Process.Args = []string{"sh", "-c", script(escape)}
+			withoutNamespace(s, "cgroup")
+			want := "0\ndone\n"
+			if userns {
+				s.Linux.Namespaces = append(s.Linux.Namespaces, specsUserNS())
+				s.Linux.UIDMappings, s.Linux.GIDMappings = idMap100000(), idMap100000()
+				c := s.Process.Capabilities
+				c.Bounding = append(c.Bounding, "CAP_SYS_ADMIN")
+				c.Effective = append(c.Effective, "CAP_SYS_ADMIN")
+				c.Permitted = append(c.Permitted, "CAP_SYS_ADMIN")
+				if err := chownTree(s.Root.Path, 100000, 100000); err != nil {
+					t.Fatal(err)
+				}
+				want = "0\nremounted\ndone\n"
+			}
+			e.writeSpec(s)
+			check := host(t, escape, filepath.Join(v2, filepath.Dir(e.cgroup)))
+			if r := e.cfd("run", "-b", e.bundle, e.id); r.stdout != want {
+				t.Errorf("the container reached cgroups: %v, want stdout %q", r, want)
+			}
+			check()
+		})
+	}
+
+	t.Run("rootless delegated", func(t *testing.T) {
+		testutil.NoLeaks(t)
+		u := newRootlessUser(t)
+		_, cgPath, parent := u.delegatedCgroup()
+		id := filepath.Base(cgPath)
+		escape := "escape-" + id
+		dir := u.bundle(id, func(s *specs.Spec) {
+			s.Linux.CgroupsPath = cgPath
+			withoutNamespace(s, "cgroup")
+		}, "sh", "-c", script(escape))
+		check := host(t, escape, parent)
+		if r := u.run(dir, "run", id); r.stdout != "0\ndone\n" {
+			t.Errorf("the container reached cgroups: %v", r)
+		}
+		check()
+		if ents, _ := os.ReadDir(parent); len(ents) == 0 || slices.ContainsFunc(ents, func(d os.DirEntry) bool { return d.IsDir() && d.Name() != "caller" }) {
+			t.Errorf("the delegated subtree %s after the container: %v", parent, ents)
+		}
+	})
 }
 
 // A rootfs whose /proc, /sys or /dev are symlinks to host paths: /proc and
