@@ -620,31 +620,84 @@ func TestSeccomp(t *testing.T) {
 	}
 }
 
-// CVE-2025-52881 and CVE-2019-16884 class: the container arranges its own
-// file where the runtime writes procfs (here a tmpfs over /proc/sys). The
-// runtime writes sysctls and oom_score_adj through the host's procfs, from
-// a thread in the container's namespaces, after checking the file is on
-// procfs: the real value changes, the container's decoy does not.
+// CVE-2025-52881 (GHSA-cgrx-mc8f-2prm) and CVE-2019-16884: runc's writes to
+// /proc (sysctls, the LSM label in /proc/self/attr) went through the
+// container's own /proc, so a container that shares a volume with the one
+// being created redirected them: a symlink raced into the volume, mounted
+// over /proc/sys/net, sent a sysctl to another procfs file (a host-wide
+// one, here kernel.printk_ratelimit_burst), and a volume over /proc (the
+// 2019 attack) took the writes in plain files. Here the attacker
+// container plants a decoy file and a symlink in the volume and swaps them
+// (renameat2 RENAME_EXCHANGE) while the victim, with
+// net.ipv4.ip_forward=1 and oom_score_adj 300, is created with the volume
+// over /proc/sys/net, then over /proc. The real values change, the decoys
+// and the host's sysctl do not. (The LSM label is not written here: this
+// host's kernel has no LSM; libcontainerfd/lsm tests that write.)
 func TestCVE_2025_52881_ProcWritesGoToProcfs(t *testing.T) {
-	e := newEnv(t, "sleep", "100")
-	s := e.spec()
-	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/proc/sys", Type: "tmpfs", Source: "decoy"})
-	s.Linux.ReadonlyPaths = nil
-	s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
-	adj := 300
-	s.Process.OOMScoreAdj = &adj
-	e.writeSpec(s)
-	e.ok("run", "-d", "-b", e.bundle, e.id)
-	// Inside, /proc/sys is the decoy: empty.
-	if out := e.ok("exec", e.id, "sh", "-c", "ls /proc/sys | wc -l"); out != "0\n" {
-		t.Errorf("decoy /proc/sys holds %q", out)
+	const target = "/proc/sys/kernel/printk_ratelimit_burst"
+	hostValue, err := os.ReadFile(target)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The real ones, seen from a fresh procfs the exec mounts itself.
-	out := e.ok("exec", "--cap", "CAP_SYS_ADMIN", e.id, "sh", "-c",
-		"mkdir -p /tmp/p && mount -t proc proc /tmp/p && cat /tmp/p/sys/net/ipv4/ip_forward /tmp/p/1/oom_score_adj; umount /tmp/p")
-	if out != "1\n300\n" {
-		t.Errorf("real procfs values: %q", out)
+	t.Cleanup(func() {
+		if now, _ := os.ReadFile(target); string(now) != string(hostValue) {
+			t.Errorf("%s changed to %q; restoring %q", target, now, hostValue)
+			os.WriteFile(target, hostValue, 0)
+		}
+	})
+	vol := t.TempDir()
+	a := newEnv(t, "sh", "-c", `for d in /vol/net/ipv4 /vol/proc/sys/net/ipv4 /vol/proc/self/attr/apparmor; do mkdir -p $d; done
+		for f in /vol/net/ipv4/ip_forward /vol/proc/sys/net/ipv4/ip_forward /vol/proc/self/oom_score_adj /vol/proc/self/attr/exec /vol/proc/self/attr/apparmor/exec; do
+			echo decoy >$f
+		done
+		ln -s `+target+` /vol/net/ipv4/link
+		exec /attack swap /vol/net/ipv4 ip_forward link`)
+	a.installAttack()
+	s := a.spec()
+	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/vol", Type: "bind", Source: vol, Options: []string{"rbind"}})
+	a.writeSpec(s)
+	a.ok("run", "-d", "-b", a.bundle, a.id)
+	waitFor(t, "the attacker racing", func() bool {
+		_, err := os.Lstat(filepath.Join(vol, "net/ipv4/link"))
+		return err == nil
+	})
+
+	for _, over := range []string{"/proc/sys/net", "/proc"} {
+		src := filepath.Join(vol, "net")
+		if over == "/proc" {
+			src = filepath.Join(vol, "proc")
+		}
+		v := newEnv(t, "sleep", "100")
+		s := v.spec()
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: over, Type: "bind", Source: src, Options: []string{"rbind"}})
+		s.Linux.ReadonlyPaths = nil
+		s.Linux.MaskedPaths = nil
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+		adj := 300
+		s.Process.OOMScoreAdj = &adj
+		v.writeSpec(s)
+		for i := 0; i < 5; i++ {
+			if r := v.cfd("run", "-d", "-b", v.bundle, v.id); r.code != 0 {
+				t.Fatalf("run with a volume over %s: %v", over, r)
+			}
+			// The real values, seen from a fresh procfs the exec mounts.
+			out := v.ok("exec", "--cap", "CAP_SYS_ADMIN", v.id, "sh", "-c",
+				"mkdir -p /tmp/p && mount -t proc proc /tmp/p && cat /tmp/p/sys/net/ipv4/ip_forward /tmp/p/1/oom_score_adj; umount /tmp/p")
+			if out != "1\n300\n" {
+				t.Errorf("volume over %s: real procfs values %q", over, out)
+			}
+			v.ok("delete", "--force", v.id)
+		}
 	}
+	a.ok("delete", "--force", a.id)
+	filepath.WalkDir(vol, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if c, _ := os.ReadFile(p); string(c) != "decoy\n" {
+				t.Errorf("the decoy %s now holds %q", p, c)
+			}
+		}
+		return nil
+	})
 }
 
 // SCMP_ACT_NOTIFY: the listener fd reaches listenerPath with runc's
