@@ -547,13 +547,26 @@ func TestCVE_2023_25809_NoCgroupNamespace(t *testing.T) {
 	})
 }
 
-// A rootfs whose /proc, /sys or /dev are symlinks to host paths: /proc and
-// /sys are refused as mount points, /dev resolves inside the root.
+// An image whose /proc, /sys or /dev is a symlink to a host directory. The
+// published attacks: /proc a symlink so that procfs is mounted elsewhere
+// and the runtime's /proc writes go astray (CVE-2023-28642, CVE-2019-19921);
+// /dev a symlink so that /dev set-up deletes the host's ptmx and makes the
+// fd, stdin, stdout, stderr and core links in a host directory
+// (CVE-2026-41579). Here the host directory holds files with those names;
+// /proc and /sys are refused as mount points, /dev resolves inside the
+// root, where the container finds its own devices; the host directory
+// keeps exactly its files and nothing is mounted on it.
 func TestHostileRootfsSymlinks(t *testing.T) {
-	outside := t.TempDir()
 	for _, dir := range []string{"proc", "sys", "dev"} {
 		t.Run(dir, func(t *testing.T) {
-			e := newEnv(t, "true")
+			outside := t.TempDir()
+			names := []string{"ptmx", "null", "console", "fd", "stdin", "stdout", "stderr", "core"}
+			for _, n := range names {
+				if err := os.WriteFile(filepath.Join(outside, n), []byte("host"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e := newEnv(t, "stat", "-L", "-c", "%n %t:%T", "/dev/null", "/dev/ptmx")
 			rootfs := e.spec().Root.Path
 			os.RemoveAll(filepath.Join(rootfs, dir))
 			if err := os.Symlink(outside, filepath.Join(rootfs, dir)); err != nil {
@@ -563,8 +576,19 @@ func TestHostileRootfsSymlinks(t *testing.T) {
 			if dir != "dev" && (r.code == 0 || !strings.Contains(r.stderr, "symlink")) {
 				t.Errorf("run with /%s a symlink to the host: %v", dir, r)
 			}
-			if ents, _ := os.ReadDir(outside); len(ents) != 0 {
-				t.Errorf("/%s: %d entries made in the host directory", dir, len(ents))
+			if dir == "dev" && r.stdout != "/dev/null 1:3\n/dev/ptmx 5:2\n" {
+				t.Errorf("run with /dev a symlink to the host: %v", r)
+			}
+			ents, _ := os.ReadDir(outside)
+			if len(ents) != len(names) {
+				t.Errorf("/%s: the host directory now holds %v", dir, ents)
+			}
+			for _, n := range names {
+				if st, err := os.Lstat(filepath.Join(outside, n)); err != nil || !st.Mode().IsRegular() {
+					t.Errorf("/%s: the host's %s: %v, %v", dir, n, st, err)
+				} else if b, _ := os.ReadFile(filepath.Join(outside, n)); string(b) != "host" {
+					t.Errorf("/%s: the host's %s now holds %q", dir, n, b)
+				}
 			}
 			if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), outside) {
 				t.Errorf("/%s: a mount landed on the host directory", dir)
