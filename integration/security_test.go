@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	binenc "encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -597,18 +598,96 @@ func TestHostileRootfsSymlinks(t *testing.T) {
 	}
 }
 
-// The device allowed list is enforced: with CAP_MKNOD a container can make
-// a node for the host's disk, but not open it.
+// loopDevice attaches file to a free loop device for the test and returns
+// the device's number, or why there is none to be had.
+func loopDevice(t *testing.T, file string) (major, minor int64, why error) {
+	t.Helper()
+	ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer ctl.Close()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for try := 0; try < 10; try++ {
+		n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
+		if err != nil {
+			return 0, 0, err
+		}
+		dev, err := os.OpenFile(fmt.Sprintf("/dev/loop%d", n), os.O_RDONLY, 0)
+		if err != nil {
+			return 0, 0, err
+		}
+		if err := unix.IoctlSetInt(int(dev.Fd()), unix.LOOP_SET_FD, int(f.Fd())); err != nil {
+			dev.Close() // taken meanwhile by someone else
+			continue
+		}
+		t.Cleanup(func() {
+			unix.IoctlSetInt(int(dev.Fd()), unix.LOOP_CLR_FD, 0)
+			dev.Close()
+		})
+		var st unix.Stat_t
+		if err := unix.Fstat(int(dev.Fd()), &st); err != nil {
+			t.Fatal(err)
+		}
+		return int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev)), nil
+	}
+	return 0, 0, errors.New("every free loop device was taken meanwhile")
+}
+
+// The device allowed list is enforced. The attack: a container with
+// CAP_MKNOD makes nodes for a host disk and for /dev/mem and reads them:
+// the host's whole disk (from /proc/partitions, else sda) and, where one
+// can be had, a loop device over a file of the host's, which shows what a
+// read returns. The nodes are made (mknod of any device is allowed, as runc
+// allows it), the reads refused; the control, the loop device allowed for
+// reading in linux.resources.devices, reads the file's first sector.
 func TestDeviceRulesEnforced(t *testing.T) {
-	e := newEnv(t, "sh", "-c", `mknod /tmp/disk b 8 0 && echo made; head -c1 /tmp/disk >/dev/null 2>&1 || echo denied; mknod /tmp/mem c 1 1 && echo made; head -c1 /tmp/mem >/dev/null 2>&1 || echo denied; echo ok > /dev/null && echo null-ok`)
-	s := e.spec()
-	s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_MKNOD")
-	s.Process.Capabilities.Effective = append(s.Process.Capabilities.Effective, "CAP_MKNOD")
-	s.Process.Capabilities.Permitted = append(s.Process.Capabilities.Permitted, "CAP_MKNOD")
-	e.writeSpec(s)
-	r := e.cfd("run", "-b", e.bundle, e.id)
-	if r.stdout != "made\ndenied\nmade\ndenied\nnull-ok\n" {
-		t.Errorf("devices: %v", r)
+	disk, diskMinor, ok := firstDisk(t)
+	if !ok {
+		disk, diskMinor = 8, 0 // sda, where the host shows none
+	}
+	script := fmt.Sprintf(`mknod /tmp/disk b %d %d && echo made
+		echo disk $(dd if=/tmp/disk bs=512 count=1 2>/dev/null | wc -c)
+		mknod /tmp/mem c 1 1 && echo made
+		echo mem $(dd if=/tmp/mem bs=1 count=1 2>/dev/null | wc -c)
+		echo ok >/dev/null && echo null-ok
+`, disk, diskMinor)
+	want := "made\ndisk 0\nmade\nmem 0\nnull-ok\n"
+	img := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(img, []byte(strings.Repeat("host-disk-sector", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	loop, loopMinor, err := loopDevice(t, img)
+	if err != nil {
+		t.Logf("no loop device (%v): the disk alone, without the control", err)
+	} else {
+		script += fmt.Sprintf(`mknod /tmp/loop b %d %d && echo made
+		echo loop $(dd if=/tmp/loop bs=512 count=1 2>/dev/null | grep -c host-disk-sector)`, loop, loopMinor)
+		want += "made\nloop 0\n"
+	}
+	for _, allow := range []bool{false, true} {
+		if allow && err != nil {
+			break
+		}
+		e := newEnv(t, "sh", "-c", script)
+		s := e.spec()
+		c := s.Process.Capabilities
+		c.Bounding = append(c.Bounding, "CAP_MKNOD")
+		c.Effective = append(c.Effective, "CAP_MKNOD")
+		c.Permitted = append(c.Permitted, "CAP_MKNOD")
+		if allow {
+			s.Linux.Resources.Devices = append(s.Linux.Resources.Devices,
+				specs.LinuxDeviceCgroup{Allow: true, Type: "b", Major: &loop, Minor: &loopMinor, Access: "r"})
+			want = strings.Replace(want, "loop 0", "loop 1", 1)
+		}
+		e.writeSpec(s)
+		if r := e.cfd("run", "-b", e.bundle, e.id); r.stdout != want {
+			t.Errorf("devices (loop device allowed: %v): %v, want stdout %q", allow, r, want)
+		}
 	}
 }
 
