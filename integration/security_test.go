@@ -691,32 +691,67 @@ func TestDeviceRulesEnforced(t *testing.T) {
 	}
 }
 
-// A seccomp profile applies to init's process and to exec'd ones.
+// A seccomp profile applies to init's process and to exec'd ones. The
+// attack: from inside, make the system calls the profile forbids (mkdir,
+// unshare), directly and through the i386 (int 0x80) and x32 ABIs, whose
+// numbers a filter checking x86_64's alone would let through; with the
+// profile for x86_64 and x86, and for x86_64 alone. Nothing is made, and
+// a profile that cannot be compiled is refused.
 func TestSeccomp(t *testing.T) {
-	e := newEnv(t, "sh", "-c", "mkdir /tmp/x 2>&1; unshare -U true 2>&1; echo done; sleep 100")
-	s := e.spec()
-	s.Linux.Seccomp = &specs.LinuxSeccomp{
-		DefaultAction: specs.ActAllow,
-		Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86},
-		Syscalls: []specs.LinuxSyscall{
-			{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno, ErrnoRet: func() *uint { v := uint(1); return &v }()},
-			{Names: []string{"unshare"}, Action: specs.ActErrno},
-		},
+	for _, arches := range [][]specs.Arch{{specs.ArchX86_64, specs.ArchX86}, {specs.ArchX86_64}} {
+		t.Run(fmt.Sprint(arches), func(t *testing.T) {
+			e := newEnv(t, "sh", "-c", "{ mkdir /tmp/init && echo made; unshare -U true && echo unshared; /attack mkdir32 /tmp/init32; echo done; } >/report 2>&1; exec sleep 100")
+			e.installAttack()
+			s := e.spec()
+			s.Linux.Seccomp = &specs.LinuxSeccomp{
+				DefaultAction: specs.ActAllow,
+				Architectures: arches,
+				Syscalls: []specs.LinuxSyscall{
+					{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno, ErrnoRet: func() *uint { v := uint(1); return &v }()},
+					{Names: []string{"unshare"}, Action: specs.ActErrno},
+				},
+			}
+			e.writeSpec(s)
+			e.ok("run", "-d", "-b", e.bundle, e.id)
+			rootfs := s.Root.Path
+			var report []byte
+			waitFor(t, "init's attack", func() bool {
+				report, _ = os.ReadFile(filepath.Join(rootfs, "report"))
+				return strings.HasSuffix(string(report), "done\n")
+			})
+			pid := int(e.state()["pid"].(float64))
+			if st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); !strings.Contains(string(st), "Seccomp:\t2") {
+				t.Errorf("init is not under a seccomp filter")
+			}
+			r := e.cfd("exec", e.id, "sh", "-c", "mkdir /tmp/exec && echo made; /attack mkdir32 /tmp/exec32; grep Seccomp: /proc/self/status")
+			if !strings.Contains(r.stdout, "Seccomp:\t2") {
+				t.Errorf("exec under seccomp: %v", r)
+			}
+			// i386 mkdir is refused by name where the profile has x86,
+			// and as a call of an unknown architecture where not.
+			i386 := "i386 EPERM\n"
+			if len(arches) == 1 {
+				i386 = "i386 killed"
+			}
+			all := string(report) + r.stdout
+			if strings.Contains(all, "made") || strings.Contains(all, "unshared") || strings.Contains(all, " ok") || strings.Count(all, i386) != 2 {
+				t.Errorf("a forbidden system call: init %q, exec %v", report, r)
+			}
+			for _, d := range []string{"init", "init32", "exec", "exec32"} {
+				if _, err := os.Stat(filepath.Join(rootfs, "tmp", d)); err == nil {
+					t.Errorf("/tmp/%s was made", d)
+				}
+			}
+			e.ok("delete", "--force", e.id)
+		})
 	}
-	e.writeSpec(s)
-	e.ok("run", "-d", "-b", e.bundle, e.id)
-	pid := int(e.state()["pid"].(float64))
-	if st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); !strings.Contains(string(st), "Seccomp:\t2") {
-		t.Errorf("init is not under a seccomp filter")
-	}
-	r := e.cfd("exec", e.id, "sh", "-c", "mkdir /tmp/y 2>&1; grep Seccomp: /proc/self/status")
-	if !strings.Contains(r.stdout, "Operation not permitted") || !strings.Contains(r.stdout, "Seccomp:\t2") {
-		t.Errorf("exec under seccomp: %v", r)
-	}
-	e.ok("delete", "--force", e.id)
 
+	e := newEnv(t, "true")
 	bad := e.spec()
-	bad.Linux.Seccomp.Syscalls[1].Action = "SCMP_ACT_NOPE"
+	bad.Linux.Seccomp = &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno}, {Names: []string{"unshare"}, Action: "SCMP_ACT_NOPE"}},
+	}
 	e.writeSpec(bad)
 	if r := e.cfd("run", "-b", e.bundle, e.id); r.code == 0 || !strings.Contains(r.stderr, "linux.seccomp.syscalls[1].action") {
 		t.Errorf("a bad seccomp action: %v", r)

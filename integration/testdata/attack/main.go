@@ -1,17 +1,19 @@
 // Command attack does, from inside a container, the steps of public
 // exploits that busybox cannot: the security tests copy it into a
-// container's root. Each subcommand prints one line per step, "STEP ok" or
-// "STEP ERRNO", and exits 0.
+// container's root. Each subcommand prints one line per step, "STEP ok",
+// "STEP ERRNO" or "STEP killed: why", and exits 0.
 //
-//	attack swap DIR A B            exchange DIR/A and DIR/B (RENAME_EXCHANGE) until killed
+//	attack swap DIR A B             exchange DIR/A and DIR/B (RENAME_EXCHANGE) until killed
 //	attack keyring SERIAL KEY NAME  reach another container's keyring SERIAL, its key KEY and the keyring called NAME
-//	attack mkdir32 PATH            mkdir PATH through the i386 (int 0x80) and x32 system call ABIs
+//	attack mkdir32 PATH             mkdir PATH through the i386 (int 0x80) and x32 system call ABIs
 package main
 
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -42,6 +44,11 @@ func main() {
 			usage()
 		}
 		mkdir32(args[0])
+	case "mkdir-abi":
+		if len(args) != 2 {
+			usage()
+		}
+		mkdirABI(args[0], args[1])
 	default:
 		usage()
 	}
@@ -126,20 +133,51 @@ var path32 [4096]byte
 
 // mkdir32 makes a directory through the system call ABIs a seccomp filter
 // written for x86_64 alone would miss: i386 (int 0x80, mkdir is 39) and x32
-// (x86_64 numbers with bit 30 set, which kernels without x32 refuse).
+// (x86_64 numbers with bit 30 set, which kernels without x32 refuse). Each
+// call is made by a child (mkdirABI): a filter answers a call from an
+// architecture it does not know with SECCOMP_RET_KILL_THREAD (libseccomp's
+// default), which ends that thread alone and leaves a Go program waiting
+// for it forever.
 func mkdir32(path string) {
+	for _, abi := range []string{"i386", "x32"} {
+		cmd := exec.Command(os.Args[0], "mkdir-abi", abi, path)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Start(); err != nil {
+			report(abi, err)
+			continue
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				fmt.Println(abi, "killed:", err)
+			}
+		case <-time.After(500 * time.Millisecond):
+			cmd.Process.Kill()
+			<-done
+			fmt.Println(abi, "killed: its thread never returned")
+		}
+	}
+}
+
+// mkdirABI makes the one call of mkdir32 for abi.
+func mkdirABI(abi, path string) {
 	copy(path32[:len(path32)-1], path)
 	p := uintptr(unsafe.Pointer(&path32[0]))
 	var err error
-	if r := int32(int80(39, p, 0o755)); r < 0 {
-		err = unix.Errno(-r)
+	switch abi {
+	case "i386":
+		if r := int32(int80(39, p, 0o755)); r < 0 {
+			err = unix.Errno(-r)
+		}
+	case "x32":
+		const x32, mkdirX8664 = 0x40000000, 83
+		if _, _, e := unix.RawSyscall(x32|mkdirX8664, p, 0o755, 0); e != 0 {
+			err = e
+		}
+	default:
+		usage()
 	}
-	report("i386", err)
-	const x32, mkdirX8664 = 0x40000000, 83
-	if _, _, e := unix.RawSyscall(x32|mkdirX8664, p, 0o755, 0); e != 0 {
-		err = e
-	} else {
-		err = nil
-	}
-	report("x32", err)
+	report(abi, err)
 }
