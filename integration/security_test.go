@@ -12,12 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unsafe"
 
 	"github.com/containerfd/containerfd/internal/testutil"
+	"github.com/containerfd/containerfd/libcontainerfd/kernfeat"
 	"github.com/containerfd/containerfd/spec"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -908,5 +910,79 @@ func TestSeccompNotify(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if _, err := os.Stat(filepath.Join(rootfs, "tmp/notified")); err == nil {
 		t.Error("the agent said EACCES, but the directory was made")
+	}
+}
+
+// takePid starts a host process (sleep) with pid, steering the kernel's
+// next pid through ns_last_pid; it skips the test where other processes
+// keep taking it first.
+func takePid(t *testing.T, pid int) {
+	t.Helper()
+	for try := 0; try < 200; try++ {
+		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
+			t.Skipf("ns_last_pid: %v", err)
+		}
+		cmd := exec.Command("sleep", "100")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if cmd.Process.Pid == pid {
+			t.Cleanup(func() {
+				cmd.Process.Kill()
+				cmd.Wait()
+			})
+			return
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+	}
+	t.Skipf("pid %d kept going to other processes", pid)
+}
+
+// A reused pid mistaken for the container's init. The attack: the
+// container's init exits on its own, and a host process comes to hold its
+// pid before anyone deletes the container; then state, kill, exec, ps and
+// delete are run on the container, as a caller would, with the pidfs
+// handle and with the start-time fallback that identify init. The
+// container is stopped, the host process is neither signalled, nor
+// entered by exec, nor listed.
+func TestPidReuse(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("start-time=%v", fallback), func(t *testing.T) {
+			if fallback {
+				t.Setenv(kernfeat.EnvDisable, os.Getenv(kernfeat.EnvDisable)+","+kernfeat.PidfsHandle)
+			}
+			e := newEnv(t, "sh", "-c", "while [ ! -e /exit ]; do sleep 0.05; done")
+			e.ok("run", "-d", "-b", e.bundle, e.id)
+			pid := int(e.state()["pid"].(float64))
+			if err := os.WriteFile(filepath.Join(e.spec().Root.Path, "exit"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "init to exit and be reaped", func() bool {
+				_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
+				return err != nil
+			})
+			takePid(t, pid)
+			alive := func(what string) {
+				t.Helper()
+				var st unix.WaitStatus
+				if n, err := unix.Wait4(pid, &st, unix.WNOHANG, nil); n != 0 || err != nil {
+					t.Fatalf("after %s the host process holding pid %d is gone: %v", what, pid, st)
+				}
+			}
+			if st := e.status(); st != "stopped" {
+				t.Errorf("state with init's pid reused: %s", st)
+			}
+			e.cfd("kill", e.id, "9")
+			alive("kill")
+			if r := e.cfd("exec", e.id, "sh", "-c", "echo entered"); r.code == 0 || strings.Contains(r.stdout, "entered") {
+				t.Errorf("exec into a container whose init's pid a host process holds: %v", r)
+			}
+			if r := e.cfd("ps", "--format", "json", e.id); strings.Contains(r.stdout, strconv.Itoa(pid)) {
+				t.Errorf("ps lists the host process: %v", r)
+			}
+			e.ok("delete", e.id)
+			alive("delete")
+		})
 	}
 }
