@@ -25,8 +25,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Each test here replays the setup of a runc CVE against containerfd and
-// shows that the attack fails and the host is untouched.
+// Each test here does, from inside a container, the steps of a runc CVE's
+// published exploit against containerfd, and shows that they fail and the
+// host is untouched (SECURITY.md lists the steps).
 
 func fileHash(t *testing.T, path string) string {
 	f, err := os.Open(path)
