@@ -75,7 +75,7 @@ test-vm: root-check
 # through the stage (direct-exec off); each CVE-2019-5736 test also runs
 # without the exec trampoline itself. make test and make test-vm run them too.
 CVE_LIB := ^(TestCannotOverwriteRuntimeBinary|TestPtraceCapableProcessesAndDirectStart|TestKeyringPerContainer|TestSaveLoad|TestTrampoline|TestProcScriptInterpreterIsTheTrampoline|TestWriteFile|TestWriteSelfAttrOvermounted|TestMkdirAllSwappedSymlink|TestMkdirAllRace|TestSymlinkExchangeRace)$$
-CVE_INT := ^(TestCVE_.*|TestTrampolineRefusedByFilter|TestHostileRootfsSymlinks|TestDeviceRulesEnforced|TestSeccomp|TestSeccompNotify|TestKeyring.*|TestKilledAtEachStep)$$
+CVE_INT := ^(TestCVE_.*|TestTrampolineRefusedByFilter|TestHostileRootfsSymlinks|TestDeviceRulesEnforced|TestSeccomp|TestSeccompNotify|TestKeyring.*|TestPidReuse|TestKilledAtEachStep)$$
 test-cve: root-check
 	CGO_ENABLED=0 $(GO) test -count=1 -run '$(CVE_LIB)' ./libcontainerfd/...
 	CGO_ENABLED=0 $(GO) test -count=1 -run '$(CVE_INT)' ./integration/

@@ -80,6 +80,88 @@ func TestCVE_2019_5736_ExecThroughProcSelfExe(t *testing.T) {
 	}
 }
 
+// CVE-2019-5736: a process in the container holds the runtime's binary
+// open (init's /proc/1/exe while it waits for start) and writes to it once
+// the runtime is gone. A direct init (our fork, holding the binary itself)
+// is not dumpable, so its exe cannot be opened without CAP_SYS_PTRACE, and
+// a process with it may not join before start; the init stage's binary is
+// a read-only bind that nothing can write through.
+func TestCVE_2019_5736_OverwriteRuntimeBinary(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	// A copy of containerfd: were the attack to work, only the copy breaks.
+	self := filepath.Join(t.TempDir(), "containerfd")
+	b, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(self, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before := fileHash(t, self)
+	run := func(args ...string) result {
+		cmd := exec.Command(self, append([]string{"--root", e.root}, args...)...)
+		out, errf := e.tempFile(), e.tempFile()
+		cmd.Stdout, cmd.Stderr = out, errf
+		err := cmd.Run()
+		r := result{stdout: readBack(t, out), stderr: readBack(t, errf)}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		}
+		return r
+	}
+	if r := run("create", "--bundle", e.bundle, e.id); r.code != 0 {
+		t.Fatalf("create: %v", r)
+	}
+	attack := `if ! (exec 3</proc/1/exe) 2>/dev/null; then echo DENIED; exit; fi
+		exec 3</proc/1/exe
+		while grep -q containerfd /proc/1/cmdline; do sleep 0.05; done
+		(echo owned >>/proc/self/fd/3) 2>/dev/null && echo WROTE || echo DENIED`
+	pidFile := filepath.Join(e.bundle, "attacker.pid")
+	attacker := func(caps string) string {
+		proc := fmt.Sprintf(`{"args":["sh","-c",%q],"env":["PATH=/bin"],"cwd":"/","user":{"uid":0,"gid":0}%s}`, "{ "+attack+"\n} > /tmp/attack.log 2>&1", caps)
+		pf := filepath.Join(e.bundle, "attack.json")
+		os.WriteFile(pf, []byte(proc), 0o644)
+		return pf
+	}
+	// With CAP_SYS_PTRACE the attacker could open a direct init's exe: it
+	// may not join before start. Through the stage it may, and its write
+	// is refused.
+	ptrace := attacker(`,"capabilities":{"bounding":["CAP_SYS_PTRACE"],"effective":["CAP_SYS_PTRACE"],"permitted":["CAP_SYS_PTRACE"]}`)
+	r := run("exec", "--detach", "--pid-file", pidFile, "--process", ptrace, e.id)
+	direct := !strings.Contains(os.Getenv("CONTAINERFD_DISABLE"), "direct-exec")
+	if direct && (r.code == 0 || !strings.Contains(r.stderr, "CVE-2019-5736")) {
+		t.Fatalf("exec of a process with CAP_SYS_PTRACE before start: %v", r)
+	}
+	// Without (the container's capabilities, which exec takes when the
+	// process gives none, as runc's does) it may join.
+	if direct {
+		if r := run("exec", "--detach", "--pid-file", pidFile, "--process", attacker(""), e.id); r.code != 0 {
+			t.Fatalf("exec the attacker: %v", r)
+		}
+	} else if r.code != 0 {
+		t.Fatalf("exec the attacker: %v", r)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if r := run("start", e.id); r.code != 0 {
+		t.Fatalf("start: %v", r)
+	}
+	rootfs := e.spec().Root.Path
+	var out []byte
+	for i := 0; i < 100; i++ {
+		out, _ = os.ReadFile(filepath.Join(rootfs, "tmp/attack.log"))
+		if strings.Count(string(out), "\n") >= 1 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if string(out) != "DENIED\n" {
+		t.Errorf("attacker: %q", out)
+	}
+	if fileHash(t, self) != before {
+		t.Fatal("the runtime binary was changed")
+	}
+}
+
 // TestCVE_2019_5736_Rootless: the same attack on a rootless container,
 // whose runtime is the user's own copy (say, in ~/bin): the container's
 // root is that user on the host, and could write it given an fd. The

@@ -5,6 +5,7 @@
 //
 //	attack swap DIR A B             exchange DIR/A and DIR/B (RENAME_EXCHANGE) until killed
 //	attack keyring SERIAL KEY NAME  reach another container's keyring SERIAL, its key KEY and the keyring called NAME
+//	attack invalidate SERIAL        invalidate the keyring SERIAL
 //	attack mkdir32 PATH             mkdir PATH through the i386 (int 0x80) and x32 system call ABIs
 package main
 
@@ -39,6 +40,16 @@ func main() {
 			usage()
 		}
 		keyring(ring, key, args[2])
+	case "invalidate":
+		if len(args) != 1 {
+			usage()
+		}
+		ring, err := strconv.Atoi(args[0])
+		if err != nil {
+			usage()
+		}
+		_, err = unix.KeyctlInt(unix.KEYCTL_INVALIDATE, ring, 0, 0, 0)
+		report("invalidate-keyring", err)
 	case "mkdir32":
 		if len(args) != 1 {
 			usage()
@@ -55,7 +66,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: attack swap DIR A B | keyring SERIAL KEY NAME | mkdir32 PATH")
+	fmt.Fprintln(os.Stderr, "usage: attack swap DIR A B | keyring SERIAL KEY NAME | invalidate SERIAL | mkdir32 PATH")
 	os.Exit(2)
 }
 
@@ -91,7 +102,7 @@ func swap(dir, a, b string) {
 // container's keyring serial (a leak, or a search of the 31-bit serial
 // space: KEYCTL_DESCRIBE tells EACCES from ENOKEY) might read, take or
 // destroy its keys, and joins the keyring called name. Invalidating the
-// keyring comes last: it destroys what the other steps look at.
+// keyring itself is a subcommand of its own (see TestKeyringOtherContainer).
 func keyring(ring, key int, name string) {
 	_, err := unix.KeyctlString(unix.KEYCTL_DESCRIBE, ring)
 	report("describe-keyring", err)
@@ -123,8 +134,6 @@ func keyring(ring, key int, name string) {
 		_, err = unix.KeyctlBuffer(unix.KEYCTL_READ, key, make([]byte, 4096), 0)
 	}
 	report("join-by-name", err)
-	_, err = unix.KeyctlInt(unix.KEYCTL_INVALIDATE, ring, 0, 0, 0)
-	report("invalidate-keyring", err)
 }
 
 // path32 holds the path for the i386 ABI, whose pointers are 32 bits: a
