@@ -8,6 +8,8 @@
 #   make bench      containerfd against runc and crun side by side (N=50 samples; docs/performance.md)
 #   make test-vm    the cgroup and fallback tests in a qemu VM: Debian's 6.1
 #                   kernel, pure cgroup v2 with every controller (hack/vm.sh)
+#   make test-cve   the CVE set of SECURITY.md in every start mode (run it
+#                   before a change to how processes start lands)
 #   make fuzz       run the fuzz targets for FUZZTIME (default 10s; try FUZZTIME=10m)
 #   make vet        gofmt + go vet
 #   make install    install bin/containerfd into $(PREFIX)/bin
@@ -33,7 +35,7 @@ GOFLAGS_BUILD := -trimpath -tags $(BUILD_TAGS) -ldflags '$(LDFLAGS)'
 
 DEMO_DIR ?= /tmp/containerfd-demo
 
-.PHONY: all build test test-vm test-load fuzz vet demo install clean root-check bench
+.PHONY: all build test test-vm test-cve test-load fuzz vet demo install clean root-check bench
 
 all: build
 
@@ -66,6 +68,18 @@ test: root-check
 # pages. KVM when it works here, else TCG (slower).
 test-vm: root-check
 	bash hack/vm.sh
+
+# The CVE set of SECURITY.md: each test does, from inside a container, what
+# the public exploit does. A change to how processes start (spawn, the gate,
+# the stage, exec) runs it in every start mode before it lands: direct, and
+# through the stage (direct-exec off); each CVE-2019-5736 test also runs
+# without the exec trampoline itself. make test and make test-vm run them too.
+CVE_LIB := ^(TestCannotOverwriteRuntimeBinary|TestPtraceCapableProcessesAndDirectStart|TestKeyringPerContainer|TestSaveLoad|TestTrampoline|TestProcScriptInterpreterIsTheTrampoline|TestWriteFile|TestWriteSelfAttrOvermounted|TestMkdirAllSwappedSymlink|TestMkdirAllRace|TestSymlinkExchangeRace)$$
+CVE_INT := ^(TestCVE_.*|TestTrampolineRefusedByFilter|TestHostileRootfsSymlinks|TestDeviceRulesEnforced|TestSeccomp|TestSeccompNotify|TestKeyring.*|TestPidReuse|TestKilledAtEachStep)$$
+test-cve: root-check
+	CGO_ENABLED=0 $(GO) test -count=1 -run '$(CVE_LIB)' ./libcontainerfd/...
+	CGO_ENABLED=0 $(GO) test -count=1 -run '$(CVE_INT)' ./integration/
+	CONTAINERFD_DISABLE=direct-exec CGO_ENABLED=0 $(GO) test -count=1 -run '$(CVE_INT)' ./integration/
 
 # The load test at full size: 200 containers at once, 1000 run cycles.
 test-load: root-check build

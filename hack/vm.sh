@@ -188,7 +188,7 @@ mknod -m 0600 "$root/dev/console" c 5 1
 # ---- static binaries: the runtime, the helpers, the test binaries ----
 export CGO_ENABLED=0
 go build -trimpath -tags urfave_cli_no_docs,urfave_cli_no_suggest,godbus_no_tcp -o "$root/cfd/bin/containerfd" .
-for h in sdnotify accept1 keyread exewatch; do
+for h in sdnotify accept1 keyread attack exewatch; do
 	go build -trimpath -o "$root/cfd/bin/$h" ./integration/testdata/$h
 done
 for p in "${pkgs[@]}"; do

@@ -88,8 +88,8 @@ func runOne(kind Kind, i int, h *specs.Hook, state []byte, bundle string, prepar
 	// are, but fds inherited from whoever started the runtime may not be
 	// (conmon's --preserve-fds, a careless parent): mark every fd above 2
 	// close-on-exec so that the hook gets 0-2 only. Nothing of the runtime
-	// relies on implicit inheritance (DESIGN §6; children get their fds
-	// explicitly), so this process-wide change is harmless.
+	// relies on implicit inheritance (docs/design.md §4: children get
+	// their fds explicitly), so this process-wide change is harmless.
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fail(fmt.Errorf("mark fds close-on-exec: %w", err))
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/containerfd/containerfd/internal/testutil"
+	"github.com/containerfd/containerfd/libcontainerfd/kernfeat"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -37,16 +38,16 @@ func TestCVE_2019_5736_ExecThroughProcSelfExe(t *testing.T) {
 	modes := []struct {
 		name   string
 		args   []string // the victim's init
-		rounds func(v *victim)
+		attack func(v *victim)
 	}{
 		{"run", []string{"/bin/evil"}, func(v *victim) {
-			for range 12 {
+			for range rounds {
 				v.run("run", "--bundle", v.bundle, v.id)
 				v.run("delete", "--force", v.id)
 			}
 		}},
 		{"create-start", []string{"/bin/evil"}, func(v *victim) {
-			for range 12 {
+			for range rounds {
 				v.must("create", "--bundle", v.bundle, v.id)
 				v.must("start", v.id)
 				v.waitStopped()
@@ -67,16 +68,101 @@ func TestCVE_2019_5736_ExecThroughProcSelfExe(t *testing.T) {
 	for _, path := range []struct{ name, disable string }{{"direct", ""}, {"stage", "direct-exec"}, {"no-trampoline", "memfd-exec"}} {
 		for _, m := range modes {
 			t.Run(path.name+"/"+m.name, func(t *testing.T) {
+				if path.name != "stage" && kernfeat.Disabled(kernfeat.DirectExec) {
+					t.Skip("direct-exec is off for the whole run: the stage subtest is this one")
+				}
 				var env []string
 				if path.disable != "" {
 					env = []string{"CONTAINERFD_DISABLE=" + os.Getenv("CONTAINERFD_DISABLE") + "," + path.disable}
 				}
 				w := newWatcher(t, env)
 				v := w.victim(t, m.args)
-				m.rounds(v)
+				m.attack(v)
 				checkExploit(t, w.rootfs, w.self, w.before)
 			})
 		}
+	}
+}
+
+// CVE-2019-5736: a process in the container holds the runtime's binary
+// open (init's /proc/1/exe while it waits for start) and writes to it once
+// the runtime is gone. A direct init (our fork, holding the binary itself)
+// is not dumpable, so its exe cannot be opened without CAP_SYS_PTRACE, and
+// a process with it may not join before start; the init stage's binary is
+// a read-only bind that nothing can write through.
+func TestCVE_2019_5736_OverwriteRuntimeBinary(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	// A copy of containerfd: were the attack to work, only the copy breaks.
+	self := filepath.Join(t.TempDir(), "containerfd")
+	b, err := os.ReadFile(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(self, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	before := fileHash(t, self)
+	run := func(args ...string) result {
+		cmd := exec.Command(self, append([]string{"--root", e.root}, args...)...)
+		out, errf := e.tempFile(), e.tempFile()
+		cmd.Stdout, cmd.Stderr = out, errf
+		err := cmd.Run()
+		r := result{stdout: readBack(t, out), stderr: readBack(t, errf)}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		}
+		return r
+	}
+	if r := run("create", "--bundle", e.bundle, e.id); r.code != 0 {
+		t.Fatalf("create: %v", r)
+	}
+	attack := `if ! (exec 3</proc/1/exe) 2>/dev/null; then echo DENIED; exit; fi
+		exec 3</proc/1/exe
+		while grep -q containerfd /proc/1/cmdline; do sleep 0.05; done
+		(echo owned >>/proc/self/fd/3) 2>/dev/null && echo WROTE || echo DENIED`
+	pidFile := filepath.Join(e.bundle, "attacker.pid")
+	attacker := func(caps string) string {
+		proc := fmt.Sprintf(`{"args":["sh","-c",%q],"env":["PATH=/bin"],"cwd":"/","user":{"uid":0,"gid":0}%s}`, "{ "+attack+"\n} > /tmp/attack.log 2>&1", caps)
+		pf := filepath.Join(e.bundle, "attack.json")
+		os.WriteFile(pf, []byte(proc), 0o644)
+		return pf
+	}
+	// With CAP_SYS_PTRACE the attacker could open a direct init's exe: it
+	// may not join before start. Through the stage it may, and its write
+	// is refused.
+	ptrace := attacker(`,"capabilities":{"bounding":["CAP_SYS_PTRACE"],"effective":["CAP_SYS_PTRACE"],"permitted":["CAP_SYS_PTRACE"]}`)
+	r := run("exec", "--detach", "--pid-file", pidFile, "--process", ptrace, e.id)
+	direct := !strings.Contains(os.Getenv("CONTAINERFD_DISABLE"), "direct-exec")
+	if direct && (r.code == 0 || !strings.Contains(r.stderr, "CVE-2019-5736")) {
+		t.Fatalf("exec of a process with CAP_SYS_PTRACE before start: %v", r)
+	}
+	// Without (the container's capabilities, which exec takes when the
+	// process gives none, as runc's does) it may join.
+	if direct {
+		if r := run("exec", "--detach", "--pid-file", pidFile, "--process", attacker(""), e.id); r.code != 0 {
+			t.Fatalf("exec the attacker: %v", r)
+		}
+	} else if r.code != 0 {
+		t.Fatalf("exec the attacker: %v", r)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if r := run("start", e.id); r.code != 0 {
+		t.Fatalf("start: %v", r)
+	}
+	rootfs := e.spec().Root.Path
+	var out []byte
+	for i := 0; i < 100; i++ {
+		out, _ = os.ReadFile(filepath.Join(rootfs, "tmp/attack.log"))
+		if strings.Count(string(out), "\n") >= 1 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if string(out) != "DENIED\n" {
+		t.Errorf("attacker: %q", out)
+	}
+	if fileHash(t, self) != before {
+		t.Fatal("the runtime binary was changed")
 	}
 }
 
@@ -109,7 +195,7 @@ func TestCVE_2019_5736_Rootless(t *testing.T) {
 				u.ok(dir, "create", id)
 				u.ok(dir, append([]string{"exec", "--detach", id}, watch...)...)
 			}
-			for range 12 {
+			for range rounds {
 				u.run(dir, "exec", id, "/bin/evil")
 				u.ok(dir, "exec", id, "/bin/sleep", "0.3")
 			}
@@ -166,6 +252,11 @@ func checkExploit(t *testing.T, rootfs, self, before string) {
 		}
 	}
 }
+
+// rounds is how often each start mode runs the exploit's script: a dozen,
+// as the exploit would; in the VM (emulated, several times slower), four.
+// The watcher holds the trampoline of nearly every round.
+var rounds = map[bool]int{false: 12, true: 4}[os.Getenv(prebuiltEnv) != ""]
 
 // watcher is the attacker's container and the copy of containerfd it
 // attacks: were the attack to work, only the copy breaks.
@@ -238,7 +329,7 @@ func (v *victim) must(args ...string) {
 
 // execRounds alternates the exploit's script with an ordinary program.
 func (v *victim) execRounds() {
-	for range 12 {
+	for range rounds {
 		v.run("exec", v.id, "/bin/evil")
 		v.must("exec", v.id, "/bin/sleep", "0.3")
 	}

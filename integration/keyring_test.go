@@ -284,3 +284,67 @@ func TestKeyringErrors(t *testing.T) {
 	}
 	e.ok("delete", "--force", e.id)
 }
+
+// Another container reaches a container's keyring. The attack, from inside
+// container B, given the serials of A's keyring and of a key in it (leaked,
+// or found by trying serials: KEYCTL_DESCRIBE tells EACCES from ENOKEY):
+// describe and list the keyring, describe and read the key, link either
+// into its own keyring, set the keyring's permissions, chown it, clear it,
+// revoke, invalidate and unlink the key, join the keyring by its guessable
+// name ("containerfd.<id>"). Each fails, and A still reads its key.
+//
+// B is root without a user namespace, as A's runtime is, and then root of
+// a user namespace of its own. Only the second may not invalidate A's
+// keyring either: the runtime joins a keyring by name, which takes search
+// permission for its owner, uid 0, and search is all KEYCTL_INVALIDATE
+// asks. SECURITY.md says so (runc's keyrings are the same).
+func TestKeyringOtherContainer(t *testing.T) {
+	for _, userns := range []bool{false, true} {
+		t.Run(map[bool]string{false: "root", true: "userns"}[userns], func(t *testing.T) {
+			a := newKeyringEnv(t, "sleep", "100")
+			b := newKeyringEnv(t, "sleep", "100")
+			b.installAttack()
+			if userns {
+				s := b.spec()
+				s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+				s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+				s.Linux.GIDMappings = s.Linux.UIDMappings
+				b.writeSpec(s)
+				if err := chownTree(s.Root.Path, 100000, 100000); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a.ok("run", "-d", "-b", a.bundle, a.id)
+			b.ok("run", "-d", "-b", b.bundle, b.id)
+			key := strings.TrimSpace(a.ok("keyring", a.id, "add", "user", "db-password", "--data", "hunter2"))
+			ring := ""
+			for _, l := range strings.Split(a.keysInside(), "\n") {
+				// serial flags usage timeout perm uid gid type description: summary
+				if f := strings.Fields(l); len(f) >= 9 && f[7] == "keyring" && strings.HasPrefix(f[8], "containerfd."+a.id+".") {
+					n, err := strconv.ParseUint(f[0], 16, 32)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ring = strconv.FormatUint(n, 10)
+				}
+			}
+			if ring == "" {
+				t.Fatalf("A's keyring is not in its /proc/keys:\n%s", a.keysInside())
+			}
+			out := b.ok("exec", b.id, "/attack", "keyring", ring, key, "containerfd."+a.id)
+			if userns {
+				out += b.ok("exec", b.id, "/attack", "invalidate", ring)
+			}
+			for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+				if strings.HasSuffix(l, " ok") {
+					t.Errorf("container B, given A's keyring %s and key %s: %s", ring, key, l)
+				}
+			}
+			if r := a.cfd("exec", a.id, "/keyread", "db-password"); r.stdout != "hunter2" {
+				t.Errorf("after B's attack, A reads its key: %v", r)
+			}
+			a.ok("delete", "--force", a.id)
+			b.ok("delete", "--force", b.id)
+		})
+	}
+}

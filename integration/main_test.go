@@ -21,12 +21,13 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// binary is containerfd, built once for the test run; sdnotify, accept1 and
-// exewatch are static helpers (copied into containers, or run on the host).
-var binary, sdnotify, accept1, exewatch string
+// binary is containerfd, built once for the test run; sdnotify, accept1,
+// attack and exewatch are static helpers (sdnotify, attack and exewatch
+// copied into containers, accept1 run on the host).
+var binary, sdnotify, accept1, attack, exewatch string
 
 // prebuiltEnv names a directory holding containerfd and the static helpers
-// (containerfd, sdnotify, accept1, exewatch, keyread) already built, for a test binary
+// (containerfd, sdnotify, accept1, keyread, attack, exewatch) already built, for a test binary
 // run where there is no Go toolchain: hack/vm.sh runs this package in a VM.
 const prebuiltEnv = "CFD_TEST_BINDIR"
 
@@ -35,6 +36,7 @@ func TestMain(m *testing.M) {
 		binary = filepath.Join(dir, "containerfd")
 		sdnotify = filepath.Join(dir, "sdnotify")
 		accept1 = filepath.Join(dir, "accept1")
+		attack = filepath.Join(dir, "attack")
 		exewatch = filepath.Join(dir, "exewatch")
 		os.Exit(m.Run())
 	}
@@ -46,8 +48,9 @@ func TestMain(m *testing.M) {
 	binary = filepath.Join(dir, "containerfd")
 	sdnotify = filepath.Join(dir, "sdnotify")
 	accept1 = filepath.Join(dir, "accept1")
+	attack = filepath.Join(dir, "attack")
 	exewatch = filepath.Join(dir, "exewatch")
-	for out, pkg := range map[string]string{binary: "..", sdnotify: "./testdata/sdnotify", accept1: "./testdata/accept1", exewatch: "./testdata/exewatch"} {
+	for out, pkg := range map[string]string{binary: "..", sdnotify: "./testdata/sdnotify", accept1: "./testdata/accept1", attack: "./testdata/attack", exewatch: "./testdata/exewatch"} {
 		build := exec.Command("go", "build", "-tags", "urfave_cli_no_docs,urfave_cli_no_suggest,godbus_no_tcp", "-o", out, pkg) // as make build
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stderr = os.Stderr

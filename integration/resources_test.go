@@ -25,6 +25,16 @@ import (
 // else, as "major:minor".
 func wholeDisk(t *testing.T) (major, minor int64) {
 	t.Helper()
+	major, minor, ok := firstDisk(t)
+	if !ok {
+		t.Skip("no block device in /proc/partitions to set io limits on")
+	}
+	return major, minor
+}
+
+// firstDisk returns the first whole disk /proc/partitions lists.
+func firstDisk(t *testing.T) (major, minor int64, ok bool) {
+	t.Helper()
 	b, err := os.ReadFile("/proc/partitions")
 	if err != nil {
 		t.Fatal(err)
@@ -40,10 +50,9 @@ func wholeDisk(t *testing.T) (major, minor int64) {
 		}
 		major, _ = strconv.ParseInt(f[0], 10, 64)
 		minor, _ = strconv.ParseInt(f[1], 10, 64)
-		return major, minor
+		return major, minor, true
 	}
-	t.Skip("no block device in /proc/partitions to set io limits on")
-	return 0, 0
+	return 0, 0, false
 }
 
 func readIn(t *testing.T, dir, file string) string {

@@ -327,6 +327,34 @@ func (u *rootlessUser) delegate(dir string) {
 	}
 }
 
+// delegatedCgroup delegates to the user a cgroup2 subtree /cfdtest-P, with
+// a cgroup "caller" in it where its commands start, as a systemd host does
+// for a user's session, and returns the cgroup2 root, a container cgroup
+// path below the subtree (from testutil.CgroupPath) and the subtree's
+// directory.
+func (u *rootlessUser) delegatedCgroup() (v2, cgPath, parent string) {
+	t := u.t
+	v2 = cgroup2Mount(t)
+	cgPath = testutil.CgroupPath(t) // /cfdtest-P/<id>
+	parent = filepath.Join(v2, filepath.Dir(cgPath))
+	u.delegate(parent)
+	caller := filepath.Join(parent, "caller")
+	u.delegate(caller)
+	fd, err := unix.Open(caller, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.cgroupFD = fd
+	t.Cleanup(func() {
+		// Before CgroupPath's check, which would take it for a leftover.
+		unix.Close(fd)
+		if err := unix.Rmdir(caller); err != nil {
+			t.Errorf("rmdir %s: %v", caller, err)
+		}
+	})
+	return v2, cgPath, parent
+}
+
 // enableAtRoot enables ctrl in the cgroup2 root's subtree_control when the
 // root has it but does not enable it, and disables it after the test (best
 // effort: another cgroup may use it by then).
@@ -351,24 +379,7 @@ func enableAtRoot(t *testing.T, v2, ctrl string) {
 func TestRootlessDelegatedCgroup(t *testing.T) {
 	testutil.NoLeaks(t)
 	u := newRootlessUser(t)
-	v2 := cgroup2Mount(t)
-	cgPath := testutil.CgroupPath(t) // /cfdtest-P/<id>
-	parent := filepath.Join(v2, filepath.Dir(cgPath))
-	u.delegate(parent)
-	caller := filepath.Join(parent, "caller")
-	u.delegate(caller)
-	fd, err := unix.Open(caller, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.cgroupFD = fd
-	t.Cleanup(func() {
-		// Before CgroupPath's check, which would take it for a leftover.
-		unix.Close(fd)
-		if err := unix.Rmdir(caller); err != nil {
-			t.Errorf("rmdir %s: %v", caller, err)
-		}
-	})
+	v2, cgPath, parent := u.delegatedCgroup()
 
 	// Where a pure cgroup2 host has a controller but does not hand it down
 	// from the root (a VM without systemd does not), hand it down, as a

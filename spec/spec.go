@@ -15,7 +15,7 @@
 //	ociVersion "2.0.0": unsupported major version (want 1.x)
 //	mounts[2].destination "tmp": must be absolute
 //	linux.namespaces[1].type "foo": unknown namespace type
-//	linux.seccomp: not supported yet
+//	mounts[5].options[0] "remount": not supported yet
 package spec
 
 import (
