@@ -228,18 +228,25 @@ func TestKeyringAddListUnlink(t *testing.T) {
 	}
 }
 
-// In a container with its own user namespace, whose root is not the
-// keyring's owner, the processes still possess the keyring and read the key.
-func TestKeyringUserns(t *testing.T) {
-	e := newKeyringEnv(t, "sleep", "100")
+// inUserns gives e a user namespace whose root is host uid 100000, and its
+// rootfs to that uid.
+func (e *env) inUserns() {
+	e.t.Helper()
 	s := e.spec()
 	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 	s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 	s.Linux.GIDMappings = s.Linux.UIDMappings
 	e.writeSpec(s)
 	if err := chownTree(s.Root.Path, 100000, 100000); err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
+}
+
+// In a container with its own user namespace, whose root is not the
+// keyring's owner, the processes still possess the keyring and read the key.
+func TestKeyringUserns(t *testing.T) {
+	e := newKeyringEnv(t, "sleep", "100")
+	e.inUserns()
 	e.ok("run", "-d", "-b", e.bundle, e.id)
 	e.ok("keyring", e.id, "add", "user", "db-password", "--data", "in-a-userns")
 	if got := e.ok("exec", e.id, "/keyread", "db-password"); got != "in-a-userns" {
@@ -305,14 +312,7 @@ func TestKeyringOtherContainer(t *testing.T) {
 			b := newKeyringEnv(t, "sleep", "100")
 			b.installAttack()
 			if userns {
-				s := b.spec()
-				s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
-				s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
-				s.Linux.GIDMappings = s.Linux.UIDMappings
-				b.writeSpec(s)
-				if err := chownTree(s.Root.Path, 100000, 100000); err != nil {
-					t.Fatal(err)
-				}
+				b.inUserns()
 			}
 			a.ok("run", "-d", "-b", a.bundle, a.id)
 			b.ok("run", "-d", "-b", b.bundle, b.id)
