@@ -1,9 +1,12 @@
 package integration
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,6 +49,50 @@ func TestRootfsOnSharedMount(t *testing.T) {
 			}
 			if prop == "rslave" && !strings.HasPrefix(opt, "master:") {
 				t.Errorf("rootfsPropagation rslave: the container's root has %q, want a slave (master:N)", opt)
+			}
+		})
+	}
+}
+
+// A volume whose source is a shared mount (on a systemd host, nearly every
+// mount is): the container's bind of it is a clone, which would join the
+// host's peer group, and a mount made on it in the container (here a tmpfs
+// of the config's) would show on the host. The bind leaves the peer group
+// first, as the root does.
+func TestVolumeOnSharedMount(t *testing.T) {
+	for _, prop := range []string{"", "rslave"} {
+		t.Run("propagation="+prop, func(t *testing.T) {
+			e := newEnv(t, "sh", "-c", "touch /vol/sub/made-inside && echo ok")
+			vol := t.TempDir()
+			if err := unix.Mount(vol, vol, "", unix.MS_BIND, ""); err != nil {
+				t.Fatalf("bind the volume onto itself: %v", err)
+			}
+			t.Cleanup(func() {
+				if err := unix.Unmount(vol, unix.MNT_DETACH); err != nil {
+					t.Errorf("unmount %s: %v", vol, err)
+				}
+			})
+			if err := unix.Mount("", vol, "", unix.MS_SHARED, ""); err != nil {
+				t.Fatalf("make the volume shared: %v", err)
+			}
+			s := e.spec()
+			s.Mounts = append(s.Mounts,
+				specs.Mount{Destination: "/vol", Type: "bind", Source: vol, Options: []string{"rbind"}},
+				specs.Mount{Destination: "/vol/sub", Type: "tmpfs", Source: "tmpfs"})
+			s.Linux.RootfsPropagation = prop
+			e.writeSpec(s)
+			if r := e.cfd("run", "-b", e.bundle, e.id); r.code != 0 || r.stdout != "ok\n" {
+				t.Fatalf("run with a volume on a shared mount: %v", r)
+			}
+			mi, err := os.ReadFile("/proc/self/mountinfo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(mi), filepath.Join(vol, "sub")) {
+				t.Errorf("the container's tmpfs on /vol/sub showed on the host at %s/sub", vol)
+			}
+			if _, err := os.Stat(filepath.Join(vol, "sub", "made-inside")); err == nil {
+				t.Errorf("a file made in the container's tmpfs is on the host")
 			}
 		})
 	}

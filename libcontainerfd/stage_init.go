@@ -245,12 +245,9 @@ func setupRoot(cfg *initConfig, fds *fdQueue, beforePivot func() error) error {
 	// anything is mounted: private, or a slave of the host's mounts (as
 	// runc does) when rootfsPropagation asks for slave or shared, which the
 	// end of this function applies.
-	prop, propName := uint64(unix.MS_PRIVATE), "private"
-	if cfg.RootPropagation == unix.MS_SLAVE || cfg.RootPropagation == unix.MS_SHARED {
-		prop, propName = unix.MS_SLAVE, "a slave"
-	}
-	if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: prop}); err != nil {
-		return fmt.Errorf("make root %s: %w", propName, err)
+	prop := startPropagation(cfg.RootPropagation)
+	if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: uint64(prop)}); err != nil {
+		return fmt.Errorf("make root %s: %w", map[int]string{unix.MS_PRIVATE: "private", unix.MS_SLAVE: "a slave"}[prop], err)
 	}
 
 	for i, m := range cfg.Mounts {
@@ -444,3 +441,14 @@ func readonly(root int, p string) error {
 }
 
 func isNotExist(err error) bool { return errors.Is(err, unix.ENOENT) }
+
+// startPropagation is what the root and the binds are made before anything
+// is mounted on them: private, or a slave of the host's mounts (as runc
+// does) when rootfsPropagation asks for slave or shared, which is applied
+// once every mount is made.
+func startPropagation(rootPropagation int) int {
+	if rootPropagation == unix.MS_SLAVE || rootPropagation == unix.MS_SHARED {
+		return unix.MS_SLAVE
+	}
+	return unix.MS_PRIVATE
+}

@@ -27,6 +27,15 @@ func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice) {
 		}
 		ms = append(ms, c.cgroupMounts(m)...)
 	}
+	// A bind is a clone of its source, and a clone of a shared mount (a
+	// systemd host's, dockerd's data root) joins its peer group: a mount
+	// then made on it in the container, by the runtime or by a process,
+	// would show on the host. Binds start as the root does (setupRoot).
+	for i := range ms {
+		if ms[i].Type == "bind" && ms[i].Propagation == 0 {
+			ms[i].Propagation = startPropagation(cfg.RootPropagation)
+		}
+	}
 	userns := c.st.Namespaces&unix.CLONE_NEWUSER != 0
 	if !userns && !cfg.Rootless {
 		return ms, cfg.Devices
