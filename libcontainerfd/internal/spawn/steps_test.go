@@ -107,6 +107,23 @@ func viaChild(t *testing.T, p Proc, script string) (string, error) {
 // whether a spawned child or a Go stage took them on.
 func TestStepsSameInChildAndStage(t *testing.T) {
 	requireRoot(t)
+	// Resource limits are no step: the runtime sets them from outside.
+	// Where the soft RLIMIT_NOFILE is below the hard one (the VM's), Go
+	// raised its own at start and syscall.Exec puts the first back, which
+	// a raw child cannot know; with soft = hard there is nothing to put
+	// back. syscall.Setrlimit also makes Go forget the first.
+	var nofile syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &nofile); err != nil {
+		t.Fatal(err)
+	}
+	if nofile.Cur != nofile.Max {
+		was := nofile
+		nofile.Cur = nofile.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &nofile); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &was) })
+	}
 	var set unix.CPUSet
 	set.Set(0)
 	ioprio := 2<<13 | 5     // best effort, level 5
