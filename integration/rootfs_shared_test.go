@@ -22,19 +22,7 @@ func TestRootfsOnSharedMount(t *testing.T) {
 		t.Run("propagation="+prop, func(t *testing.T) {
 			e := newEnv(t, "sh", "-c", `echo "in $(hostname)"; awk '$5 == "/" { print $7 }' /proc/self/mountinfo`)
 			s := e.spec()
-			shared := t.TempDir()
-			if err := unix.Mount(s.Root.Path, shared, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-				t.Fatalf("bind the rootfs: %v", err)
-			}
-			t.Cleanup(func() {
-				if err := unix.Unmount(shared, unix.MNT_DETACH); err != nil {
-					t.Errorf("unmount %s: %v", shared, err)
-				}
-			})
-			if err := unix.Mount("", shared, "", unix.MS_SHARED, ""); err != nil {
-				t.Fatalf("make the rootfs shared: %v", err)
-			}
-			s.Root.Path = shared
+			s.Root.Path = sharedMount(t, s.Root.Path)
 			s.Linux.RootfsPropagation = prop
 			e.writeSpec(s)
 			r := e.cfd("run", "-b", e.bundle, e.id)
@@ -63,18 +51,7 @@ func TestVolumeOnSharedMount(t *testing.T) {
 	for _, prop := range []string{"", "rslave"} {
 		t.Run("propagation="+prop, func(t *testing.T) {
 			e := newEnv(t, "sh", "-c", "touch /vol/sub/made-inside && echo ok")
-			vol := t.TempDir()
-			if err := unix.Mount(vol, vol, "", unix.MS_BIND, ""); err != nil {
-				t.Fatalf("bind the volume onto itself: %v", err)
-			}
-			t.Cleanup(func() {
-				if err := unix.Unmount(vol, unix.MNT_DETACH); err != nil {
-					t.Errorf("unmount %s: %v", vol, err)
-				}
-			})
-			if err := unix.Mount("", vol, "", unix.MS_SHARED, ""); err != nil {
-				t.Fatalf("make the volume shared: %v", err)
-			}
+			vol := sharedMount(t, t.TempDir())
 			s := e.spec()
 			s.Mounts = append(s.Mounts,
 				specs.Mount{Destination: "/vol", Type: "bind", Source: vol, Options: []string{"rbind"}},
@@ -96,4 +73,23 @@ func TestVolumeOnSharedMount(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sharedMount binds dir (recursively) on a directory of the test's and
+// makes that a shared mount, unmounted after the test; it returns where.
+func sharedMount(t *testing.T, dir string) string {
+	t.Helper()
+	shared := t.TempDir()
+	if err := unix.Mount(dir, shared, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		t.Fatalf("bind %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(shared, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", shared, err)
+		}
+	})
+	if err := unix.Mount("", shared, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatalf("make %s shared: %v", shared, err)
+	}
+	return shared
 }
