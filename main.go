@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 
+	cfd "github.com/containerfd/containerfd/libcontainerfd"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 )
@@ -111,6 +112,9 @@ func checkGlobalFlags(c *cli.Context) error {
 }
 
 func main() {
+	// A process the library started from this binary (a stage) runs its
+	// part here and exits; nothing of the CLI runs in it.
+	cfd.Init()
 	err := newApp().Run(os.Args)
 	if err == nil {
 		return

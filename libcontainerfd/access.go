@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/containerfd/containerfd/libcontainerfd/internal/stage"
+
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
 	"github.com/containerfd/containerfd/libcontainerfd/pathrs"
@@ -92,7 +94,7 @@ func (c *Container) Mount(m mounttree.Mount) error {
 // outside, as runc and crun do: 127.0.0.1 works in a container without a
 // network of its own.
 func (c *Container) loopbackUp() error {
-	err := nsenter.Do([]nsenter.Namespace{{FD: c.initPidfd, Type: unix.CLONE_NEWNET}}, loopbackUpHere)
+	err := nsenter.Do([]nsenter.Namespace{{FD: c.initPidfd, Type: unix.CLONE_NEWNET}}, stage.LoopbackUp)
 	if err != nil {
 		return fmt.Errorf("container %s: %w", c.id, err)
 	}

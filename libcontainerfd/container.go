@@ -24,6 +24,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerfd/containerfd/libcontainerfd/internal/msg"
+
 	"github.com/containerfd/containerfd/internal/stopat"
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/procid"
@@ -294,10 +296,10 @@ func (c *Container) initWaiting() bool {
 	if c.st.DirectInit {
 		// Our fork, named at its gate (the kernel keeps 15 bytes).
 		b, err := os.ReadFile(proc + "/comm")
-		return err == nil && string(b) == stageInit[:15]+"\n"
+		return err == nil && string(b) == msg.StageInit[:15]+"\n"
 	}
 	b, err := os.ReadFile(proc + "/cmdline")
-	return err == nil && strings.HasPrefix(string(b), stageInit+"\x00")
+	return err == nil && strings.HasPrefix(string(b), msg.StageInit+"\x00")
 }
 
 func (c *Container) initAlive() bool {

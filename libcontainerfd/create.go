@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/containerfd/containerfd/libcontainerfd/internal/msg"
+
 	"github.com/containerfd/containerfd/internal/stopat"
 
 	"github.com/containerfd/containerfd/libcontainerfd/internal/procid"
@@ -90,12 +92,12 @@ func (c *Container) ForkInit(p *Process) (err error) {
 	if err != nil {
 		return err
 	}
-	var s *stage
+	var s *child
 	if direct {
 		c.st.DirectInit = true
 		s, err = c.startDirectInit(p, &pc, attr, procInside)
 	} else {
-		s, err = c.startStage(stageInit, p, attr)
+		s, err = c.startStage(msg.StageInit, p, attr)
 	}
 	if c.st.KeyringSerial != 0 {
 		// Saved now so a failure below removes the keyring too.
@@ -169,8 +171,8 @@ func (c *Container) ForkInit(p *Process) (err error) {
 		if err := c.sendInit(sock, proc.Pid, &pc); err != nil {
 			return err
 		}
-		on := stageEvents{mounted: func() error { return cfg.BeforePivot(proc.Pid) }}
-		if err := readStage(sock, p, true, on); err != nil {
+		on := msg.Events{Console: p.setConsole, Mounted: func() error { return cfg.BeforePivot(proc.Pid) }}
+		if err := msg.ReadReplies(sock, true, on); err != nil {
 			if p.Console != nil {
 				p.Console.Close()
 				p.Console = nil
@@ -280,148 +282,6 @@ func (c *Container) nsFDs(pid int) (mounttree.Namespaces, func(), error) {
 		*x.fd = fd
 	}
 	return ns, closeAll, nil
-}
-
-// sendInit builds the mount tree and sends init its orders and fds: the
-// start listener first (init takes it before building its root), then the
-// tree's (see initConfig.FDs).
-func (c *Container) sendInit(sock, pid int, pc *processConfig) error {
-	ic, fds, err := c.planInit(pid, pc, false)
-	defer closeFDs(fds)
-	if err != nil {
-		return err
-	}
-	listener, err := c.listenStart()
-	if err != nil {
-		return err
-	}
-	defer unix.Close(listener)
-	ic.FDs = 1 + len(fds)
-	if err := sendJSON(sock, &ic); err != nil {
-		return fmt.Errorf("container %s: send init config: %w", c.id, err)
-	}
-	if err := sendFDs(sock, append([]int{listener}, fds...)); err != nil {
-		return fmt.Errorf("container %s: send fds to init: %w", c.id, err)
-	}
-	return nil
-}
-
-// planInit builds init's mount tree (with NewEmptyFS, unless init must
-// build it itself): the config that says how to attach it, and the fds in
-// the order initConfig.FDs gives them, after the start listener. A mount
-// of proc that must be made inside the pid namespace has Inside set and no
-// fd. joined says the calling thread has joined init's network, IPC and
-// cgroup namespaces (planNamespaces) already.
-func (c *Container) planInit(pid int, pc *processConfig, joined bool) (initConfig, []int, error) {
-	cfg := c.cfg
-	ic := initConfig{
-		NewEmptyFS:      cfg.Flags&NewEmptyFS != 0,
-		RootReadonly:    cfg.RootReadonly && !cfg.EmptyRoot, // an empty root must take mount points
-		NoPivot:         cfg.NoPivot,
-		Links:           cfg.Links,
-		MaskedPaths:     cfg.MaskedPaths,
-		ReadonlyPaths:   cfg.ReadonlyPaths,
-		RootPropagation: cfg.RootPropagation,
-		WaitBeforePivot: cfg.BeforePivot != nil,
-		Process:         *pc,
-	}
-	if cfg.newNS(unix.CLONE_NEWUTS) || cfg.Hostname != "" {
-		if cfg.Hostname != "" {
-			ic.Hostname = &cfg.Hostname
-		}
-		if cfg.Domainname != "" {
-			ic.Domainname = &cfg.Domainname
-		}
-	}
-	if cfg.buildInside() {
-		ic.LoopbackUp = cfg.newNS(unix.CLONE_NEWNET)
-		ic.Sysctl = cfg.Sysctl
-	}
-	if ic.NewEmptyFS && cfg.buildInside() {
-		c.planInside(&ic)
-		return ic, nil, nil
-	}
-	if !ic.NewEmptyFS {
-		return ic, nil, nil
-	}
-	var fds []int
-	fail := func(err error) (initConfig, []int, error) { return ic, fds, err }
-	ns, closeNS, err := c.nsFDs(pid)
-	if err != nil {
-		return fail(err)
-	}
-	defer closeNS()
-	rootMount := mounttree.Mount{Type: "bind", Source: cfg.Rootfs, Target: "/", Recursive: true}
-	if cfg.EmptyRoot {
-		rootMount = mounttree.Mount{Type: "tmpfs", Source: "containerfd", Target: "/", Data: []string{"mode=755"}}
-		if c.st.Namespaces&unix.CLONE_NEWUSER != 0 {
-			rootMount = mapOwner(rootMount, cfg.UIDMappings, cfg.GIDMappings)
-		}
-	}
-	root, err := mounttree.Open(rootMount, ns)
-	if err != nil {
-		return fail(fmt.Errorf("container %s: root %s: %w", c.id, rootMount.Source, err))
-	}
-	fds = append(fds, root)
-	if cfg.EmptyRoot {
-		ic.LateLookup = true
-		ic.Links, ic.MaskedPaths, ic.ReadonlyPaths = nil, nil, nil
-	} else {
-		ic.Mounts, ic.Devices = c.expandMounts()
-	}
-	ic.Inside = make([]bool, len(ic.Mounts))
-	open := func() error {
-		for i, m := range ic.Mounts {
-			mns := ns
-			if m.IDMap && len(m.UIDMappings) > 0 {
-				// A mapping of the mount's own, not the container's.
-				userns, err := usernsFD(m.UIDMappings, m.GIDMappings)
-				if err != nil {
-					return fmt.Errorf("container %s: mount on %s: %w", c.id, m.Target, err)
-				}
-				defer unix.Close(userns)
-				mns.User = userns
-			}
-			fd, err := mounttree.Open(m, mns)
-			if errors.Is(err, mounttree.ErrProcNeedsPidns) {
-				ic.Inside[i] = true
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("container %s: %w", c.id, err)
-			}
-			fds = append(fds, fd)
-		}
-		return nil
-	}
-	// sysfs, mqueue and cgroup2 belong to the namespaces of the thread that
-	// makes them: one thread joins them all, rather than one per mount.
-	switch join := c.planNamespaces(); {
-	case joined:
-		ns.Net, ns.IPC, ns.Cgroup = -1, -1, -1
-		err = open()
-	case join != 0:
-		ns.Net, ns.IPC, ns.Cgroup = -1, -1, -1
-		err = nsenter.Do([]nsenter.Namespace{{FD: c.initPidfd, Type: join}}, open)
-	default:
-		err = open()
-	}
-	if err != nil {
-		return fail(err)
-	}
-	for range ic.MaskedPaths {
-		fd, err := devNull()
-		if err != nil {
-			return fail(fmt.Errorf("container %s: mask paths: %w", c.id, err))
-		}
-		fds = append(fds, fd)
-	}
-	return ic, fds, nil
-}
-
-// planNamespaces are init's namespaces that planInit's mounts belong to.
-func (c *Container) planNamespaces() int {
-	return c.st.Namespaces & (unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP)
 }
 
 func closeFDs(fds []int) {

@@ -3,17 +3,21 @@ package libcontainerfd
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+
+	"github.com/containerfd/containerfd/libcontainerfd/internal/msg"
+	"github.com/containerfd/containerfd/libcontainerfd/internal/rootfs"
+	"github.com/containerfd/containerfd/libcontainerfd/internal/stage"
 
 	"github.com/containerfd/containerfd/internal/stopat"
-	"github.com/containerfd/containerfd/libcontainerfd/caps"
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
 	"github.com/containerfd/containerfd/libcontainerfd/kernfeat"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
-	"github.com/containerfd/containerfd/libcontainerfd/pathrs"
 	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
 	"golang.org/x/sys/unix"
 )
@@ -39,7 +43,7 @@ import (
 // startsDirect decides it for a process about to start with pc, and
 // records first (markPtraceHost) a process that may ptrace. Such a
 // process may not join while a direct init waits at its gate.
-func (c *Container) startsDirect(pc *processConfig) (bool, error) {
+func (c *Container) startsDirect(pc *msg.Process) (bool, error) {
 	marked := c.ptraceHost()
 	if c.mayPtraceHost(pc) {
 		if !marked {
@@ -95,77 +99,24 @@ func (c *Container) markPtraceHost() error {
 // starts, may hold CAP_SYS_PTRACE in the host's user namespace: there is
 // no user namespace, and its bounding set has it (nil capabilities keep
 // all of root's).
-func (c *Container) mayPtraceHost(pc *processConfig) bool {
+func (c *Container) mayPtraceHost(pc *msg.Process) bool {
 	if c.st.Namespaces&unix.CLONE_NEWUSER != 0 {
 		return false
 	}
 	return pc.Capabilities == nil || slices.Contains(pc.Capabilities.Bounding, "CAP_SYS_PTRACE")
 }
 
-// spawnProc is pc for a child that execs path itself, with tty (or -1) as
-// its terminal.
-func (pc *processConfig) spawnProc(path string, tty int) (*spawn.Proc, error) {
-	sp := &spawn.Proc{
-		Path: path, Umask: 0o022, Cwd: pc.Cwd, TTY: tty,
-		Scheduler: pc.Scheduler, IOPriority: pc.IOPriority, Personality: pc.Personality,
-		Groups: pc.Groups, UID: pc.UID, GID: pc.GID,
-		NoNewPrivs: pc.NNP, CloseFrom: pc.Files,
-	}
-	if pc.Umask != nil {
-		sp.Umask = int(*pc.Umask)
-	}
-	if mp := pc.MemoryPolicy; mp != nil {
-		sp.MemPolicy = &spawn.MemPolicy{Mode: mp.Mode}
-		if mp.Nodes != "" {
-			nodes, err := ParseNodeList(mp.Nodes)
-			if err != nil {
-				return nil, fmt.Errorf("memory policy nodes %q: %w", mp.Nodes, err)
-			}
-			sp.MemPolicy.Nodes = nodes
-		}
-	}
-	if pc.Seccomp != nil {
-		sp.Seccomp, sp.SeccompFlags = pc.Seccomp.Program, pc.Seccomp.Flags
-	}
-	if pc.Capabilities != nil {
-		cs, err := caps.Parse(pc.Capabilities)
-		if err != nil {
-			return nil, err
-		}
-		drop, err := cs.Dropped()
-		if err != nil {
-			return nil, err
-		}
-		for _, c := range drop {
-			sp.BoundingDrop = append(sp.BoundingDrop, uintptr(c))
-		}
-		data := cs.Data()
-		sp.Caps = &data
-		for _, c := range cs.Ambient.Caps() {
-			sp.Ambient = append(sp.Ambient, uintptr(c))
-		}
-	}
-	if pc.FinalCPUs != "" {
-		set, err := ParseCPUList(pc.FinalCPUs)
-		if err != nil {
-			return nil, fmt.Errorf("cpu affinity %q: %w", pc.FinalCPUs, err)
-		}
-		sp.Affinity = set
-	}
-	return sp, nil
-}
-
-// execDirect starts p in the container without a stage: lookPath and the
+// execDirect starts p in the container without a stage: the lookup and the
 // pty are done here, through root, and the child does the rest (Exec has
 // filled in attr's namespaces and cgroup).
-func (c *Container) execDirect(p *Process, pc *processConfig, root int, attr spawn.Attr) (err error) {
-	path, err := lookPath(pc, func(name string) error { return executableIn(root, name) })
+func (c *Container) execDirect(p *Process, pc *msg.Process, root int, attr spawn.Attr) (err error) {
+	path, err := pc.LookPath(func(name string) error { return rootfs.ExecutableIn(root, name) })
 	if err != nil {
 		return err
 	}
 	tty := -1
 	if pc.Terminal {
-		master, peer, err := newPtyIn(root, pc.ConsoleSize)
+		master, peer, err := rootfs.NewPtyIn(root, pc.ConsoleSize)
 		if err != nil {
 			return err
 		}
@@ -174,12 +125,12 @@ func (c *Container) execDirect(p *Process, pc *processConfig, root int, attr spa
 			if err != nil {
 				unix.Close(master)
 			} else {
-				p.Console = newFile(master, "pty master")
+				p.Console = os.NewFile(uintptr(master), "pty master")
 			}
 		}()
 		tty = peer
 	}
-	if attr.Proc, err = pc.spawnProc(path, tty); err != nil {
+	if attr.Proc, err = pc.SpawnProc(path, tty); err != nil {
 		return err
 	}
 	done, err := c.directAttr(&attr, p, pc)
@@ -197,7 +148,7 @@ func (c *Container) execDirect(p *Process, pc *processConfig, root int, attr spa
 	}
 	proc, err := spawn.Start(&attr)
 	if err != nil {
-		return childError(err, pc.stepWords(path))
+		return msg.ChildError(err, pc.StepWords(path))
 	}
 	p.Pid, p.Pidfd = proc.Pid, proc.Pidfd
 	return nil
@@ -208,7 +159,7 @@ func (c *Container) execDirect(p *Process, pc *processConfig, root int, attr spa
 // runtime to keep out of the memory cgroup), its program's argv and env,
 // and how it becomes root of the container's user namespace. done closes
 // what it opened, once the child is started.
-func (c *Container) directAttr(attr *spawn.Attr, p *Process, pc *processConfig) (done func(), err error) {
+func (c *Container) directAttr(attr *spawn.Attr, p *Process, pc *msg.Process) (done func(), err error) {
 	files, closeFiles, err := processFiles(p)
 	if err != nil {
 		return closeFiles, err
@@ -230,80 +181,6 @@ func (c *Container) directAttr(attr *spawn.Attr, p *Process, pc *processConfig) 
 	return done, nil
 }
 
-// stepError is a failed step of a process's start, worded with what the
-// step was to do: the same words, and the same *spawn.ChildError beneath
-// (errors.As, errors.Is with its errno), whether a direct child or a stage
-// took the step.
-type stepError struct {
-	msg string
-	ce  *spawn.ChildError
-}
-
-func (e *stepError) Error() string { return e.msg }
-func (e *stepError) Unwrap() error { return e.ce }
-
-// stepWords is what a failed step is worded with: the process's program
-// and what its steps were to set.
-type stepWords struct {
-	Path   string   `json:"path"`
-	Cwd    string   `json:"cwd,omitempty"`
-	UID    uint32   `json:"uid"`
-	GID    uint32   `json:"gid"`
-	Groups []uint32 `json:"groups,omitempty"`
-}
-
-func (pc *processConfig) stepWords(path string) stepWords {
-	return stepWords{Path: path, Cwd: pc.Cwd, UID: pc.UID, GID: pc.GID, Groups: pc.Groups}
-}
-
-// childError words a failed step (spawn.ChildError) with w; other errors
-// are returned as they are.
-func childError(err error, w stepWords) error {
-	var ce *spawn.ChildError
-	if !errors.As(err, &ce) {
-		return err
-	}
-	cwd := w.Cwd
-	if cwd == "" {
-		cwd = "/"
-	}
-	var msg string
-	switch ce.Step {
-	case spawn.StepCwd:
-		msg = fmt.Sprintf("chdir to cwd %q: %v", cwd, ce.Err)
-	case spawn.StepCwdOutside:
-		msg = fmt.Sprintf("cwd %q is outside the container root: %v", cwd, ce.Err)
-	case spawn.StepGroups:
-		msg = fmt.Sprintf("setgroups %v: %v", w.Groups, ce.Err)
-	case spawn.StepGID:
-		msg = fmt.Sprintf("setgid %d: %v", w.GID, ce.Err)
-	case spawn.StepUID:
-		msg = fmt.Sprintf("setuid %d: %v", w.UID, ce.Err)
-	case spawn.StepExecve:
-		msg = fmt.Sprintf("exec %s: %v", w.Path, ce.Err)
-	default:
-		msg = ce.Error()
-	}
-	return &stepError{msg: msg, ce: ce}
-}
-
-// executableIn is executable for a path resolved inside root.
-func executableIn(root int, name string) error {
-	fd, err := pathrs.OpenInRoot(root, name, unix.O_PATH, 0)
-	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return unix.ENOENT
-		}
-		return err
-	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return err
-	}
-	return executableMode(st.Mode)
-}
-
 // canInitDirect reports whether init can be started directly: the runtime
 // then builds the root from a thread in init's mount namespace
 // (buildDirect) and init is the spawned child, held at a spawn.Gate until
@@ -313,7 +190,7 @@ func executableIn(root int, name string) error {
 // looked up at start), and more than one proc where the kernel cannot make
 // one for another pid namespace. Where proc must be made inside, the one
 // to make is returned. The error is startsDirect's.
-func (c *Container) canInitDirect(pc *processConfig) (*mounttree.Mount, bool, error) {
+func (c *Container) canInitDirect(pc *msg.Process) (*mounttree.Mount, bool, error) {
 	cfg := c.cfg
 	if direct, err := c.startsDirect(pc); err != nil || !direct || cfg.buildInside() || cfg.NoPivot || cfg.EmptyRoot {
 		return nil, false, err
@@ -337,7 +214,7 @@ func (c *Container) canInitDirect(pc *processConfig) (*mounttree.Mount, bool, er
 // startDirectInit spawns init for canInitDirect: the child takes on p
 // itself, once buildDirect has told it the program's path and start has
 // connected to the start socket.
-func (c *Container) startDirectInit(p *Process, pc *processConfig, attr spawn.Attr, proc *mounttree.Mount) (*stage, error) {
+func (c *Container) startDirectInit(p *Process, pc *msg.Process, attr spawn.Attr, proc *mounttree.Mount) (*child, error) {
 	listener, err := c.listenStart()
 	if err != nil {
 		return nil, err
@@ -348,12 +225,12 @@ func (c *Container) startDirectInit(p *Process, pc *processConfig, attr spawn.At
 		return nil, fmt.Errorf("socketpair: %w", err)
 	}
 	defer unix.Close(sp[1])
-	if attr.Proc, err = pc.spawnProc("", -1); err != nil {
+	if attr.Proc, err = pc.SpawnProc("", -1); err != nil {
 		unix.Close(sp[0])
 		return nil, err
 	}
-	// The order is what Start sends (sendJSON "start").
-	attr.Gate = &spawn.Gate{Sock: sp[1], Listener: listener, Order: []byte(`"start"`), Comm: stageInit}
+	// The order is what Start sends, as JSON.
+	attr.Gate = &spawn.Gate{Sock: sp[1], Listener: listener, Order: []byte(strconv.Quote(msg.StartOrder)), Comm: msg.StageInit}
 	if proc != nil {
 		attr.Gate.Mount = &spawn.NewMount{Type: proc.Type, Source: proc.Source, Options: proc.Data, Attr: proc.Attr}
 	}
@@ -367,13 +244,14 @@ func (c *Container) startDirectInit(p *Process, pc *processConfig, attr spawn.At
 }
 
 // buildDirect does for a direct init what the init stage does for itself,
-// on one thread: it brings lo up and makes the mounts in init's network,
-// IPC and cgroup namespaces (planInit), then joins its mount and UTS
-// namespaces and its root, attaches the tree and pivots into it (which
-// moves init's root along), sets the hostname, looks up the program and
-// makes the pty. Then it lets init go on, with the program's path and the
-// pty's peer.
-func (c *Container) buildDirect(sock, pid int, p *Process, pc *processConfig, proc *mounttree.Mount) error {
+// on one thread: it brings lo up and opens the root plan's trees in init's
+// network, IPC and cgroup namespaces (openPlan), then joins its mount and
+// UTS namespaces and its root, attaches the tree and pivots into it
+// (rootfs.Setup, which moves init's root along), sets the hostname, looks
+// up the program and makes the pty. Then it lets init go on, with the
+// program's path and the pty's peer. proc, if init was to make it, is the
+// plan's mount init sends.
+func (c *Container) buildDirect(sock, pid int, p *Process, pc *msg.Process, proc *mounttree.Mount) error {
 	root, err := unix.Open(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open init's root: %w", err)
@@ -382,42 +260,35 @@ func (c *Container) buildDirect(sock, pid int, p *Process, pc *processConfig, pr
 	var (
 		path         string
 		master, peer = -1, -1
-		fds          []int
 	)
-	defer func() { closeFDs(fds) }()
+	ic := c.initMessage(pc)
 	build := func() error {
 		if c.cfg.newNS(unix.CLONE_NEWNET) {
-			if err := loopbackUpHere(); err != nil {
+			if err := stage.LoopbackUp(); err != nil {
 				return err
 			}
 		}
-		ic, planned, err := c.planInit(pid, pc, true)
-		fds = planned
-		if err != nil {
-			return err
+		var f *rootfs.FDs
+		if ic.Root != nil {
+			var err error
+			if f, err = c.openPlan(pid, ic.Root, true); err != nil {
+				return err
+			}
+			defer f.Close()
 		}
 		if proc != nil {
-			fd, err := recvMount(sock)
+			fd, err := msg.RecvMount(sock)
 			if err != nil {
 				return fmt.Errorf("receive proc from init: %w", err)
 			}
-			// In the queue's order: the root, then each mount made here.
-			at := 1
-			for i := range ic.Mounts {
-				if ic.Inside[i] {
-					ic.Inside[i] = false
-					fds = slices.Insert(fds, at, fd)
-					fd = -1
-					break
-				}
-				at++
-			}
-			if fd >= 0 {
+			if i := slices.IndexFunc(ic.Root.Mounts, func(m rootfs.Mount) bool { return m.Inside }); i >= 0 {
+				f.Mounts[i] = fd
+			} else {
 				unix.Close(fd)
 			}
 		}
 		var join int
-		if ic.NewEmptyFS {
+		if ic.Root != nil {
 			join |= unix.CLONE_NEWNS
 			if err := unix.Unshare(unix.CLONE_FS); err != nil {
 				return fmt.Errorf("unshare filesystem info: %w", err)
@@ -431,7 +302,7 @@ func (c *Container) buildDirect(sock, pid int, p *Process, pc *processConfig, pr
 				return fmt.Errorf("join init's %s namespaces: %w", nsenter.TypeName(join), err)
 			}
 		}
-		if ic.NewEmptyFS {
+		if ic.Root != nil {
 			// setns put us at the namespace's root; init's may be a
 			// mount above it.
 			if err := unix.Fchdir(root); err != nil {
@@ -451,25 +322,22 @@ func (c *Container) buildDirect(sock, pid int, p *Process, pc *processConfig, pr
 					return <-done
 				}
 			}
-			q := fdQueue(fds)
-			fds = nil
-			err := setupRoot(&ic, &q, beforePivot)
-			q.close()
-			if err != nil {
+			if err := rootfs.Setup(ic.Root, f, beforePivot); err != nil {
 				return err
 			}
 		}
-		if err := setNames(&ic); err != nil {
+		if err := ic.SetNames(); err != nil {
 			return err
 		}
-		if path, err = lookPath(pc, executable); err != nil {
+		var err error
+		if path, err = pc.LookPath(rootfs.Executable); err != nil {
 			return err
 		}
 		if pc.Terminal {
-			if master, peer, err = newPty("/", pc.ConsoleSize); err != nil {
+			if master, peer, err = rootfs.NewPty("/", pc.ConsoleSize); err != nil {
 				return err
 			}
-			return mountConsole(peer)
+			return rootfs.MountConsole(peer)
 		}
 		return nil
 	}
@@ -482,11 +350,7 @@ func (c *Container) buildDirect(sock, pid int, p *Process, pc *processConfig, pr
 		defer unix.Close(peer)
 	}
 	if err == nil {
-		var oob []byte
-		if peer >= 0 {
-			oob = unix.UnixRights(peer)
-		}
-		if err = unix.Sendmsg(sock, []byte(path), oob, nil, 0); err != nil {
+		if err = msg.SendGo(sock, path, peer); err != nil {
 			err = fmt.Errorf("let init go on: %w", err)
 		}
 	}
@@ -497,28 +361,10 @@ func (c *Container) buildDirect(sock, pid int, p *Process, pc *processConfig, pr
 		return err
 	}
 	if master >= 0 {
-		p.Console = newFile(master, "pty master")
+		p.Console = os.NewFile(uintptr(master), "pty master")
 	}
 	// Start words a step init fails at as the stage would.
-	w := pc.stepWords(path)
+	w := pc.StepWords(path)
 	c.st.InitStep = &w
 	return nil
-}
-
-// recvMount receives the detached mount a gated child sends (spawn.Gate).
-func recvMount(sock int) (int, error) {
-	oob := make([]byte, unix.CmsgSpace(4))
-	for {
-		n, oobn, _, _, err := unix.Recvmsg(sock, make([]byte, 1), oob, unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return -1, err
-		}
-		if n == 0 && oobn == 0 {
-			return -1, errEOF
-		}
-		return parseFD(oob[:oobn])
-	}
 }

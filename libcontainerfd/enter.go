@@ -1,35 +1,27 @@
 package libcontainerfd
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 
-	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
-	"github.com/containerfd/containerfd/libcontainerfd/pathrs"
-	"github.com/containerfd/containerfd/libcontainerfd/selfexe"
-	"golang.org/x/sys/unix"
-)
+	"github.com/containerfd/containerfd/libcontainerfd/internal/msg"
 
-// stageEnter runs a program in a container's namespaces on behalf of a
-// caller that only has an exec.Cmd (OCI hooks): it joins them through a
-// single-threaded child, as Exec does, and passes on the program's exit.
-//
-// argv: containerfd-enter <init pid> <namespace flags> host|container <path> <argv...>
-const stageEnter = "containerfd-enter"
+	"github.com/containerfd/containerfd/libcontainerfd/selfexe"
+)
 
 // Where a program of Enter is found.
 const (
-	PathOnHost      = "host"      // path resolves in the caller's mount namespace
-	PathInContainer = "container" // path resolves in the container's root
+	PathOnHost      = msg.PathOnHost      // path resolves in the caller's mount namespace
+	PathInContainer = msg.PathInContainer // path resolves in the container's root
 )
 
 // Enter changes cmd (not yet started) to run in the namespaces of the
 // container's init: cmd.Path is looked up where says, and the program has
 // that root too (the container's, or the caller's); cmd.Args, Env and stdio
-// are kept. The process is not in the container's cgroup.
+// are kept. The process is not in the container's cgroup. Our own binary
+// runs it (msg.StageEnter): it joins the namespaces through a
+// single-threaded child, as Exec does, and passes on the program's exit.
 func (c *Container) Enter(cmd *exec.Cmd, where string) error {
 	if c.initPidfd < 0 {
 		return fmt.Errorf("container %s: enter: %w", c.id, ErrNotRunning)
@@ -45,69 +37,8 @@ func (c *Container) Enter(cmd *exec.Cmd, where string) error {
 	if len(args) == 0 {
 		args = []string{cmd.Path}
 	}
-	cmd.Args = append([]string{stageEnter, strconv.Itoa(c.st.Init.Pid), strconv.Itoa(c.st.Namespaces), where, cmd.Path}, args...)
+	cmd.Args = append([]string{msg.StageEnter, strconv.Itoa(c.st.Init.Pid), strconv.Itoa(c.st.Namespaces), where, cmd.Path}, args...)
 	cmd.Path = "/proc/self/fd/" + strconv.Itoa(exe)
 	cmd.Err = nil
-	return nil
-}
-
-func runEnter() error {
-	a := os.Args
-	if len(a) < 6 {
-		return errors.New("usage: containerfd-enter PID FLAGS host|container PATH ARGV...")
-	}
-	pid, err1 := strconv.Atoi(a[1])
-	flags, err2 := strconv.Atoi(a[2])
-	if err := errors.Join(err1, err2); err != nil {
-		return err
-	}
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return fmt.Errorf("pidfd_open %d: %w", pid, err)
-	}
-	// The program sees the root its path resolves in: the container's, or
-	// ours (as a hook in runc's container namespace sees the host's files).
-	var fd, root int
-	if a[3] == PathInContainer {
-		if root, err = unix.Open(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-			return fmt.Errorf("open container root: %w", err)
-		}
-		if fd, err = pathrs.OpenInRoot(root, a[4], unix.O_PATH, 0); err != nil {
-			return fmt.Errorf("%s in the container: %w", a[4], err)
-		}
-	} else {
-		if root, err = unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-			return fmt.Errorf("open root: %w", err)
-		}
-		if fd, err = unix.Open(a[4], unix.O_PATH|unix.O_CLOEXEC, 0); err != nil {
-			return fmt.Errorf("%s: %w", a[4], err)
-		}
-	}
-	// The pid named the container's init when fd and pidfd were opened.
-	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
-		return fmt.Errorf("container init %d: %w", pid, err)
-	}
-	p, err := spawn.Start(&spawn.Attr{
-		ExecFD:       fd,
-		ExecFDOpen:   true, // hooks are often scripts
-		Argv:         a[5:],
-		Env:          os.Environ(),
-		Files:        []int{0, 1, 2},
-		Join:         []spawn.Namespace{{FD: pidfd, Flags: flags}},
-		RootFD:       root,
-		UseRootFD:    true,
-		CgroupFD:     -1,
-		RootInUserns: flags&unix.CLONE_NEWUSER != 0,
-	})
-	if err != nil {
-		return fmt.Errorf("run %s in the container's namespaces: %w", a[4], err)
-	}
-	var ws unix.WaitStatus
-	for {
-		if _, err := unix.Wait4(p.Pid, &ws, 0, nil); err != unix.EINTR {
-			break
-		}
-	}
-	os.Exit(ExitCode(ws))
 	return nil
 }

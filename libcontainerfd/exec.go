@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/containerfd/containerfd/internal/stopat"
+	"github.com/containerfd/containerfd/libcontainerfd/internal/msg"
+
 	"strconv"
+
+	"github.com/containerfd/containerfd/internal/stopat"
 
 	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
 	"github.com/containerfd/containerfd/libcontainerfd/keyring"
@@ -56,7 +59,7 @@ func (c *Container) Exec(p *Process) (err error) {
 		}
 		return nil
 	}
-	s, err := c.startStage(stageExec, p, attr)
+	s, err := c.startStage(msg.StageExec, p, attr)
 	if err != nil {
 		return fmt.Errorf("container %s: exec: %w", c.id, err)
 	}
@@ -71,13 +74,14 @@ func (c *Container) Exec(p *Process) (err error) {
 	if err := c.prepare(s.Pid, p); err != nil {
 		return err
 	}
-	if err := sendJSON(s.sock, pc); err != nil {
+	if err := msg.SendJSON(s.sock, pc); err != nil {
 		return fmt.Errorf("container %s: exec: send config: %w", c.id, err)
 	}
-	if err := sendFD(s.sock, root); err != nil {
+	if err := msg.SendFD(s.sock, root); err != nil {
 		return fmt.Errorf("container %s: exec: send root: %w", c.id, err)
 	}
-	if err := readStage(s.sock, p, false, stageEvents{seccomp: func(fd int) error { return c.handOnNotify(fd, s.Pid) }}); err != nil {
+	on := msg.Events{Console: p.setConsole, Seccomp: func(fd int) error { return c.handOnNotify(fd, s.Pid) }}
+	if err := msg.ReadReplies(s.sock, false, on); err != nil {
 		if p.Console != nil {
 			p.Console.Close()
 			p.Console = nil
@@ -88,9 +92,9 @@ func (c *Container) Exec(p *Process) (err error) {
 	return nil
 }
 
-// stage is a stage process started in the container, and the socket that
-// gives it its orders.
-type stage struct {
+// child is a process started in the container, a stage or a direct init,
+// and the socket that gives it its orders.
+type child struct {
 	*spawn.Process
 	sock int
 }
@@ -98,7 +102,7 @@ type stage struct {
 // startStage starts our own binary as stage name in the cgroup2 directory
 // attr.CgroupFD (and the container's v1 cgroups) with p's fds, plus what
 // attr says (namespaces, keyring).
-func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage, error) {
+func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*child, error) {
 	exe, err := selfexe.FD()
 	if err != nil {
 		return nil, err
@@ -152,13 +156,13 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 // spawnStage starts a stage (or a direct init) whose socket is sock, and
 // puts it in the container's intelRdt group before it is given anything
 // to run. sock is closed if it fails.
-func (c *Container) spawnStage(attr *spawn.Attr, sock int) (*stage, error) {
+func (c *Container) spawnStage(attr *spawn.Attr, sock int) (*child, error) {
 	proc, err := spawn.Start(attr)
 	if err != nil {
 		unix.Close(sock)
 		return nil, err
 	}
-	s := &stage{Process: proc, sock: sock}
+	s := &child{Process: proc, sock: sock}
 	if err := c.enterRdt(proc.Pid); err != nil {
 		s.kill()
 		return nil, fmt.Errorf("join intelRdt group: %w", err)
@@ -167,11 +171,8 @@ func (c *Container) spawnStage(attr *spawn.Attr, sock int) (*stage, error) {
 }
 
 // kill ends a stage that failed and reaps it.
-func (s *stage) kill() {
-	unix.PidfdSendSignal(s.Pidfd, unix.SIGKILL, nil, 0)
-	var ws unix.WaitStatus
-	unix.Wait4(s.Pid, &ws, 0, nil)
-	unix.Close(s.Pidfd)
+func (s *child) kill() {
+	s.Process.Kill()
 	unix.Close(s.sock)
 }
 
@@ -197,12 +198,10 @@ func (p *Process) Wait() (unix.WaitStatus, error) {
 
 // ExitCode is a shell's view of a wait status: the exit code, or 128 plus
 // the number of the signal that killed the process.
-func ExitCode(ws unix.WaitStatus) int {
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
-}
+func ExitCode(ws unix.WaitStatus) int { return spawn.ExitCode(ws) }
+
+// setConsole takes the pty master a stage sends.
+func (p *Process) setConsole(f *os.File) { p.Console = f }
 
 // Signal sends sig to the process through its pidfd.
 func (p *Process) Signal(sig unix.Signal) error {

@@ -18,6 +18,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// This test binary is the library's own binary: it starts it as a
+	// stage (cfd.Init).
+	cfd.Init()
 	// A copy of this binary started as a helper process (see helperCmd).
 	if h := os.Getenv("CFD_TEST_HELPER"); h != "" {
 		os.Exit(runHelper(h))

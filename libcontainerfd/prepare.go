@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/containerfd/containerfd/libcontainerfd/internal/msg"
+	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
+
 	"github.com/containerfd/containerfd/libcontainerfd/internal/procfs"
 	"github.com/containerfd/containerfd/libcontainerfd/lsm"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
@@ -46,10 +49,22 @@ func (c *Container) prepare(pid int, p *Process) error {
 	return nil
 }
 
-// processConfig is p as its stage gets it, with the container's seccomp
-// filter compiled here, where a bad profile is an error of the caller's.
-func (c *Container) processConfig(p *Process) (processConfig, error) {
-	pc := newProcessConfig(p)
+// processConfig is p as its stage gets it (and its identity steps, as a
+// direct child takes them): the container's seccomp filter compiled, its
+// memory policy and p's final CPUs parsed, here, where a bad profile is an
+// error of the caller's.
+func (c *Container) processConfig(p *Process) (msg.Process, error) {
+	pc := msg.Process{
+		Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: p.UID, GID: p.GID,
+		Groups: p.AdditionalGids, Umask: p.Umask, NNP: p.NoNewPrivileges,
+		Capabilities: p.Capabilities, Terminal: p.Terminal, ConsoleSize: p.ConsoleSize,
+		KeepNofile:      hasNofile(p.Rlimits),
+		Scheduler:       p.Scheduler,
+		IOPriority:      p.IOPriority,
+		AppArmorProfile: p.AppArmorProfile,
+		SELinuxLabel:    p.SELinuxLabel,
+		Files:           3 + len(p.ExtraFiles),
+	}
 	// Here, where /sys is the host's: the stage inside sees no securityfs.
 	for _, l := range []struct{ lsm, label string }{{lsm.AppArmor, p.AppArmorProfile}, {lsm.SELinux, p.SELinuxLabel}} {
 		if l.label == "" {
@@ -60,9 +75,22 @@ func (c *Container) processConfig(p *Process) (processConfig, error) {
 		}
 	}
 	pc.Personality = c.st.Personality
-	pc.MemoryPolicy = c.st.MemoryPolicy
-	if p.CPUAffinity != nil {
-		pc.FinalCPUs = p.CPUAffinity.Final
+	if mp := c.st.MemoryPolicy; mp != nil {
+		pc.MemPolicy = &spawn.MemPolicy{Mode: mp.Mode}
+		if mp.Nodes != "" {
+			nodes, err := ParseNodeList(mp.Nodes)
+			if err != nil {
+				return pc, fmt.Errorf("container %s: memory policy nodes %q: %w", c.id, mp.Nodes, err)
+			}
+			pc.MemPolicy.Nodes = nodes
+		}
+	}
+	if p.CPUAffinity != nil && p.CPUAffinity.Final != "" {
+		set, err := ParseCPUList(p.CPUAffinity.Final)
+		if err != nil {
+			return pc, fmt.Errorf("container %s: cpu affinity %q: %w", c.id, p.CPUAffinity.Final, err)
+		}
+		pc.FinalCPUs = set
 	}
 	if c.st.Seccomp == nil {
 		return pc, nil
@@ -74,7 +102,7 @@ func (c *Container) processConfig(p *Process) (processConfig, error) {
 	if f.NotifyRequested && c.st.Seccomp.ListenerPath == "" {
 		return pc, fmt.Errorf("container %s: linux.seccomp: SCMP_ACT_NOTIFY needs a listenerPath", c.id)
 	}
-	pc.Seccomp = &seccompProgram{Program: f.Program, Flags: f.Flags}
+	pc.Seccomp = &msg.Seccomp{Program: f.Program, Flags: f.Flags}
 	return pc, nil
 }
 
@@ -158,4 +186,13 @@ func (c *Container) writeSysctl() error {
 		}
 	}
 	return nil
+}
+
+func hasNofile(rs []specs.POSIXRlimit) bool {
+	for _, r := range rs {
+		if r.Type == "RLIMIT_NOFILE" {
+			return true
+		}
+	}
+	return false
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/procfs"
-	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -25,7 +24,7 @@ import (
 // process cannot setns into the container's user namespace to get it. So
 // the tree cannot be built from outside: init, which is root in the
 // container's user namespace and alone in its new mount namespace, opens
-// the same mounts itself (initConfig.BuildInside) before it attaches them.
+// the same mounts itself (rootfs.Plan.Inside) before it attaches them.
 // What the runtime does from outside on a thread that joined a namespace
 // (lo up, sysctls) needs CAP_SYS_ADMIN in the caller's own user namespace
 // for setns, so init does it too. Exec joins the pid namespace in its child
@@ -319,24 +318,4 @@ func checkOOMScoreAdj(v int) error {
 		return fmt.Errorf("process.oomScoreAdj %d is below the caller's %d: lowering it needs CAP_SYS_RESOURCE in the initial user namespace, which a rootless runtime lacks", v, own)
 	}
 	return nil
-}
-
-// planInside fills ic for init to build the tree itself (BuildInside):
-// the same mounts, opened by init from inside the container's user
-// namespace instead of here.
-func (c *Container) planInside(ic *initConfig) {
-	cfg := c.cfg
-	ic.BuildInside = true
-	ic.RootMount = mounttree.Mount{Type: "bind", Source: cfg.Rootfs, Target: "/", Recursive: true}
-	if cfg.EmptyRoot {
-		// Made inside the user namespace: owned by the container's root.
-		ic.RootMount = mounttree.Mount{Type: "tmpfs", Source: "containerfd", Target: "/", Data: []string{"mode=755"}}
-		ic.LateLookup = true
-		ic.Links, ic.MaskedPaths, ic.ReadonlyPaths = nil, nil, nil
-		return
-	}
-	ic.Mounts, _ = c.expandMounts()
-	// Not to be made (they are binds among the mounts): to name them in
-	// errors.
-	ic.Devices = cfg.Devices
 }

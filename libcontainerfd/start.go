@@ -5,8 +5,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/containerfd/containerfd/libcontainerfd/internal/msg"
+
 	"github.com/containerfd/containerfd/internal/stopat"
-	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,17 +56,17 @@ func (c *Container) Start() error {
 	if err := unix.Connect(conn, &unix.SockaddrUnix{Name: fmt.Sprintf("/proc/self/fd/%d", pfd)}); err != nil {
 		return fmt.Errorf("container %s: start: connect to init: %w", c.id, err)
 	}
-	if err := sendJSON(conn, "start"); err != nil {
+	if err := msg.SendJSON(conn, msg.StartOrder); err != nil {
 		return fmt.Errorf("container %s: start: %w", c.id, err)
 	}
 	if c.st.DirectInit {
-		err = readDirect(conn)
+		err = msg.ReadStepRecord(conn)
 		if w := c.st.InitStep; w != nil {
-			err = childError(err, *w)
+			err = msg.ChildError(err, *w)
 		}
 	} else {
-		on := stageEvents{seccomp: func(fd int) error { return c.handOnNotify(fd, c.st.Init.Pid) }}
-		err = readStage(conn, nil, false, on)
+		on := msg.Events{Seccomp: func(fd int) error { return c.handOnNotify(fd, c.st.Init.Pid) }}
+		err = msg.ReadReplies(conn, false, on)
 	}
 	if err != nil {
 		return fmt.Errorf("container %s: start: %w", c.id, err)
@@ -74,23 +75,4 @@ func (c *Container) Start() error {
 	stopat.Point("start:started")
 	c.st.Started = true
 	return c.Save()
-}
-
-// readDirect waits for a direct init (spawn.Gate) to exec, which closes
-// the connection, or to report the step that failed.
-func readDirect(conn int) error {
-	b := make([]byte, spawn.StepRecord+1)
-	for {
-		n, err := unix.Read(conn, b)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return nil
-		}
-		return spawn.ParseStepRecord(b[:n])
-	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerfd/containerfd/libcontainerfd/internal/msg"
+
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/procid"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -34,8 +36,8 @@ type state struct {
 	DirectInit bool `json:"directInit,omitempty"`
 	// InitStep is what a direct init's failed step is worded with at
 	// start: init reports only the step and the errno.
-	InitStep *stepWords    `json:"initStep,omitempty"`
-	Cgroup   cgroups.Paths `json:"cgroup"`
+	InitStep *msg.StepWords `json:"initStep,omitempty"`
+	Cgroup   cgroups.Paths  `json:"cgroup"`
 	// SystemdUnit names the container's systemd unit, with the systemd
 	// cgroup driver: recorded before the unit is started, so that delete
 	// stops it whatever stopped create.

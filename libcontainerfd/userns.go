@@ -5,24 +5,13 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/containerfd/containerfd/libcontainerfd/internal/msg"
+
 	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/containerfd/containerfd/libcontainerfd/selfexe"
 	"golang.org/x/sys/unix"
 )
-
-// stageUserns only holds a user namespace with the mapping an idmapped
-// mount needs while the runtime opens it; it leaves when fd 3 closes.
-const stageUserns = "containerfd-userns"
-
-func runUserns() error {
-	b := make([]byte, 1)
-	for {
-		if _, err := unix.Read(3, b); err != unix.EINTR {
-			return nil
-		}
-	}
-}
 
 // usernsFD returns an fd of a new user namespace with the given mappings,
 // for an idmapped mount: a process of ours is started in it, the namespace
@@ -46,7 +35,7 @@ func usernsFD(uids, gids []mounttree.IDRange) (int, error) {
 	n := int(null.Fd())
 	proc, err := spawn.Start(&spawn.Attr{
 		ExecFD:     exe,
-		Argv:       []string{stageUserns, "3"},
+		Argv:       []string{msg.StageUserns, strconv.Itoa(msg.UsernsHoldFD)},
 		Files:      []int{n, n, n, hold[0]},
 		Cloneflags: unix.CLONE_NEWUSER,
 		UIDMap:     rangesString(uids),
@@ -59,9 +48,7 @@ func usernsFD(uids, gids []mounttree.IDRange) (int, error) {
 	}
 	fd, err := unix.Open("/proc/"+strconv.Itoa(proc.Pid)+"/ns/user", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	unix.Close(hold[1])
-	var ws unix.WaitStatus
-	unix.Wait4(proc.Pid, &ws, 0, nil)
-	unix.Close(proc.Pidfd)
+	proc.Wait()
 	if err != nil {
 		return -1, fmt.Errorf("user namespace for an idmapped mount: %w", err)
 	}

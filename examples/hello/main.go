@@ -15,6 +15,8 @@ import (
 )
 
 func main() {
+	// The library starts this binary as its stages: Init runs them.
+	cfd.Init()
 	rootfs := flag.String("rootfs", "", "root filesystem directory")
 	state := flag.String("root", "/run/containerfd-hello", "state directory")
 	cgroup := flag.String("cgroup", "", "absolute cgroup path (default /containerfd-hello-<pid>)")

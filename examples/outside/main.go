@@ -17,6 +17,8 @@ import (
 )
 
 func main() {
+	// The library starts this binary as its stages: Init runs them.
+	cfd.Init()
 	rootfs := flag.String("rootfs", "", "root filesystem directory (busybox)")
 	flag.Parse()
 	if *rootfs == "" {

@@ -113,6 +113,31 @@ type Process struct {
 	Pidfd int // O_CLOEXEC pidfd, owned by the caller
 }
 
+// Wait reaps the process, which must be the caller's child, and closes
+// its pidfd.
+func (p *Process) Wait() (unix.WaitStatus, error) {
+	ws, err := reap(p.Pid)
+	unix.Close(p.Pidfd)
+	return ws, err
+}
+
+// Kill kills the process and reaps it.
+func (p *Process) Kill() {
+	unix.PidfdSendSignal(p.Pidfd, unix.SIGKILL, nil, 0)
+	p.Wait()
+}
+
+// reap waits for the child pid to exit.
+func reap(pid int) (unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			return ws, err
+		}
+	}
+}
+
 type cloneArgs struct {
 	flags      uint64
 	pidfd      uint64
@@ -481,14 +506,7 @@ func Start(a *Attr) (*Process, error) {
 	unix.Close(errp[1])
 	errWClosed = true
 	fail := func(err error) (*Process, error) {
-		unix.PidfdSendSignal(p.Pidfd, unix.SIGKILL, nil, 0)
-		var ws unix.WaitStatus
-		for {
-			if _, werr := unix.Wait4(p.Pid, &ws, 0, nil); werr != unix.EINTR {
-				break
-			}
-		}
-		unix.Close(p.Pidfd)
+		p.Kill()
 		return nil, err
 	}
 
@@ -574,13 +592,7 @@ func grandchild(mid *Process, errR int) (p *Process, pending []byte, err error) 
 		}
 		break
 	}
-	var ws unix.WaitStatus
-	for {
-		if _, werr := unix.Wait4(mid.Pid, &ws, 0, nil); werr != unix.EINTR {
-			break
-		}
-	}
-	unix.Close(mid.Pidfd)
+	ws, _ := mid.Wait()
 	if pid < 0 {
 		if err == nil {
 			err = fmt.Errorf("spawn: child exited (%v) before it forked", ws)
@@ -591,7 +603,7 @@ func grandchild(mid *Process, errR int) (p *Process, pending []byte, err error) 
 	if err != nil {
 		// Our child (CLONE_PARENT), not yet reaped: the pid is still its.
 		unix.Kill(pid, unix.SIGKILL)
-		unix.Wait4(pid, &ws, 0, nil)
+		reap(pid)
 		return nil, nil, fmt.Errorf("spawn: pidfd_open %d: %w", pid, err)
 	}
 	return &Process{Pid: pid, Pidfd: pidfd}, pending, nil
@@ -642,4 +654,13 @@ func writeIDMaps(pid int, uidMap, gidMap string) error {
 		return err
 	}
 	return write("gid_map", gidMap)
+}
+
+// ExitCode is a shell's view of a wait status: the exit code, or 128 plus
+// the number of the signal that killed the process.
+func ExitCode(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
 }

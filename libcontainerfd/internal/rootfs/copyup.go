@@ -1,4 +1,4 @@
-package libcontainerfd
+package rootfs
 
 import (
 	"errors"

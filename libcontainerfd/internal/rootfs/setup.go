@@ -1,4 +1,4 @@
-package libcontainerfd
+package rootfs
 
 import (
 	"errors"
@@ -11,168 +11,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// initConfig is what init receives first. The fds follow, one per message:
-// the start listener, the root tree (with NewEmptyFS), one per mount not
-// marked Inside, and one /dev/null bind per masked path.
-type initConfig struct {
-	NewEmptyFS   bool              `json:"newEmptyFS"`
-	RootReadonly bool              `json:"rootReadonly,omitempty"`
-	NoPivot      bool              `json:"noPivot,omitempty"`
-	Mounts       []mounttree.Mount `json:"mounts,omitempty"`
-	// Inside marks mounts init must make itself, from inside the pid
-	// namespace (proc where the kernel cannot take pidns=).
-	Inside          []bool              `json:"inside,omitempty"`
-	Devices         []specs.LinuxDevice `json:"devices,omitempty"`
-	Links           []Link              `json:"links,omitempty"`
-	MaskedPaths     []string            `json:"maskedPaths,omitempty"`
-	ReadonlyPaths   []string            `json:"readonlyPaths,omitempty"`
-	RootPropagation int                 `json:"rootPropagation,omitempty"`
-	WaitBeforePivot bool                `json:"waitBeforePivot,omitempty"`
-	// LateLookup: the root is filled from outside after create, so the
-	// program is looked up at start.
-	LateLookup bool `json:"lateLookup,omitempty"`
-	// BuildInside: the runtime is rootless and cannot build mounts, so
-	// init opens RootMount, every mount and a /dev/null per masked path
-	// itself, from inside the container's user namespace, and no fd but
-	// the start listener comes over the socket. LoopbackUp and Sysctl are
-	// for init to do too.
-	BuildInside bool              `json:"buildInside,omitempty"`
-	RootMount   mounttree.Mount   `json:"rootMount,omitempty"`
-	LoopbackUp  bool              `json:"loopbackUp,omitempty"`
-	Sysctl      map[string]string `json:"sysctl,omitempty"`
-	Hostname    *string           `json:"hostname,omitempty"`
-	Domainname  *string           `json:"domainname,omitempty"`
-	Process     processConfig     `json:"process"`
-	// FDs is how many fds follow the config (sendFDs): the start
-	// listener, then with NewEmptyFS and not BuildInside the root tree, a
-	// mount for each of Mounts not made Inside, and a /dev/null for each
-	// of MaskedPaths.
-	FDs int `json:"fds"`
-}
-
-func runInit() error {
-	sock, err := stageSock()
-	if err != nil {
-		return err
-	}
-	if err := joinLateCgroup(); err != nil {
-		return fail(sock, err)
-	}
-	var cfg initConfig
-	if err := recvJSON(sock, &cfg); err != nil {
-		return fmt.Errorf("read config: %w", err)
-	}
-	fds, err := recvFDs(sock, cfg.FDs)
-	if err != nil {
-		return fail(sock, fmt.Errorf("receive fds: %w", err))
-	}
-	listener, err := fds.next()
-	if err != nil {
-		return fail(sock, fmt.Errorf("receive start listener: %w", err))
-	}
-	path, tty, err := setupInit(sock, &cfg, &fds)
-	fds.close()
-	if err != nil {
-		return fail(sock, err)
-	}
-	if err := sendJSON(sock, stageReply{Ready: true}); err != nil {
-		return fmt.Errorf("report ready: %w", err)
-	}
-	unix.Close(sock)
-
-	// Created: wait for start.
-	conn, _, err := unix.Accept4(listener, unix.SOCK_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("wait for start: %w", err)
-	}
-	unix.Close(listener)
-	var order string
-	if err := recvJSON(conn, &order); err != nil || order != "start" {
-		return fmt.Errorf("wait for start: unexpected %q: %v", order, err)
-	}
-	if cfg.LateLookup {
-		if path, err = lookPath(&cfg.Process, executable); err != nil {
-			return fail(conn, err)
-		}
-	}
-	return fail(conn, execProcess(&cfg.Process, path, tty, conn))
-}
-
-// setupInit builds the container's root, and returns the program to run and
-// the pty that becomes its terminal (or -1).
-func setupInit(sock int, cfg *initConfig, fds *fdQueue) (string, int, error) {
-	if err := setupInside(cfg); err != nil {
-		return "", -1, err
-	}
-	if cfg.NewEmptyFS {
-		var beforePivot func() error
-		if cfg.WaitBeforePivot {
-			beforePivot = func() error {
-				if err := sendJSON(sock, stageReply{Mounted: true}); err != nil {
-					return fmt.Errorf("report mounted: %w", err)
-				}
-				var order string
-				if err := recvJSON(sock, &order); err != nil || order != "pivot" {
-					return fmt.Errorf("wait before pivot_root: unexpected %q: %v", order, err)
-				}
-				return nil
-			}
-		}
-		if err := setupRoot(cfg, fds, beforePivot); err != nil {
-			return "", -1, err
-		}
-	}
-	if err := setNames(cfg); err != nil {
-		return "", -1, err
-	}
-	var path string
-	if !cfg.LateLookup {
-		var err error
-		if path, err = lookPath(&cfg.Process, executable); err != nil {
-			return "", -1, err
-		}
-	}
-	tty := -1
-	if cfg.Process.Terminal {
-		master, peer, err := newPty("/", cfg.Process.ConsoleSize)
-		if err != nil {
-			return "", -1, err
-		}
-		err = mountConsole(peer)
-		if err == nil {
-			err = send(sock, stageReply{Console: true}, master)
-		}
-		unix.Close(master)
-		if err != nil {
-			unix.Close(peer)
-			return "", -1, err
-		}
-		tty = peer
-	}
-	return path, tty, nil
-}
-
-// setNames sets the hostname and domain name cfg gives, in the caller's
-// UTS namespace.
-func setNames(cfg *initConfig) error {
-	if cfg.Hostname != nil {
-		if err := unix.Sethostname([]byte(*cfg.Hostname)); err != nil {
-			return fmt.Errorf("set hostname %q: %w", *cfg.Hostname, err)
-		}
-	}
-	if cfg.Domainname != nil {
-		if err := unix.Setdomainname([]byte(*cfg.Domainname)); err != nil {
-			return fmt.Errorf("set domainname %q: %w", *cfg.Domainname, err)
-		}
-	}
-	return nil
-}
-
-// mountConsole binds the pty peer, by fd, onto /dev/console. Whatever the
+// MountConsole binds the pty peer, by fd, onto /dev/console. Whatever the
 // image left at /dev/console that is not a plain file (a symlink to a
 // procfs file, say: the CVE-2025-52565 setup) is replaced by one, so the
 // bind cannot land anywhere else.
-func mountConsole(peer int) error {
+func MountConsole(peer int) error {
 	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open root: %w", err)
@@ -203,26 +46,25 @@ func mountConsole(peer int) error {
 	return mounttree.Attach(root, m, fd)
 }
 
-// setupRoot attaches the tree to the caller's root and pivots into it;
-// beforePivot, if set, runs with every mount attached, right before.
-func setupRoot(cfg *initConfig, fds *fdQueue, beforePivot func() error) error {
+// Setup attaches p's trees, f, to the caller's root and pivots into it;
+// what f does not hold (-1) it opens itself first. beforePivot, if set,
+// runs with every mount attached, right before. It takes f's fds.
+func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 	// Nothing done in this mount namespace may reach the host's.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make / private: %w", err)
 	}
 	// Modes are the config's, not reduced by our umask.
 	unix.Umask(0)
-	if cfg.BuildInside {
-		opened, err := openInside(cfg)
-		*fds = append(*fds, opened...)
-		if err != nil {
+	if p.Inside {
+		if err := openInside(p, f); err != nil {
 			return err
 		}
 	}
-	tree, err := fds.next()
-	if err != nil {
-		return fmt.Errorf("receive root tree: %w", err)
+	if f.Root < 0 {
+		return errors.New("receive root tree: expected an fd")
 	}
+	tree := take(&f.Root)
 	// Stack the tree on /, then step onto it: ".." from / crosses into the
 	// mount on top.
 	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, "/", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
@@ -245,17 +87,19 @@ func setupRoot(cfg *initConfig, fds *fdQueue, beforePivot func() error) error {
 	// anything is mounted: private, or a slave of the host's mounts (as
 	// runc does) when rootfsPropagation asks for slave or shared, which the
 	// end of this function applies.
-	prop := startPropagation(cfg.RootPropagation)
+	prop := StartPropagation(p.Propagation)
 	if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: uint64(prop)}); err != nil {
 		return fmt.Errorf("make root %s: %w", map[int]string{unix.MS_PRIVATE: "private", unix.MS_SLAVE: "a slave"}[prop], err)
 	}
 
-	for i, m := range cfg.Mounts {
-		var fd int
-		if i < len(cfg.Inside) && cfg.Inside[i] {
-			fd, err = mounttree.Open(m, mounttree.OwnNamespaces())
-		} else {
-			fd, err = fds.next()
+	for i, m := range p.Mounts {
+		fd := take(&f.Mounts[i])
+		switch {
+		case fd >= 0:
+		case m.Inside:
+			fd, err = mounttree.Open(m.Mount, mounttree.OwnNamespaces())
+		default:
+			err = errors.New("expected an fd")
 		}
 		if err != nil {
 			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
@@ -266,49 +110,49 @@ func setupRoot(cfg *initConfig, fds *fdQueue, beforePivot func() error) error {
 				return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
 			}
 		}
-		err = mounttree.Attach(root, m, fd)
+		err = mounttree.Attach(root, m.Mount, fd)
 		unix.Close(fd)
 		if err != nil {
 			return err
 		}
 	}
-	for _, d := range cfg.Devices {
-		if cfg.BuildInside {
+	for _, d := range p.Devices {
+		if p.Inside {
 			break // bound, among the mounts
 		}
 		if err := mknod(root, d); err != nil {
 			return err
 		}
 	}
-	for _, l := range cfg.Links {
+	for _, l := range p.Links {
 		if err := symlink(root, l); err != nil {
 			return err
 		}
 	}
-	for _, p := range cfg.MaskedPaths {
-		null, err := fds.next()
-		if err != nil {
-			return fmt.Errorf("mask %s: receive /dev/null: %w", p, err)
+	for i, path := range p.Masked {
+		null := take(&f.Null[i])
+		if null < 0 {
+			return fmt.Errorf("mask %s: receive /dev/null: expected an fd", path)
 		}
-		err = mask(root, p, null)
+		err = mask(root, path, null)
 		unix.Close(null)
 		if err != nil {
 			return err
 		}
 	}
-	for _, p := range cfg.ReadonlyPaths {
-		if err := readonly(root, p); err != nil {
+	for _, path := range p.Readonly {
+		if err := readonly(root, path); err != nil {
 			return err
 		}
 	}
-	if cfg.RootReadonly {
+	if p.RootReadonly {
 		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
 		if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH, attr); err != nil {
 			return fmt.Errorf("make root read-only: %w", err)
 		}
 	}
-	if cfg.RootPropagation != 0 && cfg.RootPropagation != unix.MS_PRIVATE {
-		attr := &unix.MountAttr{Propagation: uint64(cfg.RootPropagation)}
+	if p.Propagation != 0 && p.Propagation != unix.MS_PRIVATE {
+		attr := &unix.MountAttr{Propagation: uint64(p.Propagation)}
 		if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
 			return fmt.Errorf("set root propagation: %w", err)
 		}
@@ -318,7 +162,7 @@ func setupRoot(cfg *initConfig, fds *fdQueue, beforePivot func() error) error {
 			return err
 		}
 	}
-	if cfg.NoPivot {
+	if p.NoPivot {
 		if err := unix.Chroot("."); err != nil {
 			return fmt.Errorf("chroot into root: %w", err)
 		}
@@ -441,14 +285,3 @@ func readonly(root int, p string) error {
 }
 
 func isNotExist(err error) bool { return errors.Is(err, unix.ENOENT) }
-
-// startPropagation is what the root and the binds are made before anything
-// is mounted on them: private, or a slave of the host's mounts (as runc
-// does) when rootfsPropagation asks for slave or shared, which is applied
-// once every mount is made.
-func startPropagation(rootPropagation int) int {
-	if rootPropagation == unix.MS_SLAVE || rootPropagation == unix.MS_SHARED {
-		return unix.MS_SLAVE
-	}
-	return unix.MS_PRIVATE
-}

@@ -1,29 +1,28 @@
-package libcontainerfd
+package rootfs
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/containerfd/containerfd/libcontainerfd/pathrs"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
-// newPty opens a new pty on the container's devpts, /dev/ptmx resolved
+// NewPty opens a new pty on the container's devpts, /dev/ptmx resolved
 // inside rootPath (the stage's root). The peer is opened from the master
 // with TIOCGPTPEER, never by a /dev/pts path a container could swap for a
 // symlink (CVE-2025-52565).
-func newPty(rootPath string, size *specs.Box) (master, peer int, err error) {
+func NewPty(rootPath string, size *specs.Box) (master, peer int, err error) {
 	root, err := unix.Open(rootPath, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, -1, fmt.Errorf("open root: %w", err)
 	}
 	defer unix.Close(root)
-	return newPtyIn(root, size)
+	return NewPtyIn(root, size)
 }
 
-// newPtyIn is newPty for the root open as root.
-func newPtyIn(root int, size *specs.Box) (master, peer int, err error) {
+// NewPtyIn is NewPty for the root open as root.
+func NewPtyIn(root int, size *specs.Box) (master, peer int, err error) {
 	master, err = pathrs.OpenInRoot(root, "/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		return -1, -1, fmt.Errorf("open pty: %w", err)
@@ -51,5 +50,3 @@ func newPtyIn(root int, size *specs.Box) (master, peer int, err error) {
 	}
 	return master, peer, nil
 }
-
-func newFile(fd int, name string) *os.File { return os.NewFile(uintptr(fd), name) }

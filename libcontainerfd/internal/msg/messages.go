@@ -1,0 +1,330 @@
+package msg
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+
+	"github.com/containerfd/containerfd/libcontainerfd/caps"
+	"github.com/containerfd/containerfd/libcontainerfd/internal/rootfs"
+	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// The stages: our own binary, started with one of these as argv[0]
+// (stage.Main dispatches on it).
+const (
+	// StageInit is init, started through the stage: argv[1] is its socket,
+	// argv[2], if there, the v1 memory cgroup's tasks file to join once
+	// the Go runtime has started. It reads Init and the plan's fds, builds
+	// the root, answers Reply{Ready}, and waits on the start listener.
+	StageInit = "containerfd-init"
+	// StageExec is an exec'd process started through the stage: argv as
+	// StageInit's. It reads Process and the root's fd.
+	StageExec = "containerfd-exec"
+	// StageWatch is the watcher of a KillOnClose container, outside it:
+	// argv[1] is WatchHoldFD, argv[2] the cgroup paths as JSON, argv[3]
+	// "events" (WatchWaitFD is the cgroup's cgroup.events) or "pidfd"
+	// (init's pidfd).
+	StageWatch = "containerfd-watch"
+	// StageEnter runs a program of a hook in a container's namespaces:
+	// argv: <init pid> <namespace flags> host|container <path> <argv...>.
+	StageEnter = "containerfd-enter"
+	// StageUserns holds a user namespace with an idmapped mount's mapping
+	// while the runtime opens it; it leaves when UsernsHoldFD closes.
+	StageUserns = "containerfd-userns"
+)
+
+// The fds a watcher and a user namespace holder are started with.
+const (
+	WatchHoldFD  = 3
+	WatchWaitFD  = 4
+	UsernsHoldFD = 3
+)
+
+// Where a program of StageEnter is found.
+const (
+	PathOnHost      = "host"      // path resolves in the caller's mount namespace
+	PathInContainer = "container" // path resolves in the container's root
+)
+
+// StartOrder is what start sends init on the start connection, as JSON:
+// a stage's init reads it so, a direct one compares the bytes
+// (spawn.Gate.Order).
+const StartOrder = "start"
+
+// Process is a process of the container as a stage receives it: what
+// spawn.Proc needs, and what only the stage does (the LSM labels, the pty,
+// the program's lookup).
+type Process struct {
+	Args         []string                 `json:"args"`
+	Env          []string                 `json:"env"`
+	Cwd          string                   `json:"cwd"`
+	UID          uint32                   `json:"uid"`
+	GID          uint32                   `json:"gid"`
+	Groups       []uint32                 `json:"groups,omitempty"`
+	Umask        *uint32                  `json:"umask,omitempty"`
+	NNP          bool                     `json:"noNewPrivileges,omitempty"`
+	Capabilities *specs.LinuxCapabilities `json:"capabilities,omitempty"`
+	Terminal     bool                     `json:"terminal,omitempty"`
+	ConsoleSize  *specs.Box               `json:"consoleSize,omitempty"`
+	Scheduler    *unix.SchedAttr          `json:"scheduler,omitempty"`
+	IOPriority   *int                     `json:"ioPriority,omitempty"`
+	Personality  *uint                    `json:"personality,omitempty"`
+	MemPolicy    *spawn.MemPolicy         `json:"memPolicy,omitempty"`
+	// AppArmorProfile and SELinuxLabel are written through /proc before
+	// any other step (package lsm): only the stage can.
+	AppArmorProfile string `json:"apparmorProfile,omitempty"`
+	SELinuxLabel    string `json:"selinuxLabel,omitempty"`
+	// FinalCPUs is the cpu set the process runs on once it execs.
+	FinalCPUs *unix.CPUSet `json:"finalCPUs,omitempty"`
+	// Seccomp is the compiled filter to load before exec.
+	Seccomp *Seccomp `json:"seccomp,omitempty"`
+	// KeepNofile: the runtime set RLIMIT_NOFILE, which Go's exec would
+	// otherwise put back to what the stage started with.
+	KeepNofile bool `json:"keepNofile,omitempty"`
+	// Files is how many fds from 0 the process keeps.
+	Files int `json:"files"`
+}
+
+// Seccomp is a compiled seccomp filter on its way to a stage.
+type Seccomp struct {
+	Program []unix.SockFilter `json:"program"`
+	Flags   uint              `json:"flags"`
+}
+
+// SpawnProc is p for a child that execs path itself, with tty (or -1) as
+// its terminal: the identity steps (spawn.Proc) a direct child and the
+// stage both take.
+func (p *Process) SpawnProc(path string, tty int) (*spawn.Proc, error) {
+	sp := &spawn.Proc{
+		Path: path, Umask: 0o022, Cwd: p.Cwd, TTY: tty,
+		Scheduler: p.Scheduler, IOPriority: p.IOPriority, Personality: p.Personality,
+		MemPolicy: p.MemPolicy, Affinity: p.FinalCPUs,
+		Groups: p.Groups, UID: p.UID, GID: p.GID,
+		NoNewPrivs: p.NNP, CloseFrom: p.Files,
+	}
+	if p.Umask != nil {
+		sp.Umask = int(*p.Umask)
+	}
+	if p.Seccomp != nil {
+		sp.Seccomp, sp.SeccompFlags = p.Seccomp.Program, p.Seccomp.Flags
+	}
+	if p.Capabilities != nil {
+		cs, err := caps.Parse(p.Capabilities)
+		if err != nil {
+			return nil, err
+		}
+		drop, err := cs.Dropped()
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range drop {
+			sp.BoundingDrop = append(sp.BoundingDrop, uintptr(c))
+		}
+		data := cs.Data()
+		sp.Caps = &data
+		for _, c := range cs.Ambient.Caps() {
+			sp.Ambient = append(sp.Ambient, uintptr(c))
+		}
+	}
+	return sp, nil
+}
+
+// LookPath finds p's program in the caller's root (see rootfs.LookPath).
+func (p *Process) LookPath(executable func(string) error) (string, error) {
+	return rootfs.LookPath(p.Args, p.Env, p.Cwd, executable)
+}
+
+// Init is what init's stage receives first; the fds follow (SendFDs): the
+// start listener, then the root plan's (rootfs.FDs.List).
+type Init struct {
+	// Root is the plan of the container's root file system, with
+	// NewEmptyFS; nil leaves init in the caller's.
+	Root            *rootfs.Plan `json:"root,omitempty"`
+	WaitBeforePivot bool         `json:"waitBeforePivot,omitempty"`
+	// LateLookup: the root is filled from outside after create, so the
+	// program is looked up at start.
+	LateLookup bool `json:"lateLookup,omitempty"`
+	// LoopbackUp and Sysctl are for a rootless init to do itself, in its
+	// namespaces: the runtime cannot join them.
+	LoopbackUp bool              `json:"loopbackUp,omitempty"`
+	Sysctl     map[string]string `json:"sysctl,omitempty"`
+	Hostname   *string           `json:"hostname,omitempty"`
+	Domainname *string           `json:"domainname,omitempty"`
+	Process    Process           `json:"process"`
+	// FDs is how many fds follow: the start listener and the plan's.
+	FDs int `json:"fds"`
+}
+
+// SetNames sets the hostname and domain name i gives, in the caller's UTS
+// namespace.
+func (i *Init) SetNames() error {
+	if i.Hostname != nil {
+		if err := unix.Sethostname([]byte(*i.Hostname)); err != nil {
+			return fmt.Errorf("set hostname %q: %w", *i.Hostname, err)
+		}
+	}
+	if i.Domainname != nil {
+		if err := unix.Setdomainname([]byte(*i.Domainname)); err != nil {
+			return fmt.Errorf("set domainname %q: %w", *i.Domainname, err)
+		}
+	}
+	return nil
+}
+
+// Reply is what a stage says: an error, that it is ready (init,
+// created), or, with an fd attached, the pty master it made (Console).
+type Reply struct {
+	Error   string `json:"error,omitempty"`
+	Ready   bool   `json:"ready,omitempty"`
+	Console bool   `json:"console,omitempty"`
+	// Mounted: init has attached every mount and waits for "pivot"
+	// before pivot_root (Init.WaitBeforePivot).
+	Mounted bool `json:"mounted,omitempty"`
+	// Seccomp: the attached fd is the seccomp notify listener of the
+	// process; the stage waits for "ok" once it is handed on.
+	Seccomp bool `json:"seccomp,omitempty"`
+	// Step and Errno, with Error, are a failed step of the process's
+	// start (a spawn.ChildError), for the runtime to return as a direct
+	// child's.
+	Step  string `json:"step,omitempty"`
+	Errno int    `json:"errno,omitempty"`
+}
+
+// Fail replies err, then takes what is still queued so that closing the
+// socket does not reset it before the runtime has read the error.
+func Fail(sock int, err error) error {
+	reply := Reply{Error: err.Error()}
+	var ce *spawn.ChildError
+	if errors.As(err, &ce) {
+		reply.Step, reply.Errno = ce.Step, int(ce.Err)
+	}
+	SendJSON(sock, reply)
+	for {
+		fd, rerr := Recv(sock, &struct{}{})
+		if rerr != nil {
+			break
+		}
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+	return err
+}
+
+// Events are what the reader of a stage's replies does when the stage
+// reports something on the way.
+type Events struct {
+	Console func(*os.File)     // the pty master
+	Mounted func() error       // init waits before pivot_root
+	Seccomp func(fd int) error // the process's seccomp notify fd; closed after
+}
+
+// ReadReplies reads a stage's replies until ready, an error, or the
+// stage's exit or exec (EOF). wantReady says which ends the wait: Ready
+// (init) or EOF (exec, start).
+func ReadReplies(sock int, wantReady bool, on Events) error {
+	for {
+		var r Reply
+		fd, err := Recv(sock, &r)
+		switch {
+		case err == ErrEOF && !wantReady:
+			return nil
+		case err != nil:
+			return err
+		case r.Error != "":
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+			if r.Step != "" {
+				return &StepError{msg: r.Error, ce: &spawn.ChildError{Step: r.Step, Err: syscall.Errno(r.Errno)}}
+			}
+			return errors.New(r.Error)
+		case r.Console && fd >= 0 && on.Console != nil:
+			on.Console(os.NewFile(uintptr(fd), "pty master"))
+		case r.Seccomp && fd >= 0 && on.Seccomp != nil:
+			err := on.Seccomp(fd)
+			unix.Close(fd)
+			if err != nil {
+				return err
+			}
+			if err := SendJSON(sock, "ok"); err != nil {
+				return err
+			}
+		case fd >= 0:
+			unix.Close(fd)
+		case r.Mounted:
+			if err := on.Mounted(); err != nil {
+				return err
+			}
+			if err := SendJSON(sock, "pivot"); err != nil {
+				return err
+			}
+		}
+		if r.Ready && wantReady {
+			return nil
+		}
+	}
+}
+
+// StepError is a failed step of a process's start, worded with what the
+// step was to do: the same words, and the same *spawn.ChildError beneath
+// (errors.As, errors.Is with its errno), whether a direct child or a stage
+// took the step.
+type StepError struct {
+	msg string
+	ce  *spawn.ChildError
+}
+
+func (e *StepError) Error() string { return e.msg }
+func (e *StepError) Unwrap() error { return e.ce }
+
+// StepWords is what a failed step is worded with: the process's program
+// and what its steps were to set. A direct init's are kept in its state
+// until start.
+type StepWords struct {
+	Path   string   `json:"path"`
+	Cwd    string   `json:"cwd,omitempty"`
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups,omitempty"`
+}
+
+// StepWords are p's, for its program at path.
+func (p *Process) StepWords(path string) StepWords {
+	return StepWords{Path: path, Cwd: p.Cwd, UID: p.UID, GID: p.GID, Groups: p.Groups}
+}
+
+// ChildError words a failed step (spawn.ChildError) with w; other errors
+// are returned as they are.
+func ChildError(err error, w StepWords) error {
+	var ce *spawn.ChildError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	cwd := w.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	var msg string
+	switch ce.Step {
+	case spawn.StepCwd:
+		msg = fmt.Sprintf("chdir to cwd %q: %v", cwd, ce.Err)
+	case spawn.StepCwdOutside:
+		msg = fmt.Sprintf("cwd %q is outside the container root: %v", cwd, ce.Err)
+	case spawn.StepGroups:
+		msg = fmt.Sprintf("setgroups %v: %v", w.Groups, ce.Err)
+	case spawn.StepGID:
+		msg = fmt.Sprintf("setgid %d: %v", w.GID, ce.Err)
+	case spawn.StepUID:
+		msg = fmt.Sprintf("setuid %d: %v", w.UID, ce.Err)
+	case spawn.StepExecve:
+		msg = fmt.Sprintf("exec %s: %v", w.Path, ce.Err)
+	default:
+		msg = ce.Error()
+	}
+	return &StepError{msg: msg, ce: ce}
+}

@@ -1,0 +1,284 @@
+// Package rootfs builds a container's root file system from a Plan: the
+// mounts are opened as detached trees (package mounttree) wherever the
+// plan's executor can open them, their fds travel indexed by the plan, and
+// one executor, Setup, attaches them under init's root and pivots into it,
+// whether it runs in init's stage, on a runtime thread that joined init's
+// mount namespace, or in a rootless init that opens every mount itself.
+//
+// It also finds what the process needs in that root: its program
+// (LookPath) and its terminal (NewPty, MountConsole).
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Plan is a container's root file system: what to mount, in order, and
+// what to make, mask and make read-only once it is mounted.
+type Plan struct {
+	// Root is mounted first: a bind of the rootfs, or a tmpfs.
+	Root   mounttree.Mount `json:"root"`
+	Mounts []Mount         `json:"mounts,omitempty"`
+	// Devices are made with mknod, unless Inside (they are binds among
+	// the Mounts then, and named here for errors).
+	Devices      []specs.LinuxDevice `json:"devices,omitempty"`
+	Links        []Link              `json:"links,omitempty"`
+	Masked       []string            `json:"masked,omitempty"`
+	Readonly     []string            `json:"readonly,omitempty"`
+	RootReadonly bool                `json:"rootReadonly,omitempty"`
+	// Propagation is rootfsPropagation (MS_SHARED, MS_SLAVE, ...; 0:
+	// private).
+	Propagation int  `json:"propagation,omitempty"`
+	NoPivot     bool `json:"noPivot,omitempty"`
+	// Inside: the executor opens the root and every mount itself, from
+	// inside the container's user namespace (a rootless runtime cannot
+	// build mounts; see libcontainerfd's rootless.go), before anything
+	// is attached, while host paths resolve as they do for the caller.
+	Inside bool `json:"inside,omitempty"`
+}
+
+// Mount is a mount of the plan.
+type Mount struct {
+	mounttree.Mount
+	// Inside: opened by the executor in its own namespaces (proc where
+	// the kernel cannot make one for another pid namespace).
+	Inside bool `json:"inside,omitempty"`
+}
+
+// Link is a symlink to make inside the root.
+type Link struct {
+	Path   string `json:"path"`
+	Target string `json:"target"`
+}
+
+// FDs are the open trees of a Plan, indexed by it: Root, Mounts[i] for
+// Plan.Mounts[i], Null[i] (a /dev/null to bind) for Plan.Masked[i]. An fd
+// of -1 is for the executor to open.
+type FDs struct {
+	Root   int
+	Mounts []int
+	Null   []int
+}
+
+// NoFDs is an FDs of p with none open.
+func NoFDs(p *Plan) *FDs {
+	f := &FDs{Root: -1, Mounts: make([]int, len(p.Mounts)), Null: make([]int, len(p.Masked))}
+	for i := range f.Mounts {
+		f.Mounts[i] = -1
+	}
+	for i := range f.Null {
+		f.Null[i] = -1
+	}
+	return f
+}
+
+// List is the open fds in the plan's order, to send.
+func (f *FDs) List() []int {
+	var l []int
+	for _, fd := range append(append([]int{f.Root}, f.Mounts...), f.Null...) {
+		if fd >= 0 {
+			l = append(l, fd)
+		}
+	}
+	return l
+}
+
+// Sent is how many fds List gives for p as Open leaves them: the plan says
+// which are opened where.
+func Sent(p *Plan) int {
+	if p.Inside {
+		return 0
+	}
+	n := 1 + len(p.Masked)
+	for _, m := range p.Mounts {
+		if !m.Inside {
+			n++
+		}
+	}
+	return n
+}
+
+// Place puts fds, received in List's order, back where p indexes them.
+// It takes fds whatever it returns.
+func Place(p *Plan, fds []int) (*FDs, error) {
+	f := NoFDs(p)
+	if len(fds) != Sent(p) {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, fmt.Errorf("expected %d fds for the root's plan, got %d", Sent(p), len(fds))
+	}
+	if p.Inside {
+		return f, nil
+	}
+	next := func() int { fd := fds[0]; fds = fds[1:]; return fd }
+	f.Root = next()
+	for i, m := range p.Mounts {
+		if !m.Inside {
+			f.Mounts[i] = next()
+		}
+	}
+	for i := range f.Null {
+		f.Null[i] = next()
+	}
+	return f, nil
+}
+
+// Close closes the fds not taken.
+func (f *FDs) Close() {
+	for _, fd := range append(append([]int{f.Root}, f.Mounts...), f.Null...) {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+	f.Root, f.Mounts, f.Null = -1, nil, nil
+}
+
+// take hands over *fd to the caller.
+func take(fd *int) int {
+	v := *fd
+	*fd = -1
+	return v
+}
+
+// Open opens p's trees in the namespaces ns (init's, that filesystems are
+// tied to): the root, each mount, and a /dev/null per masked path. A proc
+// the kernel cannot make for init's pid namespace is marked Inside and
+// left to the executor. userns, if set, gives the user namespace of an
+// idmapped mount with a mapping of its own.
+func Open(p *Plan, ns mounttree.Namespaces, userns func(m mounttree.Mount) (int, error)) (_ *FDs, err error) {
+	f := NoFDs(p)
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	if f.Root, err = mounttree.Open(p.Root, ns); err != nil {
+		return nil, fmt.Errorf("root %s: %w", p.Root.Source, err)
+	}
+	for i := range p.Mounts {
+		m := &p.Mounts[i]
+		mns := ns
+		if m.IDMap && len(m.UIDMappings) > 0 && userns != nil {
+			// A mapping of the mount's own, not the container's.
+			u, err := userns(m.Mount)
+			if err != nil {
+				return nil, fmt.Errorf("mount on %s: %w", m.Target, err)
+			}
+			mns.User = u
+			f.Mounts[i], err = mounttree.Open(m.Mount, mns)
+			unix.Close(u)
+		} else {
+			f.Mounts[i], err = mounttree.Open(m.Mount, mns)
+		}
+		if errors.Is(err, mounttree.ErrProcNeedsPidns) {
+			m.Inside, f.Mounts[i] = true, -1
+			continue
+		}
+		if err != nil {
+			f.Mounts[i] = -1
+			return nil, err
+		}
+	}
+	for i := range p.Masked {
+		if f.Null[i], err = DevNull(); err != nil {
+			f.Null[i] = -1
+			return nil, fmt.Errorf("mask paths: %w", err)
+		}
+	}
+	return f, nil
+}
+
+// openInside opens, in a rootless init, what a privileged runtime would
+// have sent (Plan.Inside): the root, each mount, a /dev/null per masked
+// path. It runs before anything is attached, while host paths still
+// resolve as they do for the caller: init is root only in the container's
+// user namespace, so a bind reaches what the caller could reach, no more.
+func openInside(p *Plan, f *FDs) error {
+	own := mounttree.OwnNamespaces()
+	devices := map[string]bool{}
+	for _, d := range p.Devices {
+		devices[d.Path] = true
+	}
+	var err error
+	if f.Root, err = mounttree.Open(p.Root, own); err != nil {
+		f.Root = -1
+		return fmt.Errorf("root %s: %w", p.Root.Source, err)
+	}
+	for i, m := range p.Mounts {
+		fd, err := mounttree.Open(m.Mount, own)
+		if err != nil && m.Type == "sysfs" && errors.Is(err, unix.EPERM) {
+			// sysfs needs a network namespace of the container's own;
+			// without one it is the host's, bound read-only (as runc's
+			// spec --rootless writes it).
+			b := mounttree.Mount{Type: "bind", Source: "/sys", Target: m.Target, Recursive: true,
+				Attr: m.Attr | unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+			fd, err = mounttree.Open(b, own)
+		}
+		if err != nil && m.Type == "bind" && devices[m.Target] {
+			return fmt.Errorf("device %s: mknod needs CAP_MKNOD in the initial user namespace, so the host's node is bound instead, and that failed: %w", m.Target, err)
+		}
+		if err != nil {
+			return rootlessMountError(m.Mount, err)
+		}
+		f.Mounts[i] = fd
+	}
+	for i := range p.Masked {
+		if f.Null[i], err = DevNull(); err != nil {
+			f.Null[i] = -1
+			return fmt.Errorf("mask paths: %w", err)
+		}
+	}
+	return nil
+}
+
+// rootlessMountError says why a mount is refused to a rootless container
+// where the kernel's EPERM would not.
+func rootlessMountError(m mounttree.Mount, err error) error {
+	if !errors.Is(err, unix.EPERM) {
+		return err
+	}
+	switch m.Type {
+	case "proc":
+		return fmt.Errorf("%w (rootless: proc needs a pid namespace of the container's own, linux.namespaces: pid)", err)
+	case "mqueue":
+		return fmt.Errorf("%w (rootless: mqueue needs an ipc namespace of the container's own, linux.namespaces: ipc)", err)
+	case "bind":
+		return err
+	}
+	return fmt.Errorf("%w (rootless: a %s file system can only be mounted by a user namespace the kernel lets mount it, and only for namespaces it owns)", err, m.Type)
+}
+
+// DevNull returns a detached bind of the host's /dev/null, checked to be
+// the null device, to mask paths with (CVE-2025-31133).
+func DevNull() (int, error) {
+	src, err := unix.Open("/dev/null", unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(src)
+	var st unix.Stat_t
+	if err := unix.Fstat(src, &st); err != nil {
+		return -1, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 1 || unix.Minor(st.Rdev) != 3 {
+		return -1, fmt.Errorf("/dev/null is not the null device")
+	}
+	return mounttree.OpenBindFD(src, mounttree.Mount{Type: "bind", Source: "/dev/null", Target: "/dev/null"})
+}
+
+// StartPropagation is what the root and the binds are made before anything
+// is mounted on them: private, or a slave of the host's mounts (as runc
+// does) when rootfsPropagation asks for slave or shared, which is applied
+// once every mount is made.
+func StartPropagation(rootPropagation int) int {
+	if rootPropagation == unix.MS_SLAVE || rootPropagation == unix.MS_SHARED {
+		return unix.MS_SLAVE
+	}
+	return unix.MS_PRIVATE
+}

@@ -1,0 +1,283 @@
+package libcontainerfd
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/containerfd/containerfd/libcontainerfd/internal/msg"
+	"github.com/containerfd/containerfd/libcontainerfd/internal/rootfs"
+	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
+
+	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
+	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// expandMounts turns the config's mounts and devices into what init
+// attaches and creates: a "cgroup" mount becomes the container's own cgroup
+// hierarchy, and inside a user namespace or rootless, where mknod is not allowed,
+// devices become binds of the host's nodes.
+func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice) {
+	cfg := c.cfg
+	var ms []mounttree.Mount
+	for _, m := range cfg.Mounts {
+		if m.Type != "cgroup" {
+			ms = append(ms, m)
+			continue
+		}
+		ms = append(ms, c.cgroupMounts(m)...)
+	}
+	// A bind is a clone of its source, and a clone of a shared mount (a
+	// systemd host's, dockerd's data root) joins its peer group: a mount
+	// then made on it in the container, by the runtime or by a process,
+	// would show on the host. Binds start as the root does (rootfs.Setup).
+	for i := range ms {
+		if ms[i].Type == "bind" && ms[i].Propagation == 0 {
+			ms[i].Propagation = rootfs.StartPropagation(cfg.RootPropagation)
+		}
+	}
+	userns := c.st.Namespaces&unix.CLONE_NEWUSER != 0
+	if !userns && !cfg.Rootless {
+		return ms, cfg.Devices
+	}
+	if userns && !cfg.buildInside() { // else init makes them inside, where ids need no mapping
+		for i := range ms {
+			ms[i] = mapOwner(ms[i], cfg.UIDMappings, cfg.GIDMappings)
+		}
+	}
+	for _, d := range cfg.Devices {
+		ms = append(ms, mounttree.Mount{Type: "bind", Source: d.Path, Target: d.Path,
+			Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+	}
+	return ms, nil
+}
+
+// mapOwner gives a filesystem that we make outside a user namespace the
+// owner the container expects: its uid= and gid= options are ids inside the
+// container, so they are mapped to the host's, and a tmpfs without them is
+// owned by the container's root, not the host's.
+func mapOwner(m mounttree.Mount, uids, gids []IDMap) mounttree.Mount {
+	if m.Type != "tmpfs" && m.Type != "devpts" {
+		return m
+	}
+	data := make([]string, 0, len(m.Data)+2)
+	seen := map[string]bool{}
+	for _, o := range m.Data {
+		k, v, ok := strings.Cut(o, "=")
+		maps := uids
+		if k == "gid" {
+			maps = gids
+		}
+		if ok && (k == "uid" || k == "gid") {
+			if id, err := strconv.ParseUint(v, 10, 32); err == nil {
+				if h, ok := hostID(maps, uint32(id)); ok {
+					o = k + "=" + strconv.FormatUint(uint64(h), 10)
+				}
+			}
+			seen[k] = true
+		}
+		data = append(data, o)
+	}
+	if m.Type == "tmpfs" {
+		for k, maps := range map[string][]IDMap{"uid": uids, "gid": gids} {
+			if h, ok := hostID(maps, 0); ok && !seen[k] {
+				data = append(data, k+"="+strconv.FormatUint(uint64(h), 10))
+			}
+		}
+	}
+	m.Data = data
+	return m
+}
+
+// hostID maps id inside a user namespace to the host.
+func hostID(maps []IDMap, id uint32) (uint32, bool) {
+	for _, m := range maps {
+		if id >= m.ContainerID && id-m.ContainerID < m.Size {
+			return m.HostID + id - m.ContainerID, true
+		}
+	}
+	return 0, false
+}
+
+// cgroupMounts is what a "cgroup" mount means here: with a cgroup namespace
+// and cgroup2, a cgroup2 mount (its root is the container's cgroup); without
+// a namespace, a bind of the container's own cgroup2 directory; with cgroup
+// v1 only, a tmpfs with a bind of the container's directory per controller.
+func (c *Container) cgroupMounts(m mounttree.Mount) []mounttree.Mount {
+	if c.cg == nil {
+		// No cgroup of its own (rootless): with a cgroup namespace, cgroup2
+		// shows the caller's cgroup as its root; without one, the host's
+		// hierarchy is bound, read-only whatever the config says
+		// (CVE-2023-25809).
+		if c.cfg.newNS(unix.CLONE_NEWCGROUP) {
+			m.Type = "cgroup2"
+			return []mounttree.Mount{m}
+		}
+		m.Type, m.Source, m.Recursive = "bind", "/sys/fs/cgroup", true
+		m.Attr |= unix.MOUNT_ATTR_RDONLY
+		return []mounttree.Mount{m}
+	}
+	paths := c.cg.Paths()
+	if dir, ok := paths[cgroups.KeyUnified]; ok {
+		if c.cfg.newNS(unix.CLONE_NEWCGROUP) {
+			m.Type = "cgroup2"
+			return []mounttree.Mount{m}
+		}
+		m.Type, m.Source = "bind", dir
+		return []mounttree.Mount{m}
+	}
+	tmpfs := m
+	tmpfs.Type, tmpfs.Source, tmpfs.Data = "tmpfs", "tmpfs", []string{"mode=755"}
+	tmpfs.Attr &^= unix.MOUNT_ATTR_RDONLY // binds go in first; see below
+	ms := []mounttree.Mount{tmpfs}
+	ctrls := make([]string, 0, len(paths))
+	for ctrl := range paths {
+		ctrls = append(ctrls, ctrl)
+	}
+	sort.Strings(ctrls)
+	for _, ctrl := range ctrls {
+		name := strings.TrimPrefix(ctrl, "name=")
+		ms = append(ms, mounttree.Mount{Type: "bind", Source: paths[ctrl], Target: path.Join(m.Target, name), Attr: m.Attr})
+	}
+	return ms
+}
+
+// initMessage is init's orders for ForkInit of a process pc: with
+// NewEmptyFS, the plan of its root (rootPlan), whose trees openPlan opens
+// here unless init must (rootless); its names; and what a rootless init
+// does itself in its namespaces.
+func (c *Container) initMessage(pc *msg.Process) msg.Init {
+	cfg := c.cfg
+	ic := msg.Init{WaitBeforePivot: cfg.BeforePivot != nil, Process: *pc}
+	if cfg.newNS(unix.CLONE_NEWUTS) || cfg.Hostname != "" {
+		if cfg.Hostname != "" {
+			ic.Hostname = &cfg.Hostname
+		}
+		if cfg.Domainname != "" {
+			ic.Domainname = &cfg.Domainname
+		}
+	}
+	if cfg.buildInside() {
+		ic.LoopbackUp = cfg.newNS(unix.CLONE_NEWNET)
+		ic.Sysctl = cfg.Sysctl
+	}
+	if cfg.Flags&NewEmptyFS != 0 {
+		plan := c.rootPlan()
+		ic.Root = &plan
+		ic.LateLookup = cfg.EmptyRoot
+	}
+	return ic
+}
+
+// rootPlan is the container's root file system: its rootfs (or, with
+// EmptyRoot, a tmpfs to fill from outside after create, which takes no
+// mount, mask nor link), every mount, device and link of the config, the
+// masked and read-only paths. A rootless runtime cannot build mounts (see
+// rootless.go): init opens them all itself then (Plan.Inside).
+func (c *Container) rootPlan() rootfs.Plan {
+	cfg := c.cfg
+	p := rootfs.Plan{
+		Root:         mounttree.Mount{Type: "bind", Source: cfg.Rootfs, Target: "/", Recursive: true},
+		RootReadonly: cfg.RootReadonly && !cfg.EmptyRoot, // an empty root must take mount points
+		Propagation:  cfg.RootPropagation,
+		NoPivot:      cfg.NoPivot,
+		Inside:       cfg.buildInside(),
+	}
+	if cfg.EmptyRoot {
+		p.Root = mounttree.Mount{Type: "tmpfs", Source: "containerfd", Target: "/", Data: []string{"mode=755"}}
+		// Made inside the user namespace, it is its root's already.
+		if c.st.Namespaces&unix.CLONE_NEWUSER != 0 && !p.Inside {
+			p.Root = mapOwner(p.Root, cfg.UIDMappings, cfg.GIDMappings)
+		}
+		return p
+	}
+	for _, l := range cfg.Links {
+		p.Links = append(p.Links, rootfs.Link{Path: l.Path, Target: l.Target})
+	}
+	p.Masked, p.Readonly = cfg.MaskedPaths, cfg.ReadonlyPaths
+	ms, devices := c.expandMounts()
+	for _, m := range ms {
+		p.Mounts = append(p.Mounts, rootfs.Mount{Mount: m})
+	}
+	p.Devices = devices
+	if p.Inside {
+		// Not to be made (they are binds among the mounts): to name them
+		// in errors.
+		p.Devices = cfg.Devices
+	}
+	return p
+}
+
+// openPlan opens p's trees here (rootfs.Open), in init's namespaces; a
+// rootless init opens them itself. sysfs, mqueue and cgroup2 belong to
+// the namespaces of the thread that makes them: one thread joins them all
+// (planNamespaces), rather than one per mount, unless joined says the
+// calling thread has already.
+func (c *Container) openPlan(pid int, p *rootfs.Plan, joined bool) (*rootfs.FDs, error) {
+	if p.Inside {
+		return rootfs.NoFDs(p), nil
+	}
+	ns, closeNS, err := c.nsFDs(pid)
+	if err != nil {
+		return nil, err
+	}
+	defer closeNS()
+	userns := func(m mounttree.Mount) (int, error) { return usernsFD(m.UIDMappings, m.GIDMappings) }
+	var f *rootfs.FDs
+	open := func() (err error) {
+		f, err = rootfs.Open(p, ns, userns)
+		return err
+	}
+	switch join := c.planNamespaces(); {
+	case joined:
+		ns.Net, ns.IPC, ns.Cgroup = -1, -1, -1
+		err = open()
+	case join != 0:
+		ns.Net, ns.IPC, ns.Cgroup = -1, -1, -1
+		err = nsenter.Do([]nsenter.Namespace{{FD: c.initPidfd, Type: join}}, open)
+	default:
+		err = open()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.id, err)
+	}
+	return f, nil
+}
+
+// planNamespaces are init's namespaces that openPlan's mounts belong to.
+func (c *Container) planNamespaces() int {
+	return c.st.Namespaces & (unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP)
+}
+
+// sendInit sends a stage's init its orders and fds: the start listener
+// first (init takes it before building its root), then the root plan's,
+// opened here.
+func (c *Container) sendInit(sock, pid int, pc *msg.Process) error {
+	ic := c.initMessage(pc)
+	var fds []int
+	if ic.Root != nil {
+		f, err := c.openPlan(pid, ic.Root, false)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fds = f.List()
+	}
+	listener, err := c.listenStart()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(listener)
+	ic.FDs = 1 + len(fds)
+	if err := msg.SendJSON(sock, &ic); err != nil {
+		return fmt.Errorf("container %s: send init config: %w", c.id, err)
+	}
+	if err := msg.SendFDs(sock, append([]int{listener}, fds...)); err != nil {
+		return fmt.Errorf("container %s: send fds to init: %w", c.id, err)
+	}
+	return nil
+}
