@@ -10,7 +10,6 @@ import (
 	"github.com/containerfd/containerfd/libcontainerfd/caps"
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
-	"github.com/containerfd/containerfd/libcontainerfd/kernfeat"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
 	"github.com/containerfd/containerfd/libcontainerfd/pathrs"
@@ -52,7 +51,7 @@ func (c *Container) startsDirect(pc *processConfig) (bool, error) {
 		}
 		return false, nil
 	}
-	if marked || kernfeat.Disabled(kernfeat.DirectExec) || pc.AppArmorProfile != "" || pc.SELinuxLabel != "" {
+	if marked || c.st.AlwaysStage || pc.AppArmorProfile != "" || pc.SELinuxLabel != "" {
 		return false, nil
 	}
 	if _, err := spawn.TrampolineFD(); err != nil {

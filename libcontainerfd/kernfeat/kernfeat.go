@@ -25,11 +25,6 @@ const (
 	// ExeBind is a read-only detached bind mount of our own binary used to run
 	// the init stage: without it, a sealed memfd copy is used.
 	ExeBind = "exe-bind"
-	// DirectExec is not a kernel feature but a path with a fallback: the
-	// spawned child takes on the process's credentials and execs the
-	// program itself, without our Go stage in between. Without it, the
-	// stage does.
-	DirectExec = "direct-exec"
 	// MemfdExec is executing a memfd (refused with vm.memfd_noexec=2): a
 	// directly started child execs the program through a trampoline in a
 	// sealed memfd, so that /proc/self/exe never leads to the runtime's
