@@ -51,10 +51,7 @@ func (c *Container) startsDirect(pc *processConfig) (bool, error) {
 		}
 		return false, nil
 	}
-	if marked || c.st.AlwaysStage || pc.AppArmorProfile != "" || pc.SELinuxLabel != "" {
-		return false, nil
-	}
-	if _, err := spawn.TrampolineFD(); err != nil {
+	if marked || c.st.AlwaysStage || pc.AppArmorProfile != "" || pc.SELinuxLabel != "" || !spawn.MemfdExec.Available() {
 		return false, nil
 	}
 	return pc.Seccomp == nil || (pc.Seccomp.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 && passesTrampoline(pc.Seccomp.Program)), nil
@@ -317,7 +314,7 @@ func (c *Container) canInitDirect(pc *processConfig) (*mounttree.Mount, bool, er
 	if direct, err := c.startsDirect(pc); err != nil || !direct || cfg.buildInside() || cfg.NoPivot || cfg.EmptyRoot {
 		return nil, false, err
 	}
-	if cfg.Flags&NewEmptyFS == 0 || c.st.Namespaces&unix.CLONE_NEWPID == 0 || mounttree.ProcPidnsSupported() {
+	if cfg.Flags&NewEmptyFS == 0 || c.st.Namespaces&unix.CLONE_NEWPID == 0 || mounttree.ProcPidns.Available() {
 		return nil, true, nil
 	}
 	var proc *mounttree.Mount
