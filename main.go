@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/containerfd/containerfd/libcontainerfd/kernfeat"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 )
@@ -79,6 +80,9 @@ func newApp() *cli.App {
 		},
 		Before: func(c *cli.Context) error {
 			if err := checkGlobalFlags(c); err != nil {
+				return err
+			}
+			if err := kernfeat.CheckEnv(); err != nil {
 				return err
 			}
 			return setupLog(c)

@@ -84,3 +84,21 @@ func (f *Feature) Disabled() bool {
 	}
 	return false
 }
+
+// CheckEnv fails when CONTAINERFD_DISABLE lists a name no feature has, so
+// that a misspelt or retired name does not silently leave a feature on.
+func CheckEnv() error {
+	all := All()
+	for _, n := range strings.Split(os.Getenv(EnvDisable), ",") {
+		n = strings.TrimSpace(n)
+		if n == "" || slices.ContainsFunc(all, func(f *Feature) bool { return f.name == n }) {
+			continue
+		}
+		names := make([]string, len(all))
+		for i, f := range all {
+			names[i] = f.name
+		}
+		return fmt.Errorf("%s: no kernel feature %q (there are: %s)", EnvDisable, n, strings.Join(names, ", "))
+	}
+	return nil
+}

@@ -74,6 +74,17 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
+func TestCheckEnv(t *testing.T) {
+	t.Setenv(kernfeat.EnvDisable, ","+strings.Join(names(), ", "))
+	if err := kernfeat.CheckEnv(); err != nil {
+		t.Error(err)
+	}
+	t.Setenv(kernfeat.EnvDisable, "direct-exec")
+	if err := kernfeat.CheckEnv(); err == nil || !strings.Contains(err.Error(), `"direct-exec"`) {
+		t.Errorf("CheckEnv with a retired name: %v", err)
+	}
+}
+
 func TestRegisterTwice(t *testing.T) {
 	defer func() {
 		if recover() == nil {
