@@ -43,6 +43,22 @@ cgroup and root filesystem, with init waiting for "start" to run the process.`,
 	},
 }
 
+// envStart chooses how the container's processes start: "stage" starts
+// every one through the Go stage (cfd.Config.AlwaysStage), for tests and
+// comparisons; unset, the library starts them directly where it can.
+const envStart = "CONTAINERFD_START"
+
+func alwaysStage() (bool, error) {
+	switch v := os.Getenv(envStart); v {
+	case "":
+		return false, nil
+	case "stage":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s=%q: want stage, or unset", envStart, v)
+	}
+}
+
 // create makes the container the command line asks for, up to init
 // waiting for start. On error nothing is left behind.
 func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
@@ -92,6 +108,9 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 		}
 	}
 	cfg.EmptyRoot = c.Bool("empty-fs")
+	if cfg.AlwaysStage, err = alwaysStage(); err != nil {
+		return nil, nil, err
+	}
 	if cfg.Labels, err = labelsFor(s, bundle, cfg.Rootfs); err != nil {
 		return nil, nil, err
 	}

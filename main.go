@@ -14,6 +14,7 @@ import (
 	"runtime"
 
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/containerfd/containerfd/libcontainerfd/kernfeat"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 )
@@ -80,6 +81,9 @@ func newApp() *cli.App {
 		},
 		Before: func(c *cli.Context) error {
 			if err := checkGlobalFlags(c); err != nil {
+				return err
+			}
+			if err := kernfeat.CheckEnv(); err != nil {
 				return err
 			}
 			return setupLog(c)

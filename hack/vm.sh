@@ -202,16 +202,16 @@ for p in "${pkgs[@]}"; do
 done
 # The second pass: on 6.1 pidfs-handle and proc-pidns fall back anyway;
 # cgroup-kill and exe-bind are there and must be switched off, and
-# direct-exec, so that init and exec go through the Go stage. It leaves
+# CONTAINERFD_START=stage makes init and exec go through the Go stage. It leaves
 # out the two slowest tests (under TCG about 50 s each, and the first pass
 # ran them): the load test and a symlink race that loops on mounts, which
-# none of the four features touches.
+# neither the four features nor the start path touches.
 forced_skip='^(TestLoad|TestCVE_2021_30465_and_CVE_2024_45310_MountTargetSymlinkRace)$'
 : >"$root/cfd/forced"
 for p in ${CFD_VM_FORCED-./integration}; do
 	p=${p#./}
 	[[ -d "$root/cfd/pkg/$p" ]] || { log "CFD_VM_FORCED: $p is not in CFD_VM_PKGS"; exit 1; }
-	echo "$p ${p//\//_}.test $forced_skip CONTAINERFD_DISABLE=proc-pidns,pidfs-handle,cgroup-kill,exe-bind,direct-exec" >>"$root/cfd/forced"
+	echo "$p ${p//\//_}.test $forced_skip CONTAINERFD_DISABLE=proc-pidns,pidfs-handle,cgroup-kill,exe-bind CONTAINERFD_START=stage" >>"$root/cfd/forced"
 done
 
 cp /bin/busybox "$root/bin/busybox"

@@ -26,8 +26,8 @@ import (
 // meanwhile starts /bin/evil (and /bin/sleep, as the exploit's victim
 // would) a dozen times, in each way containerfd starts a process: run,
 // create and start, exec into a running and into a created container;
-// directly, through the stage (direct-exec off), and without the exec
-// trampoline (memfd-exec off, where the kernel will not exec a memfd). The
+// directly, through the stage (CONTAINERFD_START=stage), and without the
+// exec trampoline (memfd-exec off, where the kernel will not exec a memfd). The
 // runtime's binary must come out unchanged, and the watcher must not have
 // written any file but the containers' own.
 //
@@ -65,15 +65,20 @@ func TestCVE_2019_5736_ExecThroughProcSelfExe(t *testing.T) {
 			v.must("delete", "--force", v.id)
 		}},
 	}
-	for _, path := range []struct{ name, disable string }{{"direct", ""}, {"stage", "direct-exec"}, {"no-trampoline", "memfd-exec"}} {
+	paths := []struct{ name, env string }{
+		{"direct", ""},
+		{"stage", envStart + "=stage"},
+		{"no-trampoline", kernfeat.EnvDisable + "=" + os.Getenv(kernfeat.EnvDisable) + ",memfd-exec"},
+	}
+	for _, path := range paths {
 		for _, m := range modes {
 			t.Run(path.name+"/"+m.name, func(t *testing.T) {
-				if path.name != "stage" && kernfeat.Disabled(kernfeat.DirectExec) {
-					t.Skip("direct-exec is off for the whole run: the stage subtest is this one")
+				if path.name != "stage" && stageForced() {
+					t.Skip(envStart + "=stage for the whole run: the stage subtest is this one")
 				}
 				var env []string
-				if path.disable != "" {
-					env = []string{"CONTAINERFD_DISABLE=" + os.Getenv("CONTAINERFD_DISABLE") + "," + path.disable}
+				if path.env != "" {
+					env = []string{path.env}
 				}
 				w := newWatcher(t, env)
 				v := w.victim(t, m.args)
@@ -132,7 +137,7 @@ func TestCVE_2019_5736_OverwriteRuntimeBinary(t *testing.T) {
 	// is refused.
 	ptrace := attacker(`,"capabilities":{"bounding":["CAP_SYS_PTRACE"],"effective":["CAP_SYS_PTRACE"],"permitted":["CAP_SYS_PTRACE"]}`)
 	r := run("exec", "--detach", "--pid-file", pidFile, "--process", ptrace, e.id)
-	direct := !strings.Contains(os.Getenv("CONTAINERFD_DISABLE"), "direct-exec")
+	direct := !stageForced()
 	if direct && (r.code == 0 || !strings.Contains(r.stderr, "CVE-2019-5736")) {
 		t.Fatalf("exec of a process with CAP_SYS_PTRACE before start: %v", r)
 	}

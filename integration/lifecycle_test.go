@@ -33,7 +33,7 @@ func TestCreateStartStateDelete(t *testing.T) {
 		t.Errorf("pid file %q, state pid %v", b, st["pid"])
 	}
 	// Init waits, not yet running the process: our fork, named at its gate
-	// (or, with CONTAINERFD_DISABLE=direct-exec, our stage).
+	// (or, with CONTAINERFD_START=stage, our stage).
 	comm, _ := os.ReadFile("/proc/" + string(b) + "/comm")
 	cmd, _ := os.ReadFile("/proc/" + string(b) + "/cmdline")
 	if string(comm) != "containerfd-ini\n" && !strings.HasPrefix(string(cmd), "containerfd-init") {

@@ -31,6 +31,13 @@ var binary, sdnotify, accept1, attack, exewatch string
 // run where there is no Go toolchain: hack/vm.sh runs this package in a VM.
 const prebuiltEnv = "CFD_TEST_BINDIR"
 
+// envStart=stage makes the runtime start every process of a container it
+// creates through its Go stage (hack/vm.sh's forced pass, make test-cve).
+const envStart = "CONTAINERFD_START"
+
+// stageForced reports whether the whole run starts processes through the stage.
+func stageForced() bool { return os.Getenv(envStart) == "stage" }
+
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(prebuiltEnv); dir != "" {
 		binary = filepath.Join(dir, "containerfd")

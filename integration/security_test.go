@@ -869,7 +869,7 @@ func TestPidReuse(t *testing.T) {
 	for _, fallback := range []bool{false, true} {
 		t.Run(fmt.Sprintf("start-time=%v", fallback), func(t *testing.T) {
 			if fallback {
-				t.Setenv(kernfeat.EnvDisable, os.Getenv(kernfeat.EnvDisable)+","+kernfeat.PidfsHandle)
+				t.Setenv(kernfeat.EnvDisable, os.Getenv(kernfeat.EnvDisable)+",pidfs-handle")
 			}
 			e := newEnv(t, "sh", "-c", "while [ ! -e /exit ]; do sleep 0.05; done")
 			e.ok("run", "-d", "-b", e.bundle, e.id)

@@ -133,6 +133,15 @@ type Config struct {
 	// but before pivot_root (OCI's createRuntime and createContainer hooks
 	// run there). pid is init's. An error fails ForkInit.
 	BeforePivot func(pid int) error `json:"-"`
+	// AlwaysStage starts every process of the container, init and each
+	// Exec, through the Go stage. By default a process starts directly
+	// where it can: the spawned child takes on the process with system
+	// calls alone and execs the program, without a Go runtime in between.
+	// The stage is the other start path, one the library also takes where
+	// a process needs it; AlwaysStage is for tests and for comparing the
+	// two. It is saved with the container, so processes started after Load
+	// follow it too.
+	AlwaysStage bool
 	// Labels are saved with the container for its owner (a runtime keeps its
 	// bundle path and annotations there).
 	Labels map[string]string

@@ -141,6 +141,7 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 		Personality:  cfg.Personality,
 		MemoryPolicy: cfg.MemoryPolicy,
 		Rootless:     cfg.Rootless,
+		AlwaysStage:  cfg.AlwaysStage,
 	}
 	for _, ns := range cfg.Namespaces {
 		c.st.Namespaces |= ns.Type

@@ -15,7 +15,6 @@ import (
 	"github.com/containerfd/containerfd/internal/stopat"
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
-	"github.com/containerfd/containerfd/libcontainerfd/kernfeat"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
 	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
@@ -56,10 +55,7 @@ func (c *Container) startsDirect(pc *msg.Process) (bool, error) {
 		}
 		return false, nil
 	}
-	if marked || kernfeat.Disabled(kernfeat.DirectExec) || pc.AppArmorProfile != "" || pc.SELinuxLabel != "" {
-		return false, nil
-	}
-	if _, err := spawn.TrampolineFD(); err != nil {
+	if marked || c.st.AlwaysStage || pc.AppArmorProfile != "" || pc.SELinuxLabel != "" || !spawn.MemfdExec.Available() {
 		return false, nil
 	}
 	return pc.Seccomp == nil || (pc.Seccomp.Flags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 && passesTrampoline(pc.Seccomp.Program)), nil
@@ -195,7 +191,7 @@ func (c *Container) canInitDirect(pc *msg.Process) (*mounttree.Mount, bool, erro
 	if direct, err := c.startsDirect(pc); err != nil || !direct || cfg.buildInside() || cfg.NoPivot || cfg.EmptyRoot {
 		return nil, false, err
 	}
-	if cfg.Flags&NewEmptyFS == 0 || c.st.Namespaces&unix.CLONE_NEWPID == 0 || mounttree.ProcPidnsSupported() {
+	if cfg.Flags&NewEmptyFS == 0 || c.st.Namespaces&unix.CLONE_NEWPID == 0 || mounttree.ProcPidns.Available() {
 		return nil, true, nil
 	}
 	var proc *mounttree.Mount

@@ -204,18 +204,21 @@ func TestCannotOverwriteRuntimeBinary(t *testing.T) {
 	someCaps := &specs.LinuxCapabilities{Bounding: []string{"CAP_KILL", "CAP_CHOWN"}, Effective: []string{"CAP_KILL"}, Permitted: []string{"CAP_KILL"}}
 	for _, tc := range []struct {
 		name, disable string
+		stage         bool
 		caps          *specs.LinuxCapabilities
 		direct        bool
 	}{
-		{"direct", "", someCaps, true},
-		{"stage", "direct-exec", nil, false},
-		{"memfd", "exe-bind,direct-exec", nil, false},
+		{"direct", "", false, someCaps, true},
+		{"stage", "", true, nil, false},
+		{"memfd", "exe-bind", true, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("CONTAINERFD_DISABLE", tc.disable)
 			before := hashFile(t, "/proc/self/exe")
 			e := newEnv(t)
-			c := e.create(e.config())
+			cfg := e.config()
+			cfg.AlwaysStage = tc.stage
+			c := e.create(cfg)
 			p := &cfd.Process{Args: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}, Capabilities: tc.caps}
 			if err := c.ForkInit(p); err != nil {
 				t.Fatal(err)

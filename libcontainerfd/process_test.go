@@ -12,7 +12,6 @@ import (
 
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
-	"github.com/containerfd/containerfd/libcontainerfd/kernfeat"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -229,9 +228,6 @@ func TestSmallMemoryLimit(t *testing.T) {
 	for _, mode := range []string{"hybrid", "v1", "v2"} {
 		t.Run(mode, func(t *testing.T) {
 			setCgroupMode(t, mode)
-			if mode == "v2" && kernfeat.Disabled(kernfeat.DirectExec) {
-				t.Skip("through the Go stage (CONTAINERFD_DISABLE=direct-exec) its start is charged to a cgroup2 container")
-			}
 			e := newEnv(t)
 			if mode == "v2" && !v2RootEnables(t, "memory") {
 				t.Skip("cgroup2 here does not enable the memory controller for its children")

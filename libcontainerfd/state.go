@@ -34,6 +34,8 @@ type state struct {
 	// DirectInit: init is our forked child, not the init stage; it takes
 	// on the process itself when started (startDirectInit).
 	DirectInit bool `json:"directInit,omitempty"`
+	// AlwaysStage: no process starts directly (Config.AlwaysStage).
+	AlwaysStage bool `json:"alwaysStage,omitempty"`
 	// InitStep is what a direct init's failed step is worded with at
 	// start: init reports only the step and the errno.
 	InitStep *msg.StepWords `json:"initStep,omitempty"`

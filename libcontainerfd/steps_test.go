@@ -9,19 +9,16 @@ import (
 
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
-	"github.com/containerfd/containerfd/libcontainerfd/kernfeat"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
 // bothWays runs f once with processes started directly and once through
-// the stage (kernfeat.DirectExec disabled), each in a subtest of its own.
-func bothWays(t *testing.T, f func(t *testing.T)) {
-	t.Run("direct", f)
-	t.Run("stage", func(t *testing.T) {
-		t.Setenv(kernfeat.EnvDisable, kernfeat.DirectExec)
-		f(t)
-	})
+// the stage (Config.AlwaysStage, which f sets from stage), each in a
+// subtest of its own.
+func bothWays(t *testing.T, f func(t *testing.T, stage bool)) {
+	t.Run("direct", func(t *testing.T) { f(t, false) })
+	t.Run("stage", func(t *testing.T) { f(t, true) })
 }
 
 // identityScript prints what a process's identity steps set.
@@ -63,11 +60,13 @@ func (e *env) identityConfig() *cfd.Config {
 // it started directly or through the stage.
 func TestProcessSameDirectAndStage(t *testing.T) {
 	seen := map[string]map[string]string{"init": {}, "exec": {}}
-	bothWays(t, func(t *testing.T) {
+	bothWays(t, func(t *testing.T, stage bool) {
 		way := filepath.Base(t.Name())
 		t.Run("init", func(t *testing.T) {
 			e := newEnv(t)
-			c := e.create(e.identityConfig())
+			cfg := e.identityConfig()
+			cfg.AlwaysStage = stage
+			c := e.create(cfg)
 			o := newOutput(t)
 			p := identityProcess(o, false)
 			if err := c.ForkInit(p); err != nil {
@@ -89,7 +88,9 @@ func TestProcessSameDirectAndStage(t *testing.T) {
 		})
 		t.Run("exec", func(t *testing.T) {
 			e := newEnv(t)
-			c := e.create(e.identityConfig())
+			cfg := e.identityConfig()
+			cfg.AlwaysStage = stage
+			c := e.create(cfg)
 			e.startSleeping(c)
 			o := newOutput(t)
 			p := identityProcess(o, true)
@@ -147,11 +148,13 @@ func TestStepErrorSameDirectAndStage(t *testing.T) {
 			e.t.Fatal(err)
 		}
 	}
-	bothWays(t, func(t *testing.T) {
+	bothWays(t, func(t *testing.T, stage bool) {
 		t.Run("exec", func(t *testing.T) {
 			e := newEnv(t)
 			notELF(e)
-			c := e.create(e.config())
+			cfg := e.config()
+			cfg.AlwaysStage = stage
+			c := e.create(cfg)
 			e.startSleeping(c)
 			for _, tc := range cases {
 				o := newOutput(t)
@@ -169,7 +172,9 @@ func TestStepErrorSameDirectAndStage(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				e := newEnv(t)
 				notELF(e)
-				c := e.create(e.config())
+				cfg := e.config()
+				cfg.AlwaysStage = stage
+				c := e.create(cfg)
 				o := newOutput(t)
 				p := proc(o, "true")
 				tc.set(p)

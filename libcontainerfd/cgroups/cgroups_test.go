@@ -847,7 +847,7 @@ func TestKill(t *testing.T) {
 					}
 					t.Setenv(kernfeat.EnvDisable, "")
 				} else {
-					t.Setenv(kernfeat.EnvDisable, kernfeat.CgroupKill)
+					t.Setenv(kernfeat.EnvDisable, CgroupKill.Name())
 				}
 				testKill(t, mode, how, tc.frozen)
 			})

@@ -141,9 +141,15 @@ func (c *Cgroup) Frozen() (bool, error) {
 	return strings.TrimSpace(s) == "FROZEN", nil
 }
 
+// CgroupKill is cgroup.kill (Linux 5.14, so on every kernel we run on):
+// without it, Kill freezes the cgroup and signals each process.
+var CgroupKill = kernfeat.Register("cgroup-kill",
+	"cgroup.kill kills a cgroup2 container at once (Linux 5.14); without it, the cgroup is frozen and each process signalled",
+	nil)
+
 // Kill sends SIGKILL to every process in the cgroup and below it. With
 // cgroup2 it writes cgroup.kill, when the kernel has it and
-// kernfeat.CgroupKill is not disabled. Otherwise it freezes the cgroup (so
+// CgroupKill is not disabled. Otherwise it freezes the cgroup (so
 // nothing can fork), signals each process, and thaws it, round after round,
 // until a round finds no process it has not signalled already. It does not
 // wait for the processes to be gone: poll EventsFD (or Populated) for that.
@@ -151,7 +157,7 @@ func (c *Cgroup) Kill() error {
 	if c.gone() {
 		return nil // removed (systemd drops an emptied scope): no process left
 	}
-	if c.v2 != "" && !kernfeat.Disabled(kernfeat.CgroupKill) {
+	if c.v2 != "" && CgroupKill.Available() {
 		err := writeFile(c.v2, "cgroup.kill", "1")
 		if err == nil || errors.Is(err, unix.ENODEV) || c.gone() {
 			return nil // ENODEV, or gone: removed meanwhile, nothing to kill

@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"path"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -111,8 +110,7 @@ func OwnNamespaces() Namespaces { return Namespaces{Net: -1, IPC: -1, Cgroup: -1
 
 // ErrProcNeedsPidns is returned (wrapped) by Open for proc when ns.PID is
 // set but the kernel cannot mount proc for another pid namespace
-// (fsconfig(FSCONFIG_SET_FD, "pidns"), Linux 6.18, or switched off with
-// kernfeat.ProcPidns). The caller then mounts proc from a process inside the
+// (ProcPidns). The caller then mounts proc from a process inside the
 // pid namespace, calling Open with ns.PID = -1 there.
 var ErrProcNeedsPidns = errors.New("kernel cannot mount proc for another pid namespace; mount it from inside that pid namespace")
 
@@ -155,7 +153,7 @@ func Open(m Mount, ns Namespaces) (int, error) {
 	case "cgroup2":
 		join = nsToJoin(ns.Cgroup, unix.CLONE_NEWCGROUP)
 	case "proc":
-		if ns.PID >= 0 && !ProcPidnsSupported() {
+		if ns.PID >= 0 && !ProcPidns.Available() {
 			return -1, fmt.Errorf("%s: fsconfig pidns: %w", what, ErrProcNeedsPidns)
 		}
 	}
@@ -241,7 +239,7 @@ func Attach(root int, m Mount, fd int) error {
 		// In a detached tree mount_setattr refuses the (now not detached,
 		// not ours) mount; Open already set the propagation when the
 		// kernel takes it on detached mounts.
-		if err != nil && !(errors.Is(err, unix.EINVAL) && DetachedPropagationSupported()) {
+		if err != nil && !(errors.Is(err, unix.EINVAL) && DetachedPropagation.Available()) {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
@@ -361,57 +359,53 @@ func setPropagation(fd int, m Mount) error {
 // setDetachedPropagation applies m.Propagation to a detached mount, unless
 // the kernel only takes it once attached (then Attach does it).
 func setDetachedPropagation(fd int, m Mount) error {
-	if m.Propagation == 0 || !DetachedPropagationSupported() {
+	if m.Propagation == 0 || !DetachedPropagation.Available() {
 		return nil
 	}
 	return setPropagation(fd, m)
 }
 
-// DetachedPropagationSupported reports whether mount_setattr(2) can change
-// the propagation of a detached mount (detected once by trying).
-func DetachedPropagationSupported() bool { return detachedPropagation() }
+// DetachedPropagation is mount_setattr(2) changing the propagation of a
+// detached mount, which Open then does; without it, Attach does once the
+// mount is attached.
+var DetachedPropagation = kernfeat.Register("detached-propagation",
+	"mount_setattr(2) sets the propagation of a detached mount; without it, it is set once the mount is attached",
+	func() bool {
+		fs, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+		if err != nil {
+			return false
+		}
+		defer unix.Close(fs)
+		if unix.FsconfigCreate(fs) != nil {
+			return false
+		}
+		fd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, 0)
+		if err != nil {
+			return false
+		}
+		defer unix.Close(fd)
+		return unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Propagation: unix.MS_PRIVATE}) == nil
+	})
 
-var detachedPropagation = sync.OnceValue(func() bool {
-	fs, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(fs)
-	if unix.FsconfigCreate(fs) != nil {
-		return false
-	}
-	fd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(fd)
-	return unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Propagation: unix.MS_PRIVATE}) == nil
-})
-
-// ProcPidnsSupported reports whether proc can be mounted for another pid
-// namespace with fsconfig(FSCONFIG_SET_FD, "pidns", nsfd) (Linux 6.18),
-// detected once by trying with our own pid namespace. It reports false when
-// kernfeat.ProcPidns is switched off.
-func ProcPidnsSupported() bool {
-	if kernfeat.Disabled(kernfeat.ProcPidns) {
-		return false
-	}
-	return procPidns()
-}
-
-var procPidns = sync.OnceValue(func() bool {
-	fs, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(fs)
-	ns, err := unix.Open("/proc/self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(ns)
-	return unix.FsconfigSetFd(fs, "pidns", ns) == nil
-})
+// ProcPidns is mounting proc for another pid namespace with
+// fsconfig(FSCONFIG_SET_FD, "pidns", nsfd) (Linux 6.18), probed with our
+// own pid namespace. Without it, Open of proc for another pid namespace
+// fails with ErrProcNeedsPidns.
+var ProcPidns = kernfeat.Register("proc-pidns",
+	"proc is mounted for the container's pid namespace from outside (Linux 6.18); without it, init mounts /proc from inside",
+	func() bool {
+		fs, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+		if err != nil {
+			return false
+		}
+		defer unix.Close(fs)
+		ns, err := unix.Open("/proc/self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return false
+		}
+		defer unix.Close(ns)
+		return unix.FsconfigSetFd(fs, "pidns", ns) == nil
+	})
 
 // newFS creates a filesystem with fsopen/fsconfig/fsmount and returns the
 // detached mount. It runs on the thread that is in the namespaces the

@@ -175,7 +175,7 @@ func TestProc(t *testing.T) {
 	if !isolated(t) {
 		return
 	}
-	if !ProcPidnsSupported() {
+	if !ProcPidns.Available() {
 		t.Skip("kernel lacks fsconfig(FSCONFIG_SET_FD, \"pidns\") for proc (Linux 6.18)")
 	}
 	rootDir := tempDir(t)
@@ -245,11 +245,11 @@ func TestProcSymlinkTarget(t *testing.T) {
 // With proc's pidns option switched off, Open reports ErrProcNeedsPidns and
 // proc is mounted by a process inside the pid namespace instead.
 func TestProcPidnsDisabled(t *testing.T) {
-	if !isolated(t, kernfeat.EnvDisable+"="+kernfeat.ProcPidns) {
+	if !isolated(t, kernfeat.EnvDisable+"="+ProcPidns.Name()) {
 		return
 	}
-	if ProcPidnsSupported() {
-		t.Fatalf("ProcPidnsSupported with %s=%s", kernfeat.EnvDisable, os.Getenv(kernfeat.EnvDisable))
+	if ProcPidns.Available() {
+		t.Fatalf("ProcPidns available with %s=%s", kernfeat.EnvDisable, os.Getenv(kernfeat.EnvDisable))
 	}
 	pid := spawn(t, &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID})
 	ns := OwnNamespaces()
@@ -580,11 +580,20 @@ func TestSymlinkExchangeRace(t *testing.T) {
 	}
 }
 
+// Propagation is set on the detached mount where the kernel takes it
+// there, and after the attach where not (DetachedPropagation disabled).
 func TestPropagation(t *testing.T) {
-	if !isolated(t) {
-		return
+	for _, disable := range []string{"", DetachedPropagation.Name()} {
+		t.Run("disable="+disable, func(t *testing.T) {
+			if isolated(t, kernfeat.EnvDisable+"="+disable) {
+				testPropagation(t)
+			}
+		})
 	}
-	t.Logf("mount_setattr propagation on a detached mount: %v", DetachedPropagationSupported())
+}
+
+func testPropagation(t *testing.T) {
+	t.Logf("mount_setattr propagation on a detached mount: %v", DetachedPropagation.Available())
 	rootDir := tempDir(t)
 	root := openRoot(t, rootDir)
 

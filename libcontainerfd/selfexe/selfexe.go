@@ -6,7 +6,7 @@
 // The fd is a detached, read-only bind mount of /proc/self/exe: nothing is
 // copied, and every path to the file from inside a container goes through a
 // read-only mount that no namespace of the container holds. Where that is not
-// possible (or kernfeat.ExeBind is disabled), it is a sealed memfd copy.
+// possible (ExeBind), it is a sealed memfd copy.
 package selfexe
 
 import (
@@ -19,15 +19,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var open = sync.OnceValues(func() (int, error) {
-	if !kernfeat.Disabled(kernfeat.ExeBind) {
-		fd, err := roBind()
-		if err == nil {
-			return fd, nil
+// ExeBind is a read-only detached bind mount of /proc/self/exe (open_tree
+// needs CAP_SYS_ADMIN over our mount namespace). Its probe makes the bind
+// that FD then returns.
+var ExeBind = kernfeat.Register("exe-bind",
+	"the stage runs from a read-only detached bind mount of our own binary; without it, from a sealed memfd copy",
+	func() bool {
+		_, err := bind()
+		return err == nil
+	})
+
+var (
+	bind = sync.OnceValues(roBind)
+	open = sync.OnceValues(func() (int, error) {
+		if ExeBind.Available() {
+			return bind()
 		}
-	}
-	return sealedCopy()
-})
+		return sealedCopy()
+	})
+)
 
 // FD returns an O_CLOEXEC fd of the running binary to execveat(2) with
 // AT_EMPTY_PATH. It is opened once per process and must not be closed.

@@ -30,6 +30,19 @@ type ID struct {
 	StartTime  uint64 `json:"startTime,omitempty"`
 }
 
+// PidfsHandle is a file handle of a pidfd (pidfs), probed on our own.
+var PidfsHandle = kernfeat.Register("pidfs-handle",
+	"a pidfs file handle tells a process from one that reused its pid (Linux 6.9); without it, the start time in /proc/<pid>/stat does",
+	func() bool {
+		fd, err := unix.PidfdOpen(os.Getpid(), 0)
+		if err != nil {
+			return false
+		}
+		defer unix.Close(fd)
+		_, _, err = unix.NameToHandleAt(fd, "", unix.AT_EMPTY_PATH)
+		return err == nil
+	})
+
 // Of returns the identity of the process that pidfd refers to.
 func Of(pid, pidfd int) (ID, error) {
 	st, err := startTime(pid)
@@ -42,7 +55,7 @@ func Of(pid, pidfd int) (ID, error) {
 		return ID{}, fmt.Errorf("procid: process %d: %w", pid, err)
 	}
 	id := ID{Pid: pid, StartTime: st}
-	if !kernfeat.Disabled(kernfeat.PidfsHandle) {
+	if PidfsHandle.Available() {
 		if fh, _, err := unix.NameToHandleAt(pidfd, "", unix.AT_EMPTY_PATH); err == nil {
 			id.HandleType, id.Handle = fh.Type(), fh.Bytes()
 		}

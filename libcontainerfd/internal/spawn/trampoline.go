@@ -34,13 +34,21 @@ const trampolineName = "containerfd-exec"
 
 var trampoline = sync.OnceValues(makeTrampoline)
 
+// MemfdExec is the trampoline, an executable memfd: the kernel makes none
+// with vm.memfd_noexec=2, and some architectures have no trampoline here.
+// Without it, callers start processes some other way that keeps the
+// runtime's binary out of reach.
+var MemfdExec = kernfeat.Register("memfd-exec",
+	"a direct child execs the program through the exec trampoline in a sealed memfd (CVE-2019-5736); without it, the Go stage starts the process",
+	func() bool {
+		_, err := trampoline()
+		return err == nil
+	})
+
 // TrampolineFD returns the trampoline's fd, made once per process; it
-// fails where this architecture has none or the kernel will not exec a
-// memfd (vm.memfd_noexec=2, or kernfeat.MemfdExec disabled). Callers then
-// start processes some other way that keeps the runtime's binary out of
-// reach.
+// fails where MemfdExec is not available.
 func TrampolineFD() (int, error) {
-	if kernfeat.Disabled(kernfeat.MemfdExec) {
+	if MemfdExec.Disabled() {
 		return -1, errors.New("spawn: exec trampoline: memfd exec disabled (" + kernfeat.EnvDisable + ")")
 	}
 	return trampoline()
