@@ -1,7 +1,6 @@
 package libcontainerfd
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/containerfd/containerfd/libcontainerfd/idmap"
 )
 
 // CopyOut copies src, a path in the running container, to dst, a path on
@@ -61,7 +62,15 @@ func (c *Container) CopyOut(src, dst string) error {
 	cp := &copier{
 		src: ctr, dst: hostSide(),
 		ids: func(uid, gid uint32) (uint32, uint32, error) {
-			return ctr.uids.toContainer(uid, ctr.overflowUID), ctr.gids.toContainer(gid, ctr.overflowGID), nil
+			u, ok := ctr.uids.ToContainer(uid)
+			if !ok {
+				u = ctr.overflowUID
+			}
+			g, ok := ctr.gids.ToContainer(gid)
+			if !ok {
+				g = ctr.overflowGID
+			}
+			return u, g, nil
 		},
 		clearSetid: ctr.userns,
 		noDevices:  true,
@@ -83,11 +92,11 @@ func (c *Container) CopyIn(src, dst string) error {
 	cp := &copier{
 		src: hostSide(), dst: ctr,
 		ids: func(uid, gid uint32) (uint32, uint32, error) {
-			u, ok := ctr.uids.toHost(uid)
+			u, ok := ctr.uids.ToHost(uid)
 			if !ok {
 				return 0, 0, fmt.Errorf("uid %d has no mapping in the container's user namespace: %w", uid, unix.EOVERFLOW)
 			}
-			g, ok := ctr.gids.toHost(gid)
+			g, ok := ctr.gids.ToHost(gid)
 			if !ok {
 				return 0, 0, fmt.Errorf("gid %d has no mapping in the container's user namespace: %w", gid, unix.EOVERFLOW)
 			}
@@ -107,7 +116,7 @@ type side struct {
 	prefix  string // "container ID:" or "host "
 
 	// Container side only.
-	uids, gids               idMap
+	uids, gids               idmap.Map
 	overflowUID, overflowGID uint32
 	userns                   bool
 }
@@ -133,10 +142,10 @@ func (c *Container) copySide() (*side, error) {
 		return nil, fmt.Errorf("container %s: cp: %w", c.id, err)
 	}
 	proc := "/proc/" + strconv.Itoa(c.st.Init.Pid)
-	if s.uids, err = readIDMap(proc + "/uid_map"); err != nil {
+	if s.uids, err = idmap.Read(proc + "/uid_map"); err != nil {
 		return fail(err)
 	}
-	if s.gids, err = readIDMap(proc + "/gid_map"); err != nil {
+	if s.gids, err = idmap.Read(proc + "/gid_map"); err != nil {
 		return fail(err)
 	}
 	var mine, theirs unix.Stat_t
@@ -147,8 +156,8 @@ func (c *Container) copySide() (*side, error) {
 		return fail(err)
 	}
 	s.userns = mine.Dev != theirs.Dev || mine.Ino != theirs.Ino
-	s.overflowUID = readOverflow("/proc/sys/kernel/overflowuid")
-	s.overflowGID = readOverflow("/proc/sys/kernel/overflowgid")
+	s.overflowUID = idmap.OverflowUID()
+	s.overflowGID = idmap.OverflowGID()
 	if !c.initAlive() {
 		return fail(ErrNotRunning)
 	}
@@ -160,67 +169,6 @@ func (s *side) open(path string, flags int) (int, error) {
 		Flags:   uint64(flags) | unix.O_CLOEXEC,
 		Resolve: s.resolve,
 	})
-}
-
-// idMap is a user namespace's uid_map or gid_map as read from outside: the
-// ids inside, the ids they are in the reader's namespace, how many.
-type idMap []struct{ inside, outside, count uint64 }
-
-func readIDMap(path string) (idMap, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var m idMap
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) != 3 {
-			return nil, fmt.Errorf("%s: bad line %q", path, sc.Text())
-		}
-		var v [3]uint64
-		for i, s := range fs {
-			if v[i], err = strconv.ParseUint(s, 10, 32); err != nil {
-				return nil, fmt.Errorf("%s: bad line %q", path, sc.Text())
-			}
-		}
-		m = append(m, struct{ inside, outside, count uint64 }{v[0], v[1], v[2]})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return m, nil
-}
-
-// toHost maps an id inside the namespace to the reader's.
-func (m idMap) toHost(id uint32) (uint32, bool) {
-	for _, r := range m {
-		if uint64(id) >= r.inside && uint64(id)-r.inside < r.count {
-			return uint32(r.outside + uint64(id) - r.inside), true
-		}
-	}
-	return 0, false
-}
-
-// toContainer maps a reader's id into the namespace, or to overflow.
-func (m idMap) toContainer(id, overflow uint32) uint32 {
-	for _, r := range m {
-		if uint64(id) >= r.outside && uint64(id)-r.outside < r.count {
-			return uint32(r.inside + uint64(id) - r.outside)
-		}
-	}
-	return overflow
-}
-
-func readOverflow(path string) uint32 {
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32); err == nil {
-			return uint32(n)
-		}
-	}
-	return 65534
 }
 
 // openat2 retries on EAGAIN (a rename anywhere on the system makes

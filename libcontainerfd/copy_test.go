@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"github.com/containerfd/containerfd/internal/testutil"
+	"github.com/containerfd/containerfd/libcontainerfd/idmap"
 	"golang.org/x/sys/unix"
 )
 
 // fakeRoot is a container side whose root is a plain directory: the copier
 // resolves it as it does a container's /proc/<pid>/root.
-func fakeRoot(t *testing.T, dir string, m idMap) *side {
+func fakeRoot(t *testing.T, dir string, m idmap.Map) *side {
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -21,12 +22,12 @@ func fakeRoot(t *testing.T, dir string, m idMap) *side {
 		uids: m, gids: m, overflowUID: 65534, overflowGID: 65534}
 }
 
-func identity() idMap { return idMap{{0, 0, 1<<32 - 1}} }
+func identity() idmap.Map { return idmap.Map{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}} }
 
 func copyOut(ctr *side, src, dst string) error {
 	cp := &copier{src: ctr, dst: hostSide(), noDevices: true,
 		ids: func(u, g uint32) (uint32, uint32, error) {
-			return ctr.uids.toContainer(u, 65534), ctr.gids.toContainer(g, 65534), nil
+			return toContainer(ctr.uids, u), toContainer(ctr.gids, g), nil
 		}}
 	return cp.run(src, dst)
 }
@@ -34,11 +35,19 @@ func copyOut(ctr *side, src, dst string) error {
 func copyIn(ctr *side, src, dst string) error {
 	cp := &copier{src: hostSide(), dst: ctr,
 		ids: func(u, g uint32) (uint32, uint32, error) {
-			uu, _ := ctr.uids.toHost(u)
-			gg, _ := ctr.gids.toHost(g)
+			uu, _ := ctr.uids.ToHost(u)
+			gg, _ := ctr.gids.ToHost(g)
 			return uu, gg, nil
 		}}
 	return cp.run(src, dst)
+}
+
+// toContainer maps id as CopyOut does, to the overflow id if unmapped.
+func toContainer(m idmap.Map, id uint32) uint32 {
+	if in, ok := m.ToContainer(id); ok {
+		return in
+	}
+	return 65534
 }
 
 func write(t *testing.T, p, s string, mode os.FileMode) {
@@ -187,7 +196,7 @@ func TestCopyOwnersUserns(t *testing.T) {
 		t.Skip("needs root to chown")
 	}
 	root := t.TempDir()
-	m := idMap{{0, 100000, 65536}}
+	m := idmap.Map{{ContainerID: 0, HostID: 100000, Size: 65536}}
 	ctr := fakeRoot(t, root, m)
 	host := t.TempDir()
 	write(t, filepath.Join(host, "d/f"), "x", 0o4755)
@@ -213,7 +222,7 @@ func TestCopyOwnersUserns(t *testing.T) {
 	// Back out: the container's ids, setuid cleared.
 	cp := &copier{src: ctr, dst: hostSide(), noDevices: true, clearSetid: true,
 		ids: func(u, g uint32) (uint32, uint32, error) {
-			return m.toContainer(u, 65534), m.toContainer(g, 65534), nil
+			return toContainer(m, u), toContainer(m, g), nil
 		}}
 	if err := cp.run("/d/f", filepath.Join(host, "back")); err != nil {
 		t.Fatal(err)
@@ -224,7 +233,7 @@ func TestCopyOwnersUserns(t *testing.T) {
 	if st.Uid != 1000 || st.Gid != 1000 || st.Mode&0o7777 != 0o755 {
 		t.Errorf("copied out: %d:%d %#o, want 1000:1000 0755", st.Uid, st.Gid, st.Mode&0o7777)
 	}
-	if got := m.toContainer(5, 65534); got != 65534 {
+	if got := toContainer(m, 5); got != 65534 {
 		t.Errorf("unmapped id: %d", got)
 	}
 }
