@@ -82,7 +82,7 @@ type Mount struct {
 	UIDMappings, GIDMappings idmap.Map
 	// CopyUp (OCI option "tmpcopyup", a runc/crun extension) asks the
 	// caller to fill a new tmpfs with a copy of what the directory at
-	// Target holds before attaching it (libcontainerfd does, see copyUp);
+	// Target holds before attaching it (libcontainerfd does, with fscopy.CopyUp);
 	// mounttree itself does nothing with it.
 	CopyUp bool
 }
