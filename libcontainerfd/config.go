@@ -4,6 +4,7 @@ import (
 	"os"
 
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
+	"github.com/containerfd/containerfd/libcontainerfd/idmap"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -29,10 +30,9 @@ type Namespace struct {
 	Path string // empty: a new namespace; otherwise join the one at Path
 }
 
-// IDMap maps a range of ids inside a user namespace to ids outside.
-type IDMap struct {
-	ContainerID, HostID, Size uint32
-}
+// IDMap maps a range of ids inside a user namespace to ids outside: the
+// runtime-spec's own type, a range of an idmap.Map.
+type IDMap = specs.LinuxIDMapping
 
 // Config is what Create needs: the plan a runtime derives from its own
 // configuration format.
@@ -40,7 +40,7 @@ type Config struct {
 	Flags      Flags
 	Namespaces []Namespace
 	// UIDMappings and GIDMappings apply to a new user namespace.
-	UIDMappings, GIDMappings []IDMap
+	UIDMappings, GIDMappings idmap.Map
 	// Cgroup is the absolute cgroup path of the container. With Rootless
 	// it may be empty: the container then has no cgroup.
 	Cgroup string

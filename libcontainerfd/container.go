@@ -14,7 +14,6 @@
 package libcontainerfd
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -29,6 +28,7 @@ import (
 	"github.com/containerfd/containerfd/internal/stopat"
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/procid"
+	"github.com/containerfd/containerfd/libcontainerfd/internal/randhex"
 	"github.com/containerfd/containerfd/libcontainerfd/keyring"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -147,7 +147,7 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 		c.st.Namespaces |= ns.Type
 	}
 	if !cfg.NoNewKeyring {
-		c.st.Keyring = "containerfd." + id + "." + randHex(16)
+		c.st.Keyring = "containerfd." + id + "." + randhex.String(16)
 	}
 	// The state names the cgroup before it exists, so whatever stops us
 	// from here on, delete finds everything to remove.
@@ -248,24 +248,6 @@ func (cfg *Config) newNS(t int) bool {
 		}
 	}
 	return false
-}
-
-// randHex returns n random bytes (n <= 256) in hex. getrandom(2) itself, not
-// crypto/rand: that would link the FIPS module (DRBG, AES, SHA-2 and SHA-3,
-// their init functions) into every process, stages included, for a few names.
-func randHex(n int) string {
-	b := make([]byte, n)
-	// Up to 256 bytes, getrandom fills the buffer in one call or fails.
-	for {
-		_, err := unix.Getrandom(b, 0)
-		if err == nil {
-			break
-		}
-		if err != unix.EINTR {
-			panic(fmt.Errorf("getrandom: %w", err)) // as crypto/rand: no safe fallback
-		}
-	}
-	return hex.EncodeToString(b)
 }
 
 // Status reports the container's state, checked against the kernel: a

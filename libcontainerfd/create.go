@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerfd/containerfd/internal/stopat"
 
+	"github.com/containerfd/containerfd/libcontainerfd/idmap"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/procid"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
 	"github.com/containerfd/containerfd/libcontainerfd/keyring"
@@ -43,8 +44,8 @@ func (c *Container) ForkInit(p *Process) (err error) {
 	cfg := c.cfg
 
 	attr := spawn.Attr{
-		UIDMap:      idMapString(cfg.UIDMappings),
-		GIDMap:      idMapString(cfg.GIDMappings),
+		UIDMap:      cfg.UIDMappings.String(),
+		GIDMap:      cfg.GIDMappings.String(),
 		TimeOffsets: timeOffsets(cfg.TimeOffsets),
 	}
 	defer func() {
@@ -70,7 +71,7 @@ func (c *Container) ForkInit(p *Process) (err error) {
 	}
 	if cfg.buildInside() {
 		attr.WriteIDMaps = func(pid int) error {
-			return writeIDMapsRootless(pid, cfg.UIDMappings, cfg.GIDMappings)
+			return idmap.WriteUnprivileged(pid, cfg.UIDMappings, cfg.GIDMappings)
 		}
 	}
 	if c.st.Keyring != "" {
@@ -244,14 +245,6 @@ func timeOffsets(offsets map[string]specs.LinuxTimeOffset) string {
 	var sb strings.Builder
 	for _, clock := range slices.Sorted(maps.Keys(offsets)) {
 		fmt.Fprintf(&sb, "%s %d %d\n", clock, offsets[clock].Secs, offsets[clock].Nanosecs)
-	}
-	return sb.String()
-}
-
-func idMapString(m []IDMap) string {
-	var sb strings.Builder
-	for _, e := range m {
-		fmt.Fprintf(&sb, "%d %d %d\n", e.ContainerID, e.HostID, e.Size)
 	}
 	return sb.String()
 }

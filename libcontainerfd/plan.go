@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/containerfd/containerfd/libcontainerfd/idmap"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/msg"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/rootfs"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
@@ -60,7 +61,7 @@ func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice) {
 // owner the container expects: its uid= and gid= options are ids inside the
 // container, so they are mapped to the host's, and a tmpfs without them is
 // owned by the container's root, not the host's.
-func mapOwner(m mounttree.Mount, uids, gids []IDMap) mounttree.Mount {
+func mapOwner(m mounttree.Mount, uids, gids idmap.Map) mounttree.Mount {
 	if m.Type != "tmpfs" && m.Type != "devpts" {
 		return m
 	}
@@ -74,7 +75,7 @@ func mapOwner(m mounttree.Mount, uids, gids []IDMap) mounttree.Mount {
 		}
 		if ok && (k == "uid" || k == "gid") {
 			if id, err := strconv.ParseUint(v, 10, 32); err == nil {
-				if h, ok := hostID(maps, uint32(id)); ok {
+				if h, ok := maps.ToHost(uint32(id)); ok {
 					o = k + "=" + strconv.FormatUint(uint64(h), 10)
 				}
 			}
@@ -83,24 +84,14 @@ func mapOwner(m mounttree.Mount, uids, gids []IDMap) mounttree.Mount {
 		data = append(data, o)
 	}
 	if m.Type == "tmpfs" {
-		for k, maps := range map[string][]IDMap{"uid": uids, "gid": gids} {
-			if h, ok := hostID(maps, 0); ok && !seen[k] {
+		for k, maps := range map[string]idmap.Map{"uid": uids, "gid": gids} {
+			if h, ok := maps.ToHost(0); ok && !seen[k] {
 				data = append(data, k+"="+strconv.FormatUint(uint64(h), 10))
 			}
 		}
 	}
 	m.Data = data
 	return m
-}
-
-// hostID maps id inside a user namespace to the host.
-func hostID(maps []IDMap, id uint32) (uint32, bool) {
-	for _, m := range maps {
-		if id >= m.ContainerID && id-m.ContainerID < m.Size {
-			return m.HostID + id - m.ContainerID, true
-		}
-	}
-	return 0, false
 }
 
 // cgroupMounts is what a "cgroup" mount means here: with a cgroup namespace

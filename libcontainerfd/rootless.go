@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"strconv"
 	"time"
 
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
-	"github.com/containerfd/containerfd/libcontainerfd/internal/procfs"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -160,51 +158,6 @@ func limits(r *specs.LinuxResources) string {
 		return "unified"
 	}
 	return ""
-}
-
-// writeIDMapsRootless writes a rootless container's id maps: a single
-// mapping of the caller's own id directly (with setgroups denied, as the
-// kernel wants of an unprivileged writer of gid_map), anything more with
-// the setuid helpers newuidmap and newgidmap (Debian's uidmap package),
-// which check the ranges against /etc/subuid and /etc/subgid.
-func writeIDMapsRootless(pid int, uids, gids []IDMap) error {
-	self := func(m []IDMap, id int) bool {
-		return len(m) == 1 && m[0].Size == 1 && int(m[0].HostID) == id
-	}
-	proc := "/proc/" + strconv.Itoa(pid)
-	if self(uids, os.Geteuid()) {
-		if err := procfs.WriteFile(proc+"/uid_map", []byte(idMapString(uids))); err != nil {
-			return fmt.Errorf("rootless: uid map: %w", err)
-		}
-	} else if err := idMapHelper("newuidmap", pid, uids); err != nil {
-		return err
-	}
-	if self(gids, os.Getegid()) {
-		if err := procfs.WriteFile(proc+"/setgroups", []byte("deny")); err != nil {
-			return fmt.Errorf("rootless: gid map: %w", err)
-		}
-		if err := procfs.WriteFile(proc+"/gid_map", []byte(idMapString(gids))); err != nil {
-			return fmt.Errorf("rootless: gid map: %w", err)
-		}
-		return nil
-	}
-	return idMapHelper("newgidmap", pid, gids)
-}
-
-func idMapHelper(name string, pid int, m []IDMap) error {
-	path, err := exec.LookPath(name)
-	if err != nil {
-		return fmt.Errorf("rootless: mapping more than the caller's own id needs %s (Debian: apt-get install uidmap) and a range in /etc/sub%cid: %w", name, name[3], err)
-	}
-	args := []string{strconv.Itoa(pid)}
-	for _, e := range m {
-		args = append(args, strconv.FormatUint(uint64(e.ContainerID), 10), strconv.FormatUint(uint64(e.HostID), 10), strconv.FormatUint(uint64(e.Size), 10))
-	}
-	out, err := exec.Command(path, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("rootless: %s %v: %w: %s", name, args, err, bytesTrim(out))
-	}
-	return nil
 }
 
 func bytesTrim(b []byte) string {

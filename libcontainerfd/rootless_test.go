@@ -18,7 +18,7 @@ func TestCheckRootless(t *testing.T) {
 	userns := func() *Config {
 		return &Config{Rootless: true,
 			Namespaces:  []Namespace{{Type: unix.CLONE_NEWUSER}, {Type: unix.CLONE_NEWNS}},
-			UIDMappings: []IDMap{{0, 1000, 1}}, GIDMappings: []IDMap{{0, 1000, 1}}}
+			UIDMappings: []IDMap{{ContainerID: 0, HostID: 1000, Size: 1}}, GIDMappings: []IDMap{{ContainerID: 0, HostID: 1000, Size: 1}}}
 	}
 	for _, c := range []struct {
 		name string

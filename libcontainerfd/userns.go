@@ -5,10 +5,9 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/containerfd/containerfd/libcontainerfd/idmap"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/msg"
-
 	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
-	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/containerfd/containerfd/libcontainerfd/selfexe"
 	"golang.org/x/sys/unix"
 )
@@ -16,7 +15,7 @@ import (
 // usernsFD returns an fd of a new user namespace with the given mappings,
 // for an idmapped mount: a process of ours is started in it, the namespace
 // opened, and the process let go.
-func usernsFD(uids, gids []mounttree.IDRange) (int, error) {
+func usernsFD(uids, gids idmap.Map) (int, error) {
 	exe, err := selfexe.FD()
 	if err != nil {
 		return -1, err
@@ -38,8 +37,8 @@ func usernsFD(uids, gids []mounttree.IDRange) (int, error) {
 		Argv:       []string{msg.StageUserns, strconv.Itoa(msg.UsernsHoldFD)},
 		Files:      []int{n, n, n, hold[0]},
 		Cloneflags: unix.CLONE_NEWUSER,
-		UIDMap:     rangesString(uids),
-		GIDMap:     rangesString(gids),
+		UIDMap:     uids.String(),
+		GIDMap:     gids.String(),
 		CgroupFD:   -1,
 	})
 	if err != nil {
@@ -53,12 +52,4 @@ func usernsFD(uids, gids []mounttree.IDRange) (int, error) {
 		return -1, fmt.Errorf("user namespace for an idmapped mount: %w", err)
 	}
 	return fd, nil
-}
-
-func rangesString(rs []mounttree.IDRange) string {
-	s := ""
-	for _, r := range rs {
-		s += fmt.Sprintf("%d %d %d\n", r.ContainerID, r.HostID, r.Size)
-	}
-	return s
 }

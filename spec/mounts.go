@@ -321,12 +321,8 @@ func translateMount(bundle string, i int, m specs.Mount) mounttree.Mount {
 	out.Recursive = mo.rbind
 	out.IDMap = mo.idmap || len(m.UIDMappings) > 0
 	out.RecursiveIDMap = mo.ridmap
-	for _, r := range m.UIDMappings {
-		out.UIDMappings = append(out.UIDMappings, mounttree.IDRange{ContainerID: r.ContainerID, HostID: r.HostID, Size: r.Size})
-	}
-	for _, r := range m.GIDMappings {
-		out.GIDMappings = append(out.GIDMappings, mounttree.IDRange{ContainerID: r.ContainerID, HostID: r.HostID, Size: r.Size})
-	}
+	out.UIDMappings = append(out.UIDMappings, m.UIDMappings...)
+	out.GIDMappings = append(out.GIDMappings, m.GIDMappings...)
 	// config.md: bind sources are absolute or relative to the bundle.
 	if !filepath.IsAbs(out.Source) {
 		out.Source = filepath.Join(bundle, out.Source)

@@ -45,8 +45,8 @@ func Translate(s *specs.Spec, bundle string) (*libcontainerfd.Config, *libcontai
 		// Validate made sure there is a new mount namespace: the root is
 		// built from nothing in it.
 		Flags:        libcontainerfd.NewEmptyFS,
-		UIDMappings:  idMaps(l.UIDMappings),
-		GIDMappings:  idMaps(l.GIDMappings),
+		UIDMappings:  slices.Clone(l.UIDMappings),
+		GIDMappings:  slices.Clone(l.GIDMappings),
 		Cgroup:       l.CgroupsPath,
 		Rootfs:       rootPath(s.Root, bundle),
 		RootReadonly: s.Root.Readonly,
@@ -124,14 +124,6 @@ func labelMounts(mounts []mounttree.Mount, label string) {
 		}
 		mounts[i].Data = append(m.Data, "context="+label)
 	}
-}
-
-func idMaps(in []specs.LinuxIDMapping) []libcontainerfd.IDMap {
-	var out []libcontainerfd.IDMap
-	for _, m := range in {
-		out = append(out, libcontainerfd.IDMap{ContainerID: m.ContainerID, HostID: m.HostID, Size: m.Size})
-	}
-	return out
 }
 
 func cleanPaths(in []string) []string {

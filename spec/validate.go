@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/containerfd/containerfd/libcontainerfd/idmap"
 	"github.com/containerfd/containerfd/libcontainerfd/lsm"
 	"github.com/containerfd/containerfd/libcontainerfd/resctrl"
 	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
@@ -346,12 +347,8 @@ func checkUserMapped(p *problems, s *specs.Spec, ns namespaces) {
 }
 
 func mapped(maps []specs.LinuxIDMapping, id uint32) bool {
-	for _, m := range maps {
-		if id >= m.ContainerID && uint64(id) < uint64(m.ContainerID)+uint64(m.Size) {
-			return true
-		}
-	}
-	return false
+	_, ok := idmap.Map(maps).ToHost(id)
+	return ok
 }
 
 // checkUTS checks hostname or domainname: like runc, setting one needs a

@@ -28,6 +28,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/containerfd/containerfd/libcontainerfd/idmap"
 	"github.com/containerfd/containerfd/libcontainerfd/kernfeat"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
 	"github.com/containerfd/containerfd/libcontainerfd/pathrs"
@@ -77,19 +78,12 @@ type Mount struct {
 	// it in Namespaces.User) or else the container's own. RecursiveIDMap
 	// maps every mount of an rbind's tree.
 	IDMap, RecursiveIDMap    bool
-	UIDMappings, GIDMappings []IDRange
+	UIDMappings, GIDMappings idmap.Map
 	// CopyUp (OCI option "tmpcopyup", a runc/crun extension) asks the
 	// caller to fill a new tmpfs with a copy of what the directory at
-	// Target holds before attaching it (libcontainerfd does, see copyUp);
+	// Target holds before attaching it (libcontainerfd does, with fscopy.CopyUp);
 	// mounttree itself does nothing with it.
 	CopyUp bool
-}
-
-// IDRange is a line of the idmapped mount's user namespace map, as OCI and
-// runc give it: Size ids the filesystem stores from ContainerID on are
-// shown through the mount as the ids from HostID on.
-type IDRange struct {
-	ContainerID, HostID, Size uint32
 }
 
 // Namespaces are nsfs fds (as opened O_RDONLY from /proc/<pid>/ns/<type>) of
@@ -134,7 +128,7 @@ func Open(m Mount, ns Namespaces) (int, error) {
 		}
 		fd, err := openBind(unix.AT_FDCWD, m.Source, 0, m, what)
 		if err == nil && m.IDMap {
-			if err = idmap(fd, m, ns.User); err != nil {
+			if err = setIDMap(fd, m, ns.User); err != nil {
 				unix.Close(fd)
 				return -1, fmt.Errorf("%s: %w", what, err)
 			}
@@ -324,8 +318,8 @@ func setupBind(fd int, m Mount) error {
 	return setDetachedPropagation(fd, m)
 }
 
-// idmap makes the detached bind fd an idmapped mount of userns.
-func idmap(fd int, m Mount, userns int) error {
+// setIDMap makes the detached bind fd an idmapped mount of userns.
+func setIDMap(fd int, m Mount, userns int) error {
 	if userns < 0 {
 		return errors.New("idmapped mount: no user namespace to take the mapping from")
 	}

@@ -46,7 +46,7 @@ func OpenInRoot(root int, path string, flags int, mode uint32) (int, error) {
 	if flags&unix.O_CREAT != 0 || flags&unix.O_TMPFILE == unix.O_TMPFILE {
 		how.Mode = uint64(mode)
 	}
-	fd, err := openat2(root, path, &how)
+	fd, err := Openat2(root, path, &how)
 	if err != nil {
 		return -1, fmt.Errorf("open %s in root: %w", path, err)
 	}
@@ -83,8 +83,8 @@ func CreateFileInRoot(root int, path string, mode uint32) (int, error) {
 	return fd, nil
 }
 
-// openat2 retries on EAGAIN and EINTR.
-func openat2(dirfd int, path string, how *unix.OpenHow) (int, error) {
+// Openat2 is openat2(2), retried on EAGAIN (see maxRetries) and EINTR.
+func Openat2(dirfd int, path string, how *unix.OpenHow) (int, error) {
 	for i := 0; ; i++ {
 		fd, err := unix.Openat2(dirfd, path, how)
 		if (err == unix.EAGAIN || err == unix.EINTR) && i < maxRetries {
@@ -135,7 +135,7 @@ func walk(root int, path string, mode uint32, file bool) (int, error) {
 		last := len(remaining) == 0
 		name := w.name(comp)
 
-		fd, err := openat2(w.cur(), comp, &unix.OpenHow{
+		fd, err := Openat2(w.cur(), comp, &unix.OpenHow{
 			Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
 			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 		})
@@ -213,7 +213,7 @@ func lookupFast(root int, path string, file bool) (int, bool) {
 	if !file {
 		flags |= unix.O_DIRECTORY
 	}
-	fd, err := openat2(root, path, &unix.OpenHow{
+	fd, err := Openat2(root, path, &unix.OpenHow{
 		Flags:   flags,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
 	})
@@ -240,7 +240,7 @@ func mkdir(dirfd int, comp, name string, mode uint32) (int, error) {
 	if testHookAfterMkdir != nil {
 		testHookAfterMkdir(dirfd, comp)
 	}
-	fd, err := openat2(dirfd, comp, &unix.OpenHow{
+	fd, err := Openat2(dirfd, comp, &unix.OpenHow{
 		// No O_NOFOLLOW: a symlink here fails with ELOOP.
 		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
@@ -255,7 +255,7 @@ func mkdir(dirfd int, comp, name string, mode uint32) (int, error) {
 // fails with EEXIST if anything is there) and returns an O_PATH fd of it,
 // checked to be the inode just created.
 func createFile(dirfd int, comp, name string, mode uint32) (int, error) {
-	wfd, err := openat2(dirfd, comp, &unix.OpenHow{
+	wfd, err := Openat2(dirfd, comp, &unix.OpenHow{
 		Flags: unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY | unix.O_NOFOLLOW |
 			unix.O_NOCTTY | unix.O_NONBLOCK | unix.O_CLOEXEC,
 		Mode:    uint64(mode),
@@ -268,7 +268,7 @@ func createFile(dirfd int, comp, name string, mode uint32) (int, error) {
 		return -1, fmt.Errorf("create %s: %w", name, err)
 	}
 	defer unix.Close(wfd)
-	fd, err := openat2(dirfd, comp, &unix.OpenHow{
+	fd, err := Openat2(dirfd, comp, &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 	})
@@ -385,7 +385,7 @@ func (w *walker) take() (int, error) {
 		w.names = w.names[:n-1]
 		return fd, nil
 	}
-	fd, err := openat2(w.root, ".", &unix.OpenHow{
+	fd, err := Openat2(w.root, ".", &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_BENEATH,
 	})

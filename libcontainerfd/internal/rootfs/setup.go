@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 
+	"github.com/containerfd/containerfd/libcontainerfd/internal/fscopy"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/containerfd/containerfd/libcontainerfd/pathrs"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -105,7 +106,7 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
 		}
 		if m.CopyUp {
-			if err := copyUp(root, m.Target, fd); err != nil {
+			if err := fscopy.CopyUp(root, m.Target, fd); err != nil {
 				unix.Close(fd)
 				return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
 			}

@@ -1,44 +1,56 @@
-package libcontainerfd
+package fscopy
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/containerfd/containerfd/internal/testutil"
+	"github.com/containerfd/containerfd/libcontainerfd/idmap"
 	"golang.org/x/sys/unix"
 )
 
 // fakeRoot is a container side whose root is a plain directory: the copier
 // resolves it as it does a container's /proc/<pid>/root.
-func fakeRoot(t *testing.T, dir string, m idMap) *side {
+func fakeRoot(t *testing.T, dir string) Side {
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(fd) })
-	return &side{root: fd, resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS, prefix: "container test:",
-		uids: m, gids: m, overflowUID: 65534, overflowGID: 65534}
+	return Side{Root: fd, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS, Prefix: "container test:"}
 }
 
-func identity() idMap { return idMap{{0, 0, 1<<32 - 1}} }
+var identity = idmap.Map{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
 
-func copyOut(ctr *side, src, dst string) error {
-	cp := &copier{src: ctr, dst: hostSide(), noDevices: true,
-		ids: func(u, g uint32) (uint32, uint32, error) {
-			return ctr.uids.toContainer(u, 65534), ctr.gids.toContainer(g, 65534), nil
+// outRules are CopyOut's rules for a container with the map m.
+func outRules(m idmap.Map) Rules {
+	return Rules{NoDevices: true, Times: true,
+		IDs: func(u, g uint32) (uint32, uint32, error) {
+			return toContainer(m, u), toContainer(m, g), nil
 		}}
-	return cp.run(src, dst)
 }
 
-func copyIn(ctr *side, src, dst string) error {
-	cp := &copier{src: hostSide(), dst: ctr,
-		ids: func(u, g uint32) (uint32, uint32, error) {
-			uu, _ := ctr.uids.toHost(u)
-			gg, _ := ctr.gids.toHost(g)
+func copyOut(ctr Side, src, dst string) error {
+	return Copy(ctr, src, Host(), dst, outRules(identity))
+}
+
+func copyIn(ctr Side, m idmap.Map, src, dst string) error {
+	return Copy(Host(), src, ctr, dst, Rules{Times: true,
+		IDs: func(u, g uint32) (uint32, uint32, error) {
+			uu, _ := m.ToHost(u)
+			gg, _ := m.ToHost(g)
 			return uu, gg, nil
-		}}
-	return cp.run(src, dst)
+		}})
+}
+
+// toContainer maps id as CopyOut does, to the overflow id if unmapped.
+func toContainer(m idmap.Map, id uint32) uint32 {
+	if in, ok := m.ToContainer(id); ok {
+		return in
+	}
+	return 65534
 }
 
 func write(t *testing.T, p, s string, mode os.FileMode) {
@@ -70,7 +82,7 @@ func TestCopyDocker(t *testing.T) {
 	if err := os.Symlink("../../etc/x", filepath.Join(root, "d/l")); err != nil {
 		t.Fatal(err)
 	}
-	ctr := fakeRoot(t, root, identity())
+	ctr := fakeRoot(t, root)
 	host := t.TempDir()
 
 	// To a new name, then into an existing directory, then the contents.
@@ -128,7 +140,7 @@ func TestCopyEscape(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctr := fakeRoot(t, root, identity())
+	ctr := fakeRoot(t, root)
 	host := t.TempDir()
 	hostFile := filepath.Join(host, "in")
 	write(t, hostFile, "written\n", 0o644)
@@ -140,7 +152,7 @@ func TestCopyEscape(t *testing.T) {
 		if s := read(t, out); s != "inside\n" {
 			t.Errorf("%s: read %q, want the root's own", name, s)
 		}
-		if err := copyIn(ctr, hostFile, "/"+name+"/cfdcp-"+name); err != nil {
+		if err := copyIn(ctr, identity, hostFile, "/"+name+"/cfdcp-"+name); err != nil {
 			t.Fatal(err)
 		}
 		if s := read(t, filepath.Join(root, "etc/cfdcp-"+name)); s != "written\n" {
@@ -151,7 +163,7 @@ func TestCopyEscape(t *testing.T) {
 			t.Errorf("%s: wrote the host's /etc", name)
 		}
 		// Copying into the symlink itself as a directory lands in the root too.
-		if err := copyIn(ctr, hostFile, "/"+name); err != nil {
+		if err := copyIn(ctr, identity, hostFile, "/"+name); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := os.Stat(filepath.Join(root, "etc/in")); err != nil {
@@ -167,7 +179,7 @@ func TestCopyEscape(t *testing.T) {
 	}
 	mustSymlinkT(t, "../elsewhere", filepath.Join(root, "merge/sub"))
 	write(t, filepath.Join(host, "merge/sub/f"), "f", 0o644)
-	if err := copyIn(ctr, host+"/merge/.", "/merge"); err == nil {
+	if err := copyIn(ctr, identity, host+"/merge/.", "/merge"); err == nil {
 		t.Error("merging through a symlink: no error")
 	}
 	if _, err := os.Lstat(filepath.Join(root, "elsewhere/f")); err == nil {
@@ -187,8 +199,8 @@ func TestCopyOwnersUserns(t *testing.T) {
 		t.Skip("needs root to chown")
 	}
 	root := t.TempDir()
-	m := idMap{{0, 100000, 65536}}
-	ctr := fakeRoot(t, root, m)
+	m := idmap.Map{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	ctr := fakeRoot(t, root)
 	host := t.TempDir()
 	write(t, filepath.Join(host, "d/f"), "x", 0o4755)
 	if err := os.Chown(filepath.Join(host, "d/f"), 1000, 1000); err != nil {
@@ -197,7 +209,7 @@ func TestCopyOwnersUserns(t *testing.T) {
 	if err := os.Chmod(filepath.Join(host, "d/f"), 0o755|os.ModeSetuid); err != nil { // chown cleared it
 		t.Fatal(err)
 	}
-	if err := copyIn(ctr, filepath.Join(host, "d"), "/d"); err != nil {
+	if err := copyIn(ctr, m, filepath.Join(host, "d"), "/d"); err != nil {
 		t.Fatal(err)
 	}
 	var st unix.Stat_t
@@ -211,11 +223,9 @@ func TestCopyOwnersUserns(t *testing.T) {
 		t.Errorf("directory copied in: uid %d %v, want 100000", st.Uid, err)
 	}
 	// Back out: the container's ids, setuid cleared.
-	cp := &copier{src: ctr, dst: hostSide(), noDevices: true, clearSetid: true,
-		ids: func(u, g uint32) (uint32, uint32, error) {
-			return m.toContainer(u, 65534), m.toContainer(g, 65534), nil
-		}}
-	if err := cp.run("/d/f", filepath.Join(host, "back")); err != nil {
+	r := outRules(m)
+	r.ClearSetid = true
+	if err := Copy(ctr, "/d/f", Host(), filepath.Join(host, "back"), r); err != nil {
 		t.Fatal(err)
 	}
 	if err := unix.Stat(filepath.Join(host, "back"), &st); err != nil {
@@ -224,7 +234,7 @@ func TestCopyOwnersUserns(t *testing.T) {
 	if st.Uid != 1000 || st.Gid != 1000 || st.Mode&0o7777 != 0o755 {
 		t.Errorf("copied out: %d:%d %#o, want 1000:1000 0755", st.Uid, st.Gid, st.Mode&0o7777)
 	}
-	if got := m.toContainer(5, 65534); got != 65534 {
+	if got := toContainer(m, 5); got != 65534 {
 		t.Errorf("unmapped id: %d", got)
 	}
 }
@@ -242,12 +252,12 @@ func TestCopyRace(t *testing.T) {
 	root, outside, host := t.TempDir(), t.TempDir(), t.TempDir()
 	write(t, filepath.Join(host, "src/sub/f"), "f", 0o644)
 	write(t, filepath.Join(root, "d/sub/f"), "inside", 0o644)
-	ctr := fakeRoot(t, root, identity())
+	ctr := fakeRoot(t, root)
 	// Swap d/sub (a directory) and d/tmp (a symlink out) back and forth.
 	os.Symlink(outside, filepath.Join(root, "d/tmp"))
 	stop := testutil.SwapRace(t, root, "d/sub", "d/tmp")
 	for i := 0; i < 300; i++ {
-		copyIn(ctr, host+"/src/.", "/d")
+		copyIn(ctr, identity, host+"/src/.", "/d")
 		copyOut(ctr, "/d/sub/f", filepath.Join(host, "out"))
 		copyOut(ctr, "/d", filepath.Join(host, "tree"))
 		os.RemoveAll(filepath.Join(host, "tree"))
@@ -258,5 +268,90 @@ func TestCopyRace(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(host, "out")); err == nil && string(b) != "inside" && string(b) != "f" {
 		t.Errorf("copy out read %q", b)
+	}
+}
+
+// CopyUp copies every kind of entry, sockets and devices too, with owner
+// and mode (setuid kept) but not times.
+func TestCopyUp(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to chown and mknod")
+	}
+	root, mnt := t.TempDir(), t.TempDir()
+	d := filepath.Join(root, "bin")
+	write(t, filepath.Join(d, "sub/f"), "f", 0o644)
+	write(t, filepath.Join(d, "suid"), "x", 0o755)
+	if err := os.Chown(filepath.Join(d, "suid"), 1000, 1001); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(d, "suid"), 0o755|os.ModeSetuid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(d, "sub"), 0o710); err != nil {
+		t.Fatal(err)
+	}
+	mustSymlinkT(t, "sub/f", filepath.Join(d, "l"))
+	if err := unix.Mkfifo(filepath.Join(d, "fifo"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mknod(filepath.Join(d, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(d, "null"), 0o666); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	sock, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(sock)
+	if err := unix.Bind(sock, &unix.SockaddrUnix{Name: filepath.Join(d, "sock")}); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(d, "sub/f"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	rootfd := fakeRoot(t, root).Root
+	mntfd := fakeRoot(t, mnt).Root
+	if err := CopyUp(rootfd, "/bin", mntfd); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]uint32{
+		"sub": unix.S_IFDIR | 0o710, "sub/f": unix.S_IFREG | 0o644, "suid": unix.S_IFREG | 0o4755,
+		"l": unix.S_IFLNK, "fifo": unix.S_IFIFO | 0o640, "null": unix.S_IFCHR | 0o666, "sock": unix.S_IFSOCK,
+	} {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(mnt, name), &st); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		mask := uint32(unix.S_IFMT | 0o7777)
+		if want == unix.S_IFLNK || want == unix.S_IFSOCK {
+			mask = unix.S_IFMT
+		}
+		if st.Mode&mask != want {
+			t.Errorf("%s: mode %#o, want %#o", name, st.Mode&mask, want)
+		}
+		if name == "suid" && (st.Uid != 1000 || st.Gid != 1001) {
+			t.Errorf("suid: owner %d:%d, want 1000:1001", st.Uid, st.Gid)
+		}
+		if name == "null" && st.Rdev != unix.Mkdev(1, 3) {
+			t.Errorf("null: rdev %#x", st.Rdev)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(mnt, "sub/f")); err != nil || fi.ModTime().Equal(old) {
+		t.Errorf("sub/f: times copied (%v, %v)", fi.ModTime(), err)
+	}
+	if l, err := os.Readlink(filepath.Join(mnt, "l")); err != nil || l != "sub/f" {
+		t.Errorf("l: %q %v", l, err)
+	}
+	// A target that does not exist copies nothing.
+	empty := t.TempDir()
+	if err := CopyUp(rootfd, "/none", fakeRoot(t, empty).Root); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(empty); len(ents) != 0 {
+		t.Errorf("copied for a missing target: %v", ents)
 	}
 }
