@@ -79,8 +79,8 @@ func (c *Container) ForkInit(p *Process) (err error) {
 		}
 	}
 	attr.CgroupFD = -1
-	if c.cg != nil { // none: rootless without a delegated cgroup
-		attr.CgroupFD = c.cg.CloneFD()
+	if cg := c.Cgroup(); cg != nil { // none: rootless without a delegated cgroup
+		attr.CgroupFD = cg.CloneFD()
 	}
 	pc, err := c.processConfig(p)
 	if err != nil {
@@ -126,7 +126,7 @@ func (c *Container) ForkInit(p *Process) (err error) {
 	if u := cfg.Systemd; u != nil {
 		// Init is in the unit's cgroup already: start the unit around it,
 		// before init does anything.
-		if err := c.cg.StartUnit(*u, cfg.SystemdDescription, proc.Pid, cfg.Resources); err != nil {
+		if err := c.Cgroup().StartUnit(*u, cfg.SystemdDescription, proc.Pid, cfg.Resources); err != nil {
 			if errors.Is(err, fs.ErrExist) {
 				c.st.SystemdUnit = "" // another's: not ours to stop
 			}

@@ -218,8 +218,8 @@ func (c *Container) directAttr(attr *spawn.Attr, p *Process, pc *processConfig) 
 		closeFiles()
 		closeFDs(tasks)
 	}
-	if c.cg != nil { // none: rootless without a delegated cgroup
-		if tasks, _, err = c.cg.OpenV1Tasks(cgroups.KeyUnified); err != nil {
+	if cg := c.Cgroup(); cg != nil { // none: rootless without a delegated cgroup
+		if tasks, _, err = cg.OpenV1Tasks(cgroups.KeyUnified); err != nil {
 			return done, fmt.Errorf("join cgroup: %w", err)
 		}
 		attr.CgroupTasks = tasks

@@ -16,7 +16,7 @@ import (
 // Exec starts p in the running container: in every namespace of its init
 // (the user namespace too), its cgroup, its root and its keyring.
 func (c *Container) Exec(p *Process) (err error) {
-	if !c.initAlive() || c.cgroupGone() {
+	if !c.initAlive() || c.cgroup.gone() {
 		return fmt.Errorf("container %s: exec: %w", c.id, ErrNotRunning)
 	}
 	root, err := c.openRoot()
@@ -32,8 +32,8 @@ func (c *Container) Exec(p *Process) (err error) {
 		}
 	}
 	attr.CgroupFD = -1
-	if c.cg != nil { // none: rootless without a delegated cgroup
-		cgfd, other, err := c.cg.JoinFD(c.st.Init.Pid)
+	if cg := c.Cgroup(); cg != nil { // none: rootless without a delegated cgroup
+		cgfd, other, err := cg.JoinFD(c.st.Init.Pid)
 		if err != nil {
 			return fmt.Errorf("container %s: exec: %w", c.id, err)
 		}
@@ -118,8 +118,8 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 	// started (argv[2]): that start is ours to pay for, and would need
 	// most of a small limit (~1 MiB; the process itself may need less).
 	tasks, memTasks := []int(nil), -1
-	if c.cg != nil { // none: rootless without a delegated cgroup
-		if tasks, memTasks, err = c.cg.OpenV1Tasks("memory"); err != nil {
+	if cg := c.Cgroup(); cg != nil { // none: rootless without a delegated cgroup
+		if tasks, memTasks, err = cg.OpenV1Tasks("memory"); err != nil {
 			unix.Close(sp[0])
 			return nil, fmt.Errorf("join cgroup: %w", err)
 		}

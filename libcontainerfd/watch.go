@@ -97,8 +97,8 @@ func (c *Container) startWatcher() error {
 	defer unix.Close(p[0])
 	kind := "events"
 	waitFD, err := -1, errors.New("no cgroup")
-	if c.cg != nil {
-		waitFD, err = c.cg.EventsFD()
+	if cg := c.Cgroup(); cg != nil {
+		waitFD, err = cg.EventsFD()
 	}
 	if err != nil {
 		kind = "pidfd"
