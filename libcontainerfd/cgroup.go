@@ -51,6 +51,17 @@ type cgroupCase interface {
 	stats() (*cgroups.Stats, error)
 	// remove removes the cgroup's directories.
 	remove() error
+
+	// What a new process joins the cgroup by: the fd of the cgroup2
+	// directory to clone into (-1: none); the one for an exec, which may be
+	// another (cgroups.Cgroup.JoinFD); the v1 tasks files
+	// (cgroups.Cgroup.OpenV1Tasks); and cgroup.events to wait on.
+	cloneFD() int
+	joinFD(initPid int) (fd int, other bool, err error)
+	v1Tasks(late string) (fds []int, lateFD int, err error)
+	eventsFD() (int, error)
+
+	// close releases the fd of the cgroup2 directory.
 	close() error
 }
 
@@ -166,17 +177,25 @@ func (o *cgroupOwn) set(r *specs.LinuxResources) error {
 	return o.cg.Set(r)
 }
 
-func (o *cgroupOwn) stats() (*cgroups.Stats, error) { return o.cg.Stats() }
-func (o *cgroupOwn) remove() error                  { return o.cg.Destroy() }
-func (o *cgroupOwn) close() error                   { return o.cg.Close() }
+func (o *cgroupOwn) stats() (*cgroups.Stats, error)          { return o.cg.Stats() }
+func (o *cgroupOwn) remove() error                           { return o.cg.Destroy() }
+func (o *cgroupOwn) cloneFD() int                            { return o.cg.CloneFD() }
+func (o *cgroupOwn) joinFD(initPid int) (int, bool, error)   { return o.cg.JoinFD(initPid) }
+func (o *cgroupOwn) v1Tasks(late string) ([]int, int, error) { return o.cg.OpenV1Tasks(late) }
+func (o *cgroupOwn) eventsFD() (int, error)                  { return o.cg.EventsFD() }
+func (o *cgroupOwn) close() error                            { return o.cg.Close() }
 
-// noCgroup is what the two cases without a cgroup share: nothing to close,
-// never frozen.
+// noCgroup is what the two cases without a cgroup share: nothing for a new
+// process to join, nothing to close, never frozen.
 type noCgroup struct{}
 
-func (noCgroup) own() *cgroups.Cgroup  { return nil }
-func (noCgroup) frozen() (bool, error) { return false, nil }
-func (noCgroup) close() error          { return nil }
+func (noCgroup) own() *cgroups.Cgroup               { return nil }
+func (noCgroup) frozen() (bool, error)              { return false, nil }
+func (noCgroup) cloneFD() int                       { return -1 }
+func (noCgroup) joinFD(int) (int, bool, error)      { return -1, false, nil }
+func (noCgroup) v1Tasks(string) ([]int, int, error) { return nil, -1, nil }
+func (noCgroup) eventsFD() (int, error)             { return -1, errors.New("no cgroup") }
+func (noCgroup) close() error                       { return nil }
 
 // cgroupNone is a container without a cgroup by design: rootless without a
 // delegated cgroup2 subtree.

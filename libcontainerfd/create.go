@@ -78,10 +78,7 @@ func (c *Container) ForkInit(p *Process) (err error) {
 			return err
 		}
 	}
-	attr.CgroupFD = -1
-	if cg := c.Cgroup(); cg != nil { // none: rootless without a delegated cgroup
-		attr.CgroupFD = cg.CloneFD()
-	}
+	attr.CgroupFD = c.cgroup.cloneFD()
 	pc, err := c.processConfig(p)
 	if err != nil {
 		return err

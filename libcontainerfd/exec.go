@@ -31,17 +31,14 @@ func (c *Container) Exec(p *Process) (err error) {
 			return err
 		}
 	}
-	attr.CgroupFD = -1
-	if cg := c.Cgroup(); cg != nil { // none: rootless without a delegated cgroup
-		cgfd, other, err := cg.JoinFD(c.st.Init.Pid)
-		if err != nil {
-			return fmt.Errorf("container %s: exec: %w", c.id, err)
-		}
-		if other {
-			defer unix.Close(cgfd)
-		}
-		attr.CgroupFD = cgfd
+	cgfd, other, err := c.cgroup.joinFD(c.st.Init.Pid)
+	if err != nil {
+		return fmt.Errorf("container %s: exec: %w", c.id, err)
 	}
+	if other {
+		defer unix.Close(cgfd)
+	}
+	attr.CgroupFD = cgfd
 	pc, err := c.processConfig(p)
 	if err != nil {
 		return err
@@ -117,12 +114,10 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*stage
 	// The stage joins a v1 memory cgroup only once its Go runtime has
 	// started (argv[2]): that start is ours to pay for, and would need
 	// most of a small limit (~1 MiB; the process itself may need less).
-	tasks, memTasks := []int(nil), -1
-	if cg := c.Cgroup(); cg != nil { // none: rootless without a delegated cgroup
-		if tasks, memTasks, err = cg.OpenV1Tasks("memory"); err != nil {
-			unix.Close(sp[0])
-			return nil, fmt.Errorf("join cgroup: %w", err)
-		}
+	tasks, memTasks, err := c.cgroup.v1Tasks("memory")
+	if err != nil {
+		unix.Close(sp[0])
+		return nil, fmt.Errorf("join cgroup: %w", err)
 	}
 	defer func() {
 		for _, fd := range append(tasks, memTasks) {

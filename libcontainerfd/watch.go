@@ -2,7 +2,6 @@ package libcontainerfd
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -96,10 +95,7 @@ func (c *Container) startWatcher() error {
 	}
 	defer unix.Close(p[0])
 	kind := "events"
-	waitFD, err := -1, errors.New("no cgroup")
-	if cg := c.Cgroup(); cg != nil {
-		waitFD, err = cg.EventsFD()
-	}
+	waitFD, err := c.cgroup.eventsFD()
 	if err != nil {
 		kind = "pidfd"
 		waitFD, err = unix.FcntlInt(uintptr(c.initPidfd), unix.F_DUPFD_CLOEXEC, 3)
