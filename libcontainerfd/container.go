@@ -61,15 +61,13 @@ type Container struct {
 	dir string // state directory, <root>/<id>
 	st  state
 
-	cg        *cgroups.Cgroup
+	cgroup    cgroupCase
 	initPidfd int // -1: no init, or init gone
 	lockFD    int
 	holdFD    int // KillOnClose: write end of the watcher's pipe
 
 	// Only in the process that called Create.
 	cfg *Config
-	// cgroupSkipped says why a rootless container has no cgroup.
-	cgroupSkipped error
 
 	// NotifyState, if set, gives the container state sent with a seccomp
 	// notify fd to the profile's listenerPath (the runtime knows the bundle
@@ -89,8 +87,8 @@ func (c *Container) Created() time.Time { return c.st.Created }
 // InitPid returns the pid of init in the caller's pid namespace, or 0.
 func (c *Container) InitPid() int { return c.st.Init.Pid }
 
-// Cgroup returns the container's cgroup.
-func (c *Container) Cgroup() *cgroups.Cgroup { return c.cg }
+// Cgroup returns the container's cgroup, nil if it has none.
+func (c *Container) Cgroup() *cgroups.Cgroup { return c.cgroup.own() }
 
 // Dir returns the container's state directory.
 func (c *Container) Dir() string { return c.dir }
@@ -132,6 +130,7 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 		}
 	}
 	c := &Container{id: id, dir: filepath.Join(root, id), initPidfd: -1, lockFD: -1, holdFD: -1, cfg: cfg}
+	c.cgroup = cgroupGone{c: c} // not made yet
 	c.st = state{
 		ID:           id,
 		Created:      time.Now().UTC(),
@@ -188,16 +187,18 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 		stopat.Point("create:cgroup")
 		return c, nil
 	}
-	if c.cg, err = cgroups.Create(cfg.Cgroup); err != nil {
+	cg, err := cgroups.Create(cfg.Cgroup)
+	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			// Someone else's: not ours to remove.
 			c.st.Cgroup, c.st.SystemdUnit = nil, ""
 		}
 		return nil, fmt.Errorf("container %s: create cgroup: %w", id, err)
 	}
+	c.cgroup = &cgroupOwn{c: c, cg: cg}
 	// With systemd, the limits go with the unit, started around init.
 	if cfg.Resources != nil && cfg.Systemd == nil {
-		if err := c.cg.Set(cfg.Resources); err != nil {
+		if err := cg.Set(cfg.Resources); err != nil {
 			return nil, fmt.Errorf("container %s: %w", id, err)
 		}
 	}
@@ -256,12 +257,10 @@ func (c *Container) Status() (Status, error) {
 	if c.st.Init.Pid == 0 {
 		return Creating, nil
 	}
-	if !c.initAlive() || c.cgroupGone() {
+	if !c.initAlive() || c.cgroup.gone() {
 		return Stopped, nil
 	}
-	if c.cg == nil {
-		// No cgroup (rootless): never paused.
-	} else if frozen, err := c.cg.Frozen(); err != nil {
+	if frozen, err := c.cgroup.frozen(); err != nil {
 		return "", fmt.Errorf("container %s: %w", c.id, err)
 	} else if frozen {
 		return Paused, nil
@@ -323,33 +322,12 @@ func (c *Container) Signal(sig unix.Signal) error {
 	return nil
 }
 
-// errNoCgroup is what needs the cgroup says of a container whose create or
-// delete stopped before the cgroup was made or after it was removed.
-var errNoCgroup = errors.New("its cgroup is gone")
-
 // KillAll sends SIGKILL to every process of the container.
-func (c *Container) KillAll() error {
-	if c.st.NoCgroup {
-		return c.killAllNoCgroup()
-	}
-	if c.cg == nil {
-		return nil // no cgroup, no process
-	}
-	if err := c.cg.Kill(); err != nil {
-		return fmt.Errorf("container %s: kill all: %w", c.id, err)
-	}
-	return nil
-}
+func (c *Container) KillAll() error { return c.cgroup.kill() }
 
 // Freeze stops every process of the container; Thaw resumes them.
 func (c *Container) Freeze() error {
-	if c.st.NoCgroup {
-		return fmt.Errorf("container %s: freeze: %w", c.id, c.needCgroup())
-	}
-	if c.cg == nil {
-		return fmt.Errorf("container %s: freeze: %w", c.id, errNoCgroup)
-	}
-	if err := c.cg.Freeze(); err != nil {
+	if err := c.cgroup.freeze(); err != nil {
 		return fmt.Errorf("container %s: freeze: %w", c.id, err)
 	}
 	return nil
@@ -357,32 +335,14 @@ func (c *Container) Freeze() error {
 
 // Thaw resumes a frozen container.
 func (c *Container) Thaw() error {
-	if c.st.NoCgroup {
-		return fmt.Errorf("container %s: thaw: %w", c.id, c.needCgroup())
-	}
-	if c.cg == nil {
-		return fmt.Errorf("container %s: thaw: %w", c.id, errNoCgroup)
-	}
-	if err := c.cg.Thaw(); err != nil {
+	if err := c.cgroup.thaw(); err != nil {
 		return fmt.Errorf("container %s: thaw: %w", c.id, err)
 	}
 	return nil
 }
 
 // Pids lists the processes of the container.
-func (c *Container) Pids() ([]int, error) {
-	if c.st.NoCgroup {
-		return c.pidsNoCgroup()
-	}
-	if c.cg == nil {
-		return nil, nil
-	}
-	pids, err := c.cg.Pids()
-	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", c.id, err)
-	}
-	return pids, nil
-}
+func (c *Container) Pids() ([]int, error) { return c.cgroup.pids() }
 
 // Close releases the container's fds. With KillOnClose, the container dies.
 func (c *Container) Close() error {
@@ -392,10 +352,7 @@ func (c *Container) Close() error {
 			*fd = -1
 		}
 	}
-	if c.cg != nil {
-		return c.cg.Close()
-	}
-	return nil
+	return c.cgroup.close()
 }
 
 // Destroy kills every process of the container, waits for them to go, and
@@ -412,20 +369,8 @@ func (c *Container) Destroy() error {
 
 func (c *Container) destroy() error {
 	var errs []error
-	if c.st.NoCgroup {
-		if err := c.killAllNoCgroup(); err != nil {
-			errs = append(errs, err)
-		}
-		if err := c.waitEmpty(10 * time.Second); err != nil {
-			errs = append(errs, err)
-		}
-	} else if c.cg != nil {
-		if err := c.cg.Kill(); err != nil {
-			errs = append(errs, fmt.Errorf("container %s: kill: %w", c.id, err))
-		}
-		if err := c.waitEmpty(10 * time.Second); err != nil {
-			errs = append(errs, err)
-		}
+	if err := c.cgroup.stop(10 * time.Second); err != nil {
+		errs = append(errs, err)
 	}
 	if c.st.SystemdUnit != "" {
 		// Stopped and reset, so that no unit is left, failed or not;
@@ -434,16 +379,8 @@ func (c *Container) destroy() error {
 			errs = append(errs, fmt.Errorf("container %s: %w", c.id, err))
 		}
 	}
-	if c.cg != nil {
-		if err := c.cg.Destroy(); err != nil {
-			errs = append(errs, fmt.Errorf("container %s: remove cgroup: %w", c.id, err))
-		}
-	} else if c.st.Cgroup != nil {
-		// Named in the state but not (or no longer fully) there: a create
-		// or delete that was stopped halfway.
-		if err := cgroups.Remove(c.st.Cgroup); err != nil {
-			errs = append(errs, fmt.Errorf("container %s: remove cgroup: %w", c.id, err))
-		}
+	if err := c.cgroup.remove(); err != nil {
+		errs = append(errs, fmt.Errorf("container %s: remove cgroup: %w", c.id, err))
 	}
 	stopat.Point("delete:cgroup-removed")
 	if err := c.removeRdt(); err != nil {
@@ -503,17 +440,7 @@ func (c *Container) identify(pid, pidfd int) error {
 
 // Update changes the limits of the container's cgroup.
 func (c *Container) Update(r *specs.LinuxResources) error {
-	if c.st.NoCgroup {
-		return fmt.Errorf("container %s: update: %w", c.id, c.needCgroup())
-	}
-	if c.cg == nil {
-		return fmt.Errorf("container %s: update: %w", c.id, errNoCgroup)
-	}
-	set := c.cg.Set
-	if c.st.SystemdUnit != "" {
-		set = func(r *specs.LinuxResources) error { return c.cg.SetUnit(c.st.SystemdUnit, r) }
-	}
-	if err := set(r); err != nil {
+	if err := c.cgroup.set(r); err != nil {
 		return fmt.Errorf("container %s: update: %w", c.id, err)
 	}
 	return nil
@@ -521,13 +448,7 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 
 // Stats reads the container's cgroup usage and limits.
 func (c *Container) Stats() (*cgroups.Stats, error) {
-	if c.st.NoCgroup {
-		return nil, fmt.Errorf("container %s: stats: %w", c.id, c.needCgroup())
-	}
-	if c.cg == nil {
-		return nil, fmt.Errorf("container %s: stats: %w", c.id, errNoCgroup)
-	}
-	s, err := c.cg.Stats()
+	s, err := c.cgroup.stats()
 	if err != nil {
 		return nil, fmt.Errorf("container %s: stats: %w", c.id, err)
 	}

@@ -81,10 +81,7 @@ func (c *Container) ForkInit(p *Process) (err error) {
 			return err
 		}
 	}
-	attr.CgroupFD = -1
-	if c.cg != nil { // none: rootless without a delegated cgroup
-		attr.CgroupFD = c.cg.CloneFD()
-	}
+	attr.CgroupFD = c.cgroup.cloneFD()
 	pc, err := c.processConfig(p)
 	if err != nil {
 		return err
@@ -129,7 +126,7 @@ func (c *Container) ForkInit(p *Process) (err error) {
 	if u := cfg.Systemd; u != nil {
 		// Init is in the unit's cgroup already: start the unit around it,
 		// before init does anything.
-		if err := c.cg.StartUnit(*u, cfg.SystemdDescription, proc.Pid, cfg.Resources); err != nil {
+		if err := c.Cgroup().StartUnit(*u, cfg.SystemdDescription, proc.Pid, cfg.Resources); err != nil {
 			if errors.Is(err, fs.ErrExist) {
 				c.st.SystemdUnit = "" // another's: not ours to stop
 			}

@@ -165,12 +165,10 @@ func (c *Container) directAttr(attr *spawn.Attr, p *Process, pc *msg.Process) (d
 		closeFiles()
 		closeFDs(tasks)
 	}
-	if c.cg != nil { // none: rootless without a delegated cgroup
-		if tasks, _, err = c.cg.OpenV1Tasks(cgroups.KeyUnified); err != nil {
-			return done, fmt.Errorf("join cgroup: %w", err)
-		}
-		attr.CgroupTasks = tasks
+	if tasks, _, err = c.cgroup.v1Tasks(cgroups.KeyUnified); err != nil {
+		return done, fmt.Errorf("join cgroup: %w", err)
 	}
+	attr.CgroupTasks = tasks
 	attr.Argv, attr.Env, attr.Files = pc.Args, pc.Env, files
 	attr.RootInUserns = c.st.Namespaces&unix.CLONE_NEWUSER != 0
 	attr.Unprivileged = c.st.Rootless && unix.Geteuid() != 0

@@ -19,7 +19,7 @@ import (
 // Exec starts p in the running container: in every namespace of its init
 // (the user namespace too), its cgroup, its root and its keyring.
 func (c *Container) Exec(p *Process) (err error) {
-	if !c.initAlive() || c.cgroupGone() {
+	if !c.initAlive() || c.cgroup.gone() {
 		return fmt.Errorf("container %s: exec: %w", c.id, ErrNotRunning)
 	}
 	root, err := c.openRoot()
@@ -34,17 +34,14 @@ func (c *Container) Exec(p *Process) (err error) {
 			return err
 		}
 	}
-	attr.CgroupFD = -1
-	if c.cg != nil { // none: rootless without a delegated cgroup
-		cgfd, other, err := c.cg.JoinFD(c.st.Init.Pid)
-		if err != nil {
-			return fmt.Errorf("container %s: exec: %w", c.id, err)
-		}
-		if other {
-			defer unix.Close(cgfd)
-		}
-		attr.CgroupFD = cgfd
+	cgfd, other, err := c.cgroup.joinFD(c.st.Init.Pid)
+	if err != nil {
+		return fmt.Errorf("container %s: exec: %w", c.id, err)
 	}
+	if other {
+		defer unix.Close(cgfd)
+	}
+	attr.CgroupFD = cgfd
 	pc, err := c.processConfig(p)
 	if err != nil {
 		return err
@@ -121,12 +118,10 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*child
 	// The stage joins a v1 memory cgroup only once its Go runtime has
 	// started (argv[2]): that start is ours to pay for, and would need
 	// most of a small limit (~1 MiB; the process itself may need less).
-	tasks, memTasks := []int(nil), -1
-	if c.cg != nil { // none: rootless without a delegated cgroup
-		if tasks, memTasks, err = c.cg.OpenV1Tasks("memory"); err != nil {
-			unix.Close(sp[0])
-			return nil, fmt.Errorf("join cgroup: %w", err)
-		}
+	tasks, memTasks, err := c.cgroup.v1Tasks("memory")
+	if err != nil {
+		unix.Close(sp[0])
+		return nil, fmt.Errorf("join cgroup: %w", err)
 	}
 	defer func() {
 		for _, fd := range append(tasks, memTasks) {

@@ -99,7 +99,8 @@ func mapOwner(m mounttree.Mount, uids, gids idmap.Map) mounttree.Mount {
 // a namespace, a bind of the container's own cgroup2 directory; with cgroup
 // v1 only, a tmpfs with a bind of the container's directory per controller.
 func (c *Container) cgroupMounts(m mounttree.Mount) []mounttree.Mount {
-	if c.cg == nil {
+	cg := c.Cgroup()
+	if cg == nil {
 		// No cgroup of its own (rootless): with a cgroup namespace, cgroup2
 		// shows the caller's cgroup as its root; without one, the host's
 		// hierarchy is bound, read-only whatever the config says
@@ -112,7 +113,7 @@ func (c *Container) cgroupMounts(m mounttree.Mount) []mounttree.Mount {
 		m.Attr |= unix.MOUNT_ATTR_RDONLY
 		return []mounttree.Mount{m}
 	}
-	paths := c.cg.Paths()
+	paths := cg.Paths()
 	if dir, ok := paths[cgroups.KeyUnified]; ok {
 		if c.cfg.newNS(unix.CLONE_NEWCGROUP) {
 			m.Type = "cgroup2"

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
-	"time"
 
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -59,13 +58,12 @@ func checkRootless(cfg *Config) error {
 // will try to have, before it is made.
 func (c *Container) resolveRootlessCgroup() {
 	if c.cfg.Cgroup == "" {
-		c.st.NoCgroup = true
+		c.goWithoutCgroup(errors.New("no cgroup path"))
 		return
 	}
 	p, err := cgroups.ResolveUnified(c.cfg.Cgroup)
 	if err != nil {
-		c.st.NoCgroup = true
-		c.cgroupSkipped = err
+		c.goWithoutCgroup(err)
 		return
 	}
 	c.st.Cgroup = p
@@ -91,18 +89,15 @@ func (c *Container) createRootlessCgroup() error {
 			return fmt.Errorf("create cgroup: %w", err)
 		}
 		if err != nil {
-			c.cgroupSkipped = err
-			c.st.Cgroup, c.st.NoCgroup = nil, true
+			c.goWithoutCgroup(err)
 		} else {
-			c.cg = cg
+			c.cgroup = &cgroupOwn{c: c, cg: cg}
 		}
 	}
-	if c.cg == nil {
-		if c.cgroupSkipped == nil {
-			c.cgroupSkipped = errors.New("no cgroup path")
-		}
+	cg := c.cgroup.own()
+	if cg == nil {
 		if what := limits(c.cfg.Resources); what != "" {
-			return fmt.Errorf("linux.resources.%s: cannot be enforced without a cgroup, and this rootless container has none (%v)", what, c.cgroupSkipped)
+			return fmt.Errorf("linux.resources.%s: cannot be enforced without a cgroup, and this rootless container has none (%v)", what, c.cgroup.skipped())
 		}
 		return c.Save()
 	}
@@ -112,7 +107,7 @@ func (c *Container) createRootlessCgroup() error {
 		// program on cgroup2 would need CAP_SYS_ADMIN for bpf(2).
 		r := *c.cfg.Resources
 		r.Devices = nil
-		if err := c.cg.Set(&r); err != nil {
+		if err := cg.Set(&r); err != nil {
 			return err
 		}
 	}
@@ -121,15 +116,7 @@ func (c *Container) createRootlessCgroup() error {
 
 // CgroupSkipped says why a rootless container runs without a cgroup; nil
 // if it has one (or is not rootless).
-func (c *Container) CgroupSkipped() error {
-	if !c.st.NoCgroup {
-		return nil
-	}
-	if c.cgroupSkipped == nil {
-		return errors.New("no cgroup")
-	}
-	return c.cgroupSkipped
-}
+func (c *Container) CgroupSkipped() error { return c.cgroup.skipped() }
 
 func isPermission(err error) bool {
 	return errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EROFS)
@@ -165,95 +152,6 @@ func bytesTrim(b []byte) string {
 		b = b[:len(b)-1]
 	}
 	return string(b)
-}
-
-// cgroupGone reports whether the container's cgroup was there and is no
-// longer: a create or delete stopped halfway. A container made with no
-// cgroup never had one.
-func (c *Container) cgroupGone() bool { return c.cg == nil && !c.st.NoCgroup }
-
-// needCgroup is the error of what only a cgroup can do.
-func (c *Container) needCgroup() error {
-	const why = "the container has no cgroup: it runs rootless without a delegated cgroup2 subtree"
-	if c.cgroupSkipped != nil {
-		return fmt.Errorf("%s (%v)", why, c.cgroupSkipped)
-	}
-	return errors.New(why)
-}
-
-// killAllNoCgroup kills a container without a cgroup: SIGKILL to init
-// takes every process of its own pid namespace with it.
-func (c *Container) killAllNoCgroup() error {
-	if c.initPidfd < 0 {
-		return nil
-	}
-	if c.st.Namespaces&unix.CLONE_NEWPID == 0 {
-		return fmt.Errorf("container %s: kill all: %w, nor a pid namespace of its own, so its processes cannot be told from the caller's", c.id, c.needCgroup())
-	}
-	if err := unix.PidfdSendSignal(c.initPidfd, unix.SIGKILL, nil, 0); err != nil && err != unix.ESRCH {
-		return fmt.Errorf("container %s: kill init: %w", c.id, err)
-	}
-	return nil
-}
-
-// waitInit waits for init to be gone (with a pid namespace of its own, the
-// kernel kills the rest with it). A negative timeout waits for ever.
-func (c *Container) waitInit(timeout time.Duration) error {
-	if c.initPidfd < 0 {
-		return nil
-	}
-	ms := -1
-	if timeout >= 0 {
-		ms = int(timeout / time.Millisecond)
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		n, err := unix.Poll([]unix.PollFd{{Fd: int32(c.initPidfd), Events: unix.POLLIN}}, ms)
-		if err == unix.EINTR {
-			if timeout >= 0 {
-				ms = max(int(time.Until(deadline)/time.Millisecond), 0)
-			}
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("container %s: wait: %w", c.id, err)
-		}
-		if n == 0 {
-			return fmt.Errorf("container %s: wait for processes to exit: %w", c.id, errTimeout)
-		}
-		return nil
-	}
-}
-
-// pidsNoCgroup lists the processes of a container without a cgroup: those
-// in init's pid namespace, or init alone without one.
-func (c *Container) pidsNoCgroup() ([]int, error) {
-	if !c.initAlive() {
-		return nil, nil
-	}
-	if c.st.Namespaces&unix.CLONE_NEWPID == 0 {
-		return []int{c.st.Init.Pid}, nil
-	}
-	var want unix.Stat_t
-	if err := unix.Stat("/proc/"+strconv.Itoa(c.st.Init.Pid)+"/ns/pid", &want); err != nil {
-		return nil, fmt.Errorf("container %s: pids: %w", c.id, err)
-	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil, fmt.Errorf("container %s: pids: %w", c.id, err)
-	}
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		var st unix.Stat_t
-		if unix.Stat("/proc/"+e.Name()+"/ns/pid", &st) == nil && st.Ino == want.Ino && st.Dev == want.Dev {
-			pids = append(pids, pid)
-		}
-	}
-	return pids, nil
 }
 
 // checkOOMScoreAdj refuses an OOM score below the caller's: lowering it

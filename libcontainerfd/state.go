@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,9 +106,7 @@ func Load(root, id string) (*Container, error) {
 	}
 	// A create or delete stopped halfway may have left no cgroup: the
 	// container can still be looked at and destroyed.
-	if c.st.NoCgroup {
-		// Rootless, without a cgroup.
-	} else if c.cg, err = cgroups.Open(c.st.Cgroup); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := c.openCgroup(); err != nil {
 		return nil, fmt.Errorf("container %s: open cgroup: %w", id, err)
 	}
 	if c.st.Init.Pid != 0 {

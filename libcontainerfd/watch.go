@@ -2,7 +2,6 @@ package libcontainerfd
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -37,10 +36,7 @@ func (c *Container) startWatcher() error {
 	}
 	defer unix.Close(p[0])
 	kind := "events"
-	waitFD, err := -1, errors.New("no cgroup")
-	if c.cg != nil {
-		waitFD, err = c.cg.EventsFD()
-	}
+	waitFD, err := c.cgroup.eventsFD()
 	if err != nil {
 		kind = "pidfd"
 		waitFD, err = unix.FcntlInt(uintptr(c.initPidfd), unix.F_DUPFD_CLOEXEC, 3)
