@@ -1,0 +1,73 @@
+package main
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The README's "Repository layout" is the tree: every folder it names
+// exists, and every Go package is named, itself or (outside the library,
+// whose packages are each named) by a folder above it.
+func TestREADMELayout(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## Repository layout\n")
+	if !ok {
+		t.Fatal("README.md has no section Repository layout")
+	}
+	_, block, _ := strings.Cut(sec, "```\n")
+	block, _, _ = strings.Cut(block, "```")
+	var named []string
+	parent := ""
+	for _, line := range strings.Split(block, "\n") {
+		indented := strings.HasPrefix(line, "  ")
+		for _, f := range strings.Fields(line) {
+			if !strings.HasSuffix(f, "/") {
+				break
+			}
+			if indented {
+				named = append(named, parent+f)
+			} else {
+				named = append(named, f)
+				parent = f
+			}
+		}
+	}
+	for _, d := range named {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			t.Errorf("README names %s, which is no folder here", d)
+		}
+	}
+	const lib = "libcontainerfd/"
+	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if name := d.Name(); path != "." && (strings.HasPrefix(name, ".") || name == "testdata" || name == "bin") {
+			return filepath.SkipDir
+		}
+		if gofiles, _ := filepath.Glob(filepath.Join(path, "*.go")); len(gofiles) == 0 || path == "." {
+			return nil
+		}
+		dir := path + "/"
+		if slices.Contains(named, dir) {
+			return nil
+		}
+		for _, n := range named {
+			if n != lib && strings.HasPrefix(dir, n) {
+				return nil
+			}
+		}
+		t.Errorf("README's layout does not name the package %s", dir)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
