@@ -11,16 +11,10 @@ import (
 )
 
 func runInit() error {
-	sock, err := stageSock()
+	var cfg msg.Init
+	sock, err := begin(&cfg)
 	if err != nil {
 		return err
-	}
-	if err := joinLateCgroup(); err != nil {
-		return msg.Fail(sock, err)
-	}
-	var cfg msg.Init
-	if err := msg.RecvJSON(sock, &cfg); err != nil {
-		return fmt.Errorf("read config: %w", err)
 	}
 	fds, err := msg.RecvFDs(sock, cfg.FDs)
 	if err != nil {

@@ -64,12 +64,20 @@ func Main() {
 	os.Exit(0)
 }
 
-func stageSock() (int, error) {
-	fd, err := strconv.Atoi(os.Args[1])
+// begin takes up an init or exec stage's orders: its socket (argv[1]), the
+// memory cgroup to join (joinLateCgroup), and the first message, into v.
+func begin(v any) (sock int, err error) {
+	sock, err = strconv.Atoi(os.Args[1])
 	if err != nil {
 		return -1, fmt.Errorf("bad socket fd %q", os.Args[1])
 	}
-	return fd, nil
+	if err := joinLateCgroup(); err != nil {
+		return -1, msg.Fail(sock, err)
+	}
+	if err := msg.RecvJSON(sock, v); err != nil {
+		return -1, fmt.Errorf("read config: %w", err)
+	}
+	return sock, nil
 }
 
 // joinLateCgroup moves the calling thread into the cgroup whose tasks file
@@ -93,16 +101,10 @@ func joinLateCgroup() error {
 }
 
 func runExec() error {
-	sock, err := stageSock()
+	var p msg.Process
+	sock, err := begin(&p)
 	if err != nil {
 		return err
-	}
-	if err := joinLateCgroup(); err != nil {
-		return msg.Fail(sock, err)
-	}
-	var p msg.Process
-	if err := msg.RecvJSON(sock, &p); err != nil {
-		return fmt.Errorf("read config: %w", err)
 	}
 	// Joining the mount namespace put us at its root; the container's root
 	// may be a chroot below it (NoPivot), so take init's.
