@@ -127,14 +127,18 @@ func execProcess(c *cli.Context, ctr *cfd.Container) (*specs.Process, error) {
 		if err := json.Unmarshal(b, &p); err != nil {
 			return nil, fmt.Errorf("exec --process %s: %w", path, err)
 		}
-		if p.Capabilities == nil {
-			// The container's, as runc gives them: not all of root's.
+		if p.Capabilities == nil || p.ExecCPUAffinity == nil {
+			// The container's, as runc gives them: not all of root's
+			// capabilities, and its execCPUAffinity.
 			cp, err := spec.LoadProcess(ctr.Labels()[labelBundle])
 			if err != nil {
 				return nil, err
 			}
-			if cp != nil {
+			if cp != nil && p.Capabilities == nil {
 				p.Capabilities = cp.Capabilities
+			}
+			if cp != nil && p.ExecCPUAffinity == nil {
+				p.ExecCPUAffinity = cp.ExecCPUAffinity
 			}
 		}
 		return &p, nil

@@ -45,9 +45,9 @@ func TestSchedulingAndPersonality(t *testing.T) {
 	if out, err := exec.Command("ionice", "-p", pid).Output(); err != nil || strings.TrimSpace(string(out)) != "idle" {
 		t.Errorf("ionice -p: %q %v, want idle", out, err)
 	}
-	status, _ := os.ReadFile("/proc/" + pid + "/status")
-	if !strings.Contains(string(status), "Cpus_allowed_list:\t"+strconv.Itoa(cpu)+"\n") {
-		t.Errorf("cpu affinity: %s", grepLine(string(status), "Cpus_allowed_list"))
+	// execCPUAffinity is for exec'd processes, not init (config.md).
+	if out := e.ok("exec", e.id, "grep", "Cpus_allowed_list:", "/proc/self/status"); out != "Cpus_allowed_list:\t"+strconv.Itoa(cpu)+"\n" {
+		t.Errorf("cpu affinity of an exec'd process: %q, want %d", out, cpu)
 	}
 	if out := e.ok("exec", e.id, "uname", "-m"); out != "i686\n" {
 		t.Errorf("personality LINUX32: exec'd uname -m says %q", out)

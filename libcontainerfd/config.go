@@ -185,12 +185,18 @@ type Process struct {
 	// its stdio and controlling terminal; the master comes back in Console.
 	Terminal    bool
 	ConsoleSize *specs.Box
+	// ClearONLCR turns the pty's "\n" to "\r\n" translation off before the
+	// process runs: for a caller that copies its output to a terminal of
+	// its own (which translates again), as runc does in the foreground.
+	ClearONLCR bool
 	// Scheduler is set with sched_setattr(2) and IOPriority (class<<13 |
 	// level) with ioprio_set(2), before capabilities are dropped.
 	Scheduler  *unix.SchedAttr
 	IOPriority *int
 	// CPUAffinity pins the process: Initial from outside as soon as it
-	// exists, Final right before it execs (cpu lists such as "0-3,7").
+	// exists, Final before its seccomp filter and credentials (cpu lists
+	// such as "0-3,7"). Without either, the process runs on every CPU its
+	// cpuset has, whatever the caller's own affinity.
 	CPUAffinity *CPUAffinity
 	// AppArmorProfile and SELinuxLabel are what the process execs under
 	// (see package lsm); setting one where the LSM is not active fails.

@@ -85,6 +85,9 @@ func (c *Container) processConfig(p *Process) (msg.Process, error) {
 			pc.MemPolicy.Nodes = nodes
 		}
 	}
+	// As runc (1.2 and later): the caller's own pinning must not reach the
+	// process, unless the process is pinned itself.
+	pc.AllCPUs = p.CPUAffinity == nil || *p.CPUAffinity == CPUAffinity{}
 	if p.CPUAffinity != nil && p.CPUAffinity.Final != "" {
 		set, err := ParseCPUList(p.CPUAffinity.Final)
 		if err != nil {

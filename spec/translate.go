@@ -107,7 +107,11 @@ func Translate(s *specs.Spec, bundle string) (*libcontainerfd.Config, *libcontai
 	if cfg.Resources, err = translateResources(l.Resources, l.Devices); err != nil {
 		return nil, nil, err
 	}
-	return cfg, translateProcess(s.Process), nil
+	p := translateProcess(s.Process)
+	// config.md: execCPUAffinity is not applicable to init; runc gives
+	// it to the processes exec starts.
+	p.CPUAffinity = nil
+	return cfg, p, nil
 }
 
 // labelMounts gives the new filesystems among mounts the SELinux label

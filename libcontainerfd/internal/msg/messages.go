@@ -78,8 +78,13 @@ type Process struct {
 	// any other step (package lsm): only the stage can.
 	AppArmorProfile string `json:"apparmorProfile,omitempty"`
 	SELinuxLabel    string `json:"selinuxLabel,omitempty"`
-	// FinalCPUs is the cpu set the process runs on once it execs.
+	// FinalCPUs is the cpu set the process runs on once it execs;
+	// AllCPUs, without it, lets it run on every CPU its cpuset has.
 	FinalCPUs *unix.CPUSet `json:"finalCPUs,omitempty"`
+	AllCPUs   bool         `json:"allCPUs,omitempty"`
+	// ClearONLCR: the pty does not turn "\n" into "\r\n" (see
+	// rootfs.NewPtyIn).
+	ClearONLCR bool `json:"clearONLCR,omitempty"`
 	// Seccomp is the compiled filter to load before exec.
 	Seccomp *Seccomp `json:"seccomp,omitempty"`
 	// KeepNofile: the runtime set RLIMIT_NOFILE, which Go's exec would
@@ -102,7 +107,7 @@ func (p *Process) SpawnProc(path string, tty int) (*spawn.Proc, error) {
 	sp := &spawn.Proc{
 		Path: path, Umask: 0o022, Cwd: p.Cwd, TTY: tty,
 		Scheduler: p.Scheduler, IOPriority: p.IOPriority, Personality: p.Personality,
-		MemPolicy: p.MemPolicy, Affinity: p.FinalCPUs,
+		MemPolicy: p.MemPolicy, Affinity: p.FinalCPUs, AllCPUs: p.AllCPUs,
 		Groups: p.Groups, UID: p.UID, GID: p.GID,
 		NoNewPrivs: p.NNP, CloseFrom: p.Files,
 	}

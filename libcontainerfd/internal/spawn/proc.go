@@ -24,8 +24,14 @@ type Proc struct {
 	// outside it (CVE-2024-21626).
 	Umask int
 	Cwd   string
-	// TTY, when not -1, becomes the session's controlling terminal and fds
-	// 0-2 (setsid, TIOCSCTTY, dup3). Like the Files, it must be O_CLOEXEC.
+	// The process leads a session and process group of its own (setsid),
+	// as runc's do. TTY, when not -1, becomes the session's controlling
+	// terminal (TIOCSCTTY) and fds 0-2 (dup3). Like the Files, it must be
+	// O_CLOEXEC. Then fds 0-2 become UID's (their group stays), as runc
+	// makes them, so that the process can open /dev/stdout and use its
+	// terminal: all but /dev/null, what UID owns already, and what the
+	// process's user namespace cannot chown (EPERM) or is read-only
+	// (EROFS).
 	TTY int
 	// Scheduler (sched_setattr), IOPriority (ioprio_set), MemPolicy
 	// (set_mempolicy) and Personality are set before credentials change.
@@ -33,6 +39,15 @@ type Proc struct {
 	IOPriority  *int
 	MemPolicy   *MemPolicy
 	Personality *uint
+	// CloseFrom marks every fd from it up close-on-exec: before the
+	// seccomp filter, which may answer close_range (Linux 5.9) with
+	// ENOSYS when its profile is older.
+	CloseFrom int
+	// Affinity is the CPU set the program runs on; AllCPUs, when Affinity
+	// is nil, makes it every CPU the process's cpuset allows, so that the
+	// caller's own pinning does not reach it.
+	Affinity *unix.CPUSet
+	AllCPUs  bool
 	// Seccomp is loaded before the capabilities are dropped, or with
 	// NoNewPrivs last of all, right before the exec. Only Steps can hand
 	// on a notify listener: a spawned child refuses to make one.
@@ -53,11 +68,22 @@ type Proc struct {
 	Ambient []uintptr
 	// NoNewPrivs sets PR_SET_NO_NEW_PRIVS.
 	NoNewPrivs bool
-	// CloseFrom marks every fd from it up close-on-exec.
-	CloseFrom int
-	// Affinity is the CPU set the program runs on.
-	Affinity *unix.CPUSet
 }
+
+// devNull is /dev/null's device number, whose owner stays.
+var devNull = unix.Mkdev(1, 3)
+
+// allCPUs is the mask of AllCPUs: 64Ki CPUs, more than any kernel's
+// NR_CPUS. sched_setaffinity(2) keeps the bits of CPUs the kernel has and
+// the process's cpuset allows, and remembers the rest should the cpuset
+// grow.
+var allCPUs = func() []byte {
+	b := make([]byte, 64*1024/8)
+	for i := range b {
+		b[i] = 0xff
+	}
+	return b
+}()
 
 // MemPolicy is a set_mempolicy(2) mode and node mask.
 type MemPolicy struct {
@@ -98,8 +124,11 @@ type procChild struct {
 	caps      *[2]unix.CapUserData
 	ambient   []uintptr
 	nnp       bool
+	stat      unix.Stat_t // fstat's, for the stdio's owners
 	closeFrom uintptr
-	affinity  *unix.CPUSet
+	// affinity and affinityLen are sched_setaffinity's mask, or nil.
+	affinity    unsafe.Pointer
+	affinityLen uintptr
 }
 
 func newProcChild(p *Proc) (*procChild, error) {
@@ -122,7 +151,13 @@ func newProcChild(p *Proc) (*procChild, error) {
 		progFlags: uintptr(p.SeccompFlags), seccompLate: p.NoNewPrivs,
 		drop: p.BoundingDrop, groups: p.Groups, uid: uintptr(p.UID), gid: uintptr(p.GID),
 		caps: p.Caps, ambient: p.Ambient, nnp: p.NoNewPrivs,
-		closeFrom: uintptr(p.CloseFrom), affinity: p.Affinity,
+		closeFrom: uintptr(p.CloseFrom),
+	}
+	switch {
+	case p.Affinity != nil:
+		pc.affinity, pc.affinityLen = unsafe.Pointer(p.Affinity), unsafe.Sizeof(*p.Affinity)
+	case p.AllCPUs:
+		pc.affinity, pc.affinityLen = unsafe.Pointer(&allCPUs[0]), uintptr(len(allCPUs))
 	}
 	if len(p.Seccomp) > 0 {
 		pc.prog = &unix.SockFprog{Len: uint16(len(p.Seccomp)), Filter: &p.Seccomp[0]}
@@ -145,8 +180,11 @@ func newProcChild(p *Proc) (*procChild, error) {
 // child then
 //
 //   - receives one message on Sock: Proc.Path's value (which the caller
-//     may only know once the child exists), and with it, optionally, an fd
-//     (SCM_RIGHTS) that becomes Proc.TTY;
+//     may only know once the child exists), optionally followed by a NUL
+//     and one more entry of the program's environment (HOME, which the
+//     caller reads from the root it builds), each under unix.PathMax
+//     bytes; and with it, optionally, an fd (SCM_RIGHTS) that becomes
+//     Proc.TTY;
 //   - accepts one connection on Listener and reads Order from it;
 //   - runs Proc's steps, reporting a failure on that connection as a
 //     StepRecord; an exec closes it without a word.

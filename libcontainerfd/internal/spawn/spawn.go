@@ -198,7 +198,9 @@ const (
 	// Proc's steps.
 	stageCwd
 	stageCwdOutside
+	stageSession
 	stageTTY
+	stageStdio
 	stageSched
 	stageIOPrio
 	stageMemPolicy
@@ -238,7 +240,9 @@ var stageNames = map[uint32]string{
 
 	stageCwd:         StepCwd,
 	stageCwdOutside:  StepCwdOutside,
+	stageSession:     "setsid",
 	stageTTY:         "set controlling terminal",
+	stageStdio:       "chown stdio to the user",
 	stageSched:       "set scheduler",
 	stageIOPrio:      "set I/O priority",
 	stageMemPolicy:   "set memory policy",

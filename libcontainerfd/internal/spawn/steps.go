@@ -58,12 +58,20 @@ func (p *procChild) run(keep int) (stage uint32, err1 syscall.Errno) {
 	if r1 == 0 || p.cwdBuf[0] != '/' {
 		return stage, syscall.ENOENT
 	}
+	stage = stageSession
+	_, _, err1 = syscall.RawSyscall(unix.SYS_SETSID, 0, 0, 0)
+	if err1 == syscall.EPERM {
+		// Already a group leader: fine if it leads its session too.
+		r1, _, _ = syscall.RawSyscall(unix.SYS_GETSID, 0, 0, 0)
+		if pid, _, _ := syscall.RawSyscall(unix.SYS_GETPID, 0, 0, 0); r1 == pid {
+			err1 = 0
+		}
+	}
+	if err1 != 0 {
+		return
+	}
 	if p.tty >= 0 {
 		stage = stageTTY
-		_, _, err1 = syscall.RawSyscall(unix.SYS_SETSID, 0, 0, 0)
-		if err1 != 0 {
-			return
-		}
 		_, _, err1 = syscall.RawSyscall(unix.SYS_IOCTL, uintptr(p.tty), unix.TIOCSCTTY, 0)
 		if err1 != 0 {
 			return
@@ -76,6 +84,23 @@ func (p *procChild) run(keep int) (stage uint32, err1 syscall.Errno) {
 		}
 		if p.tty > 2 {
 			syscall.RawSyscall(unix.SYS_CLOSE, uintptr(p.tty), 0, 0)
+		}
+	}
+	stage = stageStdio
+	for i = 0; i < 3; i++ {
+		_, _, err1 = syscall.RawSyscall(unix.SYS_FSTAT, uintptr(i), uintptr(unsafe.Pointer(&p.stat)), 0)
+		if err1 == syscall.EBADF {
+			continue
+		}
+		if err1 != 0 {
+			return
+		}
+		if uintptr(p.stat.Uid) == p.uid || (p.stat.Mode&unix.S_IFMT == unix.S_IFCHR && p.stat.Rdev == devNull) {
+			continue
+		}
+		_, _, err1 = syscall.RawSyscall(unix.SYS_FCHOWN, uintptr(i), p.uid, ^uintptr(0))
+		if err1 != 0 && err1 != syscall.EPERM && err1 != syscall.EROFS {
+			return
 		}
 	}
 	if p.sched != nil {
@@ -102,6 +127,25 @@ func (p *procChild) run(keep int) (stage uint32, err1 syscall.Errno) {
 	if p.personality != nil {
 		stage = stagePersonality
 		_, _, err1 = syscall.RawSyscall(unix.SYS_PERSONALITY, uintptr(*p.personality), 0, 0)
+		if err1 != 0 {
+			return
+		}
+	}
+	// Before any filter, which may not know close_range.
+	stage = stageCloseFDs
+	_, _, err1 = syscall.RawSyscall(unix.SYS_CLOSE_RANGE, p.closeFrom, ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC)
+	if err1 != 0 {
+		return
+	}
+	if keep >= 0 {
+		_, _, err1 = syscall.RawSyscall(unix.SYS_FCNTL, uintptr(keep), unix.F_SETFD, 0)
+		if err1 != 0 {
+			return
+		}
+	}
+	if p.affinity != nil {
+		stage = stageAffinity
+		_, _, err1 = syscall.RawSyscall(unix.SYS_SCHED_SETAFFINITY, 0, p.affinityLen, uintptr(p.affinity))
 		if err1 != 0 {
 			return
 		}
@@ -171,24 +215,6 @@ creds:
 	if p.nnp {
 		stage = stageNNP
 		_, _, err1 = syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)
-		if err1 != 0 {
-			return
-		}
-	}
-	stage = stageCloseFDs
-	_, _, err1 = syscall.RawSyscall(unix.SYS_CLOSE_RANGE, p.closeFrom, ^uintptr(0), unix.CLOSE_RANGE_CLOEXEC)
-	if err1 != 0 {
-		return
-	}
-	if keep >= 0 {
-		_, _, err1 = syscall.RawSyscall(unix.SYS_FCNTL, uintptr(keep), unix.F_SETFD, 0)
-		if err1 != 0 {
-			return
-		}
-	}
-	if p.affinity != nil {
-		stage = stageAffinity
-		_, _, err1 = syscall.RawSyscall(unix.SYS_SCHED_SETAFFINITY, 0, unsafe.Sizeof(*p.affinity), uintptr(unsafe.Pointer(p.affinity)))
 		if err1 != 0 {
 			return
 		}
