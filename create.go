@@ -124,6 +124,8 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 	if !proc.Terminal {
 		proc.Stdin, proc.Stdout, proc.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
+	// run in the foreground copies the pty to our terminal (proxyConsole).
+	proc.ClearONLCR = proc.Terminal && consoleSocket == ""
 	extra, env := inheritedFiles(c.Int("preserve-fds"))
 	proc.ExtraFiles = extra
 	proc.Env = append(proc.Env, env...)

@@ -75,6 +75,8 @@ var execCommand = &cli.Command{
 		if !proc.Terminal {
 			proc.Stdin, proc.Stdout, proc.Stderr = os.Stdin, os.Stdout, os.Stderr
 		}
+		// Without a console socket the pty is copied to our terminal.
+		proc.ClearONLCR = proc.Terminal && consoleSocket == ""
 		proc.ExtraFiles, _ = inheritedFiles(c.Int("preserve-fds"))
 		if err := ctr.Exec(proc); err != nil {
 			return err

@@ -112,7 +112,7 @@ func (c *Container) execDirect(p *Process, pc *msg.Process, root int, attr spawn
 	}
 	tty := -1
 	if pc.Terminal {
-		master, peer, err := rootfs.NewPtyIn(root, pc.ConsoleSize)
+		master, peer, err := rootfs.NewPtyIn(root, pc.ConsoleSize, pc.ClearONLCR)
 		if err != nil {
 			return err
 		}
@@ -234,6 +234,8 @@ func (c *Container) startDirectInit(p *Process, pc *msg.Process, attr spawn.Attr
 		unix.Close(sp[0])
 		return nil, err
 	}
+	// HOME, if it is to be read from the root, comes through the gate.
+	attr.Env, _ = rootfs.NeedsHome(pc.Env)
 	return c.spawnStage(&attr, sp[0])
 }
 
@@ -252,7 +254,7 @@ func (c *Container) buildDirect(sock, pid int, p *Process, pc *msg.Process, proc
 	}
 	defer unix.Close(root)
 	var (
-		path         string
+		path, home   string
 		master, peer = -1, -1
 	)
 	ic := c.initMessage(pc)
@@ -327,8 +329,16 @@ func (c *Container) buildDirect(sock, pid int, p *Process, pc *msg.Process, proc
 		if path, err = pc.LookPath(rootfs.Executable); err != nil {
 			return err
 		}
+		if _, needs := rootfs.NeedsHome(pc.Env); needs {
+			root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("open root: %w", err)
+			}
+			home = "HOME=" + rootfs.Home(root, pc.UID)
+			unix.Close(root)
+		}
 		if pc.Terminal {
-			if master, peer, err = rootfs.NewPty("/", pc.ConsoleSize); err != nil {
+			if master, peer, err = rootfs.NewPty("/", pc.ConsoleSize, pc.ClearONLCR); err != nil {
 				return err
 			}
 			return rootfs.MountConsole(peer)
@@ -344,7 +354,7 @@ func (c *Container) buildDirect(sock, pid int, p *Process, pc *msg.Process, proc
 		defer unix.Close(peer)
 	}
 	if err == nil {
-		if err = msg.SendGo(sock, path, peer); err != nil {
+		if err = msg.SendGo(sock, path, home, peer); err != nil {
 			err = fmt.Errorf("let init go on: %w", err)
 		}
 	}

@@ -46,6 +46,7 @@ func (c *Container) Exec(p *Process) (err error) {
 	if err != nil {
 		return err
 	}
+	pc.SetHome(root)
 	direct, err := c.startsDirect(&pc)
 	if err != nil {
 		return fmt.Errorf("container %s: exec: %w", c.id, err)

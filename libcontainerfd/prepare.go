@@ -58,6 +58,7 @@ func (c *Container) processConfig(p *Process) (msg.Process, error) {
 		Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: p.UID, GID: p.GID,
 		Groups: p.AdditionalGids, Umask: p.Umask, NNP: p.NoNewPrivileges,
 		Capabilities: p.Capabilities, Terminal: p.Terminal, ConsoleSize: p.ConsoleSize,
+		ClearONLCR:      p.ClearONLCR,
 		KeepNofile:      hasNofile(p.Rlimits),
 		Scheduler:       p.Scheduler,
 		IOPriority:      p.IOPriority,

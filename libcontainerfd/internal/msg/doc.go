@@ -12,8 +12,8 @@
 //	  RecvMount ◀──────────────────────────── the proc mount (SCM_RIGHTS)
 //	  rootfs.Open, rootfs.Setup (a thread
 //	  in init's namespaces), SetNames,
-//	  LookPath, the pty
-//	  SendGo: path [+ pty peer] ─────────────▶ waits on the start listener
+//	  LookPath, HOME, the pty
+//	  SendGo: path [+ HOME] [+ pty peer] ────▶ waits on the start listener
 //	runtime (Start)
 //	  connect, SendJSON(StartOrder) ──────────▶ compares Gate.Order, takes
 //	                                            on the identity, execs
@@ -57,6 +57,7 @@
 //	"pivot", "ok"      runtime → stage     JSON string        none
 //	StartOrder         start → init        JSON string        none
 //	SendGo             runtime → direct    the path's bytes   the pty peer
+//	                                       [NUL, HOME=…]
 //	                   init
 //	RecvMount          direct init →       one byte           the proc mount
 //	                   runtime

@@ -138,6 +138,12 @@ func (p *Process) SpawnProc(path string, tty int) (*spawn.Proc, error) {
 	return sp, nil
 }
 
+// SetHome gives p's environment the HOME of its user, read from the
+// container's root open as root (see rootfs.WithHome).
+func (p *Process) SetHome(root int) {
+	p.Env = rootfs.WithHome(p.Env, root, p.UID)
+}
+
 // LookPath finds p's program in the caller's root (see rootfs.LookPath).
 func (p *Process) LookPath(executable func(string) error) (string, error) {
 	return rootfs.LookPath(p.Args, p.Env, p.Cwd, executable)

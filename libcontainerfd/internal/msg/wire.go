@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
 	"golang.org/x/sys/unix"
@@ -210,14 +211,25 @@ func RecvMount(sock int) (int, error) {
 	}
 }
 
-// SendGo lets a gated init go on: the program's path, and the pty peer
-// that becomes its terminal (-1: none) attached.
-func SendGo(sock int, path string, peer int) error {
+// SendGo lets a gated init go on: the program's path, an entry to add to
+// its environment (if not ""), and the pty peer that becomes its terminal
+// (-1: none) attached.
+func SendGo(sock int, path, env string, peer int) error {
+	if len(path) >= unix.PathMax || len(env) >= unix.PathMax {
+		return fmt.Errorf("program %q or environment entry %q: %w", path, env, unix.ENAMETOOLONG)
+	}
+	if strings.IndexByte(path+env, 0) >= 0 {
+		return fmt.Errorf("program %q or environment entry %q: has a NUL: %w", path, env, unix.EINVAL)
+	}
+	b := []byte(path)
+	if env != "" {
+		b = append(append(b, 0), env...)
+	}
 	var oob []byte
 	if peer >= 0 {
 		oob = unix.UnixRights(peer)
 	}
-	return unix.Sendmsg(sock, []byte(path), oob, nil, 0)
+	return unix.Sendmsg(sock, b, oob, nil, 0)
 }
 
 // ReadStepRecord waits for a direct child past its gate to exec, which

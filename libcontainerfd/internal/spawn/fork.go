@@ -247,6 +247,12 @@ proc:
 			}
 		}
 		c.gate.path[r1] = 0 // the trampoline's argv[1]
+		for i = 0; i < int(r1); i++ {
+			if c.gate.path[i] == 0 {
+				*c.gate.envSlot = uintptr(unsafe.Pointer(&c.gate.path[i+1]))
+				break
+			}
+		}
 		if c.gate.msg.Controllen >= c.gate.ttyLen {
 			fd = int(*(*int32)(unsafe.Pointer(&c.gate.control[c.gate.fdOff])))
 			r1, _, err1 = syscall.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_DUPFD_CLOEXEC, uintptr(c.nextFD))

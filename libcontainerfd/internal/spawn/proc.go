@@ -233,10 +233,13 @@ type gateChild struct {
 	comm           *byte
 	order          []byte
 	orderBuf       []byte
-	path           []byte
-	iov            unix.Iovec
-	control        []byte
-	msg            unix.Msghdr
+	// path receives the message: the path, [NUL, env entry]; envSlot is
+	// the nil before the env's end that the entry takes.
+	path    []byte
+	envSlot *uintptr
+	iov     unix.Iovec
+	control []byte
+	msg     unix.Msghdr
 	// The mount: fsopen's type, fsconfig's commands, fsmount's attr.
 	mountType *byte
 	config    []fsconfigCmd
@@ -280,7 +283,7 @@ func newGateChild(g *Gate) (*gateChild, error) {
 	gc := &gateChild{
 		sock: g.Sock, listener: g.Listener, order: g.Order,
 		orderBuf: make([]byte, len(g.Order)+1),
-		path:     make([]byte, unix.PathMax+1),
+		path:     make([]byte, 2*unix.PathMax+1),
 		control:  make([]byte, unix.CmsgSpace(4)),
 		fdOff:    unix.CmsgLen(0),
 		ttyLen:   uint64(unix.CmsgLen(4)),

@@ -296,6 +296,9 @@ func Start(a *Attr) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spawn: env: %w", err)
 	}
+	if a.Gate != nil {
+		envv = append(envv, nil) // room for the entry the gate may add
+	}
 	empty, dot, zero := []byte{0}, []byte{'.', 0}, []byte{'0'}
 
 	var closers []int
@@ -395,6 +398,7 @@ func Start(a *Attr) (*Process, error) {
 		if c.gate, err = newGateChild(a.Gate); err != nil {
 			return nil, err
 		}
+		c.gate.envSlot = (*uintptr)(unsafe.Pointer(&envv[len(a.Env)]))
 		internal = append(internal, &c.gate.sock, &c.gate.listener)
 	}
 	for i := range c.join {

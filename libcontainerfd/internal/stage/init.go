@@ -44,7 +44,7 @@ func runInit() error {
 		return fmt.Errorf("wait for start: unexpected %q: %v", order, err)
 	}
 	if cfg.LateLookup {
-		if path, err = cfg.Process.LookPath(rootfs.Executable); err != nil {
+		if path, err = lookup(&cfg.Process); err != nil {
 			return msg.Fail(conn, err)
 		}
 	}
@@ -94,13 +94,13 @@ func setupInit(sock int, cfg *msg.Init, fds []int) (string, int, error) {
 	var path string
 	if !cfg.LateLookup {
 		var err error
-		if path, err = cfg.Process.LookPath(rootfs.Executable); err != nil {
+		if path, err = lookup(&cfg.Process); err != nil {
 			return "", -1, err
 		}
 	}
 	tty := -1
 	if cfg.Process.Terminal {
-		master, peer, err := rootfs.NewPty("/", cfg.Process.ConsoleSize)
+		master, peer, err := rootfs.NewPty("/", cfg.Process.ConsoleSize, cfg.Process.ClearONLCR)
 		if err != nil {
 			return "", -1, err
 		}
@@ -116,6 +116,22 @@ func setupInit(sock int, cfg *msg.Init, fds []int) (string, int, error) {
 		tty = peer
 	}
 	return path, tty, nil
+}
+
+// lookup finds p's program in the stage's root, and gives p the HOME of its
+// user there.
+func lookup(p *msg.Process) (string, error) {
+	path, err := p.LookPath(rootfs.Executable)
+	if err != nil {
+		return "", err
+	}
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", fmt.Errorf("open root: %w", err)
+	}
+	p.SetHome(root)
+	unix.Close(root)
+	return path, nil
 }
 
 // setupInside does, in a rootless init, what the runtime cannot do from

@@ -125,7 +125,7 @@ func runExec() error {
 	}
 	tty := -1
 	if p.Terminal {
-		master, peer, err := rootfs.NewPty("/", p.ConsoleSize)
+		master, peer, err := rootfs.NewPty("/", p.ConsoleSize, p.ClearONLCR)
 		if err != nil {
 			return msg.Fail(sock, err)
 		}
