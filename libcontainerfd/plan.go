@@ -159,6 +159,9 @@ func (c *Container) initMessage(pc *msg.Process) msg.Init {
 	}
 	if cfg.Flags&NewEmptyFS != 0 {
 		plan := c.rootPlan()
+		if !cfg.EmptyRoot { // filled after create: the cwd comes with it
+			plan.Cwd = pc.Cwd
+		}
 		ic.Root = &plan
 		ic.LateLookup = cfg.EmptyRoot
 	}

@@ -121,12 +121,14 @@ func TestStepErrorSameDirectAndStage(t *testing.T) {
 		set  func(p *cfd.Process)
 		step string
 		err  error
+		// execOnly: init's missing cwd is made, as runc makes it.
+		execOnly bool
 	}{
-		{"cwd", func(p *cfd.Process) { p.Cwd = "/no/such/dir" }, spawn.StepCwd, unix.ENOENT},
+		{"cwd", func(p *cfd.Process) { p.Cwd = "/no/such/dir" }, spawn.StepCwd, unix.ENOENT, true},
 		{"sched", func(p *cfd.Process) {
 			p.Scheduler = &unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: 1, Priority: 1000} // SCHED_FIFO
-		}, "set scheduler", unix.EINVAL},
-		{"execve", func(p *cfd.Process) { p.Args = []string{"/notelf"} }, spawn.StepExecve, unix.ENOEXEC},
+		}, "set scheduler", unix.EINVAL, false},
+		{"execve", func(p *cfd.Process) { p.Args = []string{"/notelf"} }, spawn.StepExecve, unix.ENOEXEC, false},
 	}
 	seen := map[string]map[string]string{}
 	check := func(t *testing.T, what string, c *cfd.Container, err error, step string, want error) {
@@ -169,6 +171,9 @@ func TestStepErrorSameDirectAndStage(t *testing.T) {
 			}
 		})
 		for _, tc := range cases {
+			if tc.execOnly {
+				continue
+			}
 			t.Run(tc.name, func(t *testing.T) {
 				e := newEnv(t)
 				notELF(e)

@@ -26,11 +26,15 @@ type Plan struct {
 	Mounts []Mount         `json:"mounts,omitempty"`
 	// Devices are made with mknod, unless Inside (they are binds among
 	// the Mounts then, and named here for errors).
-	Devices      []specs.LinuxDevice `json:"devices,omitempty"`
-	Links        []Link              `json:"links,omitempty"`
-	Masked       []string            `json:"masked,omitempty"`
-	Readonly     []string            `json:"readonly,omitempty"`
-	RootReadonly bool                `json:"rootReadonly,omitempty"`
+	Devices []specs.LinuxDevice `json:"devices,omitempty"`
+	Links   []Link              `json:"links,omitempty"`
+	// Cwd, init's working directory, is made (mode 0755, owned by the
+	// executor) where it is missing, as runc does: before the masks and
+	// the read-only root, once every mount is in place.
+	Cwd          string   `json:"cwd,omitempty"`
+	Masked       []string `json:"masked,omitempty"`
+	Readonly     []string `json:"readonly,omitempty"`
+	RootReadonly bool     `json:"rootReadonly,omitempty"`
 	// Propagation is rootfsPropagation (MS_SHARED, MS_SLAVE, ...; 0:
 	// private).
 	Propagation int  `json:"propagation,omitempty"`

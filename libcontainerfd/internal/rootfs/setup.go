@@ -130,6 +130,13 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 			return err
 		}
 	}
+	if p.Cwd != "" {
+		fd, err := pathrs.MkdirAllInRoot(root, p.Cwd, 0o755)
+		if err != nil {
+			return fmt.Errorf("process.cwd: %w", err)
+		}
+		unix.Close(fd)
+	}
 	for i, path := range p.Masked {
 		null := take(&f.Null[i])
 		if null < 0 {
