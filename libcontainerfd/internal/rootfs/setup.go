@@ -152,12 +152,6 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 			return fmt.Errorf("make root read-only: %w", err)
 		}
 	}
-	if p.Propagation != 0 && p.Propagation != unix.MS_PRIVATE {
-		attr := &unix.MountAttr{Propagation: uint64(p.Propagation)}
-		if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
-			return fmt.Errorf("set root propagation: %w", err)
-		}
-	}
 	if beforePivot != nil {
 		if err := beforePivot(); err != nil {
 			return err
@@ -173,6 +167,15 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 		}
 		if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
 			return fmt.Errorf("detach old root: %w", err)
+		}
+	}
+	// rootfsPropagation goes on once the root is the root, as runc applies
+	// it: pivot_root refuses a shared new root (EINVAL), which rshared (a
+	// Kubernetes Bidirectional volume) would make it before.
+	if p.Propagation != 0 && p.Propagation != unix.MS_PRIVATE {
+		attr := &unix.MountAttr{Propagation: uint64(p.Propagation)}
+		if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+			return fmt.Errorf("set root propagation: %w", err)
 		}
 	}
 	if err := unix.Chdir("/"); err != nil {
