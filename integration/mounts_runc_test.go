@@ -64,3 +64,31 @@ func mountsOf(info string) []string {
 	}
 	return out
 }
+
+// "ro" on a bind is not recursive in runc, nor with mount(8), nor in
+// Kubernetes before recursiveReadOnly: a read-only bind whose source has a
+// submount leaves the submount writable; "rro" makes it read-only too.
+func TestReadonlyBindNotRecursive(t *testing.T) {
+	e := newEnv(t, "sh", "-c", `touch /ro/sub/a && echo ro-sub-rw
+touch /ro/top 2>/dev/null || echo ro-top-ro
+touch /rro/sub/b 2>/dev/null || echo rro-sub-ro
+touch /rro/top 2>/dev/null || echo rro-top-ro`)
+	src := t.TempDir()
+	sub := filepath.Join(src, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(sub, unix.MNT_DETACH) })
+	s := e.spec()
+	s.Mounts = append(s.Mounts,
+		specs.Mount{Destination: "/ro", Type: "bind", Source: src, Options: []string{"rbind", "ro"}},
+		specs.Mount{Destination: "/rro", Type: "bind", Source: src, Options: []string{"rbind", "rro"}})
+	e.writeSpec(s)
+	r := e.cfd("run", "-b", e.bundle, e.id)
+	if want := "ro-sub-rw\nro-top-ro\nrro-sub-ro\nrro-top-ro\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("rbind ro and rro with a submount: %v, want stdout %q", r, want)
+	}
+}

@@ -111,6 +111,8 @@ func (c *Container) cgroupMounts(m mounttree.Mount) []mounttree.Mount {
 		}
 		m.Type, m.Source, m.Recursive = "bind", "/sys/fs/cgroup", true
 		m.Attr |= unix.MOUNT_ATTR_RDONLY
+		m.RecAttr |= unix.MOUNT_ATTR_RDONLY
+		m.RecClearAttr &^= unix.MOUNT_ATTR_RDONLY
 		return []mounttree.Mount{m}
 	}
 	paths := cg.Paths()

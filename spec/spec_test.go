@@ -767,7 +767,7 @@ func TestTranslateRelativePaths(t *testing.T) {
 	}
 	got := cfg.Mounts[len(cfg.Mounts)-3:]
 	want := []mounttree.Mount{
-		{Type: "bind", Source: filepath.Join(dir, "volumes/data"), Target: "/data", Recursive: true},
+		{Type: "bind", Source: filepath.Join(dir, "volumes/data"), Target: "/data", Recursive: true, ClearAttr: ro},
 		{Type: "bind", Source: "/var/lib/../x", Target: "/abs"},
 		{Type: "bind", Source: filepath.Join(dir, "hosts"), Target: "/etc/hosts", Attr: ro},
 	}
@@ -792,10 +792,12 @@ func TestMountOptions(t *testing.T) {
 		nosymfollow = unix.MOUNT_ATTR_NOSYMFOLLOW
 	)
 	type result struct {
-		attr, clear uint64
-		prop        int
-		data        []string
-		recursive   bool
+		attr, clear       uint64
+		recAttr, recClear uint64
+		recAtime          bool
+		prop              int
+		data              []string
+		recursive         bool
 	}
 	for _, tc := range []struct {
 		opts []string
@@ -804,33 +806,35 @@ func TestMountOptions(t *testing.T) {
 	}{
 		{nil, result{}, result{}, result{recursive: true}},
 		{[]string{"ro"}, result{attr: ro}, result{attr: ro}, result{attr: ro, recursive: true}},
-		{[]string{"rw"}, result{}, result{clear: ro}, result{recursive: true}},
-		{[]string{"ro", "rw"}, result{}, result{clear: ro}, result{recursive: true}},
+		{[]string{"rw"}, result{}, result{clear: ro}, result{clear: ro, recursive: true}},
+		{[]string{"ro", "rw"}, result{}, result{clear: ro}, result{clear: ro, recursive: true}},
 		{[]string{"rw", "ro"}, result{attr: ro}, result{attr: ro}, result{attr: ro, recursive: true}},
 		{[]string{"nosuid"}, result{attr: nosuid}, result{attr: nosuid}, result{attr: nosuid, recursive: true}},
-		{[]string{"suid"}, result{}, result{clear: nosuid}, result{recursive: true}},
+		{[]string{"suid"}, result{}, result{clear: nosuid}, result{clear: nosuid, recursive: true}},
 		{[]string{"nodev"}, result{attr: nodev}, result{attr: nodev}, result{attr: nodev, recursive: true}},
-		{[]string{"dev"}, result{}, result{clear: nodev}, result{recursive: true}},
+		{[]string{"dev"}, result{}, result{clear: nodev}, result{clear: nodev, recursive: true}},
 		{[]string{"noexec"}, result{attr: noexec}, result{attr: noexec}, result{attr: noexec, recursive: true}},
-		{[]string{"exec"}, result{}, result{clear: noexec}, result{recursive: true}},
+		{[]string{"exec"}, result{}, result{clear: noexec}, result{clear: noexec, recursive: true}},
 		{[]string{"nodiratime"}, result{attr: nodiratime}, result{attr: nodiratime}, result{attr: nodiratime, recursive: true}},
-		{[]string{"diratime"}, result{}, result{clear: nodiratime}, result{recursive: true}},
+		{[]string{"diratime"}, result{}, result{clear: nodiratime}, result{clear: nodiratime, recursive: true}},
 		{[]string{"nosymfollow"}, result{attr: nosymfollow}, result{attr: nosymfollow}, result{attr: nosymfollow, recursive: true}},
-		{[]string{"symfollow"}, result{}, result{clear: nosymfollow}, result{recursive: true}},
-		// The recursive forms clear on an rbind too.
-		{[]string{"rro"}, result{attr: ro}, result{attr: ro}, result{attr: ro, recursive: true}},
-		{[]string{"rrw"}, result{}, result{clear: ro}, result{clear: ro, recursive: true}},
-		{[]string{"rnosuid", "rsuid"}, result{}, result{clear: nosuid}, result{clear: nosuid, recursive: true}},
-		{[]string{"rnodev"}, result{attr: nodev}, result{attr: nodev}, result{attr: nodev, recursive: true}},
-		{[]string{"rdev"}, result{}, result{clear: nodev}, result{clear: nodev, recursive: true}},
-		{[]string{"rnoexec"}, result{attr: noexec}, result{attr: noexec}, result{attr: noexec, recursive: true}},
-		{[]string{"rexec"}, result{}, result{clear: noexec}, result{clear: noexec, recursive: true}},
-		{[]string{"rnodiratime"}, result{attr: nodiratime}, result{attr: nodiratime}, result{attr: nodiratime, recursive: true}},
-		{[]string{"rdiratime"}, result{}, result{clear: nodiratime}, result{clear: nodiratime, recursive: true}},
-		{[]string{"rnosymfollow"}, result{attr: nosymfollow}, result{attr: nosymfollow}, result{attr: nosymfollow, recursive: true}},
-		{[]string{"rsymfollow"}, result{}, result{clear: nosymfollow}, result{clear: nosymfollow, recursive: true}},
-		{[]string{"rro", "rw"}, result{}, result{clear: ro}, result{recursive: true}},
-		{[]string{"ro", "rrw"}, result{}, result{clear: ro}, result{clear: ro, recursive: true}},
+		{[]string{"symfollow"}, result{}, result{clear: nosymfollow}, result{clear: nosymfollow, recursive: true}},
+		// On an rbind the plain forms go on the top mount, the recursive
+		// ones on the tree.
+		{[]string{"rro"}, result{attr: ro}, result{attr: ro}, result{recAttr: ro, recursive: true}},
+		{[]string{"rrw"}, result{}, result{clear: ro}, result{recClear: ro, recursive: true}},
+		{[]string{"rnosuid", "rsuid"}, result{}, result{clear: nosuid}, result{recClear: nosuid, recursive: true}},
+		{[]string{"rnodev"}, result{attr: nodev}, result{attr: nodev}, result{recAttr: nodev, recursive: true}},
+		{[]string{"rdev"}, result{}, result{clear: nodev}, result{recClear: nodev, recursive: true}},
+		{[]string{"rnoexec"}, result{attr: noexec}, result{attr: noexec}, result{recAttr: noexec, recursive: true}},
+		{[]string{"rexec"}, result{}, result{clear: noexec}, result{recClear: noexec, recursive: true}},
+		{[]string{"rnodiratime"}, result{attr: nodiratime}, result{attr: nodiratime}, result{recAttr: nodiratime, recursive: true}},
+		{[]string{"rdiratime"}, result{}, result{clear: nodiratime}, result{recClear: nodiratime, recursive: true}},
+		{[]string{"rnosymfollow"}, result{attr: nosymfollow}, result{attr: nosymfollow}, result{recAttr: nosymfollow, recursive: true}},
+		{[]string{"rsymfollow"}, result{}, result{clear: nosymfollow}, result{recClear: nosymfollow, recursive: true}},
+		{[]string{"rro", "rw"}, result{}, result{clear: ro}, result{clear: ro, recAttr: ro, recursive: true}},
+		{[]string{"ro", "rrw"}, result{}, result{clear: ro}, result{attr: ro, recClear: ro, recursive: true}},
+		{[]string{"ro", "rro"}, result{attr: ro}, result{attr: ro}, result{attr: ro, recAttr: ro, recursive: true}},
 		// atime: an enum, relatime (0) by default.
 		{[]string{"noatime"}, result{attr: noatime}, result{attr: noatime}, result{attr: noatime, recursive: true}},
 		{[]string{"noatime", "atime"}, result{}, result{}, result{recursive: true}},
@@ -841,12 +845,12 @@ func TestMountOptions(t *testing.T) {
 		{[]string{"noatime", "relatime"}, result{}, result{}, result{recursive: true}},
 		{[]string{"norelatime"}, result{}, result{}, result{recursive: true}},
 		{[]string{"strictatime", "norelatime"}, result{attr: strictatime}, result{attr: strictatime}, result{attr: strictatime, recursive: true}},
-		{[]string{"rnoatime"}, result{attr: noatime}, result{attr: noatime}, result{attr: noatime, recursive: true}},
-		{[]string{"rnoatime", "ratime"}, result{}, result{}, result{recursive: true}},
-		{[]string{"rstrictatime"}, result{attr: strictatime}, result{attr: strictatime}, result{attr: strictatime, recursive: true}},
-		{[]string{"rstrictatime", "rnostrictatime"}, result{}, result{}, result{recursive: true}},
-		{[]string{"rnoatime", "rrelatime"}, result{}, result{}, result{recursive: true}},
-		{[]string{"rnorelatime"}, result{}, result{}, result{recursive: true}},
+		{[]string{"rnoatime"}, result{attr: noatime}, result{attr: noatime}, result{attr: noatime, recAtime: true, recursive: true}},
+		{[]string{"rnoatime", "ratime"}, result{}, result{}, result{recAtime: true, recursive: true}},
+		{[]string{"rstrictatime"}, result{attr: strictatime}, result{attr: strictatime}, result{attr: strictatime, recAtime: true, recursive: true}},
+		{[]string{"rstrictatime", "rnostrictatime"}, result{}, result{}, result{recAtime: true, recursive: true}},
+		{[]string{"rnoatime", "rrelatime"}, result{}, result{}, result{recAtime: true, recursive: true}},
+		{[]string{"rnorelatime"}, result{}, result{}, result{recAtime: true, recursive: true}},
 		// Propagation: last wins.
 		{[]string{"private"}, result{prop: unix.MS_PRIVATE}, result{prop: unix.MS_PRIVATE}, result{prop: unix.MS_PRIVATE, recursive: true}},
 		{[]string{"rprivate"}, result{prop: unix.MS_PRIVATE}, result{prop: unix.MS_PRIVATE}, result{prop: unix.MS_PRIVATE, recursive: true}},
@@ -873,7 +877,7 @@ func TestMountOptions(t *testing.T) {
 		{[]string{"rw", "nosuid", "exec", "rprivate", "noatime"},
 			result{attr: nosuid | noatime, prop: unix.MS_PRIVATE},
 			result{attr: nosuid | noatime, clear: ro | noexec, prop: unix.MS_PRIVATE},
-			result{attr: nosuid | noatime, prop: unix.MS_PRIVATE, recursive: true}},
+			result{attr: nosuid | noatime, clear: ro | noexec, prop: unix.MS_PRIVATE, recursive: true}},
 	} {
 		for _, kind := range []string{"fs", "bind", "rbind"} {
 			m := specs.Mount{Destination: "/mnt", Type: "tmpfs", Source: "tmpfs", Options: tc.opts}
@@ -898,7 +902,8 @@ func TestMountOptions(t *testing.T) {
 				wantType, wantSource = "bind", "/bundle/tmpfs"
 			}
 			wantM := mounttree.Mount{Type: wantType, Source: wantSource, Target: "/mnt", Recursive: want.recursive,
-				Attr: want.attr, ClearAttr: want.clear, Data: want.data, Propagation: want.prop}
+				Attr: want.attr, ClearAttr: want.clear, Data: want.data, Propagation: want.prop,
+				RecAttr: want.recAttr, RecClearAttr: want.recClear, RecAtime: want.recAtime}
 			if !reflect.DeepEqual(got, wantM) {
 				t.Errorf("%s %q:\n got %+v\nwant %+v", kind, tc.opts, got, wantM)
 			}

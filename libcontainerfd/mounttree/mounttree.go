@@ -45,8 +45,8 @@ type Mount struct {
 	Source string
 	// Target is the path inside the container root.
 	Target string
-	// Recursive makes a bind an rbind (AT_RECURSIVE) and applies Attr,
-	// ClearAttr and Propagation to every mount of the tree.
+	// Recursive makes a bind an rbind (AT_RECURSIVE) and applies
+	// Propagation, RecAttr and RecClearAttr to every mount of the tree.
 	Recursive bool
 	// Attr holds MOUNT_ATTR_RDONLY, NOSUID, NODEV, NOEXEC, NOSYMFOLLOW,
 	// NODIRATIME and one of the atime settings MOUNT_ATTR_RELATIME (0, the
@@ -55,12 +55,22 @@ type Mount struct {
 	// A new filesystem gets exactly these. A bind starts from the source
 	// mount's attributes: the flags in Attr are added, those in ClearAttr
 	// removed, and the atime setting becomes the one in Attr (changed only
-	// when it differs, so a locked but equal setting is no error).
+	// when it differs, so a locked but equal setting is no error). On an
+	// rbind they go on the top mount only, as mount(8) and runc do with
+	// "ro": the mounts below keep their own.
 	Attr uint64
 	// ClearAttr holds MOUNT_ATTR_* flags to remove from a bind (OCI "rw",
 	// "suid", "dev", "exec", "symfollow", "diratime"). Unused for new
 	// filesystems, which start with none.
 	ClearAttr uint64
+	// RecAttr and RecClearAttr are flags (no atime setting) to set and
+	// remove on every mount of an rbind's tree, after Attr and ClearAttr
+	// (OCI "rro", "rnosuid", "rrw", …). RecAtime puts Attr's atime
+	// setting on every mount of the tree too ("rnoatime", …). On a plain
+	// bind they mean the same as Attr and ClearAttr; unused for new
+	// filesystems.
+	RecAttr, RecClearAttr uint64
+	RecAtime              bool
 	// Data are filesystem options for fsconfig(2): "key=value" is passed
 	// as FSCONFIG_SET_STRING, a bare "key" as FSCONFIG_SET_FLAG ("mode=755",
 	// "size=65536k", "newinstance", "ptmxmode=0666", "gid=5", "ro"). Ids in
@@ -278,6 +288,12 @@ func checkAttr(m Mount) error {
 	if both := m.Attr & m.ClearAttr; both != 0 {
 		return fmt.Errorf("attributes %#x both set and cleared: %w", both, unix.EINVAL)
 	}
+	if bad := (m.RecAttr | m.RecClearAttr) &^ attrFlags; bad != 0 {
+		return fmt.Errorf("unsupported recursive attributes %#x: %w", bad, unix.EINVAL)
+	}
+	if both := m.RecAttr & m.RecClearAttr; both != 0 {
+		return fmt.Errorf("recursive attributes %#x both set and cleared: %w", both, unix.EINVAL)
+	}
 	switch m.Propagation {
 	case 0, unix.MS_PRIVATE, unix.MS_SLAVE, unix.MS_SHARED, unix.MS_UNBINDABLE:
 	default:
@@ -286,12 +302,15 @@ func checkAttr(m Mount) error {
 	return nil
 }
 
-// setupBind applies m's attributes and propagation to the detached bind fd.
+// setupBind applies m's attributes and propagation to the detached bind
+// fd: Attr and ClearAttr to the top mount, then RecAttr and RecClearAttr
+// to the tree.
 func setupBind(fd int, m Mount) error {
-	attr := unix.MountAttr{
+	top := unix.MountAttr{
 		Attr_set: m.Attr & attrFlags,
 		Attr_clr: m.ClearAttr,
 	}
+	rec := unix.MountAttr{Attr_set: m.RecAttr, Attr_clr: m.RecClearAttr}
 	want := m.Attr & unix.MOUNT_ATTR__ATIME
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &sfs); err != nil {
@@ -306,13 +325,22 @@ func setupBind(fd int, m Mount) error {
 	}
 	// MOUNT_ATTR_RELATIME is 0: the atime setting is changed by clearing
 	// the whole _ATIME field and setting the new value.
-	if want != have || m.Recursive {
-		attr.Attr_clr |= unix.MOUNT_ATTR__ATIME
-		attr.Attr_set |= want
+	if want != have {
+		top.Attr_clr |= unix.MOUNT_ATTR__ATIME
+		top.Attr_set |= want
 	}
-	if attr.Attr_set != 0 || attr.Attr_clr != 0 {
-		if err := unix.MountSetattr(fd, "", setattrFlags(m), &attr); err != nil {
-			return fmt.Errorf("mount_setattr %s: %w", attrString(attr), err)
+	if m.RecAtime && m.Recursive {
+		rec.Attr_clr |= unix.MOUNT_ATTR__ATIME
+		rec.Attr_set |= want
+	}
+	if top.Attr_set != 0 || top.Attr_clr != 0 {
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &top); err != nil {
+			return fmt.Errorf("mount_setattr %s: %w", attrString(top), err)
+		}
+	}
+	if rec.Attr_set != 0 || rec.Attr_clr != 0 {
+		if err := unix.MountSetattr(fd, "", setattrFlags(m), &rec); err != nil {
+			return fmt.Errorf("mount_setattr %s: %w", attrString(rec), err)
 		}
 	}
 	return setDetachedPropagation(fd, m)

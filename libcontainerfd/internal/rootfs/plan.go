@@ -216,8 +216,9 @@ func openInside(p *Plan, f *FDs) error {
 			// sysfs needs a network namespace of the container's own;
 			// without one it is the host's, bound read-only (as runc's
 			// spec --rootless writes it).
+			const hidden = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC
 			b := mounttree.Mount{Type: "bind", Source: "/sys", Target: m.Target, Recursive: true,
-				Attr: m.Attr | unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+				Attr: m.Attr | hidden, RecAttr: hidden}
 			fd, err = mounttree.Open(b, own)
 		}
 		if err != nil && m.Type == "bind" && devices[m.Target] {
