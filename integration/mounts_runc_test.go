@@ -3,6 +3,7 @@ package integration
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -91,4 +92,101 @@ touch /rro/top 2>/dev/null || echo rro-top-ro`)
 	if want := "ro-sub-rw\nro-top-ro\nrro-sub-ro\nrro-top-ro\n"; r.code != 0 || r.stdout != want {
 		t.Errorf("rbind ro and rro with a submount: %v, want stdout %q", r, want)
 	}
+}
+
+// runc 1.5 masks a directory with a read-only tmpfs of one block and one
+// inode (its default mode, 1777; any write fails with EROFS), made once
+// and bound on every later masked directory; a path listed twice is masked
+// once.
+func TestMaskedDirReadonlyTmpfs(t *testing.T) {
+	e := newEnv(t, "sh", "-c", `stat -c '%a %u %g' /mask-a /mask-b
+mkdir /mask-a/x 2>&1
+awk '$5 ~ /^\/mask-/ { print $5, $6, $(NF) }' /proc/self/mountinfo`)
+	s := e.spec()
+	for _, d := range []string{"mask-a", "mask-b"} {
+		if err := os.Mkdir(filepath.Join(s.Root.Path, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Linux.MaskedPaths = []string{"/mask-a", "/mask-b", "/mask-a/"}
+	s.Process.User = specs.User{UID: 1000, GID: 1000}
+	e.writeSpec(s)
+	r := e.cfd("run", "-b", e.bundle, e.id)
+	want := `1777 0 0
+1777 0 0
+mkdir: can't create directory '/mask-a/x': Read-only file system
+/mask-a ro,relatime ro,size=4k,nr_inodes=1
+/mask-b ro,relatime ro,size=4k,nr_inodes=1
+`
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("masked directories: %v\nwant stdout\n%s", r, want)
+	}
+}
+
+// runc keeps the config's order in /proc/self/mountinfo: the root, the
+// mounts as listed, then the read-only paths, then the masked ones. From
+// Linux 6.8 on, mountinfo lists mounts in the order they were made, not
+// attached, so each must be made in turn.
+func TestMountinfoOrder(t *testing.T) {
+	e := newEnv(t, "cat", "/proc/self/mountinfo")
+	s := e.spec()
+	for _, d := range []string{"ro-dir", "mask-dir", "a", "b"} {
+		if err := os.Mkdir(filepath.Join(s.Root.Path, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(s.Root.Path, "mask-file"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Mounts = append(s.Mounts,
+		specs.Mount{Destination: "/a", Type: "tmpfs", Source: "tmpfs"},
+		specs.Mount{Destination: "/b", Type: "bind", Source: t.TempDir(), Options: []string{"rbind"}},
+		specs.Mount{Destination: "/a/c", Type: "tmpfs", Source: "tmpfs"})
+	s.Linux.ReadonlyPaths = []string{"/proc/sys", "/ro-dir"}
+	s.Linux.MaskedPaths = []string{"/mask-file", "/mask-dir", "/proc/uptime"}
+	e.writeSpec(s)
+	want := []string{"/"}
+	for _, m := range s.Mounts {
+		want = append(want, m.Destination)
+	}
+	want = append(append(want, s.Linux.ReadonlyPaths...), s.Linux.MaskedPaths...)
+	r := e.cfd("run", "-b", e.bundle, e.id)
+	if r.code != 0 {
+		t.Fatalf("run: %v", r)
+	}
+	var got []string
+	for _, m := range mountsOf(r.stdout) {
+		// A cgroup mount expands to a hierarchy per controller below it
+		// on a v1 host; proc goes last where the kernel cannot make it
+		// for another pid namespace from outside (see docs/compat.md).
+		if strings.HasPrefix(m, "/sys/fs/cgroup/") || (m == "/proc" && !procFromOutside()) {
+			continue
+		}
+		got = append(got, m)
+	}
+	if !procFromOutside() {
+		want = slices.DeleteFunc(want, func(m string) bool { return m == "/proc" })
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("mountinfo's order inside:\n got %q\nwant %q", got, want)
+	}
+}
+
+// procFromOutside reports whether the runtime makes the container's proc
+// (fsconfig "pidns", Linux 6.18), unless the run switches it off.
+func procFromOutside() bool {
+	if strings.Contains(os.Getenv("CONTAINERFD_DISABLE"), "proc-pidns") {
+		return false
+	}
+	fs, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fs)
+	ns, err := unix.Open("/proc/self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(ns)
+	return unix.FsconfigSetFd(fs, "pidns", ns) == nil
 }

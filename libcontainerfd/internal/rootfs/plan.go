@@ -57,22 +57,17 @@ type Link struct {
 }
 
 // FDs are the open trees of a Plan, indexed by it: Root, Mounts[i] for
-// Plan.Mounts[i], Null[i] (a /dev/null to bind) for Plan.Masked[i]. An fd
-// of -1 is for the executor to open.
+// Plan.Mounts[i]. An fd of -1 is for the executor to open.
 type FDs struct {
 	Root   int
 	Mounts []int
-	Null   []int
 }
 
 // NoFDs is an FDs of p with none open.
 func NoFDs(p *Plan) *FDs {
-	f := &FDs{Root: -1, Mounts: make([]int, len(p.Mounts)), Null: make([]int, len(p.Masked))}
+	f := &FDs{Root: -1, Mounts: make([]int, len(p.Mounts))}
 	for i := range f.Mounts {
 		f.Mounts[i] = -1
-	}
-	for i := range f.Null {
-		f.Null[i] = -1
 	}
 	return f
 }
@@ -80,7 +75,7 @@ func NoFDs(p *Plan) *FDs {
 // List is the open fds in the plan's order, to send.
 func (f *FDs) List() []int {
 	var l []int
-	for _, fd := range append(append([]int{f.Root}, f.Mounts...), f.Null...) {
+	for _, fd := range append([]int{f.Root}, f.Mounts...) {
 		if fd >= 0 {
 			l = append(l, fd)
 		}
@@ -94,7 +89,7 @@ func Sent(p *Plan) int {
 	if p.Inside {
 		return 0
 	}
-	n := 1 + len(p.Masked)
+	n := 1
 	for _, m := range p.Mounts {
 		if !m.Inside {
 			n++
@@ -123,20 +118,17 @@ func Place(p *Plan, fds []int) (*FDs, error) {
 			f.Mounts[i] = next()
 		}
 	}
-	for i := range f.Null {
-		f.Null[i] = next()
-	}
 	return f, nil
 }
 
 // Close closes the fds not taken.
 func (f *FDs) Close() {
-	for _, fd := range append(append([]int{f.Root}, f.Mounts...), f.Null...) {
+	for _, fd := range append([]int{f.Root}, f.Mounts...) {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
 	}
-	f.Root, f.Mounts, f.Null = -1, nil, nil
+	f.Root, f.Mounts = -1, nil
 }
 
 // take hands over *fd to the caller.
@@ -147,7 +139,8 @@ func take(fd *int) int {
 }
 
 // Open opens p's trees in the namespaces ns (init's, that filesystems are
-// tied to): the root, each mount, and a /dev/null per masked path. A proc
+// tied to): the root and each mount, in the plan's order (the order in
+// which mountinfo lists them from Linux 6.8 on). A proc
 // the kernel cannot make for init's pid namespace is marked Inside and
 // left to the executor. userns, if set, gives the user namespace of an
 // idmapped mount with a mapping of its own.
@@ -185,18 +178,11 @@ func Open(p *Plan, ns mounttree.Namespaces, userns func(m mounttree.Mount) (int,
 			return nil, err
 		}
 	}
-	for i := range p.Masked {
-		if f.Null[i], err = DevNull(); err != nil {
-			f.Null[i] = -1
-			return nil, fmt.Errorf("mask paths: %w", err)
-		}
-	}
 	return f, nil
 }
 
 // openInside opens, in a rootless init, what a privileged runtime would
-// have sent (Plan.Inside): the root, each mount, a /dev/null per masked
-// path. It runs before anything is attached, while host paths still
+// have sent (Plan.Inside): the root and each mount. It runs before anything is attached, while host paths still
 // resolve as they do for the caller: init is root only in the container's
 // user namespace, so a bind reaches what the caller could reach, no more.
 func openInside(p *Plan, f *FDs) error {
@@ -229,12 +215,6 @@ func openInside(p *Plan, f *FDs) error {
 		}
 		f.Mounts[i] = fd
 	}
-	for i := range p.Masked {
-		if f.Null[i], err = DevNull(); err != nil {
-			f.Null[i] = -1
-			return fmt.Errorf("mask paths: %w", err)
-		}
-	}
 	return nil
 }
 
@@ -255,22 +235,25 @@ func rootlessMountError(m mounttree.Mount, err error) error {
 	return fmt.Errorf("%w (rootless: a %s file system can only be mounted by a user namespace the kernel lets mount it, and only for namespaces it owns)", err, m.Type)
 }
 
-// DevNull returns a detached bind of the host's /dev/null, checked to be
-// the null device, to mask paths with (CVE-2025-31133).
-func DevNull() (int, error) {
-	src, err := unix.Open("/dev/null", unix.O_PATH|unix.O_CLOEXEC, 0)
+// openDevNull opens (O_PATH) the /dev/null that masks files, checked to be
+// the null device (CVE-2025-31133). Setup opens it before attaching
+// anything, in the new mount namespace that the runtime's (or the stage's)
+// was copied into, where nothing of the container's is reachable yet.
+func openDevNull() (int, error) {
+	fd, err := unix.Open("/dev/null", unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, err
+		return -1, fmt.Errorf("mask paths: open /dev/null: %w", err)
 	}
-	defer unix.Close(src)
 	var st unix.Stat_t
-	if err := unix.Fstat(src, &st); err != nil {
-		return -1, err
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("mask paths: /dev/null: %w", err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 1 || unix.Minor(st.Rdev) != 3 {
-		return -1, fmt.Errorf("/dev/null is not the null device")
+		unix.Close(fd)
+		return -1, fmt.Errorf("mask paths: /dev/null is not the null device")
 	}
-	return mounttree.OpenBindFD(src, mounttree.Mount{Type: "bind", Source: "/dev/null", Target: "/dev/null"})
+	return fd, nil
 }
 
 // StartPropagation is what the root and the binds are made before anything

@@ -57,6 +57,14 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 	}
 	// Modes are the config's, not reduced by our umask.
 	unix.Umask(0)
+	null := -1
+	if len(p.Masked) > 0 {
+		var err error
+		if null, err = openDevNull(); err != nil {
+			return err
+		}
+		defer unix.Close(null)
+	}
 	if p.Inside {
 		if err := openInside(p, f); err != nil {
 			return err
@@ -130,21 +138,15 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 			return err
 		}
 	}
-	for i, path := range p.Masked {
-		null := take(&f.Null[i])
-		if null < 0 {
-			return fmt.Errorf("mask %s: receive /dev/null: expected an fd", path)
-		}
-		err = mask(root, path, null)
-		unix.Close(null)
-		if err != nil {
-			return err
-		}
-	}
+	// runc's order: the read-only paths, then the masked ones; each mount
+	// is made as it is attached, so that mountinfo lists them so.
 	for _, path := range p.Readonly {
 		if err := readonly(root, path); err != nil {
 			return err
 		}
+	}
+	if err := mask(root, p.Masked, null); err != nil {
+		return err
 	}
 	if p.RootReadonly {
 		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
@@ -240,33 +242,64 @@ func symlink(root int, l Link) error {
 	return nil
 }
 
-// mask hides p: a directory under an empty read-only tmpfs, anything else
-// under null, a bind of the host's /dev/null made and checked by the
-// runtime (CVE-2025-31133). A missing path is skipped.
-func mask(root int, p string, null int) error {
-	fd, err := pathrs.OpenInRoot(root, p, unix.O_PATH|unix.O_NOFOLLOW, 0)
-	if err != nil && isNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("mask %s: %w", p, err)
-	}
-	var st unix.Stat_t
-	err = unix.Fstat(fd, &st)
-	unix.Close(fd)
-	if err != nil {
-		return fmt.Errorf("mask %s: %w", p, err)
-	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		m := mounttree.Mount{Type: "tmpfs", Source: "tmpfs", Target: p, Attr: unix.MOUNT_ATTR_RDONLY, Data: []string{"size=0", "mode=0555"}}
-		tfd, err := mounttree.Open(m, mounttree.OwnNamespaces())
+// mask hides paths as runc does: a directory under a read-only tmpfs of
+// one block and one inode (any write fails with EROFS), made for the first
+// directory and bound on every later one; anything else under a bind of
+// null, the checked /dev/null (CVE-2025-31133). A path listed twice is
+// masked once, a missing one is skipped.
+func mask(root int, paths []string, null int) error {
+	dirMask := -1 // the first directory's tmpfs, once attached
+	defer func() {
+		if dirMask >= 0 {
+			unix.Close(dirMask)
+		}
+	}()
+	seen := map[string]bool{}
+	for _, p := range paths {
+		if p = path.Clean(p); seen[p] {
+			continue
+		}
+		seen[p] = true
+		fd, err := pathrs.OpenInRoot(root, p, unix.O_PATH|unix.O_NOFOLLOW, 0)
+		if err != nil && isNotExist(err) {
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("mask %s: %w", p, err)
 		}
-		defer unix.Close(tfd)
-		return mounttree.Attach(root, m, tfd)
+		var st unix.Stat_t
+		err = unix.Fstat(fd, &st)
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("mask %s: %w", p, err)
+		}
+		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+		m := mounttree.Mount{Type: "bind", Source: "/dev/null", Target: p}
+		switch {
+		case !isDir:
+			fd, err = mounttree.OpenBindFD(null, m)
+		case dirMask >= 0:
+			m.Source = "tmpfs"
+			fd, err = mounttree.OpenBindFD(dirMask, m)
+		default:
+			m = mounttree.Mount{Type: "tmpfs", Source: "tmpfs", Target: p, Attr: unix.MOUNT_ATTR_RDONLY,
+				Data: []string{"ro", "nr_blocks=1", "nr_inodes=1"}}
+			fd, err = mounttree.Open(m, mounttree.OwnNamespaces())
+		}
+		if err != nil {
+			return fmt.Errorf("mask %s: %w", p, err)
+		}
+		if err := mounttree.Attach(root, m, fd); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("mask %s: %w", p, err)
+		}
+		if isDir && dirMask < 0 {
+			dirMask = fd
+		} else {
+			unix.Close(fd)
+		}
 	}
-	return mounttree.Attach(root, mounttree.Mount{Type: "bind", Source: "/dev/null", Target: p}, null)
+	return nil
 }
 
 // readonly makes p a read-only bind of itself. A missing path is skipped.
