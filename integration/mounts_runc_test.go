@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -189,4 +190,37 @@ func procFromOutside() bool {
 	}
 	defer unix.Close(ns)
 	return unix.FsconfigSetFd(fs, "pidns", ns) == nil
+}
+
+// A cgroup mount shows the container's own limits where programs read them
+// (JVMs, GOMEMLIMIT helpers, cAdvisor): on a v1 or hybrid host, as runc
+// does, a tmpfs with each v1 hierarchy bound read-only at the container's
+// cgroup (a hybrid host's cgroup2, which holds no controllers, is not
+// shown); on a pure cgroup2 host, cgroup2.
+func TestCgroupMountShowsLimits(t *testing.T) {
+	const limit = 64 << 20
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &st); err != nil {
+		t.Fatal(err)
+	}
+	v2 := st.Type == unix.CGROUP2_SUPER_MAGIC
+	script := `cat /sys/fs/cgroup/memory.max; test -e /sys/fs/cgroup/memory || echo no-v1`
+	want := fmt.Sprintf("%d\nno-v1\n", limit)
+	if !v2 {
+		if err := unix.Statfs("/sys/fs/cgroup/memory", &st); err != nil || st.Type != unix.CGROUP_SUPER_MAGIC {
+			t.Skip("needs a cgroup v1 memory hierarchy at /sys/fs/cgroup/memory, or a pure cgroup2 host")
+		}
+		script = `cat /sys/fs/cgroup/memory/memory.limit_in_bytes
+test -e /sys/fs/cgroup/cgroup.controllers || echo no-cgroup2
+echo 1 2>/dev/null >/sys/fs/cgroup/memory/memory.limit_in_bytes || echo read-only`
+		want = fmt.Sprintf("%d\nno-cgroup2\nread-only\n", limit)
+	}
+	e := newEnv(t, "sh", "-c", script)
+	s := e.spec()
+	memLimit := int64(limit)
+	s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &memLimit}}
+	e.writeSpec(s)
+	if r := e.cfd("run", "-b", e.bundle, e.id); r.code != 0 || r.stdout != want {
+		t.Errorf("limits under /sys/fs/cgroup inside: %v, want stdout %q", r, want)
+	}
 }

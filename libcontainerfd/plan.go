@@ -22,15 +22,19 @@ import (
 // attaches and creates: a "cgroup" mount becomes the container's own cgroup
 // hierarchy, and inside a user namespace or rootless, where mknod is not allowed,
 // devices become binds of the host's nodes.
-func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice) {
+func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice, []rootfs.Link) {
 	cfg := c.cfg
-	var ms []mounttree.Mount
+	var (
+		ms    []mounttree.Mount
+		links []rootfs.Link
+	)
 	for _, m := range cfg.Mounts {
 		if m.Type != "cgroup" {
 			ms = append(ms, m)
 			continue
 		}
-		ms = append(ms, c.cgroupMounts(m)...)
+		cms, cls := c.cgroupMounts(m)
+		ms, links = append(ms, cms...), append(links, cls...)
 	}
 	// A bind is a clone of its source, and a clone of a shared mount (a
 	// systemd host's, dockerd's data root) joins its peer group: a mount
@@ -43,7 +47,7 @@ func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice) {
 	}
 	userns := c.st.Namespaces&unix.CLONE_NEWUSER != 0
 	if !userns && !cfg.Rootless {
-		return ms, cfg.Devices
+		return ms, cfg.Devices, links
 	}
 	if userns && !cfg.buildInside() { // else init makes them inside, where ids need no mapping
 		for i := range ms {
@@ -54,7 +58,7 @@ func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice) {
 		ms = append(ms, mounttree.Mount{Type: "bind", Source: d.Path, Target: d.Path,
 			Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
 	}
-	return ms, nil
+	return ms, nil, links
 }
 
 // mapOwner gives a filesystem that we make outside a user namespace the
@@ -94,11 +98,17 @@ func mapOwner(m mounttree.Mount, uids, gids idmap.Map) mounttree.Mount {
 	return m
 }
 
-// cgroupMounts is what a "cgroup" mount means here: with a cgroup namespace
-// and cgroup2, a cgroup2 mount (its root is the container's cgroup); without
-// a namespace, a bind of the container's own cgroup2 directory; with cgroup
-// v1 only, a tmpfs with a bind of the container's directory per controller.
-func (c *Container) cgroupMounts(m mounttree.Mount) []mounttree.Mount {
+// cgroupMounts is what a "cgroup" mount means here: with cgroup2 alone (a
+// pure cgroup2 host, or a rootless cgroup in a delegated subtree), with a
+// cgroup namespace, a cgroup2 mount (its root is the
+// container's cgroup), and without one, a bind of the container's own
+// cgroup2 directory. On a v1 or hybrid host, as runc does, a tmpfs with
+// the container's own directory of each v1 hierarchy bound below it, named
+// as the hierarchy (controllers mounted together, "cpu,cpuacct", get a
+// link per controller); a hybrid host's cgroup2, which holds no
+// controllers, is not shown, so programs read their limits where v1 puts
+// them (/sys/fs/cgroup/memory/memory.limit_in_bytes).
+func (c *Container) cgroupMounts(m mounttree.Mount) ([]mounttree.Mount, []rootfs.Link) {
 	cg := c.Cgroup()
 	if cg == nil {
 		// No cgroup of its own (rootless): with a cgroup namespace, cgroup2
@@ -107,37 +117,55 @@ func (c *Container) cgroupMounts(m mounttree.Mount) []mounttree.Mount {
 		// (CVE-2023-25809).
 		if c.cfg.newNS(unix.CLONE_NEWCGROUP) {
 			m.Type = "cgroup2"
-			return []mounttree.Mount{m}
+			return []mounttree.Mount{m}, nil
 		}
 		m.Type, m.Source, m.Recursive = "bind", "/sys/fs/cgroup", true
 		m.Attr |= unix.MOUNT_ATTR_RDONLY
 		m.RecAttr |= unix.MOUNT_ATTR_RDONLY
 		m.RecClearAttr &^= unix.MOUNT_ATTR_RDONLY
-		return []mounttree.Mount{m}
+		return []mounttree.Mount{m}, nil
 	}
 	paths := cg.Paths()
-	if dir, ok := paths[cgroups.KeyUnified]; ok {
+	if dir, ok := paths[cgroups.KeyUnified]; ok && len(paths) == 1 {
 		if c.cfg.newNS(unix.CLONE_NEWCGROUP) {
 			m.Type = "cgroup2"
-			return []mounttree.Mount{m}
+			return []mounttree.Mount{m}, nil
 		}
 		m.Type, m.Source = "bind", dir
-		return []mounttree.Mount{m}
+		return []mounttree.Mount{m}, nil
 	}
 	tmpfs := m
 	tmpfs.Type, tmpfs.Source, tmpfs.Data = "tmpfs", "tmpfs", []string{"mode=755"}
-	tmpfs.Attr &^= unix.MOUNT_ATTR_RDONLY // binds go in first; see below
+	// runc's tmpfs is writable whatever the config says; the hierarchies
+	// below it take the config's flags.
+	tmpfs.Attr &^= unix.MOUNT_ATTR_RDONLY
 	ms := []mounttree.Mount{tmpfs}
-	ctrls := make([]string, 0, len(paths))
-	for ctrl := range paths {
-		ctrls = append(ctrls, ctrl)
+	byDir := map[string][]string{}
+	for ctrl, dir := range paths {
+		if ctrl != cgroups.KeyUnified {
+			byDir[dir] = append(byDir[dir], strings.TrimPrefix(ctrl, "name="))
+		}
 	}
-	sort.Strings(ctrls)
-	for _, ctrl := range ctrls {
-		name := strings.TrimPrefix(ctrl, "name=")
-		ms = append(ms, mounttree.Mount{Type: "bind", Source: paths[ctrl], Target: path.Join(m.Target, name), Attr: m.Attr})
+	var names []string
+	dirOf := map[string]string{}
+	for dir, ctrls := range byDir {
+		sort.Strings(ctrls)
+		name := strings.Join(ctrls, ",")
+		names = append(names, name)
+		dirOf[name] = dir
 	}
-	return ms
+	sort.Strings(names)
+	var links []rootfs.Link
+	for _, name := range names {
+		ms = append(ms, mounttree.Mount{Type: "bind", Source: dirOf[name], Target: path.Join(m.Target, name),
+			Attr: m.Attr, ClearAttr: m.ClearAttr, Propagation: m.Propagation})
+		if ctrls := strings.Split(name, ","); len(ctrls) > 1 {
+			for _, ctrl := range ctrls {
+				links = append(links, rootfs.Link{Path: path.Join(m.Target, ctrl), Target: name})
+			}
+		}
+	}
+	return ms, links
 }
 
 // initMessage is init's orders for ForkInit of a process pc: with
@@ -189,11 +217,12 @@ func (c *Container) rootPlan() rootfs.Plan {
 		}
 		return p
 	}
+	ms, devices, links := c.expandMounts()
+	p.Links = links
 	for _, l := range cfg.Links {
 		p.Links = append(p.Links, rootfs.Link{Path: l.Path, Target: l.Target})
 	}
 	p.Masked, p.Readonly = cfg.MaskedPaths, cfg.ReadonlyPaths
-	ms, devices := c.expandMounts()
 	for _, m := range ms {
 		p.Mounts = append(p.Mounts, rootfs.Mount{Mount: m})
 	}

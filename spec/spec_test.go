@@ -707,7 +707,7 @@ func TestTranslateDefaultRootless(t *testing.T) {
 	mounts := defaultMountsWant()
 	mounts[2].Data = []string{"newinstance", "ptmxmode=0666", "mode=0620"}
 	mounts[5] = mounttree.Mount{Type: "bind", Source: "/sys", Target: "/sys", Recursive: true,
-		Attr: nosuid | noexec | nodev | ro}
+		Attr: nosuid | noexec | nodev | ro, RecAttr: ro}
 	want := &libcontainerfd.Config{
 		Flags: libcontainerfd.NewEmptyFS,
 		Namespaces: []libcontainerfd.Namespace{
