@@ -224,3 +224,33 @@ echo 1 2>/dev/null >/sys/fs/cgroup/memory/memory.limit_in_bytes || echo read-onl
 		t.Errorf("limits under /sys/fs/cgroup inside: %v, want stdout %q", r, want)
 	}
 }
+
+// With a user namespace, runc's init makes /dev's mounts, links and masks
+// inside it, so they belong to the container's root. containerfd makes
+// them outside, as the host's root, whose files are the overflow id 65534
+// inside unless given to the container's root: the /dev tmpfs (uid=, gid=),
+// the roots of devpts and mqueue and devpts' ptmx (chown), the links
+// (/dev/fd, /dev/ptmx, /dev/stdin …) and a masked directory's tmpfs.
+func TestUsernsDevOwnership(t *testing.T) {
+	e := newEnv(t, "sh", "-c", `stat -c '%n %u:%g' /dev /dev/pts /dev/pts/ptmx /dev/mqueue /dev/shm /dev/fd /dev/ptmx /dev/stdin /dev/stdout /dev/stderr /mask-dir`)
+	s := e.spec()
+	if err := os.Mkdir(filepath.Join(s.Root.Path, "mask-dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := chownTree(s.Root.Path, 100000, 100000); err != nil {
+		t.Fatal(err)
+	}
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specsUserNS())
+	s.Linux.UIDMappings, s.Linux.GIDMappings = idMap100000(), idMap100000()
+	s.Linux.MaskedPaths = append(s.Linux.MaskedPaths, "/mask-dir")
+	e.writeSpec(s)
+	r := e.cfd("run", "-b", e.bundle, e.id)
+	if r.code != 0 {
+		t.Fatalf("run: %v", r)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if !strings.HasSuffix(l, " 0:0") {
+			t.Errorf("%s, want the container's root, 0:0", l)
+		}
+	}
+}

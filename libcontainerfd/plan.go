@@ -217,6 +217,13 @@ func (c *Container) rootPlan() rootfs.Plan {
 		}
 		return p
 	}
+	if c.st.Namespaces&unix.CLONE_NEWUSER != 0 && !p.Inside {
+		uid, uok := cfg.UIDMappings.ToHost(0)
+		gid, gok := cfg.GIDMappings.ToHost(0)
+		if uok && gok {
+			p.Owner = &rootfs.Owner{UID: int(uid), GID: int(gid)}
+		}
+	}
 	ms, devices, links := c.expandMounts()
 	p.Links = links
 	for _, l := range cfg.Links {

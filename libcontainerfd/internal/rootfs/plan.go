@@ -35,12 +35,21 @@ type Plan struct {
 	// private).
 	Propagation int  `json:"propagation,omitempty"`
 	NoPivot     bool `json:"noPivot,omitempty"`
+	// Owner, with a user namespace, is the container's root as the host
+	// sees it: what the runtime makes (the roots of devpts and mqueue,
+	// devpts' ptmx, links, mask tmpfs) is given to it, as runc's init
+	// makes them inside the user namespace. Not sent to a stage, which
+	// runs inside it: what it makes is the container root's already.
+	Owner *Owner `json:"-"`
 	// Inside: the executor opens the root and every mount itself, from
 	// inside the container's user namespace (a rootless runtime cannot
 	// build mounts; see libcontainerfd's rootless.go), before anything
 	// is attached, while host paths resolve as they do for the caller.
 	Inside bool `json:"inside,omitempty"`
 }
+
+// Owner is a uid and gid as the host sees them.
+type Owner struct{ UID, GID int }
 
 // Mount is a mount of the plan.
 type Mount struct {
@@ -177,6 +186,9 @@ func Open(p *Plan, ns mounttree.Namespaces, userns func(m mounttree.Mount) (int,
 			f.Mounts[i] = -1
 			return nil, err
 		}
+		if err := chownRoot(f.Mounts[i], m.Mount, p.Owner); err != nil {
+			return nil, err
+		}
 	}
 	return f, nil
 }
@@ -214,6 +226,25 @@ func openInside(p *Plan, f *FDs) error {
 			return rootlessMountError(m.Mount, err)
 		}
 		f.Mounts[i] = fd
+	}
+	return nil
+}
+
+// chownRoot gives owner the root of a devpts or mqueue made here, outside
+// the container's user namespace: they take the maker's ids and have no
+// option to say others (tmpfs has uid= and gid=), so they would belong to
+// the overflow id inside. devpts' ptmx too.
+func chownRoot(fd int, m mounttree.Mount, owner *Owner) error {
+	if owner == nil || (m.Type != "devpts" && m.Type != "mqueue") {
+		return nil
+	}
+	if err := unix.Fchownat(fd, "", owner.UID, owner.GID, unix.AT_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mount %s on %s: chown to the container's root: %w", m.Type, m.Target, err)
+	}
+	if m.Type == "devpts" {
+		if err := unix.Fchownat(fd, "ptmx", owner.UID, owner.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("mount devpts on %s: chown ptmx to the container's root: %w", m.Target, err)
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strconv"
 
 	"github.com/containerfd/containerfd/libcontainerfd/internal/fscopy"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
@@ -134,7 +135,7 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 		}
 	}
 	for _, l := range p.Links {
-		if err := symlink(root, l); err != nil {
+		if err := symlink(root, l, p.Owner); err != nil {
 			return err
 		}
 	}
@@ -145,7 +146,7 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 			return err
 		}
 	}
-	if err := mask(root, p.Masked, null); err != nil {
+	if err := mask(root, p.Masked, null, p.Owner); err != nil {
 		return err
 	}
 	if p.RootReadonly {
@@ -230,14 +231,26 @@ func mknod(root int, d specs.LinuxDevice) error {
 	return nil
 }
 
-func symlink(root int, l Link) error {
+// symlink makes l inside root, owned by owner if set; one already there is
+// left as it is.
+func symlink(root int, l Link, owner *Owner) error {
 	dir, err := pathrs.MkdirAllInRoot(root, path.Dir(l.Path), 0o755)
 	if err != nil {
 		return fmt.Errorf("symlink %s: %w", l.Path, err)
 	}
 	defer unix.Close(dir)
-	if err := unix.Symlinkat(l.Target, dir, path.Base(l.Path)); err != nil && err != unix.EEXIST {
+	name := path.Base(l.Path)
+	err = unix.Symlinkat(l.Target, dir, name)
+	if err == unix.EEXIST {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("symlink %s -> %s: %w", l.Path, l.Target, err)
+	}
+	if owner != nil {
+		if err := unix.Fchownat(dir, name, owner.UID, owner.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("symlink %s: chown to the container's root: %w", l.Path, err)
+		}
 	}
 	return nil
 }
@@ -246,8 +259,8 @@ func symlink(root int, l Link) error {
 // one block and one inode (any write fails with EROFS), made for the first
 // directory and bound on every later one; anything else under a bind of
 // null, the checked /dev/null (CVE-2025-31133). A path listed twice is
-// masked once, a missing one is skipped.
-func mask(root int, paths []string, null int) error {
+// masked once, a missing one is skipped. The tmpfs is owner's, if set.
+func mask(root int, paths []string, null int, owner *Owner) error {
 	dirMask := -1 // the first directory's tmpfs, once attached
 	defer func() {
 		if dirMask >= 0 {
@@ -284,6 +297,9 @@ func mask(root int, paths []string, null int) error {
 		default:
 			m = mounttree.Mount{Type: "tmpfs", Source: "tmpfs", Target: p, Attr: unix.MOUNT_ATTR_RDONLY,
 				Data: []string{"ro", "nr_blocks=1", "nr_inodes=1"}}
+			if owner != nil {
+				m.Data = append(m.Data, "uid="+strconv.Itoa(owner.UID), "gid="+strconv.Itoa(owner.GID))
+			}
 			fd, err = mounttree.Open(m, mounttree.OwnNamespaces())
 		}
 		if err != nil {
