@@ -254,3 +254,80 @@ func TestUsernsDevOwnership(t *testing.T) {
 		}
 	}
 }
+
+// A bind's flags as runc sets them (runc's mounts_sshfs.bats): with no
+// flag option the bind keeps its source's flags; one that names any flag
+// gets those it names and no others, but keeps the source's atime setting
+// unless an option sets one. With a user namespace runc binds inside it,
+// where the kernel locks the source's ro, nosuid, nodev, noexec and atime:
+// those stay, and an option that clears one fails the start.
+func TestBindFlagsAsRunc(t *testing.T) {
+	const (
+		ro, nosuid, nodev, noexec = unix.MS_RDONLY, unix.MS_NOSUID, unix.MS_NODEV, unix.MS_NOEXEC
+		noatime, nodiratime       = unix.MS_NOATIME, unix.MS_NODIRATIME
+	)
+	for _, c := range []struct {
+		name   string
+		source uintptr
+		opts   []string
+		want   string // the bind's options inside; "" for a failed start
+		userns string // the same with a user namespace
+	}{
+		{"no options", ro | noexec | nodiratime, []string{"bind"}, "ro,noexec,nodiratime,relatime", "ro,noexec,nodiratime,relatime"},
+		{"dev clears the rest", ro | noexec, []string{"bind", "dev"}, "rw,relatime", "ro,noexec,relatime"},
+		{"implied rw", ro, []string{"bind", "nosuid", "nodev"}, "rw,nosuid,nodev,relatime", "ro,nosuid,nodev,relatime"},
+		{"explicit rw", ro, []string{"bind", "rw", "nosuid"}, "rw,nosuid,relatime", ""},
+		{"ro keeps noatime", nosuid | nodev | noexec | noatime, []string{"bind", "ro"}, "ro,noatime", "ro,nosuid,nodev,noexec,noatime"},
+		{"rbind keeps noatime", noatime, []string{"rbind"}, "rw,noatime", "rw,noatime"},
+	} {
+		for _, userns := range []bool{false, true} {
+			want := c.want
+			if userns {
+				want = c.userns
+			}
+			t.Run(fmt.Sprintf("%s userns=%v", c.name, userns), func(t *testing.T) {
+				e := newEnv(t, "awk", `$5 == "/fl" { print $6 }`, "/proc/self/mountinfo")
+				src := t.TempDir()
+				if err := unix.Mount("tmpfs", src, "tmpfs", 0, "size=1m"); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { unix.Unmount(src, unix.MNT_DETACH) })
+				if err := unix.Mount("", src, "", unix.MS_REMOUNT|unix.MS_BIND|c.source, ""); err != nil {
+					t.Fatal(err)
+				}
+				s := e.spec()
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: "/fl", Type: "bind", Source: src, Options: c.opts})
+				if userns {
+					if err := chownTree(s.Root.Path, 100000, 100000); err != nil {
+						t.Fatal(err)
+					}
+					s.Linux.Namespaces = append(s.Linux.Namespaces, specsUserNS())
+					s.Linux.UIDMappings, s.Linux.GIDMappings = idMap100000(), idMap100000()
+				}
+				e.writeSpec(s)
+				r := e.cfd("run", "-b", e.bundle, e.id)
+				switch {
+				case want == "" && r.code == 0:
+					t.Errorf("options %q cleared a flag locked on the source: %v", c.opts, r)
+				case want != "" && (r.code != 0 || r.stdout != want+"\n"):
+					t.Errorf("options %q on a bind of a %s mount: %v, want %q", c.opts, mountFlagNames(c.source), r, want)
+				}
+			})
+		}
+	}
+}
+
+// mountFlagNames names MS_ flags for messages.
+func mountFlagNames(f uintptr) string {
+	var s []string
+	for _, n := range []struct {
+		f    uintptr
+		name string
+	}{{unix.MS_RDONLY, "ro"}, {unix.MS_NOSUID, "nosuid"}, {unix.MS_NODEV, "nodev"}, {unix.MS_NOEXEC, "noexec"},
+		{unix.MS_NOATIME, "noatime"}, {unix.MS_NODIRATIME, "nodiratime"}} {
+		if f&n.f != 0 {
+			s = append(s, n.name)
+		}
+	}
+	return strings.Join(s, ",")
+}

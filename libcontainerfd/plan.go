@@ -54,9 +54,17 @@ func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice, []ro
 			ms[i] = mapOwner(ms[i], cfg.UIDMappings, cfg.GIDMappings)
 		}
 	}
+	// runc binds inside the user namespace, where the kernel locks the
+	// flags the source has; the runtime binds outside it (or, rootless,
+	// inside, where the kernel does the same), and keeps them as runc.
+	for i := range ms {
+		if userns && ms[i].Type == "bind" {
+			ms[i].Locked = true
+		}
+	}
 	for _, d := range cfg.Devices {
 		ms = append(ms, mounttree.Mount{Type: "bind", Source: d.Path, Target: d.Path,
-			Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+			Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC, KeepAtime: true})
 	}
 	return ms, nil, links
 }
@@ -203,7 +211,7 @@ func (c *Container) initMessage(pc *msg.Process) msg.Init {
 func (c *Container) rootPlan() rootfs.Plan {
 	cfg := c.cfg
 	p := rootfs.Plan{
-		Root:         mounttree.Mount{Type: "bind", Source: cfg.Rootfs, Target: "/", Recursive: true},
+		Root:         mounttree.Mount{Type: "bind", Source: cfg.Rootfs, Target: "/", Recursive: true, KeepAtime: true},
 		RootReadonly: cfg.RootReadonly && !cfg.EmptyRoot, // an empty root must take mount points
 		Propagation:  cfg.RootPropagation,
 		NoPivot:      cfg.NoPivot,

@@ -57,6 +57,19 @@ var atimeOptions = map[string]func(cur uint64) uint64{
 	"nostrictatime": func(cur uint64) uint64 { return unless(cur, unix.MOUNT_ATTR_STRICTATIME) },
 }
 
+// atimeFlagOptions are the atime options as runc reads them for a bind:
+// each sets or clears one of MS_NOATIME, MS_RELATIME and MS_STRICTATIME,
+// and a bind keeps its source's atime setting unless one is left set
+// ("noatime,atime" keeps it, as does "atime" on a noatime source).
+var atimeFlagOptions = map[string]struct {
+	flag  uint64
+	clear bool
+}{
+	"noatime": {unix.MS_NOATIME, false}, "atime": {unix.MS_NOATIME, true},
+	"relatime": {unix.MS_RELATIME, false}, "norelatime": {unix.MS_RELATIME, true},
+	"strictatime": {unix.MS_STRICTATIME, false}, "nostrictatime": {unix.MS_STRICTATIME, true},
+}
+
 // unless returns the default (relatime) if cur is the setting to undo.
 func unless(cur, undo uint64) uint64 {
 	if cur == undo {
@@ -144,8 +157,13 @@ type mountOptions struct {
 	set, clear, topSet, topClear, recSet, recClear uint64
 	atime                                          uint64
 	// recAtime: an "r" atime option ("rnoatime") puts the atime setting on
-	// the whole tree of an rbind.
-	recAtime    bool
+	// the whole tree of an rbind. atimeFlags are the plain atime options
+	// read as runc reads them (atimeFlagOptions).
+	recAtime   bool
+	atimeFlags uint64
+	// named: a plain flag or atime option, set or cleared: a bind's top
+	// mount then gets the named flags and no others (runc's remount).
+	named       bool
 	propagation int
 	// data are filesystem options for fsconfig (with the superblock flags,
 	// in the order given); they mean nothing to a bind.
@@ -159,6 +177,7 @@ func parseMountOptions(p *problems, i int, opts []string) mountOptions {
 	for j, o := range opts {
 		if f, ok := attrOptions[o]; ok {
 			mo.apply(f.flag, f.clear, true)
+			mo.named = true
 			continue
 		}
 		// The recursive forms: "rro", "rnosuid", "ratime", …
@@ -175,6 +194,12 @@ func parseMountOptions(p *problems, i int, opts []string) mountOptions {
 		}
 		if f, ok := atimeOptions[o]; ok {
 			mo.atime = f(mo.atime)
+			mo.named = true
+			if f := atimeFlagOptions[o]; f.clear {
+				mo.atimeFlags &^= f.flag
+			} else {
+				mo.atimeFlags |= f.flag
+			}
 			continue
 		}
 		if prop, ok := propagationOptions[o]; ok {
@@ -348,10 +373,10 @@ func translateMount(bundle string, i int, m specs.Mount) mounttree.Mount {
 		out.ClearAttr = mo.topClear
 		out.RecAttr, out.RecClearAttr, out.RecAtime = mo.recSet, mo.recClear, mo.recAtime
 	}
-	// mounttree has no "keep the source's atime": a bind gets the atime
-	// setting in Attr (relatime unless an option says otherwise) where the
-	// source differs; runc leaves a bind's atime alone unless an option
-	// names one.
+	// As runc: a bind that names a flag gets those it names and no others
+	// (Exact); one without an atime option keeps the source's.
+	out.Exact = mo.named
+	out.KeepAtime = mo.atimeFlags == 0 && !mo.recAtime
 	// Filesystem options mean nothing to a bind; runc passes them to a bind
 	// mount(2), which ignores them, and so do we.
 	return out

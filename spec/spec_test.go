@@ -707,7 +707,7 @@ func TestTranslateDefaultRootless(t *testing.T) {
 	mounts := defaultMountsWant()
 	mounts[2].Data = []string{"newinstance", "ptmxmode=0666", "mode=0620"}
 	mounts[5] = mounttree.Mount{Type: "bind", Source: "/sys", Target: "/sys", Recursive: true,
-		Attr: nosuid | noexec | nodev | ro, RecAttr: ro}
+		Attr: nosuid | noexec | nodev | ro, RecAttr: ro, Exact: true, KeepAtime: true}
 	want := &libcontainerfd.Config{
 		Flags: libcontainerfd.NewEmptyFS,
 		Namespaces: []libcontainerfd.Namespace{
@@ -767,9 +767,9 @@ func TestTranslateRelativePaths(t *testing.T) {
 	}
 	got := cfg.Mounts[len(cfg.Mounts)-3:]
 	want := []mounttree.Mount{
-		{Type: "bind", Source: filepath.Join(dir, "volumes/data"), Target: "/data", Recursive: true, ClearAttr: ro},
-		{Type: "bind", Source: "/var/lib/../x", Target: "/abs"},
-		{Type: "bind", Source: filepath.Join(dir, "hosts"), Target: "/etc/hosts", Attr: ro},
+		{Type: "bind", Source: filepath.Join(dir, "volumes/data"), Target: "/data", Recursive: true, ClearAttr: ro, Exact: true, KeepAtime: true},
+		{Type: "bind", Source: "/var/lib/../x", Target: "/abs", KeepAtime: true},
+		{Type: "bind", Source: filepath.Join(dir, "hosts"), Target: "/etc/hosts", Attr: ro, Exact: true, KeepAtime: true},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("mounts:\n got %+v\nwant %+v", got, want)
@@ -904,12 +904,37 @@ func TestMountOptions(t *testing.T) {
 			wantM := mounttree.Mount{Type: wantType, Source: wantSource, Target: "/mnt", Recursive: want.recursive,
 				Attr: want.attr, ClearAttr: want.clear, Data: want.data, Propagation: want.prop,
 				RecAttr: want.recAttr, RecClearAttr: want.recClear, RecAtime: want.recAtime}
+			if kind != "fs" {
+				// runc's rule: a bind that names a plain flag or atime
+				// option gets exactly those; without an atime option it
+				// keeps the source's.
+				left, recursive := map[string]bool{}, false
+				for _, o := range tc.opts {
+					wantM.Exact = wantM.Exact || plainFlagOptions[o] || atimeOptionNames[o]
+					if atimeOptionNames[o] {
+						left[o] = true
+						left[map[string]string{"atime": "noatime", "norelatime": "relatime", "nostrictatime": "strictatime"}[o]] = false
+					} else if r, ok := strings.CutPrefix(o, "r"); ok && atimeOptionNames[r] {
+						recursive = true
+					}
+				}
+				wantM.KeepAtime = !recursive && !left["noatime"] && !left["relatime"] && !left["strictatime"]
+			}
 			if !reflect.DeepEqual(got, wantM) {
 				t.Errorf("%s %q:\n got %+v\nwant %+v", kind, tc.opts, got, wantM)
 			}
 		}
 	}
 }
+
+// plainFlagOptions and atimeOptionNames are the options runc counts as
+// naming a bind's flags (its remount) and its atime setting.
+var (
+	plainFlagOptions = map[string]bool{"ro": true, "rw": true, "nosuid": true, "suid": true, "nodev": true, "dev": true,
+		"noexec": true, "exec": true, "nodiratime": true, "diratime": true, "nosymfollow": true, "symfollow": true}
+	atimeOptionNames = map[string]bool{"atime": true, "noatime": true, "relatime": true, "norelatime": true,
+		"strictatime": true, "nostrictatime": true}
+)
 
 func TestTranslateMountTypes(t *testing.T) {
 	s := Default(false)
@@ -928,8 +953,8 @@ func TestTranslateMountTypes(t *testing.T) {
 		{Type: "proc", Source: "proc", Target: "/proc"},
 		{Type: "cgroup2", Source: "cgroup2", Target: "/sys/fs/cgroup", Attr: nosuid},
 		{Type: "tmpfs", Source: "tmpfs", Target: "/tmp"},
-		{Type: "bind", Source: "/etc/resolv.conf", Target: "/etc/resolv.conf", Attr: ro},
-		{Type: "bind", Source: "/x", Target: "/x"},
+		{Type: "bind", Source: "/etc/resolv.conf", Target: "/etc/resolv.conf", Attr: ro, Exact: true, KeepAtime: true},
+		{Type: "bind", Source: "/x", Target: "/x", KeepAtime: true},
 	}
 	if !reflect.DeepEqual(cfg.Mounts, want) {
 		t.Errorf("mounts:\n got %+v\nwant %+v", cfg.Mounts, want)

@@ -71,6 +71,21 @@ type Mount struct {
 	// filesystems.
 	RecAttr, RecClearAttr uint64
 	RecAtime              bool
+	// KeepAtime leaves a bind's atime setting (with nodiratime) as the
+	// source has it, whatever Attr says: what runc and mount(8) do when no
+	// atime option is given.
+	KeepAtime bool
+	// Exact gives a bind's top mount the flags in Attr and no others: the
+	// source's ro, nosuid, nodev, noexec and nosymfollow that Attr lacks
+	// are removed, as runc's MS_BIND|MS_REMOUNT with the config's flags
+	// does when a bind names any flag.
+	Exact bool
+	// Locked makes a bind as runc makes it for a container with a user
+	// namespace, inside it, where the kernel locks the source's ro,
+	// nosuid, nodev, noexec and atime settings: those the source has stay
+	// (even with Exact), and ClearAttr or an atime setting that would
+	// change one is an error.
+	Locked bool
 	// Data are filesystem options for fsconfig(2): "key=value" is passed
 	// as FSCONFIG_SET_STRING, a bare "key" as FSCONFIG_SET_FLAG ("mode=755",
 	// "size=65536k", "newinstance", "ptmxmode=0666", "gid=5", "ro"). Ids in
@@ -302,27 +317,69 @@ func checkAttr(m Mount) error {
 	return nil
 }
 
+// lockable are the flags the kernel locks on a mount copied into a mount
+// namespace of a less privileged user namespace (with the atime setting).
+const lockable = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV |
+	unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_NODIRATIME
+
+// stNosymfollow is statfs(2)'s ST_NOSYMFOLLOW (Linux 5.10).
+const stNosymfollow = 0x2000
+
+// sourceAttr reads a mount's flags and atime setting from its statfs flags.
+func sourceAttr(sfs *unix.Statfs_t) (flags, atime uint64) {
+	for _, f := range []struct {
+		st   int64
+		attr uint64
+	}{
+		{unix.ST_RDONLY, unix.MOUNT_ATTR_RDONLY}, {unix.ST_NOSUID, unix.MOUNT_ATTR_NOSUID},
+		{unix.ST_NODEV, unix.MOUNT_ATTR_NODEV}, {unix.ST_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
+		{unix.ST_NODIRATIME, unix.MOUNT_ATTR_NODIRATIME}, {stNosymfollow, unix.MOUNT_ATTR_NOSYMFOLLOW},
+	} {
+		if int64(sfs.Flags)&f.st != 0 {
+			flags |= f.attr
+		}
+	}
+	atime = unix.MOUNT_ATTR_STRICTATIME
+	switch {
+	case sfs.Flags&unix.ST_NOATIME != 0:
+		atime = unix.MOUNT_ATTR_NOATIME
+	case sfs.Flags&unix.ST_RELATIME != 0:
+		atime = unix.MOUNT_ATTR_RELATIME
+	}
+	return flags, atime
+}
+
 // setupBind applies m's attributes and propagation to the detached bind
 // fd: Attr and ClearAttr to the top mount, then RecAttr and RecClearAttr
 // to the tree.
 func setupBind(fd int, m Mount) error {
-	top := unix.MountAttr{
-		Attr_set: m.Attr & attrFlags,
-		Attr_clr: m.ClearAttr,
-	}
-	rec := unix.MountAttr{Attr_set: m.RecAttr, Attr_clr: m.RecClearAttr}
-	want := m.Attr & unix.MOUNT_ATTR__ATIME
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &sfs); err != nil {
 		return fmt.Errorf("statfs: %w", err)
 	}
-	have := uint64(unix.MOUNT_ATTR_STRICTATIME)
-	switch {
-	case sfs.Flags&unix.ST_NOATIME != 0:
-		have = unix.MOUNT_ATTR_NOATIME
-	case sfs.Flags&unix.ST_RELATIME != 0:
-		have = unix.MOUNT_ATTR_RELATIME
+	src, have := sourceAttr(&sfs)
+	set, clr := m.Attr&attrFlags, m.ClearAttr
+	if m.Exact {
+		clr |= (attrFlags &^ unix.MOUNT_ATTR_NODIRATIME) &^ set
 	}
+	want := m.Attr & unix.MOUNT_ATTR__ATIME
+	if m.KeepAtime {
+		want = have
+		clr &^= unix.MOUNT_ATTR_NODIRATIME
+	}
+	if m.Locked {
+		if bad := m.ClearAttr & src & lockable; bad != 0 {
+			return fmt.Errorf("cannot clear %s, locked on the source for a container with a user namespace: %w",
+				attrString(unix.MountAttr{Attr_set: bad}), unix.EPERM)
+		}
+		if want != have {
+			return fmt.Errorf("cannot change the atime setting, locked on the source for a container with a user namespace: %w", unix.EPERM)
+		}
+		set |= src & lockable
+		clr &^= src & lockable
+	}
+	top := unix.MountAttr{Attr_set: set, Attr_clr: clr}
+	rec := unix.MountAttr{Attr_set: m.RecAttr, Attr_clr: m.RecClearAttr}
 	// MOUNT_ATTR_RELATIME is 0: the atime setting is changed by clearing
 	// the whole _ATIME field and setting the new value.
 	if want != have {

@@ -328,7 +328,7 @@ func readonly(root int, p string) error {
 		return fmt.Errorf("make %s read-only: %w", p, err)
 	}
 	defer unix.Close(fd)
-	m := mounttree.Mount{Type: "bind", Source: p, Target: p, Recursive: true, Attr: unix.MOUNT_ATTR_RDONLY}
+	m := mounttree.Mount{Type: "bind", Source: p, Target: p, Recursive: true, Attr: unix.MOUNT_ATTR_RDONLY, KeepAtime: true}
 	bfd, err := mounttree.OpenBindFD(fd, m)
 	if err != nil {
 		return err
