@@ -331,3 +331,58 @@ func mountFlagNames(f uintptr) string {
 	}
 	return strings.Join(s, ",")
 }
+
+// runc binds each mount after the ones before it, so a bind's source under
+// root.path may be a tree that earlier mounts of the config made (runc's
+// "mount order, container bind-mount source"); containerfd opened every
+// source before attaching any, and open_tree found nothing there.
+func TestBindSourceFromEarlierMount(t *testing.T) {
+	for _, userns := range []bool{false, true} {
+		t.Run(fmt.Sprintf("userns=%v", userns), func(t *testing.T) {
+			e := newEnv(t, "cat", "/final/x/y/z/z/x/y/z/x/file")
+			s := e.spec()
+			rootfs := s.Root.Path
+			src := t.TempDir()
+			for _, sub := range []string{"a/x", "b/y", "c/z"} {
+				if err := os.MkdirAll(filepath.Join(src, sub), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(src, sub, "file"), []byte(sub+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				top := filepath.Dir(sub)
+				if err := os.Symlink(top, filepath.Join(src, "sym-"+top)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, d := range []string{"mnt", "final"} {
+				if err := os.Mkdir(filepath.Join(rootfs, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			bind := func(from, to string) specs.Mount {
+				return specs.Mount{Destination: to, Type: "bind", Source: from, Options: []string{"rbind"}}
+			}
+			s.Mounts = append(s.Mounts,
+				bind(filepath.Join(src, "a"), "/mnt"),
+				bind(filepath.Join(src, "sym-b"), "/mnt/x"),
+				bind(filepath.Join(src, "c"), "/mnt/x/y"),
+				bind(filepath.Join(src, "sym-a"), "/mnt/x/y/z"),
+				// Sources made by the mounts above.
+				bind(filepath.Join(rootfs, "mnt/x"), "/mnt/x/y/z/x"),
+				bind(filepath.Join(rootfs, "mnt/x/y"), "/mnt/x/y/z"),
+				bind(filepath.Join(rootfs, "mnt"), "/final"))
+			if userns {
+				if err := chownTree(rootfs, 100000, 100000); err != nil {
+					t.Fatal(err)
+				}
+				s.Linux.Namespaces = append(s.Linux.Namespaces, specsUserNS())
+				s.Linux.UIDMappings, s.Linux.GIDMappings = idMap100000(), idMap100000()
+			}
+			e.writeSpec(s)
+			if r := e.cfd("run", "-b", e.bundle, e.id); r.code != 0 || r.stdout != "a/x\n" {
+				t.Errorf("binds from a tree the config's earlier mounts made: %v, want stdout %q", r, "a/x\n")
+			}
+		})
+	}
+}

@@ -239,7 +239,14 @@ func (c *Container) rootPlan() rootfs.Plan {
 	}
 	p.Masked, p.Readonly = cfg.MaskedPaths, cfg.ReadonlyPaths
 	for _, m := range ms {
-		p.Mounts = append(p.Mounts, rootfs.Mount{Mount: m})
+		pm := rootfs.Mount{Mount: m}
+		// A bind from under root.path: runc binds it after the mounts
+		// before it, which may have made it (an idmapped one takes its
+		// mapping where the runtime opens it).
+		if rel, ok := strings.CutPrefix(path.Clean(m.Source), path.Clean(cfg.Rootfs)+"/"); ok && m.Type == "bind" && !m.IDMap {
+			pm.Source, pm.InRoot = "/"+rel, true
+		}
+		p.Mounts = append(p.Mounts, pm)
 	}
 	p.Devices = devices
 	if p.Inside {

@@ -57,7 +57,15 @@ type Mount struct {
 	// Inside: opened by the executor in its own namespaces (proc where
 	// the kernel cannot make one for another pid namespace).
 	Inside bool `json:"inside,omitempty"`
+	// InRoot: a bind whose Source is a path inside the container's root (a
+	// config's source under root.path, which runc binds from the tree the
+	// mounts before it made): the executor resolves it in the root, by
+	// fd, as it attaches it.
+	InRoot bool `json:"inRoot,omitempty"`
 }
+
+// sent tells whether the runtime opens m and sends its fd.
+func (m Mount) sent() bool { return !m.Inside && !m.InRoot }
 
 // Link is a symlink to make inside the root.
 type Link struct {
@@ -100,7 +108,7 @@ func Sent(p *Plan) int {
 	}
 	n := 1
 	for _, m := range p.Mounts {
-		if !m.Inside {
+		if m.sent() {
 			n++
 		}
 	}
@@ -123,7 +131,7 @@ func Place(p *Plan, fds []int) (*FDs, error) {
 	next := func() int { fd := fds[0]; fds = fds[1:]; return fd }
 	f.Root = next()
 	for i, m := range p.Mounts {
-		if !m.Inside {
+		if m.sent() {
 			f.Mounts[i] = next()
 		}
 	}
@@ -165,6 +173,9 @@ func Open(p *Plan, ns mounttree.Namespaces, userns func(m mounttree.Mount) (int,
 	}
 	for i := range p.Mounts {
 		m := &p.Mounts[i]
+		if m.InRoot {
+			continue
+		}
 		mns := ns
 		if m.IDMap && len(m.UIDMappings) > 0 && userns != nil {
 			// A mapping of the mount's own, not the container's.
@@ -209,6 +220,9 @@ func openInside(p *Plan, f *FDs) error {
 		return fmt.Errorf("root %s: %w", p.Root.Source, err)
 	}
 	for i, m := range p.Mounts {
+		if m.InRoot {
+			continue
+		}
 		fd, err := mounttree.Open(m.Mount, own)
 		if err != nil && m.Type == "sysfs" && errors.Is(err, unix.EPERM) {
 			// sysfs needs a network namespace of the container's own;

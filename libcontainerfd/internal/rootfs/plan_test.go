@@ -9,10 +9,11 @@ import (
 )
 
 // The fds a plan's opener sends come back at the indexes the plan gives
-// them, whichever of its mounts are opened inside; masked paths take none.
+// them, whichever of its mounts are opened inside or bound from the root;
+// masked paths take none.
 func TestPlaceByPlan(t *testing.T) {
 	p := &Plan{
-		Mounts: []Mount{{Mount: mounttree.Mount{Target: "/proc"}, Inside: true}, {Mount: mounttree.Mount{Target: "/dev"}}, {Mount: mounttree.Mount{Target: "/sys"}}},
+		Mounts: []Mount{{Mount: mounttree.Mount{Target: "/proc"}, Inside: true}, {Mount: mounttree.Mount{Target: "/dev"}}, {Mount: mounttree.Mount{Target: "/sys"}}, {Mount: mounttree.Mount{Target: "/b"}, InRoot: true}},
 		Masked: []string{"/proc/kcore", "/proc/keys"},
 	}
 	var open []int
@@ -23,7 +24,7 @@ func TestPlaceByPlan(t *testing.T) {
 		}
 		open = append(open, fd)
 	}
-	sent := &FDs{Root: open[0], Mounts: []int{-1, open[1], open[2]}}
+	sent := &FDs{Root: open[0], Mounts: []int{-1, open[1], open[2], -1}}
 	if n := Sent(p); n != 3 || !slices.Equal(sent.List(), open) {
 		t.Fatalf("Sent %d, List %v; want 3, %v", n, sent.List(), open)
 	}
@@ -32,7 +33,7 @@ func TestPlaceByPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer got.Close()
-	if got.Root != open[0] || !slices.Equal(got.Mounts, []int{-1, open[1], open[2]}) {
+	if got.Root != open[0] || !slices.Equal(got.Mounts, []int{-1, open[1], open[2], -1}) {
 		t.Errorf("placed %+v, want %+v", got, sent)
 	}
 	// A count the plan does not give is refused, and the fds closed.

@@ -108,6 +108,8 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 		case fd >= 0:
 		case m.Inside:
 			fd, err = mounttree.Open(m.Mount, mounttree.OwnNamespaces())
+		case m.InRoot:
+			fd, err = bindInRoot(root, m.Mount)
 		default:
 			err = errors.New("expected an fd")
 		}
@@ -185,6 +187,17 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 		return fmt.Errorf("chdir /: %w", err)
 	}
 	return nil
+}
+
+// bindInRoot opens a bind of m.Source, a path inside root resolved there
+// (symlinks included), as the mounts attached so far make it.
+func bindInRoot(root int, m mounttree.Mount) (int, error) {
+	src, err := pathrs.OpenInRoot(root, m.Source, unix.O_PATH, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open source %s in the container's root: %w", m.Source, err)
+	}
+	defer unix.Close(src)
+	return mounttree.OpenBindFD(src, m)
 }
 
 // mknod creates a device node inside root, as the config describes it. An
