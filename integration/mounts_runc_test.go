@@ -386,3 +386,37 @@ func TestBindSourceFromEarlierMount(t *testing.T) {
 		})
 	}
 }
+
+// runc mounts a read-only tmpfs or /dev writable and makes it read-only
+// once the root is built, so /dev takes its mounts, nodes and links (runc's
+// "ro /dev mount"); and a tmpfs without mode= takes the mode of the
+// directory it covers ("tmpfs mount mode= inherit").
+func TestReadonlyDevAndTmpfsMode(t *testing.T) {
+	e := newEnv(t, "sh", "-c", `awk '$2 == "/dev" || $2 == "/ro" { print $2, substr($4, 1, 3) }' /proc/mounts
+test -c /dev/pts/ptmx && test -L /dev/fd && echo dev-filled
+stat -c '%n %a' /inherit /explicit /new /ro`)
+	s := e.spec()
+	for _, d := range []string{"inherit", "explicit", "ro"} {
+		dir := filepath.Join(s.Root.Path, d)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o710); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, m := range s.Mounts {
+		if m.Destination == "/dev" {
+			s.Mounts[i].Options = append(m.Options, "ro")
+		}
+	}
+	tmpfs := func(dst string, opts ...string) specs.Mount {
+		return specs.Mount{Destination: dst, Type: "tmpfs", Source: "tmpfs", Options: append([]string{"nodev", "nosuid"}, opts...)}
+	}
+	s.Mounts = append(s.Mounts, tmpfs("/inherit"), tmpfs("/explicit", "mode=1500"), tmpfs("/new"), tmpfs("/ro", "ro"))
+	e.writeSpec(s)
+	want := "/dev ro,\n/ro ro,\ndev-filled\n/inherit 710\n/explicit 1500\n/new 1777\n/ro 710\n"
+	if r := e.cfd("run", "-b", e.bundle, e.id); r.code != 0 || r.stdout != want {
+		t.Errorf("a read-only /dev and tmpfs modes: %v, want stdout %q", r, want)
+	}
+}

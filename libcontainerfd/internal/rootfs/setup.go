@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/containerfd/containerfd/libcontainerfd/internal/fscopy"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
@@ -102,6 +104,14 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 		return fmt.Errorf("make root %s: %w", map[int]string{unix.MS_PRIVATE: "private", unix.MS_SLAVE: "a slave"}[prop], err)
 	}
 
+	// Read-only tmpfs mounts and /dev, made writable until /dev's nodes
+	// and links are in place, as runc remounts them.
+	var readonlyLater []int
+	defer func() {
+		for _, fd := range readonlyLater {
+			unix.Close(fd)
+		}
+	}()
 	for i, m := range p.Mounts {
 		fd := take(&f.Mounts[i])
 		switch {
@@ -115,6 +125,18 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 		}
 		if err != nil {
 			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
+		}
+		if err := asRunc(root, m.Mount, fd); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
+		}
+		if lateReadonly(m.Mount) {
+			later, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				unix.Close(fd)
+				return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
+			}
+			readonlyLater = append(readonlyLater, later)
 		}
 		if m.CopyUp {
 			if err := fscopy.CopyUp(root, m.Target, fd); err != nil {
@@ -139,6 +161,11 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 	for _, l := range p.Links {
 		if err := symlink(root, l, p.Owner); err != nil {
 			return err
+		}
+	}
+	for _, fd := range readonlyLater {
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+			return fmt.Errorf("make a mount read-only: %w", err)
 		}
 	}
 	// runc's order: the read-only paths, then the masked ones; each mount
@@ -185,6 +212,46 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 	}
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("chdir /: %w", err)
+	}
+	return nil
+}
+
+// lateReadonly tells a read-only mount that runc mounts writable and makes
+// read-only once the root is built: a tmpfs (whose mode is set after
+// mounting), /dev (which takes nodes, links and mounts).
+func lateReadonly(m mounttree.Mount) bool {
+	return m.Attr&unix.MOUNT_ATTR_RDONLY != 0 && (m.Type == "tmpfs" || path.Clean(m.Target) == "/dev")
+}
+
+// asRunc makes the detached mount fd, about to go on m.Target, what runc
+// mounts there: writable if lateReadonly, and a tmpfs without a mode=
+// option takes the mode of the directory it covers.
+func asRunc(root int, m mounttree.Mount, fd int) error {
+	if lateReadonly(m) {
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_clr: unix.MOUNT_ATTR_RDONLY}); err != nil {
+			return fmt.Errorf("keep writable until the root is built: %w", err)
+		}
+	}
+	if m.Type != "tmpfs" || slices.ContainsFunc(m.Data, func(o string) bool { return strings.HasPrefix(o, "mode=") }) {
+		return nil
+	}
+	target, err := pathrs.OpenInRoot(root, m.Target, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil // made by Attach, as runc leaves the tmpfs default
+	}
+	var st unix.Stat_t
+	err = unix.Fstat(target, &st)
+	unix.Close(target)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", m.Target, err)
+	}
+	dir, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open the tmpfs: %w", err)
+	}
+	defer unix.Close(dir)
+	if err := unix.Fchmod(dir, st.Mode&0o7777); err != nil {
+		return fmt.Errorf("take the mode of %s: %w", m.Target, err)
 	}
 	return nil
 }
