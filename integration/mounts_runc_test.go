@@ -420,3 +420,44 @@ stat -c '%n %a' /inherit /explicit /new /ro`)
 		t.Errorf("a read-only /dev and tmpfs modes: %v, want stdout %q", r, want)
 	}
 }
+
+// Without rootfsPropagation runc makes the container's mounts slaves of
+// the host's (rslave): a mount made on the host under a volume's source
+// shows inside. A bind that asks for rshared is then a slave with a peer
+// group of its own: what is mounted on it inside stays inside.
+func TestVolumeReceivesHostMounts(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	src := sharedMount(t, t.TempDir())
+	for _, d := range []string{"from-host", "from-inside"} {
+		if err := os.Mkdir(filepath.Join(src, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := e.spec()
+	s.Mounts = append(s.Mounts,
+		specs.Mount{Destination: "/vol", Type: "bind", Source: src, Options: []string{"rbind"}},
+		specs.Mount{Destination: "/shared", Type: "bind", Source: src, Options: []string{"rbind", "rshared"}})
+	c := s.Process.Capabilities
+	c.Bounding = append(c.Bounding, "CAP_SYS_ADMIN")
+	c.Effective = append(c.Effective, "CAP_SYS_ADMIN")
+	c.Permitted = append(c.Permitted, "CAP_SYS_ADMIN")
+	e.writeSpec(s)
+	if r := e.cfd("run", "-d", "-b", e.bundle, e.id); r.code != 0 {
+		t.Fatalf("run: %v", r)
+	}
+	t.Cleanup(func() { unix.Unmount(filepath.Join(src, "from-host"), unix.MNT_DETACH) })
+	if err := unix.Mount("tmpfs", filepath.Join(src, "from-host"), "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Fields(e.ok("exec", e.id, "awk", `$5 ~ /from-host$/ { for (i = 7; $i != "-"; i++); print $5 ":" $(i+1) }`, "/proc/self/mountinfo"))
+	slices.Sort(got)
+	if want := []string{"/shared/from-host:tmpfs", "/vol/from-host:tmpfs"}; !slices.Equal(got, want) {
+		t.Errorf("a tmpfs mounted on the host under the volumes' source, inside: %q, want %q", got, want)
+	}
+	e.ok("exec", e.id, "mount", "-t", "tmpfs", "tmpfs", "/shared/from-inside")
+	var st unix.Statfs_t
+	if err := unix.Statfs(filepath.Join(src, "from-inside"), &st); err != nil || st.Type == unix.TMPFS_MAGIC {
+		unix.Unmount(filepath.Join(src, "from-inside"), unix.MNT_DETACH)
+		t.Errorf("a tmpfs mounted inside on an rshared bind under an rslave root showed on the host (%v)", err)
+	}
+}

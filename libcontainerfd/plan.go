@@ -39,10 +39,17 @@ func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice, []ro
 	// A bind is a clone of its source, and a clone of a shared mount (a
 	// systemd host's, dockerd's data root) joins its peer group: a mount
 	// then made on it in the container, by the runtime or by a process,
-	// would show on the host. Binds start as the root does (rootfs.Setup).
+	// would show on the host. Binds start as the root does (rootfs.Setup);
+	// one that asks to be shared is, with runc, a peer of the host's only
+	// under an rshared root (Kubernetes' Bidirectional), and else a slave
+	// of it with a peer group of its own.
 	for i := range ms {
-		if ms[i].Type == "bind" && ms[i].Propagation == 0 {
+		switch {
+		case ms[i].Type != "bind":
+		case ms[i].Propagation == 0:
 			ms[i].Propagation = rootfs.StartPropagation(cfg.RootPropagation)
+		case ms[i].Propagation == unix.MS_SHARED && cfg.RootPropagation != unix.MS_SHARED:
+			ms[i].PropagationFirst = rootfs.StartPropagation(cfg.RootPropagation)
 		}
 	}
 	userns := c.st.Namespaces&unix.CLONE_NEWUSER != 0

@@ -97,6 +97,11 @@ type Mount struct {
 	// attached (attaching below a shared mount would otherwise make it
 	// shared).
 	Propagation int
+	// PropagationFirst is a propagation applied before Propagation: a
+	// bind that leaves its source's peer group (MS_SLAVE or MS_PRIVATE)
+	// and then becomes MS_SHARED has a peer group of its own, and with
+	// MS_SLAVE ("shared:N master:M") still gets the host's mounts.
+	PropagationFirst int
 	// IDMap makes a bind an idmapped mount (MOUNT_ATTR_IDMAP): the owners
 	// of its files are seen through a user namespace's mapping, the one
 	// UIDMappings and GIDMappings describe (the caller makes it and passes
@@ -309,10 +314,12 @@ func checkAttr(m Mount) error {
 	if both := m.RecAttr & m.RecClearAttr; both != 0 {
 		return fmt.Errorf("recursive attributes %#x both set and cleared: %w", both, unix.EINVAL)
 	}
-	switch m.Propagation {
-	case 0, unix.MS_PRIVATE, unix.MS_SLAVE, unix.MS_SHARED, unix.MS_UNBINDABLE:
-	default:
-		return fmt.Errorf("bad propagation %#x: %w", m.Propagation, unix.EINVAL)
+	for _, p := range []int{m.Propagation, m.PropagationFirst} {
+		switch p {
+		case 0, unix.MS_PRIVATE, unix.MS_SLAVE, unix.MS_SHARED, unix.MS_UNBINDABLE:
+		default:
+			return fmt.Errorf("bad propagation %#x: %w", p, unix.EINVAL)
+		}
 	}
 	return nil
 }
@@ -428,6 +435,11 @@ func setattrFlags(m Mount) uint {
 }
 
 func setPropagation(fd int, m Mount) error {
+	if m.PropagationFirst != 0 {
+		if err := setPropagation(fd, Mount{Propagation: m.PropagationFirst, Recursive: m.Recursive}); err != nil {
+			return err
+		}
+	}
 	attr := unix.MountAttr{Propagation: uint64(m.Propagation)}
 	if err := unix.MountSetattr(fd, "", setattrFlags(m), &attr); err != nil {
 		return fmt.Errorf("mount_setattr %s: %w", propagationName(m.Propagation), err)

@@ -302,12 +302,13 @@ func openDevNull() (int, error) {
 }
 
 // StartPropagation is what the root and the binds are made before anything
-// is mounted on them: private, or a slave of the host's mounts (as runc
-// does) when rootfsPropagation asks for slave or shared, which is applied
-// once every mount is made.
+// is mounted on them: a slave of the host's mounts, as runc makes them
+// (rslave unless rootfsPropagation says otherwise), or private when
+// rootfsPropagation asks for private or unbindable. rootfsPropagation
+// itself is applied once the root is the root.
 func StartPropagation(rootPropagation int) int {
-	if rootPropagation == unix.MS_SLAVE || rootPropagation == unix.MS_SHARED {
-		return unix.MS_SLAVE
+	if rootPropagation == unix.MS_PRIVATE || rootPropagation == unix.MS_UNBINDABLE {
+		return unix.MS_PRIVATE
 	}
-	return unix.MS_PRIVATE
+	return unix.MS_SLAVE
 }

@@ -96,9 +96,9 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 	// makes its data root rshared, so the rootfs it mounts there is shared.
 	// pivot_root refuses a shared new root (EINVAL), and mounts made in the
 	// container would propagate out. Leave the host's peer groups before
-	// anything is mounted: private, or a slave of the host's mounts (as
-	// runc does) when rootfsPropagation asks for slave or shared, which the
-	// end of this function applies.
+	// anything is mounted: a slave of the host's mounts (as runc does), or
+	// private with rootfsPropagation private; the end of this function
+	// applies rootfsPropagation.
 	prop := StartPropagation(p.Propagation)
 	if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: uint64(prop)}); err != nil {
 		return fmt.Errorf("make root %s: %w", map[int]string{unix.MS_PRIVATE: "private", unix.MS_SLAVE: "a slave"}[prop], err)
