@@ -106,10 +106,14 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 
 	// Read-only tmpfs mounts and /dev, made writable until /dev's nodes
 	// and links are in place, as runc remounts them.
-	var readonlyLater []int
+	type later struct {
+		fd     int
+		target string
+	}
+	var readonlyLater []later
 	defer func() {
-		for _, fd := range readonlyLater {
-			unix.Close(fd)
+		for _, l := range readonlyLater {
+			unix.Close(l.fd)
 		}
 	}()
 	for i, m := range p.Mounts {
@@ -131,12 +135,12 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
 		}
 		if lateReadonly(m.Mount) {
-			later, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+			dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 			if err != nil {
 				unix.Close(fd)
 				return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
 			}
-			readonlyLater = append(readonlyLater, later)
+			readonlyLater = append(readonlyLater, later{dup, m.Target})
 		}
 		if m.CopyUp {
 			if err := fscopy.CopyUp(root, m.Target, fd); err != nil {
@@ -163,9 +167,9 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 			return err
 		}
 	}
-	for _, fd := range readonlyLater {
-		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
-			return fmt.Errorf("make a mount read-only: %w", err)
+	for _, l := range readonlyLater {
+		if err := unix.MountSetattr(l.fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+			return fmt.Errorf("make the mount on %s read-only: %w", l.target, err)
 		}
 	}
 	// runc's order: the read-only paths, then the masked ones; each mount
