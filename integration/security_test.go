@@ -387,7 +387,7 @@ func TestCVE_2023_25809_NoCgroupNamespace(t *testing.T) {
 		ls /sys/fs/cgroup | grep -c cfdtest
 		mount -o remount,bind,rw /sys/fs/cgroup 2>/dev/null && echo remounted
 		for d in /sys/fs/cgroup /sys/fs/cgroup/unified /sys/fs/cgroup$cg /sys/fs/cgroup${cg%/*} /sys/fs/cgroup/unified$cg /sys/fs/cgroup/unified${cg%/*}; do
-			[ -d $d ] || continue
+			[ -f $d/cgroup.procs ] || continue # a cgroup, not the tmpfs that holds v1 hierarchies
 			echo $$ >$d/cgroup.procs 2>/dev/null && echo moved to $d
 			mkdir $d/` + escape + ` 2>/dev/null && echo made in $d
 		done

@@ -22,39 +22,58 @@ import (
 // attaches and creates: a "cgroup" mount becomes the container's own cgroup
 // hierarchy, and inside a user namespace or rootless, where mknod is not allowed,
 // devices become binds of the host's nodes.
-func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice) {
+func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice, []rootfs.Link) {
 	cfg := c.cfg
-	var ms []mounttree.Mount
+	var (
+		ms    []mounttree.Mount
+		links []rootfs.Link
+	)
 	for _, m := range cfg.Mounts {
 		if m.Type != "cgroup" {
 			ms = append(ms, m)
 			continue
 		}
-		ms = append(ms, c.cgroupMounts(m)...)
+		cms, cls := c.cgroupMounts(m)
+		ms, links = append(ms, cms...), append(links, cls...)
 	}
 	// A bind is a clone of its source, and a clone of a shared mount (a
 	// systemd host's, dockerd's data root) joins its peer group: a mount
 	// then made on it in the container, by the runtime or by a process,
-	// would show on the host. Binds start as the root does (rootfs.Setup).
+	// would show on the host. Binds start as the root does (rootfs.Setup);
+	// one that asks to be shared is, with runc, a peer of the host's only
+	// under an rshared root (Kubernetes' Bidirectional), and else a slave
+	// of it with a peer group of its own.
 	for i := range ms {
-		if ms[i].Type == "bind" && ms[i].Propagation == 0 {
+		switch {
+		case ms[i].Type != "bind":
+		case ms[i].Propagation == 0:
 			ms[i].Propagation = rootfs.StartPropagation(cfg.RootPropagation)
+		case ms[i].Propagation == unix.MS_SHARED && cfg.RootPropagation != unix.MS_SHARED:
+			ms[i].PropagationFirst = rootfs.StartPropagation(cfg.RootPropagation)
 		}
 	}
 	userns := c.st.Namespaces&unix.CLONE_NEWUSER != 0
 	if !userns && !cfg.Rootless {
-		return ms, cfg.Devices
+		return ms, cfg.Devices, links
 	}
 	if userns && !cfg.buildInside() { // else init makes them inside, where ids need no mapping
 		for i := range ms {
 			ms[i] = mapOwner(ms[i], cfg.UIDMappings, cfg.GIDMappings)
 		}
 	}
+	// runc binds inside the user namespace, where the kernel locks the
+	// flags the source has; the runtime binds outside it (or, rootless,
+	// inside, where the kernel does the same), and keeps them as runc.
+	for i := range ms {
+		if userns && ms[i].Type == "bind" {
+			ms[i].Locked = true
+		}
+	}
 	for _, d := range cfg.Devices {
 		ms = append(ms, mounttree.Mount{Type: "bind", Source: d.Path, Target: d.Path,
-			Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC})
+			Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC, KeepAtime: true})
 	}
-	return ms, nil
+	return ms, nil, links
 }
 
 // mapOwner gives a filesystem that we make outside a user namespace the
@@ -94,11 +113,17 @@ func mapOwner(m mounttree.Mount, uids, gids idmap.Map) mounttree.Mount {
 	return m
 }
 
-// cgroupMounts is what a "cgroup" mount means here: with a cgroup namespace
-// and cgroup2, a cgroup2 mount (its root is the container's cgroup); without
-// a namespace, a bind of the container's own cgroup2 directory; with cgroup
-// v1 only, a tmpfs with a bind of the container's directory per controller.
-func (c *Container) cgroupMounts(m mounttree.Mount) []mounttree.Mount {
+// cgroupMounts is what a "cgroup" mount means here: with cgroup2 alone (a
+// pure cgroup2 host, or a rootless cgroup in a delegated subtree), with a
+// cgroup namespace, a cgroup2 mount (its root is the
+// container's cgroup), and without one, a bind of the container's own
+// cgroup2 directory. On a v1 or hybrid host, as runc does, a tmpfs with
+// the container's own directory of each v1 hierarchy bound below it, named
+// as the hierarchy (controllers mounted together, "cpu,cpuacct", get a
+// link per controller); a hybrid host's cgroup2, which holds no
+// controllers, is not shown, so programs read their limits where v1 puts
+// them (/sys/fs/cgroup/memory/memory.limit_in_bytes).
+func (c *Container) cgroupMounts(m mounttree.Mount) ([]mounttree.Mount, []rootfs.Link) {
 	cg := c.Cgroup()
 	if cg == nil {
 		// No cgroup of its own (rootless): with a cgroup namespace, cgroup2
@@ -107,35 +132,55 @@ func (c *Container) cgroupMounts(m mounttree.Mount) []mounttree.Mount {
 		// (CVE-2023-25809).
 		if c.cfg.newNS(unix.CLONE_NEWCGROUP) {
 			m.Type = "cgroup2"
-			return []mounttree.Mount{m}
+			return []mounttree.Mount{m}, nil
 		}
 		m.Type, m.Source, m.Recursive = "bind", "/sys/fs/cgroup", true
 		m.Attr |= unix.MOUNT_ATTR_RDONLY
-		return []mounttree.Mount{m}
+		m.RecAttr |= unix.MOUNT_ATTR_RDONLY
+		m.RecClearAttr &^= unix.MOUNT_ATTR_RDONLY
+		return []mounttree.Mount{m}, nil
 	}
 	paths := cg.Paths()
-	if dir, ok := paths[cgroups.KeyUnified]; ok {
+	if dir, ok := paths[cgroups.KeyUnified]; ok && len(paths) == 1 {
 		if c.cfg.newNS(unix.CLONE_NEWCGROUP) {
 			m.Type = "cgroup2"
-			return []mounttree.Mount{m}
+			return []mounttree.Mount{m}, nil
 		}
 		m.Type, m.Source = "bind", dir
-		return []mounttree.Mount{m}
+		return []mounttree.Mount{m}, nil
 	}
 	tmpfs := m
 	tmpfs.Type, tmpfs.Source, tmpfs.Data = "tmpfs", "tmpfs", []string{"mode=755"}
-	tmpfs.Attr &^= unix.MOUNT_ATTR_RDONLY // binds go in first; see below
+	// runc's tmpfs is writable whatever the config says; the hierarchies
+	// below it take the config's flags.
+	tmpfs.Attr &^= unix.MOUNT_ATTR_RDONLY
 	ms := []mounttree.Mount{tmpfs}
-	ctrls := make([]string, 0, len(paths))
-	for ctrl := range paths {
-		ctrls = append(ctrls, ctrl)
+	byDir := map[string][]string{}
+	for ctrl, dir := range paths {
+		if ctrl != cgroups.KeyUnified {
+			byDir[dir] = append(byDir[dir], strings.TrimPrefix(ctrl, "name="))
+		}
 	}
-	sort.Strings(ctrls)
-	for _, ctrl := range ctrls {
-		name := strings.TrimPrefix(ctrl, "name=")
-		ms = append(ms, mounttree.Mount{Type: "bind", Source: paths[ctrl], Target: path.Join(m.Target, name), Attr: m.Attr})
+	var names []string
+	dirOf := map[string]string{}
+	for dir, ctrls := range byDir {
+		sort.Strings(ctrls)
+		name := strings.Join(ctrls, ",")
+		names = append(names, name)
+		dirOf[name] = dir
 	}
-	return ms
+	sort.Strings(names)
+	var links []rootfs.Link
+	for _, name := range names {
+		ms = append(ms, mounttree.Mount{Type: "bind", Source: dirOf[name], Target: path.Join(m.Target, name),
+			Attr: m.Attr, ClearAttr: m.ClearAttr, Propagation: m.Propagation})
+		if ctrls := strings.Split(name, ","); len(ctrls) > 1 {
+			for _, ctrl := range ctrls {
+				links = append(links, rootfs.Link{Path: path.Join(m.Target, ctrl), Target: name})
+			}
+		}
+	}
+	return ms, links
 }
 
 // initMessage is init's orders for ForkInit of a process pc: with
@@ -176,7 +221,7 @@ func (c *Container) initMessage(pc *msg.Process) msg.Init {
 func (c *Container) rootPlan() rootfs.Plan {
 	cfg := c.cfg
 	p := rootfs.Plan{
-		Root:         mounttree.Mount{Type: "bind", Source: cfg.Rootfs, Target: "/", Recursive: true},
+		Root:         mounttree.Mount{Type: "bind", Source: cfg.Rootfs, Target: "/", Recursive: true, KeepAtime: true},
 		RootReadonly: cfg.RootReadonly && !cfg.EmptyRoot, // an empty root must take mount points
 		Propagation:  cfg.RootPropagation,
 		NoPivot:      cfg.NoPivot,
@@ -190,13 +235,28 @@ func (c *Container) rootPlan() rootfs.Plan {
 		}
 		return p
 	}
+	if c.st.Namespaces&unix.CLONE_NEWUSER != 0 && !p.Inside {
+		uid, uok := cfg.UIDMappings.ToHost(0)
+		gid, gok := cfg.GIDMappings.ToHost(0)
+		if uok && gok {
+			p.Owner = &rootfs.Owner{UID: int(uid), GID: int(gid)}
+		}
+	}
+	ms, devices, links := c.expandMounts()
+	p.Links = links
 	for _, l := range cfg.Links {
 		p.Links = append(p.Links, rootfs.Link{Path: l.Path, Target: l.Target})
 	}
 	p.Masked, p.Readonly = cfg.MaskedPaths, cfg.ReadonlyPaths
-	ms, devices := c.expandMounts()
 	for _, m := range ms {
-		p.Mounts = append(p.Mounts, rootfs.Mount{Mount: m})
+		pm := rootfs.Mount{Mount: m}
+		// A bind from under root.path: runc binds it after the mounts
+		// before it, which may have made it (an idmapped one takes its
+		// mapping where the runtime opens it).
+		if rel, ok := strings.CutPrefix(path.Clean(m.Source), path.Clean(cfg.Rootfs)+"/"); ok && m.Type == "bind" && !m.IDMap {
+			pm.Source, pm.InRoot = "/"+rel, true
+		}
+		p.Mounts = append(p.Mounts, pm)
 	}
 	p.Devices = devices
 	if p.Inside {

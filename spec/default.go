@@ -20,7 +20,9 @@ import (
 // user namespace mapping root in the container to the caller's euid and
 // egid (one id each), no network namespace (an unprivileged user could not
 // set one up), /sys as a read-only rbind of the host's /sys (sysfs cannot be
-// mounted without owning the network namespace), no uid=/gid= mount options
+// mounted without owning the network namespace; "rro" as well as runc's
+// "ro", which leaves the mounts below it, the host's cgroup hierarchies
+// among them, writable), no uid=/gid= mount options
 // (the ids would not be mapped) and no cgroup resources.
 func Default(rootless bool) *specs.Spec {
 	caps := []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
@@ -119,7 +121,7 @@ func toRootless(s *specs.Spec) {
 				Destination: "/sys",
 				Type:        "none",
 				Source:      "/sys",
-				Options:     []string{"rbind", "nosuid", "noexec", "nodev", "ro"},
+				Options:     []string{"rbind", "nosuid", "noexec", "nodev", "ro", "rro"},
 			})
 			continue
 		}

@@ -19,8 +19,10 @@ import (
 
 // attrOptions are the per-mount flags: option → MOUNT_ATTR_* and whether the
 // option sets or clears it. The "r"-prefixed forms (rro, rnosuid, …: config.md
-// footnote 3, mount_setattr with AT_RECURSIVE) map to the same flags; see
-// translateMount for where they differ.
+// footnote 3, mount_setattr with AT_RECURSIVE) map to the same flags; they
+// differ on an rbind, where the plain ones change the top mount only (as
+// mount(8) and runc do: "ro" leaves a submount writable) and the "r" ones
+// every mount of the tree.
 var attrOptions = map[string]struct {
 	flag  uint64
 	clear bool
@@ -53,6 +55,19 @@ var atimeOptions = map[string]func(cur uint64) uint64{
 	"norelatime":    func(cur uint64) uint64 { return cur },
 	"strictatime":   func(uint64) uint64 { return unix.MOUNT_ATTR_STRICTATIME },
 	"nostrictatime": func(cur uint64) uint64 { return unless(cur, unix.MOUNT_ATTR_STRICTATIME) },
+}
+
+// atimeFlagOptions are the atime options as runc reads them for a bind:
+// each sets or clears one of MS_NOATIME, MS_RELATIME and MS_STRICTATIME,
+// and a bind keeps its source's atime setting unless one is left set
+// ("noatime,atime" keeps it, as does "atime" on a noatime source).
+var atimeFlagOptions = map[string]struct {
+	flag  uint64
+	clear bool
+}{
+	"noatime": {unix.MS_NOATIME, false}, "atime": {unix.MS_NOATIME, true},
+	"relatime": {unix.MS_RELATIME, false}, "norelatime": {unix.MS_RELATIME, true},
+	"strictatime": {unix.MS_STRICTATIME, false}, "nostrictatime": {unix.MS_STRICTATIME, true},
 }
 
 // unless returns the default (relatime) if cur is the setting to undo.
@@ -135,11 +150,21 @@ type mountOptions struct {
 	// copyUp (tmpcopyup) fills a new tmpfs with a copy of what the
 	// directory it goes on holds.
 	copyUp bool
-	// set and clear are MOUNT_ATTR_* flags to set and clear. plainClear are
-	// those of clear that came from a plain ("rw", not "rrw") option.
-	set, clear, plainClear uint64
-	atime                  uint64
-	propagation            int
+	// set and clear are MOUNT_ATTR_* flags to set and clear, the plain and
+	// the "r" forms read in order: what a single mount gets. On an rbind,
+	// topSet and topClear (the plain forms) go on the top mount, recSet
+	// and recClear (the "r" forms) on the whole tree.
+	set, clear, topSet, topClear, recSet, recClear uint64
+	atime                                          uint64
+	// recAtime: an "r" atime option ("rnoatime") puts the atime setting on
+	// the whole tree of an rbind. atimeFlags are the plain atime options
+	// read as runc reads them (atimeFlagOptions).
+	recAtime   bool
+	atimeFlags uint64
+	// named: a plain flag or atime option, set or cleared: a bind's top
+	// mount then gets the named flags and no others (runc's remount).
+	named       bool
+	propagation int
 	// data are filesystem options for fsconfig (with the superblock flags,
 	// in the order given); they mean nothing to a bind.
 	data []string
@@ -152,6 +177,7 @@ func parseMountOptions(p *problems, i int, opts []string) mountOptions {
 	for j, o := range opts {
 		if f, ok := attrOptions[o]; ok {
 			mo.apply(f.flag, f.clear, true)
+			mo.named = true
 			continue
 		}
 		// The recursive forms: "rro", "rnosuid", "ratime", …
@@ -162,11 +188,18 @@ func parseMountOptions(p *problems, i int, opts []string) mountOptions {
 			}
 			if f, ok := atimeOptions[r]; ok {
 				mo.atime = f(mo.atime)
+				mo.recAtime = true
 				continue
 			}
 		}
 		if f, ok := atimeOptions[o]; ok {
 			mo.atime = f(mo.atime)
+			mo.named = true
+			if f := atimeFlagOptions[o]; f.clear {
+				mo.atimeFlags &^= f.flag
+			} else {
+				mo.atimeFlags |= f.flag
+			}
 			continue
 		}
 		if prop, ok := propagationOptions[o]; ok {
@@ -209,19 +242,23 @@ func parseMountOptions(p *problems, i int, opts []string) mountOptions {
 
 // apply records one flag option; plain tells "rw" from "rrw".
 func (mo *mountOptions) apply(flag uint64, clear, plain bool) {
-	if !clear {
-		mo.set |= flag
-		mo.clear &^= flag
-		mo.plainClear &^= flag
+	setClear(&mo.set, &mo.clear, flag, clear)
+	if plain {
+		setClear(&mo.topSet, &mo.topClear, flag, clear)
+	} else {
+		setClear(&mo.recSet, &mo.recClear, flag, clear)
+	}
+}
+
+// setClear records flag in set, or in clear, and takes it out of the other.
+func setClear(set, clear *uint64, flag uint64, isClear bool) {
+	if isClear {
+		*set &^= flag
+		*clear |= flag
 		return
 	}
-	mo.set &^= flag
-	mo.clear |= flag
-	if plain {
-		mo.plainClear |= flag
-	} else {
-		mo.plainClear &^= flag
-	}
+	*set |= flag
+	*clear &^= flag
 }
 
 // isBind tells whether m is a bind mount: config.md says a mount is a bind
@@ -327,23 +364,19 @@ func translateMount(bundle string, i int, m specs.Mount) mounttree.Mount {
 	if !filepath.IsAbs(out.Source) {
 		out.Source = filepath.Join(bundle, out.Source)
 	}
-	// mounttree has one Recursive switch for the bind and its attributes,
-	// so on an rbind every flag applies to the whole tree. For flags that
-	// are set ("ro", "nosuid", …) that is stricter than runc, which sets
-	// them on the top mount only (and needs "rro" for the tree). For flags
-	// cleared by a plain option ("rw", "suid", "dev", "exec", "diratime",
-	// "symfollow") it would loosen mounts below the top that the host made
-	// read-only or nosuid, so on an rbind only the recursive forms ("rrw",
-	// "rsuid", …) clear; a plain "rw" then leaves the attributes the clone
-	// has from its source (an rbind of a writable directory stays writable).
+	// On an rbind the plain options go on the top mount and the "r" ones
+	// on the tree ("ro" leaves a submount writable, "rro" does not), as
+	// runc does; a plain bind is one mount, which gets them all in order.
 	out.ClearAttr = mo.clear
 	if mo.rbind {
-		out.ClearAttr &^= mo.plainClear
+		out.Attr = mo.topSet | mo.atime
+		out.ClearAttr = mo.topClear
+		out.RecAttr, out.RecClearAttr, out.RecAtime = mo.recSet, mo.recClear, mo.recAtime
 	}
-	// mounttree has no "keep the source's atime" either: a bind gets the
-	// atime setting in Attr (relatime unless an option says otherwise)
-	// where the source differs, on the whole tree of an rbind; runc
-	// leaves a bind's atime alone unless an option names one.
+	// As runc: a bind that names a flag gets those it names and no others
+	// (Exact); one without an atime option keeps the source's.
+	out.Exact = mo.named
+	out.KeepAtime = mo.atimeFlags == 0 && !mo.recAtime
 	// Filesystem options mean nothing to a bind; runc passes them to a bind
 	// mount(2), which ignores them, and so do we.
 	return out

@@ -707,7 +707,7 @@ func TestTranslateDefaultRootless(t *testing.T) {
 	mounts := defaultMountsWant()
 	mounts[2].Data = []string{"newinstance", "ptmxmode=0666", "mode=0620"}
 	mounts[5] = mounttree.Mount{Type: "bind", Source: "/sys", Target: "/sys", Recursive: true,
-		Attr: nosuid | noexec | nodev | ro}
+		Attr: nosuid | noexec | nodev | ro, RecAttr: ro, Exact: true, KeepAtime: true}
 	want := &libcontainerfd.Config{
 		Flags: libcontainerfd.NewEmptyFS,
 		Namespaces: []libcontainerfd.Namespace{
@@ -767,9 +767,9 @@ func TestTranslateRelativePaths(t *testing.T) {
 	}
 	got := cfg.Mounts[len(cfg.Mounts)-3:]
 	want := []mounttree.Mount{
-		{Type: "bind", Source: filepath.Join(dir, "volumes/data"), Target: "/data", Recursive: true},
-		{Type: "bind", Source: "/var/lib/../x", Target: "/abs"},
-		{Type: "bind", Source: filepath.Join(dir, "hosts"), Target: "/etc/hosts", Attr: ro},
+		{Type: "bind", Source: filepath.Join(dir, "volumes/data"), Target: "/data", Recursive: true, ClearAttr: ro, Exact: true, KeepAtime: true},
+		{Type: "bind", Source: "/var/lib/../x", Target: "/abs", KeepAtime: true},
+		{Type: "bind", Source: filepath.Join(dir, "hosts"), Target: "/etc/hosts", Attr: ro, Exact: true, KeepAtime: true},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("mounts:\n got %+v\nwant %+v", got, want)
@@ -792,10 +792,12 @@ func TestMountOptions(t *testing.T) {
 		nosymfollow = unix.MOUNT_ATTR_NOSYMFOLLOW
 	)
 	type result struct {
-		attr, clear uint64
-		prop        int
-		data        []string
-		recursive   bool
+		attr, clear       uint64
+		recAttr, recClear uint64
+		recAtime          bool
+		prop              int
+		data              []string
+		recursive         bool
 	}
 	for _, tc := range []struct {
 		opts []string
@@ -804,33 +806,35 @@ func TestMountOptions(t *testing.T) {
 	}{
 		{nil, result{}, result{}, result{recursive: true}},
 		{[]string{"ro"}, result{attr: ro}, result{attr: ro}, result{attr: ro, recursive: true}},
-		{[]string{"rw"}, result{}, result{clear: ro}, result{recursive: true}},
-		{[]string{"ro", "rw"}, result{}, result{clear: ro}, result{recursive: true}},
+		{[]string{"rw"}, result{}, result{clear: ro}, result{clear: ro, recursive: true}},
+		{[]string{"ro", "rw"}, result{}, result{clear: ro}, result{clear: ro, recursive: true}},
 		{[]string{"rw", "ro"}, result{attr: ro}, result{attr: ro}, result{attr: ro, recursive: true}},
 		{[]string{"nosuid"}, result{attr: nosuid}, result{attr: nosuid}, result{attr: nosuid, recursive: true}},
-		{[]string{"suid"}, result{}, result{clear: nosuid}, result{recursive: true}},
+		{[]string{"suid"}, result{}, result{clear: nosuid}, result{clear: nosuid, recursive: true}},
 		{[]string{"nodev"}, result{attr: nodev}, result{attr: nodev}, result{attr: nodev, recursive: true}},
-		{[]string{"dev"}, result{}, result{clear: nodev}, result{recursive: true}},
+		{[]string{"dev"}, result{}, result{clear: nodev}, result{clear: nodev, recursive: true}},
 		{[]string{"noexec"}, result{attr: noexec}, result{attr: noexec}, result{attr: noexec, recursive: true}},
-		{[]string{"exec"}, result{}, result{clear: noexec}, result{recursive: true}},
+		{[]string{"exec"}, result{}, result{clear: noexec}, result{clear: noexec, recursive: true}},
 		{[]string{"nodiratime"}, result{attr: nodiratime}, result{attr: nodiratime}, result{attr: nodiratime, recursive: true}},
-		{[]string{"diratime"}, result{}, result{clear: nodiratime}, result{recursive: true}},
+		{[]string{"diratime"}, result{}, result{clear: nodiratime}, result{clear: nodiratime, recursive: true}},
 		{[]string{"nosymfollow"}, result{attr: nosymfollow}, result{attr: nosymfollow}, result{attr: nosymfollow, recursive: true}},
-		{[]string{"symfollow"}, result{}, result{clear: nosymfollow}, result{recursive: true}},
-		// The recursive forms clear on an rbind too.
-		{[]string{"rro"}, result{attr: ro}, result{attr: ro}, result{attr: ro, recursive: true}},
-		{[]string{"rrw"}, result{}, result{clear: ro}, result{clear: ro, recursive: true}},
-		{[]string{"rnosuid", "rsuid"}, result{}, result{clear: nosuid}, result{clear: nosuid, recursive: true}},
-		{[]string{"rnodev"}, result{attr: nodev}, result{attr: nodev}, result{attr: nodev, recursive: true}},
-		{[]string{"rdev"}, result{}, result{clear: nodev}, result{clear: nodev, recursive: true}},
-		{[]string{"rnoexec"}, result{attr: noexec}, result{attr: noexec}, result{attr: noexec, recursive: true}},
-		{[]string{"rexec"}, result{}, result{clear: noexec}, result{clear: noexec, recursive: true}},
-		{[]string{"rnodiratime"}, result{attr: nodiratime}, result{attr: nodiratime}, result{attr: nodiratime, recursive: true}},
-		{[]string{"rdiratime"}, result{}, result{clear: nodiratime}, result{clear: nodiratime, recursive: true}},
-		{[]string{"rnosymfollow"}, result{attr: nosymfollow}, result{attr: nosymfollow}, result{attr: nosymfollow, recursive: true}},
-		{[]string{"rsymfollow"}, result{}, result{clear: nosymfollow}, result{clear: nosymfollow, recursive: true}},
-		{[]string{"rro", "rw"}, result{}, result{clear: ro}, result{recursive: true}},
-		{[]string{"ro", "rrw"}, result{}, result{clear: ro}, result{clear: ro, recursive: true}},
+		{[]string{"symfollow"}, result{}, result{clear: nosymfollow}, result{clear: nosymfollow, recursive: true}},
+		// On an rbind the plain forms go on the top mount, the recursive
+		// ones on the tree.
+		{[]string{"rro"}, result{attr: ro}, result{attr: ro}, result{recAttr: ro, recursive: true}},
+		{[]string{"rrw"}, result{}, result{clear: ro}, result{recClear: ro, recursive: true}},
+		{[]string{"rnosuid", "rsuid"}, result{}, result{clear: nosuid}, result{recClear: nosuid, recursive: true}},
+		{[]string{"rnodev"}, result{attr: nodev}, result{attr: nodev}, result{recAttr: nodev, recursive: true}},
+		{[]string{"rdev"}, result{}, result{clear: nodev}, result{recClear: nodev, recursive: true}},
+		{[]string{"rnoexec"}, result{attr: noexec}, result{attr: noexec}, result{recAttr: noexec, recursive: true}},
+		{[]string{"rexec"}, result{}, result{clear: noexec}, result{recClear: noexec, recursive: true}},
+		{[]string{"rnodiratime"}, result{attr: nodiratime}, result{attr: nodiratime}, result{recAttr: nodiratime, recursive: true}},
+		{[]string{"rdiratime"}, result{}, result{clear: nodiratime}, result{recClear: nodiratime, recursive: true}},
+		{[]string{"rnosymfollow"}, result{attr: nosymfollow}, result{attr: nosymfollow}, result{recAttr: nosymfollow, recursive: true}},
+		{[]string{"rsymfollow"}, result{}, result{clear: nosymfollow}, result{recClear: nosymfollow, recursive: true}},
+		{[]string{"rro", "rw"}, result{}, result{clear: ro}, result{clear: ro, recAttr: ro, recursive: true}},
+		{[]string{"ro", "rrw"}, result{}, result{clear: ro}, result{attr: ro, recClear: ro, recursive: true}},
+		{[]string{"ro", "rro"}, result{attr: ro}, result{attr: ro}, result{attr: ro, recAttr: ro, recursive: true}},
 		// atime: an enum, relatime (0) by default.
 		{[]string{"noatime"}, result{attr: noatime}, result{attr: noatime}, result{attr: noatime, recursive: true}},
 		{[]string{"noatime", "atime"}, result{}, result{}, result{recursive: true}},
@@ -841,12 +845,12 @@ func TestMountOptions(t *testing.T) {
 		{[]string{"noatime", "relatime"}, result{}, result{}, result{recursive: true}},
 		{[]string{"norelatime"}, result{}, result{}, result{recursive: true}},
 		{[]string{"strictatime", "norelatime"}, result{attr: strictatime}, result{attr: strictatime}, result{attr: strictatime, recursive: true}},
-		{[]string{"rnoatime"}, result{attr: noatime}, result{attr: noatime}, result{attr: noatime, recursive: true}},
-		{[]string{"rnoatime", "ratime"}, result{}, result{}, result{recursive: true}},
-		{[]string{"rstrictatime"}, result{attr: strictatime}, result{attr: strictatime}, result{attr: strictatime, recursive: true}},
-		{[]string{"rstrictatime", "rnostrictatime"}, result{}, result{}, result{recursive: true}},
-		{[]string{"rnoatime", "rrelatime"}, result{}, result{}, result{recursive: true}},
-		{[]string{"rnorelatime"}, result{}, result{}, result{recursive: true}},
+		{[]string{"rnoatime"}, result{attr: noatime}, result{attr: noatime}, result{attr: noatime, recAtime: true, recursive: true}},
+		{[]string{"rnoatime", "ratime"}, result{}, result{}, result{recAtime: true, recursive: true}},
+		{[]string{"rstrictatime"}, result{attr: strictatime}, result{attr: strictatime}, result{attr: strictatime, recAtime: true, recursive: true}},
+		{[]string{"rstrictatime", "rnostrictatime"}, result{}, result{}, result{recAtime: true, recursive: true}},
+		{[]string{"rnoatime", "rrelatime"}, result{}, result{}, result{recAtime: true, recursive: true}},
+		{[]string{"rnorelatime"}, result{}, result{}, result{recAtime: true, recursive: true}},
 		// Propagation: last wins.
 		{[]string{"private"}, result{prop: unix.MS_PRIVATE}, result{prop: unix.MS_PRIVATE}, result{prop: unix.MS_PRIVATE, recursive: true}},
 		{[]string{"rprivate"}, result{prop: unix.MS_PRIVATE}, result{prop: unix.MS_PRIVATE}, result{prop: unix.MS_PRIVATE, recursive: true}},
@@ -873,7 +877,7 @@ func TestMountOptions(t *testing.T) {
 		{[]string{"rw", "nosuid", "exec", "rprivate", "noatime"},
 			result{attr: nosuid | noatime, prop: unix.MS_PRIVATE},
 			result{attr: nosuid | noatime, clear: ro | noexec, prop: unix.MS_PRIVATE},
-			result{attr: nosuid | noatime, prop: unix.MS_PRIVATE, recursive: true}},
+			result{attr: nosuid | noatime, clear: ro | noexec, prop: unix.MS_PRIVATE, recursive: true}},
 	} {
 		for _, kind := range []string{"fs", "bind", "rbind"} {
 			m := specs.Mount{Destination: "/mnt", Type: "tmpfs", Source: "tmpfs", Options: tc.opts}
@@ -898,13 +902,39 @@ func TestMountOptions(t *testing.T) {
 				wantType, wantSource = "bind", "/bundle/tmpfs"
 			}
 			wantM := mounttree.Mount{Type: wantType, Source: wantSource, Target: "/mnt", Recursive: want.recursive,
-				Attr: want.attr, ClearAttr: want.clear, Data: want.data, Propagation: want.prop}
+				Attr: want.attr, ClearAttr: want.clear, Data: want.data, Propagation: want.prop,
+				RecAttr: want.recAttr, RecClearAttr: want.recClear, RecAtime: want.recAtime}
+			if kind != "fs" {
+				// runc's rule: a bind that names a plain flag or atime
+				// option gets exactly those; without an atime option it
+				// keeps the source's.
+				left, recursive := map[string]bool{}, false
+				for _, o := range tc.opts {
+					wantM.Exact = wantM.Exact || plainFlagOptions[o] || atimeOptionNames[o]
+					if atimeOptionNames[o] {
+						left[o] = true
+						left[map[string]string{"atime": "noatime", "norelatime": "relatime", "nostrictatime": "strictatime"}[o]] = false
+					} else if r, ok := strings.CutPrefix(o, "r"); ok && atimeOptionNames[r] {
+						recursive = true
+					}
+				}
+				wantM.KeepAtime = !recursive && !left["noatime"] && !left["relatime"] && !left["strictatime"]
+			}
 			if !reflect.DeepEqual(got, wantM) {
 				t.Errorf("%s %q:\n got %+v\nwant %+v", kind, tc.opts, got, wantM)
 			}
 		}
 	}
 }
+
+// plainFlagOptions and atimeOptionNames are the options runc counts as
+// naming a bind's flags (its remount) and its atime setting.
+var (
+	plainFlagOptions = map[string]bool{"ro": true, "rw": true, "nosuid": true, "suid": true, "nodev": true, "dev": true,
+		"noexec": true, "exec": true, "nodiratime": true, "diratime": true, "nosymfollow": true, "symfollow": true}
+	atimeOptionNames = map[string]bool{"atime": true, "noatime": true, "relatime": true, "norelatime": true,
+		"strictatime": true, "nostrictatime": true}
+)
 
 func TestTranslateMountTypes(t *testing.T) {
 	s := Default(false)
@@ -923,8 +953,8 @@ func TestTranslateMountTypes(t *testing.T) {
 		{Type: "proc", Source: "proc", Target: "/proc"},
 		{Type: "cgroup2", Source: "cgroup2", Target: "/sys/fs/cgroup", Attr: nosuid},
 		{Type: "tmpfs", Source: "tmpfs", Target: "/tmp"},
-		{Type: "bind", Source: "/etc/resolv.conf", Target: "/etc/resolv.conf", Attr: ro},
-		{Type: "bind", Source: "/x", Target: "/x"},
+		{Type: "bind", Source: "/etc/resolv.conf", Target: "/etc/resolv.conf", Attr: ro, Exact: true, KeepAtime: true},
+		{Type: "bind", Source: "/x", Target: "/x", KeepAtime: true},
 	}
 	if !reflect.DeepEqual(cfg.Mounts, want) {
 		t.Errorf("mounts:\n got %+v\nwant %+v", cfg.Mounts, want)

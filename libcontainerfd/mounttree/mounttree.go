@@ -45,8 +45,8 @@ type Mount struct {
 	Source string
 	// Target is the path inside the container root.
 	Target string
-	// Recursive makes a bind an rbind (AT_RECURSIVE) and applies Attr,
-	// ClearAttr and Propagation to every mount of the tree.
+	// Recursive makes a bind an rbind (AT_RECURSIVE) and applies
+	// Propagation, RecAttr and RecClearAttr to every mount of the tree.
 	Recursive bool
 	// Attr holds MOUNT_ATTR_RDONLY, NOSUID, NODEV, NOEXEC, NOSYMFOLLOW,
 	// NODIRATIME and one of the atime settings MOUNT_ATTR_RELATIME (0, the
@@ -55,12 +55,37 @@ type Mount struct {
 	// A new filesystem gets exactly these. A bind starts from the source
 	// mount's attributes: the flags in Attr are added, those in ClearAttr
 	// removed, and the atime setting becomes the one in Attr (changed only
-	// when it differs, so a locked but equal setting is no error).
+	// when it differs, so a locked but equal setting is no error). On an
+	// rbind they go on the top mount only, as mount(8) and runc do with
+	// "ro": the mounts below keep their own.
 	Attr uint64
 	// ClearAttr holds MOUNT_ATTR_* flags to remove from a bind (OCI "rw",
 	// "suid", "dev", "exec", "symfollow", "diratime"). Unused for new
 	// filesystems, which start with none.
 	ClearAttr uint64
+	// RecAttr and RecClearAttr are flags (no atime setting) to set and
+	// remove on every mount of an rbind's tree, after Attr and ClearAttr
+	// (OCI "rro", "rnosuid", "rrw", …). RecAtime puts Attr's atime
+	// setting on every mount of the tree too ("rnoatime", …). On a plain
+	// bind they mean the same as Attr and ClearAttr; unused for new
+	// filesystems.
+	RecAttr, RecClearAttr uint64
+	RecAtime              bool
+	// KeepAtime leaves a bind's atime setting (with nodiratime) as the
+	// source has it, whatever Attr says: what runc and mount(8) do when no
+	// atime option is given.
+	KeepAtime bool
+	// Exact gives a bind's top mount the flags in Attr and no others: the
+	// source's ro, nosuid, nodev, noexec and nosymfollow that Attr lacks
+	// are removed, as runc's MS_BIND|MS_REMOUNT with the config's flags
+	// does when a bind names any flag.
+	Exact bool
+	// Locked makes a bind as runc makes it for a container with a user
+	// namespace, inside it, where the kernel locks the source's ro,
+	// nosuid, nodev, noexec and atime settings: those the source has stay
+	// (even with Exact), and ClearAttr or an atime setting that would
+	// change one is an error.
+	Locked bool
 	// Data are filesystem options for fsconfig(2): "key=value" is passed
 	// as FSCONFIG_SET_STRING, a bare "key" as FSCONFIG_SET_FLAG ("mode=755",
 	// "size=65536k", "newinstance", "ptmxmode=0666", "gid=5", "ro"). Ids in
@@ -72,6 +97,11 @@ type Mount struct {
 	// attached (attaching below a shared mount would otherwise make it
 	// shared).
 	Propagation int
+	// PropagationFirst is a propagation applied before Propagation: a
+	// bind that leaves its source's peer group (MS_SLAVE or MS_PRIVATE)
+	// and then becomes MS_SHARED has a peer group of its own, and with
+	// MS_SLAVE ("shared:N master:M") still gets the host's mounts.
+	PropagationFirst int
 	// IDMap makes a bind an idmapped mount (MOUNT_ATTR_IDMAP): the owners
 	// of its files are seen through a user namespace's mapping, the one
 	// UIDMappings and GIDMappings describe (the caller makes it and passes
@@ -278,41 +308,103 @@ func checkAttr(m Mount) error {
 	if both := m.Attr & m.ClearAttr; both != 0 {
 		return fmt.Errorf("attributes %#x both set and cleared: %w", both, unix.EINVAL)
 	}
-	switch m.Propagation {
-	case 0, unix.MS_PRIVATE, unix.MS_SLAVE, unix.MS_SHARED, unix.MS_UNBINDABLE:
-	default:
-		return fmt.Errorf("bad propagation %#x: %w", m.Propagation, unix.EINVAL)
+	if bad := (m.RecAttr | m.RecClearAttr) &^ attrFlags; bad != 0 {
+		return fmt.Errorf("unsupported recursive attributes %#x: %w", bad, unix.EINVAL)
+	}
+	if both := m.RecAttr & m.RecClearAttr; both != 0 {
+		return fmt.Errorf("recursive attributes %#x both set and cleared: %w", both, unix.EINVAL)
+	}
+	for _, p := range []int{m.Propagation, m.PropagationFirst} {
+		switch p {
+		case 0, unix.MS_PRIVATE, unix.MS_SLAVE, unix.MS_SHARED, unix.MS_UNBINDABLE:
+		default:
+			return fmt.Errorf("bad propagation %#x: %w", p, unix.EINVAL)
+		}
 	}
 	return nil
 }
 
-// setupBind applies m's attributes and propagation to the detached bind fd.
-func setupBind(fd int, m Mount) error {
-	attr := unix.MountAttr{
-		Attr_set: m.Attr & attrFlags,
-		Attr_clr: m.ClearAttr,
+// lockable are the flags the kernel locks on a mount copied into a mount
+// namespace of a less privileged user namespace (with the atime setting).
+const lockable = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV |
+	unix.MOUNT_ATTR_NOEXEC | unix.MOUNT_ATTR_NODIRATIME
+
+// stNosymfollow is statfs(2)'s ST_NOSYMFOLLOW (Linux 5.10).
+const stNosymfollow = 0x2000
+
+// sourceAttr reads a mount's flags and atime setting from its statfs flags.
+func sourceAttr(sfs *unix.Statfs_t) (flags, atime uint64) {
+	for _, f := range []struct {
+		st   int64
+		attr uint64
+	}{
+		{unix.ST_RDONLY, unix.MOUNT_ATTR_RDONLY}, {unix.ST_NOSUID, unix.MOUNT_ATTR_NOSUID},
+		{unix.ST_NODEV, unix.MOUNT_ATTR_NODEV}, {unix.ST_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
+		{unix.ST_NODIRATIME, unix.MOUNT_ATTR_NODIRATIME}, {stNosymfollow, unix.MOUNT_ATTR_NOSYMFOLLOW},
+	} {
+		if int64(sfs.Flags)&f.st != 0 {
+			flags |= f.attr
+		}
 	}
-	want := m.Attr & unix.MOUNT_ATTR__ATIME
+	atime = unix.MOUNT_ATTR_STRICTATIME
+	switch {
+	case sfs.Flags&unix.ST_NOATIME != 0:
+		atime = unix.MOUNT_ATTR_NOATIME
+	case sfs.Flags&unix.ST_RELATIME != 0:
+		atime = unix.MOUNT_ATTR_RELATIME
+	}
+	return flags, atime
+}
+
+// setupBind applies m's attributes and propagation to the detached bind
+// fd: Attr and ClearAttr to the top mount, then RecAttr and RecClearAttr
+// to the tree.
+func setupBind(fd int, m Mount) error {
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(fd, &sfs); err != nil {
 		return fmt.Errorf("statfs: %w", err)
 	}
-	have := uint64(unix.MOUNT_ATTR_STRICTATIME)
-	switch {
-	case sfs.Flags&unix.ST_NOATIME != 0:
-		have = unix.MOUNT_ATTR_NOATIME
-	case sfs.Flags&unix.ST_RELATIME != 0:
-		have = unix.MOUNT_ATTR_RELATIME
+	src, have := sourceAttr(&sfs)
+	set, clr := m.Attr&attrFlags, m.ClearAttr
+	if m.Exact {
+		clr |= (attrFlags &^ unix.MOUNT_ATTR_NODIRATIME) &^ set
 	}
+	want := m.Attr & unix.MOUNT_ATTR__ATIME
+	if m.KeepAtime {
+		want = have
+		clr &^= unix.MOUNT_ATTR_NODIRATIME
+	}
+	if m.Locked {
+		if bad := m.ClearAttr & src & lockable; bad != 0 {
+			return fmt.Errorf("cannot clear %s, locked on the source for a container with a user namespace: %w",
+				attrString(unix.MountAttr{Attr_set: bad}), unix.EPERM)
+		}
+		if want != have {
+			return fmt.Errorf("cannot change the atime setting, locked on the source for a container with a user namespace: %w", unix.EPERM)
+		}
+		set |= src & lockable
+		clr &^= src & lockable
+	}
+	top := unix.MountAttr{Attr_set: set, Attr_clr: clr}
+	rec := unix.MountAttr{Attr_set: m.RecAttr, Attr_clr: m.RecClearAttr}
 	// MOUNT_ATTR_RELATIME is 0: the atime setting is changed by clearing
 	// the whole _ATIME field and setting the new value.
-	if want != have || m.Recursive {
-		attr.Attr_clr |= unix.MOUNT_ATTR__ATIME
-		attr.Attr_set |= want
+	if want != have {
+		top.Attr_clr |= unix.MOUNT_ATTR__ATIME
+		top.Attr_set |= want
 	}
-	if attr.Attr_set != 0 || attr.Attr_clr != 0 {
-		if err := unix.MountSetattr(fd, "", setattrFlags(m), &attr); err != nil {
-			return fmt.Errorf("mount_setattr %s: %w", attrString(attr), err)
+	if m.RecAtime && m.Recursive {
+		rec.Attr_clr |= unix.MOUNT_ATTR__ATIME
+		rec.Attr_set |= want
+	}
+	if top.Attr_set != 0 || top.Attr_clr != 0 {
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &top); err != nil {
+			return fmt.Errorf("mount_setattr %s: %w", attrString(top), err)
+		}
+	}
+	if rec.Attr_set != 0 || rec.Attr_clr != 0 {
+		if err := unix.MountSetattr(fd, "", setattrFlags(m), &rec); err != nil {
+			return fmt.Errorf("mount_setattr %s: %w", attrString(rec), err)
 		}
 	}
 	return setDetachedPropagation(fd, m)
@@ -343,6 +435,11 @@ func setattrFlags(m Mount) uint {
 }
 
 func setPropagation(fd int, m Mount) error {
+	if m.PropagationFirst != 0 {
+		if err := setPropagation(fd, Mount{Propagation: m.PropagationFirst, Recursive: m.Recursive}); err != nil {
+			return err
+		}
+	}
 	attr := unix.MountAttr{Propagation: uint64(m.Propagation)}
 	if err := unix.MountSetattr(fd, "", setattrFlags(m), &attr); err != nil {
 		return fmt.Errorf("mount_setattr %s: %w", propagationName(m.Propagation), err)

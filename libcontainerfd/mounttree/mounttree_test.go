@@ -116,14 +116,20 @@ func TestBind(t *testing.T) {
 		if _, err := os.Stat(rootDir + "/nr/sub/marker"); err == nil {
 			t.Error("bind (not rbind) shows the submount's file")
 		}
-		// rbind takes it along, and Recursive applies the attributes to it.
+		// rbind takes it along, and RecAttr goes on it too.
 		openAttach(t, root, Mount{Type: "bind", Source: src + "/tree", Target: "/r", Recursive: true,
-			Attr: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOEXEC}, OwnNamespaces())
+			RecAttr: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOEXEC}, OwnNamespaces())
 		checkMount(t, rootDir+"/r", "", []string{"ro", "noexec"}, nil)
 		checkMount(t, rootDir+"/r/sub", "tmpfs", []string{"ro", "noexec"}, nil)
 		if b, _ := os.ReadFile(rootDir + "/r/sub/marker"); string(b) != "sub" {
 			t.Errorf("rbind: marker reads %q", b)
 		}
+		// Attr on an rbind goes on the top mount only, as "ro" does with
+		// mount(8) and runc.
+		openAttach(t, root, Mount{Type: "bind", Source: src + "/tree", Target: "/rtop", Recursive: true,
+			Attr: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOEXEC}, OwnNamespaces())
+		checkMount(t, rootDir+"/rtop", "", []string{"ro", "noexec"}, nil)
+		checkMount(t, rootDir+"/rtop/sub", "tmpfs", []string{"rw"}, []string{"ro", "noexec"})
 		// Without Recursive only the top mount changes.
 		openAttach(t, root, Mount{Type: "bind", Source: src + "/tree", Target: "/r2", Recursive: false,
 			Attr: unix.MOUNT_ATTR_RDONLY}, OwnNamespaces())

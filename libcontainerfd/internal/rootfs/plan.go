@@ -39,6 +39,12 @@ type Plan struct {
 	// private).
 	Propagation int  `json:"propagation,omitempty"`
 	NoPivot     bool `json:"noPivot,omitempty"`
+	// Owner, with a user namespace, is the container's root as the host
+	// sees it: what the runtime makes (the roots of devpts and mqueue,
+	// devpts' ptmx, links, mask tmpfs) is given to it, as runc's init
+	// makes them inside the user namespace. Not sent to a stage, which
+	// runs inside it: what it makes is the container root's already.
+	Owner *Owner `json:"-"`
 	// Inside: the executor opens the root and every mount itself, from
 	// inside the container's user namespace (a rootless runtime cannot
 	// build mounts; see libcontainerfd's rootless.go), before anything
@@ -46,13 +52,24 @@ type Plan struct {
 	Inside bool `json:"inside,omitempty"`
 }
 
+// Owner is a uid and gid as the host sees them.
+type Owner struct{ UID, GID int }
+
 // Mount is a mount of the plan.
 type Mount struct {
 	mounttree.Mount
 	// Inside: opened by the executor in its own namespaces (proc where
 	// the kernel cannot make one for another pid namespace).
 	Inside bool `json:"inside,omitempty"`
+	// InRoot: a bind whose Source is a path inside the container's root (a
+	// config's source under root.path, which runc binds from the tree the
+	// mounts before it made): the executor resolves it in the root, by
+	// fd, as it attaches it.
+	InRoot bool `json:"inRoot,omitempty"`
 }
+
+// sent tells whether the runtime opens m and sends its fd.
+func (m Mount) sent() bool { return !m.Inside && !m.InRoot }
 
 // Link is a symlink to make inside the root.
 type Link struct {
@@ -61,22 +78,17 @@ type Link struct {
 }
 
 // FDs are the open trees of a Plan, indexed by it: Root, Mounts[i] for
-// Plan.Mounts[i], Null[i] (a /dev/null to bind) for Plan.Masked[i]. An fd
-// of -1 is for the executor to open.
+// Plan.Mounts[i]. An fd of -1 is for the executor to open.
 type FDs struct {
 	Root   int
 	Mounts []int
-	Null   []int
 }
 
 // NoFDs is an FDs of p with none open.
 func NoFDs(p *Plan) *FDs {
-	f := &FDs{Root: -1, Mounts: make([]int, len(p.Mounts)), Null: make([]int, len(p.Masked))}
+	f := &FDs{Root: -1, Mounts: make([]int, len(p.Mounts))}
 	for i := range f.Mounts {
 		f.Mounts[i] = -1
-	}
-	for i := range f.Null {
-		f.Null[i] = -1
 	}
 	return f
 }
@@ -84,7 +96,7 @@ func NoFDs(p *Plan) *FDs {
 // List is the open fds in the plan's order, to send.
 func (f *FDs) List() []int {
 	var l []int
-	for _, fd := range append(append([]int{f.Root}, f.Mounts...), f.Null...) {
+	for _, fd := range append([]int{f.Root}, f.Mounts...) {
 		if fd >= 0 {
 			l = append(l, fd)
 		}
@@ -98,9 +110,9 @@ func Sent(p *Plan) int {
 	if p.Inside {
 		return 0
 	}
-	n := 1 + len(p.Masked)
+	n := 1
 	for _, m := range p.Mounts {
-		if !m.Inside {
+		if m.sent() {
 			n++
 		}
 	}
@@ -123,24 +135,21 @@ func Place(p *Plan, fds []int) (*FDs, error) {
 	next := func() int { fd := fds[0]; fds = fds[1:]; return fd }
 	f.Root = next()
 	for i, m := range p.Mounts {
-		if !m.Inside {
+		if m.sent() {
 			f.Mounts[i] = next()
 		}
-	}
-	for i := range f.Null {
-		f.Null[i] = next()
 	}
 	return f, nil
 }
 
 // Close closes the fds not taken.
 func (f *FDs) Close() {
-	for _, fd := range append(append([]int{f.Root}, f.Mounts...), f.Null...) {
+	for _, fd := range append([]int{f.Root}, f.Mounts...) {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
 	}
-	f.Root, f.Mounts, f.Null = -1, nil, nil
+	f.Root, f.Mounts = -1, nil
 }
 
 // take hands over *fd to the caller.
@@ -151,7 +160,8 @@ func take(fd *int) int {
 }
 
 // Open opens p's trees in the namespaces ns (init's, that filesystems are
-// tied to): the root, each mount, and a /dev/null per masked path. A proc
+// tied to): the root and each mount, in the plan's order (the order in
+// which mountinfo lists them from Linux 6.8 on). A proc
 // the kernel cannot make for init's pid namespace is marked Inside and
 // left to the executor. userns, if set, gives the user namespace of an
 // idmapped mount with a mapping of its own.
@@ -167,6 +177,9 @@ func Open(p *Plan, ns mounttree.Namespaces, userns func(m mounttree.Mount) (int,
 	}
 	for i := range p.Mounts {
 		m := &p.Mounts[i]
+		if m.InRoot {
+			continue
+		}
 		mns := ns
 		if m.IDMap && len(m.UIDMappings) > 0 && userns != nil {
 			// A mapping of the mount's own, not the container's.
@@ -188,19 +201,15 @@ func Open(p *Plan, ns mounttree.Namespaces, userns func(m mounttree.Mount) (int,
 			f.Mounts[i] = -1
 			return nil, err
 		}
-	}
-	for i := range p.Masked {
-		if f.Null[i], err = DevNull(); err != nil {
-			f.Null[i] = -1
-			return nil, fmt.Errorf("mask paths: %w", err)
+		if err := chownRoot(f.Mounts[i], m.Mount, p.Owner); err != nil {
+			return nil, err
 		}
 	}
 	return f, nil
 }
 
 // openInside opens, in a rootless init, what a privileged runtime would
-// have sent (Plan.Inside): the root, each mount, a /dev/null per masked
-// path. It runs before anything is attached, while host paths still
+// have sent (Plan.Inside): the root and each mount. It runs before anything is attached, while host paths still
 // resolve as they do for the caller: init is root only in the container's
 // user namespace, so a bind reaches what the caller could reach, no more.
 func openInside(p *Plan, f *FDs) error {
@@ -215,13 +224,17 @@ func openInside(p *Plan, f *FDs) error {
 		return fmt.Errorf("root %s: %w", p.Root.Source, err)
 	}
 	for i, m := range p.Mounts {
+		if m.InRoot {
+			continue
+		}
 		fd, err := mounttree.Open(m.Mount, own)
 		if err != nil && m.Type == "sysfs" && errors.Is(err, unix.EPERM) {
 			// sysfs needs a network namespace of the container's own;
 			// without one it is the host's, bound read-only (as runc's
 			// spec --rootless writes it).
+			const hidden = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC
 			b := mounttree.Mount{Type: "bind", Source: "/sys", Target: m.Target, Recursive: true,
-				Attr: m.Attr | unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+				Attr: m.Attr | hidden, RecAttr: hidden}
 			fd, err = mounttree.Open(b, own)
 		}
 		if err != nil && m.Type == "bind" && devices[m.Target] {
@@ -232,10 +245,23 @@ func openInside(p *Plan, f *FDs) error {
 		}
 		f.Mounts[i] = fd
 	}
-	for i := range p.Masked {
-		if f.Null[i], err = DevNull(); err != nil {
-			f.Null[i] = -1
-			return fmt.Errorf("mask paths: %w", err)
+	return nil
+}
+
+// chownRoot gives owner the root of a devpts or mqueue made here, outside
+// the container's user namespace: they take the maker's ids and have no
+// option to say others (tmpfs has uid= and gid=), so they would belong to
+// the overflow id inside. devpts' ptmx too.
+func chownRoot(fd int, m mounttree.Mount, owner *Owner) error {
+	if owner == nil || (m.Type != "devpts" && m.Type != "mqueue") {
+		return nil
+	}
+	if err := unix.Fchownat(fd, "", owner.UID, owner.GID, unix.AT_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mount %s on %s: chown to the container's root: %w", m.Type, m.Target, err)
+	}
+	if m.Type == "devpts" {
+		if err := unix.Fchownat(fd, "ptmx", owner.UID, owner.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("mount devpts on %s: chown ptmx to the container's root: %w", m.Target, err)
 		}
 	}
 	return nil
@@ -258,31 +284,35 @@ func rootlessMountError(m mounttree.Mount, err error) error {
 	return fmt.Errorf("%w (rootless: a %s file system can only be mounted by a user namespace the kernel lets mount it, and only for namespaces it owns)", err, m.Type)
 }
 
-// DevNull returns a detached bind of the host's /dev/null, checked to be
-// the null device, to mask paths with (CVE-2025-31133).
-func DevNull() (int, error) {
-	src, err := unix.Open("/dev/null", unix.O_PATH|unix.O_CLOEXEC, 0)
+// openDevNull opens (O_PATH) the /dev/null that masks files, checked to be
+// the null device (CVE-2025-31133). Setup opens it before attaching
+// anything, in the new mount namespace that the runtime's (or the stage's)
+// was copied into, where nothing of the container's is reachable yet.
+func openDevNull() (int, error) {
+	fd, err := unix.Open("/dev/null", unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, err
+		return -1, fmt.Errorf("mask paths: open /dev/null: %w", err)
 	}
-	defer unix.Close(src)
 	var st unix.Stat_t
-	if err := unix.Fstat(src, &st); err != nil {
-		return -1, err
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("mask paths: /dev/null: %w", err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 1 || unix.Minor(st.Rdev) != 3 {
-		return -1, fmt.Errorf("/dev/null is not the null device")
+		unix.Close(fd)
+		return -1, fmt.Errorf("mask paths: /dev/null is not the null device")
 	}
-	return mounttree.OpenBindFD(src, mounttree.Mount{Type: "bind", Source: "/dev/null", Target: "/dev/null"})
+	return fd, nil
 }
 
 // StartPropagation is what the root and the binds are made before anything
-// is mounted on them: private, or a slave of the host's mounts (as runc
-// does) when rootfsPropagation asks for slave or shared, which is applied
-// once every mount is made.
+// is mounted on them: a slave of the host's mounts, as runc makes them
+// (rslave unless rootfsPropagation says otherwise), or private when
+// rootfsPropagation asks for private or unbindable. rootfsPropagation
+// itself is applied once the root is the root.
 func StartPropagation(rootPropagation int) int {
-	if rootPropagation == unix.MS_SLAVE || rootPropagation == unix.MS_SHARED {
-		return unix.MS_SLAVE
+	if rootPropagation == unix.MS_PRIVATE || rootPropagation == unix.MS_UNBINDABLE {
+		return unix.MS_PRIVATE
 	}
-	return unix.MS_PRIVATE
+	return unix.MS_SLAVE
 }

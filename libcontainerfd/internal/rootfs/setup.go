@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/containerfd/containerfd/libcontainerfd/internal/fscopy"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
@@ -57,6 +60,14 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 	}
 	// Modes are the config's, not reduced by our umask.
 	unix.Umask(0)
+	null := -1
+	if len(p.Masked) > 0 {
+		var err error
+		if null, err = openDevNull(); err != nil {
+			return err
+		}
+		defer unix.Close(null)
+	}
 	if p.Inside {
 		if err := openInside(p, f); err != nil {
 			return err
@@ -85,25 +96,51 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 	// makes its data root rshared, so the rootfs it mounts there is shared.
 	// pivot_root refuses a shared new root (EINVAL), and mounts made in the
 	// container would propagate out. Leave the host's peer groups before
-	// anything is mounted: private, or a slave of the host's mounts (as
-	// runc does) when rootfsPropagation asks for slave or shared, which the
-	// end of this function applies.
+	// anything is mounted: a slave of the host's mounts (as runc does), or
+	// private with rootfsPropagation private; the end of this function
+	// applies rootfsPropagation.
 	prop := StartPropagation(p.Propagation)
 	if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: uint64(prop)}); err != nil {
 		return fmt.Errorf("make root %s: %w", map[int]string{unix.MS_PRIVATE: "private", unix.MS_SLAVE: "a slave"}[prop], err)
 	}
 
+	// Read-only tmpfs mounts and /dev, made writable until /dev's nodes
+	// and links are in place, as runc remounts them.
+	type later struct {
+		fd     int
+		target string
+	}
+	var readonlyLater []later
+	defer func() {
+		for _, l := range readonlyLater {
+			unix.Close(l.fd)
+		}
+	}()
 	for i, m := range p.Mounts {
 		fd := take(&f.Mounts[i])
 		switch {
 		case fd >= 0:
 		case m.Inside:
 			fd, err = mounttree.Open(m.Mount, mounttree.OwnNamespaces())
+		case m.InRoot:
+			fd, err = bindInRoot(root, m.Mount)
 		default:
 			err = errors.New("expected an fd")
 		}
 		if err != nil {
 			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
+		}
+		if err := asRunc(root, m.Mount, fd); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
+		}
+		if lateReadonly(m.Mount) {
+			dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				unix.Close(fd)
+				return fmt.Errorf("mount %s on %s: %w", m.Type, m.Target, err)
+			}
+			readonlyLater = append(readonlyLater, later{dup, m.Target})
 		}
 		if m.CopyUp {
 			if err := fscopy.CopyUp(root, m.Target, fd); err != nil {
@@ -126,7 +163,7 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 		}
 	}
 	for _, l := range p.Links {
-		if err := symlink(root, l); err != nil {
+		if err := symlink(root, l, p.Owner); err != nil {
 			return err
 		}
 	}
@@ -137,32 +174,25 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 		}
 		unix.Close(fd)
 	}
-	for i, path := range p.Masked {
-		null := take(&f.Null[i])
-		if null < 0 {
-			return fmt.Errorf("mask %s: receive /dev/null: expected an fd", path)
-		}
-		err = mask(root, path, null)
-		unix.Close(null)
-		if err != nil {
-			return err
+	for _, l := range readonlyLater {
+		if err := unix.MountSetattr(l.fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+			return fmt.Errorf("make the mount on %s read-only: %w", l.target, err)
 		}
 	}
+	// runc's order: the read-only paths, then the masked ones; each mount
+	// is made as it is attached, so that mountinfo lists them so.
 	for _, path := range p.Readonly {
 		if err := readonly(root, path); err != nil {
 			return err
 		}
 	}
+	if err := mask(root, p.Masked, null, p.Owner); err != nil {
+		return err
+	}
 	if p.RootReadonly {
 		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
 		if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH, attr); err != nil {
 			return fmt.Errorf("make root read-only: %w", err)
-		}
-	}
-	if p.Propagation != 0 && p.Propagation != unix.MS_PRIVATE {
-		attr := &unix.MountAttr{Propagation: uint64(p.Propagation)}
-		if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
-			return fmt.Errorf("set root propagation: %w", err)
 		}
 	}
 	if beforePivot != nil {
@@ -182,10 +212,70 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 			return fmt.Errorf("detach old root: %w", err)
 		}
 	}
+	// rootfsPropagation goes on once the root is the root, as runc applies
+	// it: pivot_root refuses a shared new root (EINVAL), which rshared (a
+	// Kubernetes Bidirectional volume) would make it before.
+	if p.Propagation != 0 && p.Propagation != unix.MS_PRIVATE {
+		attr := &unix.MountAttr{Propagation: uint64(p.Propagation)}
+		if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+			return fmt.Errorf("set root propagation: %w", err)
+		}
+	}
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("chdir /: %w", err)
 	}
 	return nil
+}
+
+// lateReadonly tells a read-only mount that runc mounts writable and makes
+// read-only once the root is built: a tmpfs (whose mode is set after
+// mounting), /dev (which takes nodes, links and mounts).
+func lateReadonly(m mounttree.Mount) bool {
+	return m.Attr&unix.MOUNT_ATTR_RDONLY != 0 && (m.Type == "tmpfs" || path.Clean(m.Target) == "/dev")
+}
+
+// asRunc makes the detached mount fd, about to go on m.Target, what runc
+// mounts there: writable if lateReadonly, and a tmpfs without a mode=
+// option takes the mode of the directory it covers.
+func asRunc(root int, m mounttree.Mount, fd int) error {
+	if lateReadonly(m) {
+		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_clr: unix.MOUNT_ATTR_RDONLY}); err != nil {
+			return fmt.Errorf("keep writable until the root is built: %w", err)
+		}
+	}
+	if m.Type != "tmpfs" || slices.ContainsFunc(m.Data, func(o string) bool { return strings.HasPrefix(o, "mode=") }) {
+		return nil
+	}
+	target, err := pathrs.OpenInRoot(root, m.Target, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil // made by Attach, as runc leaves the tmpfs default
+	}
+	var st unix.Stat_t
+	err = unix.Fstat(target, &st)
+	unix.Close(target)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", m.Target, err)
+	}
+	dir, err := unix.Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open the tmpfs: %w", err)
+	}
+	defer unix.Close(dir)
+	if err := unix.Fchmod(dir, st.Mode&0o7777); err != nil {
+		return fmt.Errorf("take the mode of %s: %w", m.Target, err)
+	}
+	return nil
+}
+
+// bindInRoot opens a bind of m.Source, a path inside root resolved there
+// (symlinks included), as the mounts attached so far make it.
+func bindInRoot(root int, m mounttree.Mount) (int, error) {
+	src, err := pathrs.OpenInRoot(root, m.Source, unix.O_PATH, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open source %s in the container's root: %w", m.Source, err)
+	}
+	defer unix.Close(src)
+	return mounttree.OpenBindFD(src, m)
 }
 
 // mknod creates a device node inside root, as the config describes it. An
@@ -232,45 +322,91 @@ func mknod(root int, d specs.LinuxDevice) error {
 	return nil
 }
 
-func symlink(root int, l Link) error {
+// symlink makes l inside root, owned by owner if set; one already there is
+// left as it is.
+func symlink(root int, l Link, owner *Owner) error {
 	dir, err := pathrs.MkdirAllInRoot(root, path.Dir(l.Path), 0o755)
 	if err != nil {
 		return fmt.Errorf("symlink %s: %w", l.Path, err)
 	}
 	defer unix.Close(dir)
-	if err := unix.Symlinkat(l.Target, dir, path.Base(l.Path)); err != nil && err != unix.EEXIST {
+	name := path.Base(l.Path)
+	err = unix.Symlinkat(l.Target, dir, name)
+	if err == unix.EEXIST {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("symlink %s -> %s: %w", l.Path, l.Target, err)
+	}
+	if owner != nil {
+		if err := unix.Fchownat(dir, name, owner.UID, owner.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("symlink %s: chown to the container's root: %w", l.Path, err)
+		}
 	}
 	return nil
 }
 
-// mask hides p: a directory under an empty read-only tmpfs, anything else
-// under null, a bind of the host's /dev/null made and checked by the
-// runtime (CVE-2025-31133). A missing path is skipped.
-func mask(root int, p string, null int) error {
-	fd, err := pathrs.OpenInRoot(root, p, unix.O_PATH|unix.O_NOFOLLOW, 0)
-	if err != nil && isNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("mask %s: %w", p, err)
-	}
-	var st unix.Stat_t
-	err = unix.Fstat(fd, &st)
-	unix.Close(fd)
-	if err != nil {
-		return fmt.Errorf("mask %s: %w", p, err)
-	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		m := mounttree.Mount{Type: "tmpfs", Source: "tmpfs", Target: p, Attr: unix.MOUNT_ATTR_RDONLY, Data: []string{"size=0", "mode=0555"}}
-		tfd, err := mounttree.Open(m, mounttree.OwnNamespaces())
+// mask hides paths as runc does: a directory under a read-only tmpfs of
+// one block and one inode (any write fails with EROFS), made for the first
+// directory and bound on every later one; anything else under a bind of
+// null, the checked /dev/null (CVE-2025-31133). A path listed twice is
+// masked once, a missing one is skipped. The tmpfs is owner's, if set.
+func mask(root int, paths []string, null int, owner *Owner) error {
+	dirMask := -1 // the first directory's tmpfs, once attached
+	defer func() {
+		if dirMask >= 0 {
+			unix.Close(dirMask)
+		}
+	}()
+	seen := map[string]bool{}
+	for _, p := range paths {
+		if p = path.Clean(p); seen[p] {
+			continue
+		}
+		seen[p] = true
+		fd, err := pathrs.OpenInRoot(root, p, unix.O_PATH|unix.O_NOFOLLOW, 0)
+		if err != nil && isNotExist(err) {
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("mask %s: %w", p, err)
 		}
-		defer unix.Close(tfd)
-		return mounttree.Attach(root, m, tfd)
+		var st unix.Stat_t
+		err = unix.Fstat(fd, &st)
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("mask %s: %w", p, err)
+		}
+		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+		m := mounttree.Mount{Type: "bind", Source: "/dev/null", Target: p}
+		switch {
+		case !isDir:
+			fd, err = mounttree.OpenBindFD(null, m)
+		case dirMask >= 0:
+			m.Source = "tmpfs"
+			fd, err = mounttree.OpenBindFD(dirMask, m)
+		default:
+			m = mounttree.Mount{Type: "tmpfs", Source: "tmpfs", Target: p, Attr: unix.MOUNT_ATTR_RDONLY,
+				Data: []string{"ro", "nr_blocks=1", "nr_inodes=1"}}
+			if owner != nil {
+				m.Data = append(m.Data, "uid="+strconv.Itoa(owner.UID), "gid="+strconv.Itoa(owner.GID))
+			}
+			fd, err = mounttree.Open(m, mounttree.OwnNamespaces())
+		}
+		if err != nil {
+			return fmt.Errorf("mask %s: %w", p, err)
+		}
+		if err := mounttree.Attach(root, m, fd); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("mask %s: %w", p, err)
+		}
+		if isDir && dirMask < 0 {
+			dirMask = fd
+		} else {
+			unix.Close(fd)
+		}
 	}
-	return mounttree.Attach(root, mounttree.Mount{Type: "bind", Source: "/dev/null", Target: p}, null)
+	return nil
 }
 
 // readonly makes p a read-only bind of itself. A missing path is skipped.
@@ -283,7 +419,7 @@ func readonly(root int, p string) error {
 		return fmt.Errorf("make %s read-only: %w", p, err)
 	}
 	defer unix.Close(fd)
-	m := mounttree.Mount{Type: "bind", Source: p, Target: p, Recursive: true, Attr: unix.MOUNT_ATTR_RDONLY}
+	m := mounttree.Mount{Type: "bind", Source: p, Target: p, Recursive: true, Attr: unix.MOUNT_ATTR_RDONLY, KeepAtime: true}
 	bfd, err := mounttree.OpenBindFD(fd, m)
 	if err != nil {
 		return err
