@@ -42,6 +42,23 @@ func containerID(c *cli.Context) (string, error) {
 	return id, nil
 }
 
+// argsBetween is the Before of a command that takes from min to max
+// arguments, as runc counts them: a word too many (a flag misspelt, or one
+// runc does not know) fails rather than being ignored.
+func argsBetween(min, max int) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		switch n := c.Args().Len(); {
+		case min == max && n != min:
+			return fmt.Errorf("%q requires exactly %d argument(s)", c.Command.Name, min)
+		case n < min:
+			return fmt.Errorf("%q requires a minimum of %d argument(s)", c.Command.Name, min)
+		case n > max:
+			return fmt.Errorf("%q requires a maximum of %d argument(s)", c.Command.Name, max)
+		}
+		return nil
+	}
+}
+
 // load gets a container saved by create, with the message podman and
 // containerd match on for a missing one.
 func load(c *cli.Context) (*cfd.Container, error) {

@@ -16,6 +16,7 @@ var killCommand = &cli.Command{
 	Flags: []cli.Flag{
 		&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "send the signal to every process of the container"},
 	},
+	Before: argsBetween(1, 2),
 	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
 		sig := unix.SIGTERM
 		if s := c.Args().Get(1); s != "" {
@@ -73,6 +74,7 @@ var pauseCommand = &cli.Command{
 	Name:      "pause",
 	Usage:     "freeze every process of a container",
 	ArgsUsage: "<container-id>",
+	Before:    argsBetween(1, 1),
 	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
 		if st, err := ctr.Status(); err != nil {
 			return err
@@ -87,6 +89,7 @@ var resumeCommand = &cli.Command{
 	Name:      "resume",
 	Usage:     "thaw a paused container",
 	ArgsUsage: "<container-id>",
+	Before:    argsBetween(1, 1),
 	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
 		if st, err := ctr.Status(); err != nil {
 			return err
