@@ -177,10 +177,11 @@ func writePidFile(path string, pid int) error {
 	return nil
 }
 
-// parseSignal takes "KILL", "SIGKILL", "kill" or "9".
+// parseSignal takes "KILL", "SIGKILL", "kill", "9" or "0".
 func parseSignal(s string) (unix.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
+		// 0, as runc takes it: init is only checked for.
+		if n < 0 || n > 64 {
 			return 0, fmt.Errorf("invalid signal %q", s)
 		}
 		return unix.Signal(n), nil

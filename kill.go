@@ -29,23 +29,31 @@ var killCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
+		// runc's wording: containerd's shim (checkKillError) takes
+		// "container not running" as "process already finished"; any
+		// other text is an error, on which CRI's StopContainer fails.
+		notRunning := fmt.Errorf("cannot signal container %s that is %s: container not running", ctr.ID(), st)
+		switch {
+		case st == cfd.Creating:
+			return notRunning
 		// With --all, a stopped container may still have processes: its
 		// init is gone, but without a pid namespace of its own (or in a
 		// pod's) its children stay in its cgroup. containerd's shim kills
 		// them so once init exits, as runc lets it.
-		if st == cfd.Creating || st == cfd.Stopped && !c.Bool("all") {
-			// runc's wording: containerd's shim (checkKillError) takes
-			// "container not running" as "process already finished"; any
-			// other text is an error, on which CRI's StopContainer fails.
-			return fmt.Errorf("cannot signal container %s that is %s: container not running", ctr.ID(), st)
-		}
-		if !c.Bool("all") {
-			return ctr.Signal(sig)
-		}
-		if sig == unix.SIGKILL {
+		case c.Bool("all") && sig == unix.SIGKILL:
 			return ctr.KillAll()
+		case c.Bool("all"):
+			return signalAll(ctr, sig)
+		case st == cfd.Stopped && (sig != unix.SIGKILL || !ctr.SharedPidNS() || ctr.Cgroup() == nil):
+			// Without a pid namespace of its own, SIGKILL still reaches
+			// what init left in the cgroup (Kill).
+			return notRunning
 		}
-		return signalAll(ctr, sig)
+		err = ctr.Kill(sig)
+		if errors.Is(err, cfd.ErrNotRunning) {
+			return notRunning // init died since Status
+		}
+		return err
 	}),
 }
 

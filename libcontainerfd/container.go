@@ -145,6 +145,7 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	for _, ns := range cfg.Namespaces {
 		c.st.Namespaces |= ns.Type
 	}
+	c.st.SharedPidNS = !cfg.newNS(unix.CLONE_NEWPID)
 	if !cfg.NoNewKeyring {
 		c.st.Keyring = "containerfd." + id + "." + randhex.String(16)
 	}
@@ -322,8 +323,37 @@ func (c *Container) Signal(sig unix.Signal) error {
 	return nil
 }
 
+// SharedPidNS reports whether the container has no pid namespace of its
+// own: it shares the runtime's, or joined another's.
+func (c *Container) SharedPidNS() bool { return c.st.SharedPidNS }
+
 // KillAll sends SIGKILL to every process of the container.
 func (c *Container) KillAll() error { return c.cgroup.kill() }
+
+// Kill sends sig to the container as runc's kill does. SIGKILL to a
+// container without a pid namespace of its own goes to every process of its
+// cgroup, init gone or not: killing its init would leave the rest (exec'd
+// processes, init's children) running. Any other signal, or any signal to a
+// container with a pid namespace of its own or without a cgroup, goes to
+// init, which must be alive; SIGKILL then also thaws a paused container, in
+// which a v1-frozen init could not die.
+func (c *Container) Kill(sig unix.Signal) error {
+	if sig == unix.SIGKILL && c.st.SharedPidNS && c.cgroup.own() != nil {
+		return c.cgroup.kill()
+	}
+	if !c.initAlive() {
+		return fmt.Errorf("container %s: signal %v: %w", c.id, sig, ErrNotRunning)
+	}
+	if err := c.Signal(sig); err != nil {
+		return err
+	}
+	if sig == unix.SIGKILL {
+		if frozen, _ := c.cgroup.frozen(); frozen {
+			return c.Thaw()
+		}
+	}
+	return nil
+}
 
 // Freeze stops every process of the container; Thaw resumes them.
 func (c *Container) Freeze() error {
