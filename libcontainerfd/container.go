@@ -16,9 +16,9 @@ package libcontainerfd
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -156,6 +156,7 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	} else if c.st.Cgroup, err = cgroups.Resolve(cfg.Cgroup); err != nil {
 		return nil, fmt.Errorf("container %s: %w", id, err)
 	}
+	c.st.CgroupExisted = existingDirs(c.st.Cgroup)
 	if cfg.Systemd != nil {
 		p, err := cfg.Systemd.CgroupPath()
 		if err != nil {
@@ -190,13 +191,16 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	}
 	cg, err := cgroups.Create(cfg.Cgroup)
 	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
+		if errors.Is(err, cgroups.ErrInUse) {
 			// Someone else's: not ours to remove.
 			c.st.Cgroup, c.st.SystemdUnit = nil, ""
 		}
 		return nil, fmt.Errorf("container %s: create cgroup: %w", id, err)
 	}
 	c.cgroup = &cgroupOwn{c: c, cg: cg}
+	if err := c.recordExisted(cg.Existed()); err != nil {
+		return nil, err
+	}
 	// With systemd, the limits go with the unit, started around init.
 	if cfg.Resources != nil && cfg.Systemd == nil {
 		if err := cg.Set(cfg.Resources); err != nil {
@@ -211,6 +215,30 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	}
 	stopat.Point("create:intelrdt")
 	return c, nil
+}
+
+// existingDirs returns the directories of p that exist.
+func existingDirs(p cgroups.Paths) []string {
+	var out []string
+	for _, d := range p {
+		if _, err := os.Stat(d); err == nil && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// recordExisted records the directories the cgroup's Create found there
+// already, if they are not those the state names already (one came or went
+// in between).
+func (c *Container) recordExisted(existed []string) error {
+	slices.Sort(existed)
+	if slices.Equal(existed, c.st.CgroupExisted) {
+		return nil
+	}
+	c.st.CgroupExisted = existed
+	return c.Save()
 }
 
 // publish makes the state directory with its first state.json in one step:

@@ -43,6 +43,11 @@ type state struct {
 	// start: init reports only the step and the errno.
 	InitStep *msg.StepWords `json:"initStep,omitempty"`
 	Cgroup   cgroups.Paths  `json:"cgroup"`
+	// CgroupExisted lists the directories of Cgroup that were there before
+	// the container (a caller made them, as runc lets it): delete leaves
+	// them. Known before they are used, so that delete never takes them
+	// for ours whatever stopped create.
+	CgroupExisted []string `json:"cgroupExisted,omitempty"`
 	// SystemdUnit names the container's systemd unit, with the systemd
 	// cgroup driver: recorded before the unit is started, so that delete
 	// stops it whatever stopped create.
