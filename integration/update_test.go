@@ -220,3 +220,31 @@ func TestDeviceAccessOtherLetters(t *testing.T) {
 		t.Fatalf("run with access \"rwa\" on /dev/kmsg: want /dev/kmsg refused and /dev/null usable: %v", r)
 	}
 }
+
+// TestPidsLimitZero: a pids limit of 0 is written as 1, as runc writes it
+// with either cgroup driver (systemd takes no TasksMax of 0): in the config,
+// where 0 would leave no room even for init, and by update.
+func TestPidsLimitZero(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	if !stageForced() {
+		// The Go stage has threads of its own, more than one limit allows.
+		s := e.spec()
+		zero := int64(0)
+		s.Linux.Resources.Pids = &specs.LinuxPids{Limit: &zero}
+		e.writeSpec(s)
+	}
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	if !stageForced() {
+		if got := readCgroupFile(t, "pids", "pids", e.cgroup, "pids.max", "pids.max"); got != "1" {
+			t.Errorf("pids.max with linux.resources.pids.limit 0: %s, want 1", got)
+		}
+	}
+	e.ok("update", "--pids-limit", "12", e.id)
+	e.ok("update", "--pids-limit", "0", e.id)
+	if got := readCgroupFile(t, "pids", "pids", e.cgroup, "pids.max", "pids.max"); got != "1" {
+		t.Errorf("pids.max after update --pids-limit 0: %s, want 1", got)
+	}
+	if st := e.status(); st != "running" {
+		t.Errorf("status: %s", st)
+	}
+}
