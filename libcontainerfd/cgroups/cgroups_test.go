@@ -1050,6 +1050,17 @@ func TestFreezeThaw(t *testing.T) {
 		if fr, err := c.Frozen(); err != nil || !fr {
 			t.Errorf("after Freeze: Frozen() = %v, %v", fr, err)
 		}
+		// Every freezer there is holds it: in Hybrid mode both.
+		if d, ok := c.Paths()["freezer"]; ok {
+			if s, err := readFile(d, "freezer.state"); err != nil || s != "FROZEN\n" {
+				t.Errorf("after Freeze: %s/freezer.state = %q, %v", d, s, err)
+			}
+		}
+		if d, ok := c.Paths()[KeyUnified]; ok {
+			if s, err := readFile(d, "cgroup.freeze"); err != nil || s != "1\n" {
+				t.Errorf("after Freeze: %s/cgroup.freeze = %q, %v", d, s, err)
+			}
+		}
 		if err := c.Freeze(); err != nil {
 			t.Errorf("second Freeze: %v", err)
 		}
