@@ -41,6 +41,16 @@ var listCommand = &cli.Command{
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the ids"},
 	},
 	Action: func(c *cli.Context) error {
+		// As runc: a --root given that does not exist is an error (a
+		// mistyped root would list nothing and pass); the default one not
+		// made yet means no containers.
+		if c.IsSet("root") {
+			d, err := os.Open(stateRoot(c))
+			if err != nil {
+				return err
+			}
+			d.Close()
+		}
 		ids, err := cfd.List(stateRoot(c))
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -95,4 +96,45 @@ func TestKillSignalZero(t *testing.T) {
 	}
 	e.ok("kill", "-a", e.id, "0")
 	e.ok("delete", e.id)
+}
+
+// TestKillCreated: a signal that ends runc's waiting init (a Go program:
+// SIGTERM, SIGHUP, SIGINT…) stops a created container, as it does with
+// runc; one that a Go program ignores (SIGUSR1) leaves it created.
+func TestKillCreated(t *testing.T) {
+	for _, tc := range []struct{ sig, want string }{{"", "stopped"}, {"HUP", "stopped"}, {"USR1", "created"}} {
+		t.Run("sig"+tc.sig, func(t *testing.T) {
+			e := newEnv(t, "sleep", "100")
+			e.ok("create", "-b", e.bundle, e.id)
+			args := []string{"kill", e.id}
+			if tc.sig != "" {
+				args = append(args, tc.sig)
+			}
+			e.ok(args...)
+			if tc.want == "stopped" {
+				waitStatus(t, e, "stopped")
+			} else {
+				time.Sleep(200 * time.Millisecond)
+				if st := e.status(); st != tc.want {
+					t.Errorf("after kill %s: %s, want %s", tc.sig, st, tc.want)
+				}
+			}
+			e.ok("delete", "--force", e.id)
+		})
+	}
+}
+
+// TestListMissingRoot: list with a --root that does not exist fails, as
+// runc's does (a mistyped root would list nothing and pass); an empty one
+// lists nothing.
+func TestListMissingRoot(t *testing.T) {
+	e := newEnv(t, "true")
+	missing := filepath.Join(t.TempDir(), "no-such-root")
+	r := e.cfd("--root", missing, "list") // the later --root wins
+	if r.code == 0 || !strings.Contains(r.stderr, "no such file or directory") {
+		t.Errorf("list --root %s: %v", missing, r)
+	}
+	if r := e.cfd("list", "-q"); r.code != 0 || r.stdout != "" {
+		t.Errorf("list of an empty root: %v", r)
+	}
 }
