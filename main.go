@@ -122,7 +122,8 @@ func main() {
 	// part here and exits; nothing of the CLI runs in it.
 	cfd.Init()
 	app := newApp()
-	err := app.Run(reorderArgs(app, os.Args))
+	args := reorderArgs(app, os.Args)
+	err := app.Run(args)
 	if err == nil {
 		return
 	}
@@ -132,6 +133,11 @@ func main() {
 		os.Exit(exit.ExitCode())
 	}
 	logs.Error(err)
+	// As runc: exec's own failures exit 255, set apart from the exit
+	// codes of the process it runs; every other failure exits 1.
+	if commandOf(app, args) == execCommand {
+		os.Exit(255)
+	}
 	os.Exit(1)
 }
 
@@ -143,14 +149,7 @@ func main() {
 // ps and the commands runc does not have are left as they are: what follows
 // their container id is a command line of its own.
 func reorderArgs(app *cli.App, args []string) []string {
-	i := 1
-	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
-		f := lookupFlag(app.Flags, args[i])
-		i++
-		if f != nil && takesValue(f) && !strings.Contains(args[i-1], "=") {
-			i++
-		}
-	}
+	i := commandIndex(app, args)
 	if i >= len(args) {
 		return args
 	}
@@ -179,6 +178,28 @@ func reorderArgs(app *cli.App, args []string) []string {
 		}
 	}
 	return append(out, rest...)
+}
+
+// commandIndex returns the index in args of the command's name: the first
+// argument after the global flags and their values (len(args) if none).
+func commandIndex(app *cli.App, args []string) int {
+	i := 1
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
+		f := lookupFlag(app.Flags, args[i])
+		i++
+		if f != nil && takesValue(f) && !strings.Contains(args[i-1], "=") {
+			i++
+		}
+	}
+	return i
+}
+
+// commandOf returns the command args run, or nil.
+func commandOf(app *cli.App, args []string) *cli.Command {
+	if i := commandIndex(app, args); i < len(args) {
+		return app.Command(args[i])
+	}
+	return nil
 }
 
 // runcReorders names the commands whose flags runc takes after the
