@@ -1,8 +1,8 @@
 // Package cgroups manages one container's cgroup across the mounted cgroup
 // hierarchies, through cgroupfs: pure cgroup v2, v1 controllers alone, or the
 // hybrid of both (v1 controllers plus a controller-less cgroup2 tree, usually
-// at /sys/fs/cgroup/unified, used for cgroup.kill, cgroup.freeze and
-// cgroup.events).
+// at /sys/fs/cgroup/unified, used for cgroup.kill, cgroup.freeze (beside the
+// v1 freezer) and cgroup.events).
 //
 // A cgroup is named by a path. An absolute one such as "/ctrs/web-1" is the
 // same in every hierarchy, relative to where each hierarchy is mounted; a
