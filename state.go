@@ -33,6 +33,20 @@ func printJSON(v any) error {
 	return err
 }
 
+// listEntry is one container of list --format json: runc's fields in
+// runc's order, which scripts and runc's tests match as text.
+type listEntry struct {
+	Version     string            `json:"ociVersion"`
+	ID          string            `json:"id"`
+	Pid         int               `json:"pid"`
+	Status      string            `json:"status"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Created     time.Time         `json:"created"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Owner       string            `json:"owner"`
+}
+
 var listCommand = &cli.Command{
 	Name:  "list",
 	Usage: "list the containers under --root",
@@ -73,7 +87,11 @@ var listCommand = &cli.Command{
 				fmt.Println(s.ID)
 			}
 		case f == "json":
-			b, err := json.Marshal(states)
+			list := make([]listEntry, len(states))
+			for i, s := range states {
+				list[i] = listEntry{s.Version, s.ID, s.Pid, string(s.Status), s.Bundle, s.Rootfs, s.Created, s.Annotations, s.Owner}
+			}
+			b, err := json.Marshal(list)
 			if err != nil {
 				return err
 			}

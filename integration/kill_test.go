@@ -2,7 +2,6 @@ package integration
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -121,20 +120,5 @@ func TestKillCreated(t *testing.T) {
 			}
 			e.ok("delete", "--force", e.id)
 		})
-	}
-}
-
-// TestListMissingRoot: list with a --root that does not exist fails, as
-// runc's does (a mistyped root would list nothing and pass); an empty one
-// lists nothing.
-func TestListMissingRoot(t *testing.T) {
-	e := newEnv(t, "true")
-	missing := filepath.Join(t.TempDir(), "no-such-root")
-	r := e.cfd("--root", missing, "list") // the later --root wins
-	if r.code == 0 || !strings.Contains(r.stderr, "no such file or directory") {
-		t.Errorf("list --root %s: %v", missing, r)
-	}
-	if r := e.cfd("list", "-q"); r.code != 0 || r.stdout != "" {
-		t.Errorf("list of an empty root: %v", r)
 	}
 }
