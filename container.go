@@ -42,6 +42,23 @@ func containerID(c *cli.Context) (string, error) {
 	return id, nil
 }
 
+// argsBetween is the Before of a command that takes from min to max
+// arguments, as runc counts them: a word too many (a flag misspelt, or one
+// runc does not know) fails rather than being ignored.
+func argsBetween(min, max int) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		switch n := c.Args().Len(); {
+		case min == max && n != min:
+			return fmt.Errorf("%q requires exactly %d argument(s)", c.Command.Name, min)
+		case n < min:
+			return fmt.Errorf("%q requires a minimum of %d argument(s)", c.Command.Name, min)
+		case n > max:
+			return fmt.Errorf("%q requires a maximum of %d argument(s)", c.Command.Name, max)
+		}
+		return nil
+	}
+}
+
 // load gets a container saved by create, with the message podman and
 // containerd match on for a missing one.
 func load(c *cli.Context) (*cfd.Container, error) {
@@ -160,10 +177,11 @@ func writePidFile(path string, pid int) error {
 	return nil
 }
 
-// parseSignal takes "KILL", "SIGKILL", "kill" or "9".
+// parseSignal takes "KILL", "SIGKILL", "kill", "9" or "0".
 func parseSignal(s string) (unix.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
+		// 0, as runc takes it: init is only checked for.
+		if n < 0 || n > 64 {
 			return 0, fmt.Errorf("invalid signal %q", s)
 		}
 		return unix.Signal(n), nil

@@ -16,6 +16,7 @@ var deleteCommand = &cli.Command{
 	Flags: []cli.Flag{
 		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill the container first if it is running or paused"},
 	},
+	Before: argsBetween(1, 1),
 	Action: func(c *cli.Context) error {
 		ctr, err := load(c)
 		if err != nil {

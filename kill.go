@@ -16,6 +16,7 @@ var killCommand = &cli.Command{
 	Flags: []cli.Flag{
 		&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "send the signal to every process of the container"},
 	},
+	Before: argsBetween(1, 2),
 	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
 		sig := unix.SIGTERM
 		if s := c.Args().Get(1); s != "" {
@@ -28,23 +29,31 @@ var killCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
+		// runc's wording: containerd's shim (checkKillError) takes
+		// "container not running" as "process already finished"; any
+		// other text is an error, on which CRI's StopContainer fails.
+		notRunning := fmt.Errorf("cannot signal container %s that is %s: container not running", ctr.ID(), st)
+		switch {
+		case st == cfd.Creating:
+			return notRunning
 		// With --all, a stopped container may still have processes: its
 		// init is gone, but without a pid namespace of its own (or in a
 		// pod's) its children stay in its cgroup. containerd's shim kills
 		// them so once init exits, as runc lets it.
-		if st == cfd.Creating || st == cfd.Stopped && !c.Bool("all") {
-			// runc's wording: containerd's shim (checkKillError) takes
-			// "container not running" as "process already finished"; any
-			// other text is an error, on which CRI's StopContainer fails.
-			return fmt.Errorf("cannot signal container %s that is %s: container not running", ctr.ID(), st)
-		}
-		if !c.Bool("all") {
-			return ctr.Signal(sig)
-		}
-		if sig == unix.SIGKILL {
+		case c.Bool("all") && sig == unix.SIGKILL:
 			return ctr.KillAll()
+		case c.Bool("all"):
+			return signalAll(ctr, sig)
+		case st == cfd.Stopped && (sig != unix.SIGKILL || !ctr.SharedPidNS() || ctr.Cgroup() == nil):
+			// Without a pid namespace of its own, SIGKILL still reaches
+			// what init left in the cgroup (Kill).
+			return notRunning
 		}
-		return signalAll(ctr, sig)
+		err = ctr.Kill(sig)
+		if errors.Is(err, cfd.ErrNotRunning) {
+			return notRunning // init died since Status
+		}
+		return err
 	}),
 }
 
@@ -73,6 +82,7 @@ var pauseCommand = &cli.Command{
 	Name:      "pause",
 	Usage:     "freeze every process of a container",
 	ArgsUsage: "<container-id>",
+	Before:    argsBetween(1, 1),
 	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
 		if st, err := ctr.Status(); err != nil {
 			return err
@@ -87,6 +97,7 @@ var resumeCommand = &cli.Command{
 	Name:      "resume",
 	Usage:     "thaw a paused container",
 	ArgsUsage: "<container-id>",
+	Before:    argsBetween(1, 1),
 	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
 		if st, err := ctr.Status(); err != nil {
 			return err

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/containerfd/containerfd/libcontainerfd/kernfeat"
@@ -119,7 +121,9 @@ func main() {
 	// A process the library started from this binary (a stage) runs its
 	// part here and exits; nothing of the CLI runs in it.
 	cfd.Init()
-	err := newApp().Run(os.Args)
+	app := newApp()
+	args := reorderArgs(app, os.Args)
+	err := app.Run(args)
 	if err == nil {
 		return
 	}
@@ -129,5 +133,99 @@ func main() {
 		os.Exit(exit.ExitCode())
 	}
 	logs.Error(err)
+	// As runc: exec's own failures exit 255, set apart from the exit
+	// codes of the process it runs; every other failure exits 1.
+	if commandOf(app, args) == execCommand {
+		os.Exit(255)
+	}
 	os.Exit(1)
+}
+
+// reorderArgs moves a command's flags given after its arguments before
+// them, as runc's command line (urfave/cli v1) does: callers and scripts
+// write `runc update ID --memory 64m`, which cli v2 would take as three
+// arguments and no flag. Up to a "--", an argument is moved if it names a
+// flag of the command, with the next one if that flag takes a value. exec,
+// ps and the commands runc does not have are left as they are: what follows
+// their container id is a command line of its own.
+func reorderArgs(app *cli.App, args []string) []string {
+	i := commandIndex(app, args)
+	if i >= len(args) {
+		return args
+	}
+	cmd := app.Command(args[i])
+	if cmd == nil || !runcReorders[cmd.Name] {
+		return args
+	}
+	out := append([]string{}, args[:i+1]...)
+	var rest []string
+	tail := args[i+1:]
+	for j := 0; j < len(tail); j++ {
+		a := tail[j]
+		if a == "--" {
+			rest = append(append([]string{"--"}, rest...), tail[j+1:]...)
+			break
+		}
+		f := lookupFlag(cmd.Flags, a)
+		if f == nil {
+			rest = append(rest, a)
+			continue
+		}
+		out = append(out, a)
+		if takesValue(f) && !strings.Contains(a, "=") && j+1 < len(tail) {
+			j++
+			out = append(out, tail[j])
+		}
+	}
+	return append(out, rest...)
+}
+
+// commandIndex returns the index in args of the command's name: the first
+// argument after the global flags and their values (len(args) if none).
+func commandIndex(app *cli.App, args []string) int {
+	i := 1
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
+		f := lookupFlag(app.Flags, args[i])
+		i++
+		if f != nil && takesValue(f) && !strings.Contains(args[i-1], "=") {
+			i++
+		}
+	}
+	return i
+}
+
+// commandOf returns the command args run, or nil.
+func commandOf(app *cli.App, args []string) *cli.Command {
+	if i := commandIndex(app, args); i < len(args) {
+		return app.Command(args[i])
+	}
+	return nil
+}
+
+// runcReorders names the commands whose flags runc takes after the
+// arguments too.
+var runcReorders = map[string]bool{
+	"create": true, "start": true, "run": true, "state": true, "kill": true,
+	"delete": true, "list": true, "pause": true, "resume": true, "update": true,
+	"events": true, "spec": true, "features": true,
+}
+
+// lookupFlag returns the flag of flags that arg ("-f", "--flag",
+// "--flag=value") names, or nil.
+func lookupFlag(flags []cli.Flag, arg string) cli.Flag {
+	if arg == "-" || !strings.HasPrefix(arg, "-") {
+		return nil
+	}
+	name, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-"), "=")
+	for _, f := range flags {
+		if slices.Contains(f.Names(), name) {
+			return f
+		}
+	}
+	return nil
+}
+
+func takesValue(f cli.Flag) bool {
+	v, ok := f.(cli.DocGenerationFlag)
+	return ok && v.TakesValue()
 }

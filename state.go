@@ -33,6 +33,20 @@ func printJSON(v any) error {
 	return err
 }
 
+// listEntry is one container of list --format json: runc's fields in
+// runc's order, which scripts and runc's tests match as text.
+type listEntry struct {
+	Version     string            `json:"ociVersion"`
+	ID          string            `json:"id"`
+	Pid         int               `json:"pid"`
+	Status      string            `json:"status"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Created     time.Time         `json:"created"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Owner       string            `json:"owner"`
+}
+
 var listCommand = &cli.Command{
 	Name:  "list",
 	Usage: "list the containers under --root",
@@ -41,6 +55,16 @@ var listCommand = &cli.Command{
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the ids"},
 	},
 	Action: func(c *cli.Context) error {
+		// As runc: a --root given that does not exist is an error (a
+		// mistyped root would list nothing and pass); the default one not
+		// made yet means no containers.
+		if c.IsSet("root") {
+			d, err := os.Open(stateRoot(c))
+			if err != nil {
+				return err
+			}
+			d.Close()
+		}
 		ids, err := cfd.List(stateRoot(c))
 		if err != nil {
 			return err
@@ -63,7 +87,11 @@ var listCommand = &cli.Command{
 				fmt.Println(s.ID)
 			}
 		case f == "json":
-			b, err := json.Marshal(states)
+			list := make([]listEntry, len(states))
+			for i, s := range states {
+				list[i] = listEntry{s.Version, s.ID, s.Pid, string(s.Status), s.Bundle, s.Rootfs, s.Created, s.Annotations, s.Owner}
+			}
+			b, err := json.Marshal(list)
 			if err != nil {
 				return err
 			}

@@ -39,6 +39,7 @@ rewrite the schemata of the container's resctrl group (linux.intelRdt).`,
 		&cli.StringFlag{Name: "l3-cache-schema", Usage: `the L3 cache schema of the container's intelRdt group ("L3:0=ff;1=f")`},
 		&cli.StringFlag{Name: "mem-bw-schema", Usage: `the memory bandwidth schema of the container's intelRdt group ("MB:0=50")`},
 	},
+	Before: argsBetween(1, 1),
 	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
 		st, err := ctr.Status()
 		if err != nil {

@@ -200,11 +200,12 @@ type timeoutError struct{ seconds int }
 func (e *timeoutError) Error() string        { return fmt.Sprintf("timed out after %ds", e.seconds) }
 func (e *timeoutError) Is(target error) bool { return target == ErrTimeout }
 
-// Error reads "createRuntime hook 1 (/usr/bin/x): exit status 3: <stderr>",
-// with the tail of stdout added when the hook wrote any.
+// Error reads "error running createRuntime hook #1: /usr/bin/x: exit status
+// 3: <stderr>", with the tail of stdout added when the hook wrote any: it
+// begins with runc's words, which callers and runc's tests match.
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s hook %d (%s): %v", e.Kind, e.Index, e.Path, e.Err)
+	fmt.Fprintf(&b, "error running %s hook #%d: %s: %v", e.Kind, e.Index, e.Path, e.Err)
 	if s := strings.TrimSpace(string(e.Stderr)); s != "" {
 		b.WriteString(": ")
 		b.WriteString(s)

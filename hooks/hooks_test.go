@@ -172,7 +172,7 @@ func TestFailureStopsRun(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error from a hook that exits 3")
 	}
-	want := fmt.Sprintf("createRuntime hook 1 (%s): exit status 3: bad-err (stdout: bad-out)", bad)
+	want := fmt.Sprintf("error running createRuntime hook #1: %s: exit status 3: bad-err (stdout: bad-out)", bad)
 	if err.Error() != want {
 		t.Errorf("error = %q\nwant    %q", err, want)
 	}
@@ -194,7 +194,7 @@ func TestEveryFatalKindStops(t *testing.T) {
 		dir := t.TempDir()
 		hs := []specs.Hook{{Path: failer(t, dir, "bad", 1)}, {Path: logger(t, dir, "after")}}
 		err := Run(k, hs, testState(t))
-		if err == nil || !strings.HasPrefix(err.Error(), k.String()+" hook 0 (") {
+		if err == nil || !strings.HasPrefix(err.Error(), "error running "+k.String()+" hook #0: ") {
 			t.Errorf("%s: error = %v", k, err)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "order")); !errors.Is(err, fs.ErrNotExist) {
@@ -227,8 +227,8 @@ func TestPoststopRunsAll(t *testing.T) {
 		t.Fatalf("%d errors, want 2: %v", len(errs), err)
 	}
 	for i, want := range []string{
-		fmt.Sprintf("poststop hook 0 (%s): exit status 1: bad0-err", hs[0].Path),
-		fmt.Sprintf("poststop hook 2 (%s): exit status 2: bad2-err", hs[2].Path),
+		fmt.Sprintf("error running poststop hook #0: %s: exit status 1: bad0-err", hs[0].Path),
+		fmt.Sprintf("error running poststop hook #2: %s: exit status 2: bad2-err", hs[2].Path),
 	} {
 		if !strings.HasPrefix(errs[i].Error(), want) {
 			t.Errorf("error %d = %q, want prefix %q", i, errs[i], want)
@@ -289,7 +289,7 @@ func TestBadHooks(t *testing.T) {
 	dir := t.TempDir()
 	err := Run(CreateContainer, []specs.Hook{{Path: "/nonexistent/hook"}}, testState(t))
 	if err == nil || !errors.Is(err, fs.ErrNotExist) ||
-		!strings.HasPrefix(err.Error(), "createContainer hook 0 (/nonexistent/hook): ") ||
+		!strings.HasPrefix(err.Error(), "error running createContainer hook #0: /nonexistent/hook: ") ||
 		!strings.Contains(err.Error(), "no such file or directory") {
 		t.Errorf("missing path: %v", err)
 	}
@@ -297,7 +297,7 @@ func TestBadHooks(t *testing.T) {
 	rel := logger(t, dir, "rel")
 	t.Chdir(dir)
 	err = Run(CreateRuntime, []specs.Hook{{Path: "rel"}}, testState(t))
-	if err == nil || err.Error() != "createRuntime hook 0 (rel): path must be absolute" {
+	if err == nil || err.Error() != "error running createRuntime hook #0: rel: path must be absolute" {
 		t.Errorf("relative path: %v", err)
 	}
 	zero := 0
@@ -366,7 +366,7 @@ echo about to hang >&2
 	if err == nil {
 		t.Fatal("no error from a hook past its timeout")
 	}
-	want := fmt.Sprintf("startContainer hook 0 (%s): timed out after 1s: about to hang", slow)
+	want := fmt.Sprintf("error running startContainer hook #0: %s: timed out after 1s: about to hang", slow)
 	if err.Error() != want {
 		t.Errorf("error = %q\nwant    %q", err, want)
 	}
@@ -466,7 +466,7 @@ exit 7
 	if len(he.Stdout) != outputTail+3 || bytes.Count(he.Stdout[3:], []byte("y")) != outputTail {
 		t.Errorf("stdout tail: %d bytes", len(he.Stdout))
 	}
-	if !strings.HasPrefix(err.Error(), fmt.Sprintf("createRuntime hook 0 (%s): exit status 7: ...xxx", h)) {
+	if !strings.HasPrefix(err.Error(), fmt.Sprintf("error running createRuntime hook #0: %s: exit status 7: ...xxx", h)) {
 		t.Errorf("error = %.100q", err)
 	}
 }
@@ -552,7 +552,7 @@ for a in "$@"; do printf '%%s\n' "$a"; done > '%[1]s/args'
 	// A failing prepare fails the hook, which does not run.
 	boom := errors.New("cannot enter")
 	err := RunIn(StartContainer, []specs.Hook{{Path: logger(t, dir, "never")}}, st, func(*exec.Cmd) error { return boom })
-	if !errors.Is(err, boom) || !strings.HasPrefix(err.Error(), "startContainer hook 0 (") || !strings.HasSuffix(err.Error(), "): prepare: cannot enter") {
+	if !errors.Is(err, boom) || !strings.HasPrefix(err.Error(), "error running startContainer hook #0: ") || !strings.HasSuffix(err.Error(), ": prepare: cannot enter") {
 		t.Errorf("failing prepare: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "order")); !errors.Is(err, fs.ErrNotExist) {

@@ -91,7 +91,7 @@ func TestFailingHookLeavesNothing(t *testing.T) {
 	s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: failing}}}
 	e.writeSpec(s)
 	r := e.cfd("create", "--bundle", e.bundle, e.id)
-	if r.code == 0 || !strings.Contains(r.stderr, "createRuntime hook 0") || !strings.Contains(r.stderr, "hook says no") {
+	if r.code == 0 || !strings.Contains(r.stderr, "error running createRuntime hook #0:") || !strings.Contains(r.stderr, "hook says no") {
 		t.Errorf("create with a failing hook: %v", r)
 	}
 	if r := e.cfd("state", e.id); r.code == 0 {

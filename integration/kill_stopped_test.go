@@ -13,10 +13,20 @@ import (
 // Once init has exited, a container without a pid namespace of its own (or
 // in a pod's) can still have processes in its cgroup. containerd's shim
 // then runs `kill --all ID 9` to kill them, and CRI's container exit runs
-// it again; runc signals what is left and succeeds. A kill of the stopped
-// init says "container not running", which the shim maps to "process
-// already finished" (any other text fails CRI's StopContainer).
+// it again; runc signals what is left and succeeds. runc 1.2+ does the same
+// for a plain `kill ID 9` (SIGKILL without a pid namespace of its own goes
+// to the whole cgroup). Any other signal to the stopped init says
+// "container not running", which the shim maps to "process already
+// finished" (any other text fails CRI's StopContainer).
 func TestKillStoppedWithOrphans(t *testing.T) {
+	for _, all := range []bool{true, false} {
+		t.Run(map[bool]string{true: "all", false: "init"}[all], func(t *testing.T) {
+			killStoppedWithOrphans(t, all)
+		})
+	}
+}
+
+func killStoppedWithOrphans(t *testing.T, all bool) {
 	e := newEnv(t, "sh", "-c", "sleep 100 & echo $! > /tmp/orphan; exit 0")
 	s := e.spec()
 	withoutNamespace(s, "pid")
@@ -33,11 +43,15 @@ func TestKillStoppedWithOrphans(t *testing.T) {
 		t.Fatalf("the orphaned sleep (pid %d) is not running", orphan)
 	}
 
-	if r := e.cfd("kill", e.id, "9"); r.code == 0 || !strings.Contains(r.stderr, "container not running") {
-		t.Errorf("kill of a stopped init: %v; want an error saying \"container not running\"", r)
+	if r := e.cfd("kill", e.id, "TERM"); r.code == 0 || !strings.Contains(r.stderr, "container not running") {
+		t.Errorf("kill TERM of a stopped init: %v; want an error saying \"container not running\"", r)
 	}
-	if r := e.cfd("kill", "--all", e.id, "9"); r.code != 0 {
-		t.Errorf("kill --all of a stopped container with processes left: %v", r)
+	kill := []string{"kill", e.id, "9"}
+	if all {
+		kill = []string{"kill", "--all", e.id, "9"}
+	}
+	if r := e.cfd(kill...); r.code != 0 {
+		t.Errorf("%s of a stopped container with processes left: %v", strings.Join(kill, " "), r)
 	}
 	gone := false
 	for i := 0; i < 500 && !gone; i++ {
@@ -46,11 +60,11 @@ func TestKillStoppedWithOrphans(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if !gone {
-		t.Errorf("pid %d survived kill --all", orphan)
+		t.Errorf("pid %d survived %s", orphan, strings.Join(kill, " "))
 	}
-	// Nothing left: --all still succeeds, as with runc.
-	if r := e.cfd("kill", "--all", e.id, "9"); r.code != 0 {
-		t.Errorf("kill --all of a stopped, empty container: %v", r)
+	// Nothing left: it still succeeds, as with runc.
+	if r := e.cfd(kill...); r.code != 0 {
+		t.Errorf("%s of a stopped, empty container: %v", strings.Join(kill, " "), r)
 	}
 	e.ok("delete", e.id)
 }

@@ -49,7 +49,8 @@ type cgroupCase interface {
 	thaw() error
 	set(r *specs.LinuxResources) error
 	stats() (*cgroups.Stats, error)
-	// remove removes the cgroup's directories.
+	// remove removes the cgroup's directories, but those that were there
+	// before the container.
 	remove() error
 
 	// What a new process joins the cgroup by: the fd of the cgroup2
@@ -177,8 +178,10 @@ func (o *cgroupOwn) set(r *specs.LinuxResources) error {
 	return o.cg.Set(r)
 }
 
-func (o *cgroupOwn) stats() (*cgroups.Stats, error)          { return o.cg.Stats() }
-func (o *cgroupOwn) remove() error                           { return o.cg.Destroy() }
+func (o *cgroupOwn) stats() (*cgroups.Stats, error) { return o.cg.Stats() }
+func (o *cgroupOwn) remove() error {
+	return cgroups.Remove(o.cg.Paths().Without(o.c.st.CgroupExisted))
+}
 func (o *cgroupOwn) cloneFD() int                            { return o.cg.CloneFD() }
 func (o *cgroupOwn) joinFD(initPid int) (int, bool, error)   { return o.cg.JoinFD(initPid) }
 func (o *cgroupOwn) v1Tasks(late string) ([]int, int, error) { return o.cg.OpenV1Tasks(late) }
@@ -336,5 +339,5 @@ func (g cgroupGone) remove() error {
 	if g.c.st.Cgroup == nil {
 		return nil
 	}
-	return cgroups.Remove(g.c.st.Cgroup)
+	return cgroups.Remove(g.c.st.Cgroup.Without(g.c.st.CgroupExisted))
 }

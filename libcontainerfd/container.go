@@ -16,9 +16,9 @@ package libcontainerfd
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -145,6 +145,7 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	for _, ns := range cfg.Namespaces {
 		c.st.Namespaces |= ns.Type
 	}
+	c.st.SharedPidNS = !cfg.newNS(unix.CLONE_NEWPID)
 	if !cfg.NoNewKeyring {
 		c.st.Keyring = "containerfd." + id + "." + randhex.String(16)
 	}
@@ -155,6 +156,7 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	} else if c.st.Cgroup, err = cgroups.Resolve(cfg.Cgroup); err != nil {
 		return nil, fmt.Errorf("container %s: %w", id, err)
 	}
+	c.st.CgroupExisted = existingDirs(c.st.Cgroup)
 	if cfg.Systemd != nil {
 		p, err := cfg.Systemd.CgroupPath()
 		if err != nil {
@@ -189,13 +191,16 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	}
 	cg, err := cgroups.Create(cfg.Cgroup)
 	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
+		if errors.Is(err, cgroups.ErrInUse) {
 			// Someone else's: not ours to remove.
 			c.st.Cgroup, c.st.SystemdUnit = nil, ""
 		}
 		return nil, fmt.Errorf("container %s: create cgroup: %w", id, err)
 	}
 	c.cgroup = &cgroupOwn{c: c, cg: cg}
+	if err := c.recordExisted(cg.Existed()); err != nil {
+		return nil, err
+	}
 	// With systemd, the limits go with the unit, started around init.
 	if cfg.Resources != nil && cfg.Systemd == nil {
 		if err := cg.Set(cfg.Resources); err != nil {
@@ -210,6 +215,30 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	}
 	stopat.Point("create:intelrdt")
 	return c, nil
+}
+
+// existingDirs returns the directories of p that exist.
+func existingDirs(p cgroups.Paths) []string {
+	var out []string
+	for _, d := range p {
+		if _, err := os.Stat(d); err == nil && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// recordExisted records the directories the cgroup's Create found there
+// already, if they are not those the state names already (one came or went
+// in between).
+func (c *Container) recordExisted(existed []string) error {
+	slices.Sort(existed)
+	if slices.Equal(existed, c.st.CgroupExisted) {
+		return nil
+	}
+	c.st.CgroupExisted = existed
+	return c.Save()
 }
 
 // publish makes the state directory with its first state.json in one step:
@@ -311,10 +340,17 @@ func lastIndex(b []byte, c byte) int {
 	return -1
 }
 
-// Signal sends sig to init.
+// Signal sends sig to init. A direct init still waiting at its gate for
+// start is ended by the signals that end runc's waiting init (a Go program:
+// SIGHUP, SIGINT, SIGTERM and the dumping ones), as it is through our stage:
+// it has no handler of its own, so as a pid namespace's init it would get
+// none of them.
 func (c *Container) Signal(sig unix.Signal) error {
 	if c.initPidfd < 0 {
 		return fmt.Errorf("container %s: signal %v: %w", c.id, sig, ErrNotRunning)
+	}
+	if goEnds(sig) && c.st.DirectInit && c.initWaiting() {
+		sig = unix.SIGKILL
 	}
 	if err := unix.PidfdSendSignal(c.initPidfd, sig, nil, 0); err != nil {
 		return fmt.Errorf("container %s: signal %v to init: %w", c.id, sig, err)
@@ -322,8 +358,48 @@ func (c *Container) Signal(sig unix.Signal) error {
 	return nil
 }
 
+// goEnds reports whether sig ends a Go program that does not handle it
+// (os/signal: exit, or exit with a stack dump).
+func goEnds(sig unix.Signal) bool {
+	switch sig {
+	case unix.SIGHUP, unix.SIGINT, unix.SIGTERM, unix.SIGQUIT, unix.SIGILL,
+		unix.SIGTRAP, unix.SIGABRT, unix.SIGSTKFLT, unix.SIGSYS:
+		return true
+	}
+	return false
+}
+
+// SharedPidNS reports whether the container has no pid namespace of its
+// own: it shares the runtime's, or joined another's.
+func (c *Container) SharedPidNS() bool { return c.st.SharedPidNS }
+
 // KillAll sends SIGKILL to every process of the container.
 func (c *Container) KillAll() error { return c.cgroup.kill() }
+
+// Kill sends sig to the container as runc's kill does. SIGKILL to a
+// container without a pid namespace of its own goes to every process of its
+// cgroup, init gone or not: killing its init would leave the rest (exec'd
+// processes, init's children) running. Any other signal, or any signal to a
+// container with a pid namespace of its own or without a cgroup, goes to
+// init, which must be alive; SIGKILL then also thaws a paused container, in
+// which a v1-frozen init could not die.
+func (c *Container) Kill(sig unix.Signal) error {
+	if sig == unix.SIGKILL && c.st.SharedPidNS && c.cgroup.own() != nil {
+		return c.cgroup.kill()
+	}
+	if !c.initAlive() {
+		return fmt.Errorf("container %s: signal %v: %w", c.id, sig, ErrNotRunning)
+	}
+	if err := c.Signal(sig); err != nil {
+		return err
+	}
+	if sig == unix.SIGKILL {
+		if frozen, _ := c.cgroup.frozen(); frozen {
+			return c.Thaw()
+		}
+	}
+	return nil
+}
 
 // Freeze stops every process of the container; Thaw resumes them.
 func (c *Container) Freeze() error {

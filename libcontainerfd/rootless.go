@@ -3,7 +3,6 @@ package libcontainerfd
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strconv"
 
@@ -75,13 +74,13 @@ func (c *Container) resolveRootlessCgroup() {
 func (c *Container) createRootlessCgroup() error {
 	if !c.st.NoCgroup {
 		cg, err := cgroups.CreateUnified(c.cfg.Cgroup)
-		if errors.Is(err, fs.ErrExist) {
+		if errors.Is(err, cgroups.ErrInUse) {
 			c.st.Cgroup = nil // someone else's: not ours to remove
 			return fmt.Errorf("create cgroup: %w", err)
 		}
 		if err == nil {
 			if err = cg.Delegated(); err != nil {
-				cg.Destroy()
+				cgroups.Remove(cg.Paths().Without(cg.Existed()))
 				cg.Close()
 			}
 		}
@@ -92,6 +91,9 @@ func (c *Container) createRootlessCgroup() error {
 			c.goWithoutCgroup(err)
 		} else {
 			c.cgroup = &cgroupOwn{c: c, cg: cg}
+			if err := c.recordExisted(cg.Existed()); err != nil {
+				return err
+			}
 		}
 	}
 	cg := c.cgroup.own()

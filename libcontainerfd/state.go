@@ -27,9 +27,13 @@ type state struct {
 	Flags   Flags     `json:"flags"`
 	// Namespaces holds the CLONE_NEW* flags of every namespace the
 	// container does not share with the runtime (new or joined).
-	Namespaces int       `json:"namespaces"`
-	Init       procid.ID `json:"init"`
-	Started    bool      `json:"started,omitempty"`
+	Namespaces int `json:"namespaces"`
+	// SharedPidNS: the container has no pid namespace of its own (it
+	// shares the runtime's or joined another), so its init is not the
+	// namespace's init and takes no process with it when killed.
+	SharedPidNS bool      `json:"sharedPidns,omitempty"`
+	Init        procid.ID `json:"init"`
+	Started     bool      `json:"started,omitempty"`
 	// DirectInit: init is our forked child, not the init stage; it takes
 	// on the process itself when started (startDirectInit).
 	DirectInit bool `json:"directInit,omitempty"`
@@ -39,6 +43,11 @@ type state struct {
 	// start: init reports only the step and the errno.
 	InitStep *msg.StepWords `json:"initStep,omitempty"`
 	Cgroup   cgroups.Paths  `json:"cgroup"`
+	// CgroupExisted lists the directories of Cgroup that were there before
+	// the container (a caller made them, as runc lets it): delete leaves
+	// them. Known before they are used, so that delete never takes them
+	// for ours whatever stopped create.
+	CgroupExisted []string `json:"cgroupExisted,omitempty"`
 	// SystemdUnit names the container's systemd unit, with the systemd
 	// cgroup driver: recorded before the unit is started, so that delete
 	// stops it whatever stopped create.

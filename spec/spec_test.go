@@ -414,7 +414,7 @@ func TestValidateErrors(t *testing.T) {
 		{"resources device type", func(s *specs.Spec) { s.Linux.Resources.Devices[0].Type = "p" },
 			`linux.resources.devices[0].type "p": want "a", "b" or "c"`, false},
 		{"resources device access", func(s *specs.Spec) { s.Linux.Resources.Devices[0].Access = "" },
-			`linux.resources.devices[0].access "": want letters of "rwm"`, false},
+			`linux.resources.devices[0].access: empty (want letters of "rwm")`, false},
 		{"seccomp", func(s *specs.Spec) {
 			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"getcwd"}, Action: "SCMP_ACT_NOPE"}}}
 		}, `linux.seccomp.syscalls[0].action "SCMP_ACT_NOPE": unknown action`, false},

@@ -1,8 +1,8 @@
 // Package cgroups manages one container's cgroup across the mounted cgroup
 // hierarchies, through cgroupfs: pure cgroup v2, v1 controllers alone, or the
 // hybrid of both (v1 controllers plus a controller-less cgroup2 tree, usually
-// at /sys/fs/cgroup/unified, used for cgroup.kill, cgroup.freeze and
-// cgroup.events).
+// at /sys/fs/cgroup/unified, used for cgroup.kill, cgroup.freeze (beside the
+// v1 freezer) and cgroup.events).
 //
 // A cgroup is named by a path. An absolute one such as "/ctrs/web-1" is the
 // same in every hierarchy, relative to where each hierarchy is mounted; a
@@ -97,6 +97,19 @@ func (p Paths) mode() Mode {
 	return V1
 }
 
+// Without returns p less the entries whose directory is one of dirs: the
+// paths to remove of a cgroup some of whose directories Create found there
+// already (Cgroup.Existed).
+func (p Paths) Without(dirs []string) Paths {
+	q := Paths{}
+	for k, d := range p {
+		if !slices.Contains(dirs, d) {
+			q[k] = d
+		}
+	}
+	return q
+}
+
 // dirs returns the distinct directories, the v2 one first.
 func (p Paths) dirs() []string {
 	var out []string
@@ -128,6 +141,7 @@ type Cgroup struct {
 	v2      string   // cgroup2 directory, "" in V1 mode
 	v1      []string // distinct v1 directories
 	cloneFD int      // O_PATH fd of v2, or -1
+	existed []string // the directories Create found there already
 }
 
 // Create makes the cgroup path in the cgroup2 hierarchy, if the mode has one,
@@ -140,9 +154,13 @@ type Cgroup struct {
 // at different places in different hierarchies. Either way Paths records the
 // directories made, so that Open needs no such lookup.
 //
-// If the cgroup itself already exists in any hierarchy, Create fails with an
-// error wrapping fs.ErrExist: two containers never share a cgroup. On any
-// failure it removes the directories it made, and nothing else.
+// A cgroup that already exists in a hierarchy is taken as it is, as runc
+// takes it (a caller may make the directory and set limits on it first),
+// unless it or a cgroup below it holds a process or it is frozen: then
+// Create fails with an error wrapping ErrInUse, for two containers never
+// share a cgroup. Existed lists those directories, which the cgroup's
+// owner should leave when it removes the rest (see Remove). On any failure
+// Create removes the directories it made, and nothing else.
 //
 // In V2 and Hybrid modes, every cgroup2 ancestor below the hierarchy root
 // that Create makes or passes through gets the controllers it has available
@@ -170,6 +188,7 @@ func createIn(path string, unifiedOnly bool) (_ *Cgroup, err error) {
 		}
 	}()
 	paths := Paths{}
+	var existed []string
 	for i, h := range pl.hierarchies {
 		dir := pl.bases[i]
 		for i, name := range comps {
@@ -197,7 +216,15 @@ func createIn(path string, unifiedOnly bool) (_ *Cgroup, err error) {
 					}
 				}
 			case err == unix.EEXIST:
-				return nil, fmt.Errorf("cgroups: create %q: %s: %w", path, dir, fs.ErrExist)
+				if err := checkUnused(dir, h); err != nil {
+					return nil, fmt.Errorf("cgroups: create %q: %w", path, err)
+				}
+				if hasKey(h.keys, "cpuset") {
+					if err := copyCpuset(h.mount, parent, dir); err != nil {
+						return nil, fmt.Errorf("cgroups: create %q: %w", path, err)
+					}
+				}
+				existed = append(existed, dir)
 			default:
 				return nil, fmt.Errorf("cgroups: create %q: mkdir %q: %w", path, dir, err)
 			}
@@ -206,8 +233,47 @@ func createIn(path string, unifiedOnly bool) (_ *Cgroup, err error) {
 			paths[k] = dir
 		}
 	}
-	return open(paths)
+	c, err := open(paths)
+	if err != nil {
+		return nil, err
+	}
+	c.existed = existed
+	return c, nil
 }
+
+// ErrInUse is what Create says of a cgroup that exists and holds processes
+// or is frozen: another container's, most likely.
+var ErrInUse = errors.New("cgroup in use")
+
+// checkUnused checks that the existing cgroup dir of hierarchy h is one a
+// container may take: no process in it or below it, and not frozen. runc's
+// words, which callers and its tests match.
+func checkUnused(dir string, h hierarchy) error {
+	var pids []int
+	if err := walkProcs(dir, true, &pids); err != nil {
+		return err
+	}
+	if len(pids) > 0 {
+		return fmt.Errorf("%s: container's cgroup is not empty: %d process(es) found: %w", dir, len(pids), ErrInUse)
+	}
+	var frozen bool
+	switch {
+	case h.v2:
+		s, err := readFile(dir, "cgroup.freeze")
+		frozen = err == nil && strings.TrimSpace(s) == "1"
+	case hasKey(h.keys, "freezer"):
+		s, err := readFile(dir, "freezer.state")
+		frozen = err == nil && strings.TrimSpace(s) != "THAWED"
+	}
+	if frozen {
+		return fmt.Errorf("%s: container's cgroup unexpectedly frozen: %w", dir, ErrInUse)
+	}
+	return nil
+}
+
+// Existed returns the directories of the cgroup that Create found made
+// already, rather than made itself.
+func (c *Cgroup) Existed() []string { return slices.Clone(c.existed) }
 
 // splitPath checks a cgroup path and returns its components, and whether it
 // is relative.

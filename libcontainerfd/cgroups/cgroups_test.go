@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -613,9 +614,9 @@ func TestCreateOpen(t *testing.T) {
 	})
 }
 
-// TestCreateDuplicate: a second Create of the same path fails with
-// fs.ErrExist naming the path, and leaves the first cgroup and its process
-// alone.
+// TestCreateDuplicate: a second Create of the same path, whose cgroup holds
+// a process, fails with ErrInUse naming the path (runc: "container's cgroup
+// is not empty"), and leaves the first cgroup and its process alone.
 func TestCreateDuplicate(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode Mode) {
 		path := testParent(t) + "/ctr"
@@ -626,8 +627,8 @@ func TestCreateDuplicate(t *testing.T) {
 			c2.Close()
 			t.Fatal("second Create succeeded")
 		}
-		if !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), path) {
-			t.Errorf("error %q: want fs.ErrExist naming %s", err, path)
+		if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "container's cgroup is not empty") {
+			t.Errorf("error %q: want ErrInUse naming %s", err, path)
 		}
 		t.Logf("error: %v", err)
 		for _, d := range c.Paths() {
@@ -644,7 +645,8 @@ func TestCreateDuplicate(t *testing.T) {
 
 // TestCreateFailure: a Create that fails part way removes what it made (new
 // parents included) and nothing else: a bad name deep in the path, and a
-// leaf that already exists in one hierarchy only, made by "someone else".
+// leaf that already exists in one hierarchy only, made by "someone else",
+// frozen there.
 func TestCreateFailure(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode Mode) {
 		mounts := allMounts(t)
@@ -664,19 +666,18 @@ func TestCreateFailure(t *testing.T) {
 				}
 			}
 		})
-		l, err := detect()
-		if err != nil {
-			t.Fatal(err)
-		}
-		hs := l.all()
-		if len(hs) > 1 {
-			hs = []hierarchy{hs[0], hs[len(hs)-1]} // fail at once, and at the end
-		}
-		for _, h := range hs {
-			t.Run("exists in "+h.mount, func(t *testing.T) {
+		for _, h := range freezeHierarchies(t) {
+			t.Run("frozen in "+h.mount, func(t *testing.T) {
 				parent := testParent(t)
 				theirs := filepath.Join(h.mount, parent, "ctr")
 				if err := os.MkdirAll(theirs, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				file, val := "freezer.state", "FROZEN"
+				if h.v2 {
+					file, val = "cgroup.freeze", "1"
+				}
+				if err := writeFile(theirs, file, val); err != nil {
 					t.Fatal(err)
 				}
 				c, err := Create(parent + "/ctr")
@@ -684,8 +685,8 @@ func TestCreateFailure(t *testing.T) {
 					c.Close()
 					t.Fatal("Create succeeded")
 				}
-				if !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), theirs) {
-					t.Errorf("error %q: want fs.ErrExist naming %s", err, theirs)
+				if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), theirs) || !strings.Contains(err.Error(), "unexpectedly frozen") {
+					t.Errorf("error %q: want ErrInUse naming %s", err, theirs)
 				}
 				if _, err := os.Stat(theirs); err != nil {
 					t.Errorf("removed a cgroup it did not make: %v", err)
@@ -696,6 +697,77 @@ func TestCreateFailure(t *testing.T) {
 					}
 					if _, err := os.Stat(filepath.Join(m, parent)); !errors.Is(err, fs.ErrNotExist) {
 						t.Errorf("left behind: %s", filepath.Join(m, parent))
+					}
+				}
+				writeFile(theirs, file, map[bool]string{true: "0", false: "THAWED"}[h.v2])
+			})
+		}
+	})
+}
+
+// freezeHierarchies returns the hierarchies of the mode that can freeze: the
+// cgroup2 one, and the v1 freezer.
+func freezeHierarchies(t *testing.T) []hierarchy {
+	t.Helper()
+	l, err := detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hs []hierarchy
+	for _, h := range l.all() {
+		if h.v2 || hasKey(h.keys, "freezer") {
+			hs = append(hs, h)
+		}
+	}
+	return hs
+}
+
+// TestCreateExisting: a leaf that already exists, empty and not frozen, in
+// one hierarchy (or all of them) is taken as it is, as runc takes it:
+// Existed names it, processes join it, and removing the cgroup less what
+// existed leaves it and removes the rest.
+func TestCreateExisting(t *testing.T) {
+	forEachMode(t, func(t *testing.T, mode Mode) {
+		l, err := detect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := l.all()
+		cases := map[string][]hierarchy{"all": hs, "first": hs[:1], "last": hs[len(hs)-1:]}
+		for name, pre := range cases {
+			t.Run(name, func(t *testing.T) {
+				parent := testParent(t)
+				var theirs []string
+				for _, h := range pre {
+					d := filepath.Join(h.mount, parent, "ctr")
+					if err := os.MkdirAll(d, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					theirs = append(theirs, d)
+				}
+				c := create(t, parent+"/ctr")
+				got := c.Existed()
+				slices.Sort(got)
+				slices.Sort(theirs)
+				if !slices.Equal(got, slices.Compact(theirs)) {
+					t.Errorf("Existed() = %v, want %v", got, theirs)
+				}
+				pid := startSleep(t, c).Process.Pid
+				checkMember(t, c, pid, parent+"/ctr")
+				if err := c.Kill(); err != nil {
+					t.Fatal(err)
+				}
+				waitEmpty(t, c, time.Now())
+				if err := Remove(c.Paths().Without(c.Existed())); err != nil {
+					t.Fatal(err)
+				}
+				for _, d := range c.Paths().dirs() {
+					_, err := os.Stat(d)
+					if slices.Contains(theirs, d) && err != nil {
+						t.Errorf("removed %s, which it did not make: %v", d, err)
+					}
+					if !slices.Contains(theirs, d) && !errors.Is(err, fs.ErrNotExist) {
+						t.Errorf("left %s, which it made", d)
 					}
 				}
 			})
@@ -977,6 +1049,17 @@ func TestFreezeThaw(t *testing.T) {
 		}
 		if fr, err := c.Frozen(); err != nil || !fr {
 			t.Errorf("after Freeze: Frozen() = %v, %v", fr, err)
+		}
+		// Every freezer there is holds it: in Hybrid mode both.
+		if d, ok := c.Paths()["freezer"]; ok {
+			if s, err := readFile(d, "freezer.state"); err != nil || s != "FROZEN\n" {
+				t.Errorf("after Freeze: %s/freezer.state = %q, %v", d, s, err)
+			}
+		}
+		if d, ok := c.Paths()[KeyUnified]; ok {
+			if s, err := readFile(d, "cgroup.freeze"); err != nil || s != "1\n" {
+				t.Errorf("after Freeze: %s/cgroup.freeze = %q, %v", d, s, err)
+			}
 		}
 		if err := c.Freeze(); err != nil {
 			t.Errorf("second Freeze: %v", err)

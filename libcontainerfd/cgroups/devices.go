@@ -188,7 +188,21 @@ func (f *deviceFilter) apply(r specs.LinuxDeviceCgroup) error {
 	if err != nil {
 		return err
 	}
-	access, err := parseAccess(r.Access)
+	if r.Access == "" {
+		return fmt.Errorf("access empty (want a composition of r, w and m)")
+	}
+	// As runc, letters other than r, w and m grant and take nothing: "rwa"
+	// is "rw" (runc's emulator keeps the known letters of a rule).
+	known := strings.Map(func(c rune) rune {
+		if strings.ContainsRune("rwm", c) {
+			return c
+		}
+		return -1
+	}, r.Access)
+	if known == "" {
+		return nil
+	}
+	access, err := parseAccess(known)
 	if err != nil {
 		return fmt.Errorf("access %w", err)
 	}

@@ -19,9 +19,13 @@ var freezeTimeout = 5 * time.Second
 var killTimeout = 10 * time.Second
 
 // Freeze stops every process in the cgroup and below it, and waits until they
-// all are stopped: with cgroup.freeze where there is cgroup2 (V2 and Hybrid),
-// else with the v1 freezer. If that takes longer than a few seconds it thaws
-// the cgroup again and fails. Freezing a frozen cgroup is a no-op.
+// all are stopped: with cgroup.freeze where there is cgroup2 (V2 and Hybrid)
+// and with the v1 freezer where there is one (V1 and Hybrid). In Hybrid mode
+// it freezes both, as tools on such hosts read freezer.state (runc freezes
+// there through the v1 freezer alone), cgroup2 first: a task stopped by the
+// v1 freezer could not reach cgroup2's freezer trap. If that takes longer
+// than a few seconds it thaws the cgroup again and fails. Freezing a frozen
+// cgroup is a no-op.
 func (c *Cgroup) Freeze() error {
 	if err := c.freeze(freezeTimeout); err != nil {
 		if terr := c.Thaw(); terr != nil {
@@ -35,11 +39,16 @@ func (c *Cgroup) Freeze() error {
 func (c *Cgroup) freeze(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	if c.v2 != "" {
-		return c.freezeV2(deadline, timeout)
+		if err := c.freezeV2(deadline, timeout); err != nil {
+			return err
+		}
 	}
-	dir, err := c.freezerDir()
-	if err != nil {
-		return err
+	dir, ok := c.paths["freezer"]
+	if !ok {
+		if c.v2 != "" {
+			return nil
+		}
+		return fmt.Errorf("cgroups: freeze: no cgroup2 and no v1 freezer hierarchy: %w", errors.ErrUnsupported)
 	}
 	if err := writeFile(dir, "freezer.state", "FROZEN"); err != nil {
 		return fmt.Errorf("cgroups: freeze: %w", err)
@@ -96,43 +105,52 @@ func (c *Cgroup) freezeV2(deadline time.Time, timeout time.Duration) error {
 	}
 }
 
-// freezerDir returns the v1 freezer directory.
-func (c *Cgroup) freezerDir() (string, error) {
-	if d, ok := c.paths["freezer"]; ok {
-		return d, nil
-	}
-	return "", fmt.Errorf("cgroups: freeze: no cgroup2 and no v1 freezer hierarchy: %w", errors.ErrUnsupported)
-}
-
-// Thaw lets the processes of a frozen cgroup run again. Thawing a cgroup that
-// is not frozen is a no-op.
+// Thaw lets the processes of a frozen cgroup run again, in every freezer
+// Freeze uses (the v1 one first, in the reverse order of Freeze). Thawing a
+// cgroup that is not frozen is a no-op.
 func (c *Cgroup) Thaw() error {
+	dir, v1 := c.paths["freezer"]
+	if !v1 && c.v2 == "" {
+		return fmt.Errorf("cgroups: thaw: no cgroup2 and no v1 freezer hierarchy: %w", errors.ErrUnsupported)
+	}
+	if v1 {
+		if err := writeFile(dir, "freezer.state", "THAWED"); err != nil {
+			return fmt.Errorf("cgroups: thaw: %w", err)
+		}
+	}
 	if c.v2 != "" {
 		if err := writeFile(c.v2, "cgroup.freeze", "0"); err != nil {
 			return fmt.Errorf("cgroups: thaw: %w", err)
 		}
-		return nil
-	}
-	dir, err := c.freezerDir()
-	if err != nil {
-		return err
-	}
-	if err := writeFile(dir, "freezer.state", "THAWED"); err != nil {
-		return fmt.Errorf("cgroups: thaw: %w", err)
 	}
 	return nil
 }
 
-// Frozen reports whether the cgroup is completely frozen: "frozen 1" in
-// cgroup.events, or "FROZEN" in the v1 freezer.state (not "FREEZING").
+// Frozen reports whether the cgroup is completely frozen, by either freezer
+// it has: cgroup.freeze 1 and "frozen 1" in cgroup.events, or "FROZEN" in
+// the v1 freezer.state (not "FREEZING"); in Hybrid mode another tool may
+// have used either. cgroup.freeze is read first, as runc reads it: the
+// kernel may leave "frozen 1" in cgroup.events of a cgroup thawed while its
+// last tasks exited.
 func (c *Cgroup) Frozen() (bool, error) {
 	if c.v2 != "" {
-		ev, err := c.Events()
-		return ev.Frozen, err
+		want, err := readFile(c.v2, "cgroup.freeze")
+		if err != nil {
+			return false, fmt.Errorf("cgroups: %w", err)
+		}
+		if strings.TrimSpace(want) == "1" {
+			ev, err := c.Events()
+			if err != nil || ev.Frozen {
+				return ev.Frozen, err
+			}
+		}
 	}
-	dir, err := c.freezerDir()
-	if err != nil {
-		return false, err
+	dir, ok := c.paths["freezer"]
+	if !ok {
+		if c.v2 != "" {
+			return false, nil
+		}
+		return false, fmt.Errorf("cgroups: no cgroup2 and no v1 freezer hierarchy: %w", errors.ErrUnsupported)
 	}
 	s, err := readFile(dir, "freezer.state")
 	if err != nil {
@@ -149,7 +167,8 @@ var CgroupKill = kernfeat.Register("cgroup-kill",
 
 // Kill sends SIGKILL to every process in the cgroup and below it. With
 // cgroup2 it writes cgroup.kill, when the kernel has it and
-// CgroupKill is not disabled. Otherwise it freezes the cgroup (so
+// CgroupKill is not disabled, and thaws a v1 freezer (Hybrid mode), whose
+// frozen tasks would not die until thawed. Otherwise it freezes the cgroup (so
 // nothing can fork), signals each process, and thaws it, round after round,
 // until a round finds no process it has not signalled already. It does not
 // wait for the processes to be gone: poll EventsFD (or Populated) for that.
@@ -159,8 +178,17 @@ func (c *Cgroup) Kill() error {
 	}
 	if c.v2 != "" && CgroupKill.Available() {
 		err := writeFile(c.v2, "cgroup.kill", "1")
-		if err == nil || errors.Is(err, unix.ENODEV) || c.gone() {
-			return nil // ENODEV, or gone: removed meanwhile, nothing to kill
+		if errors.Is(err, unix.ENODEV) || c.gone() {
+			return nil // removed meanwhile, nothing to kill
+		}
+		if err == nil {
+			// A task the v1 freezer holds dies only once thawed.
+			if dir, ok := c.paths["freezer"]; ok {
+				if err := writeFile(dir, "freezer.state", "THAWED"); err != nil && !errors.Is(err, unix.ENODEV) && !c.gone() {
+					return fmt.Errorf("cgroups: kill: thaw: %w", err)
+				}
+			}
+			return nil
 		}
 		if !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("cgroups: kill: %w", err)

@@ -34,7 +34,8 @@ import (
 // rdma, network, unified and devices. As in runc, a zero memory limit, swap,
 // reservation, cpu shares, quota, period, realtime value, blkio weight or
 // net_cls classID means "not set", and -1 means unlimited. A pids limit of 0
-// is a real limit (runtime-spec 1.3, runc 1.4); -1 is "max". Ignored:
+// is a real limit (runtime-spec 1.3), written as 1 as runc writes it; -1 is
+// "max". Ignored:
 // memory.kernel and memory.kernelTCP (deprecated; runc ignores them too),
 // memory.useHierarchy (always on in current kernels), memory.swappiness on
 // cgroup2 (no such knob).
@@ -765,11 +766,22 @@ func cpusetWrites(r *specs.LinuxResources, _ reader) ([]fileWrite, error) {
 	return ws, nil
 }
 
-// pidsWrites writes pids.max: "max" for -1 (any negative), else the number;
-// 0 is a real limit (runtime-spec 1.3, runc 1.4).
+// pidsWrites writes pids.max: "max" for -1 (any negative), else the number,
+// 0 being written as 1 (pidsLimit).
 func pidsWrites(r *specs.LinuxResources, _ reader) ([]fileWrite, error) {
 	if r.Pids == nil || r.Pids.Limit == nil {
 		return nil, nil
 	}
-	return []fileWrite{{"pids.max", v2Limit(max(*r.Pids.Limit, -1))}}, nil
+	return []fileWrite{{"pids.max", v2Limit(pidsLimit(*r.Pids.Limit))}}, nil
+}
+
+// pidsLimit is the limit a pids limit v (runtime-spec 1.3: 0 is a limit,
+// negative none) is applied as: -1 for none, and 1 for 0, as runc writes
+// it with either cgroup driver (systemd takes no TasksMax of 0), so that the
+// two drivers agree; init is the one process then.
+func pidsLimit(v int64) int64 {
+	if v == 0 {
+		return 1
+	}
+	return max(v, -1)
 }

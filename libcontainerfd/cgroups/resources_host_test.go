@@ -168,7 +168,7 @@ func TestSetV1Limits(t *testing.T) {
 		})
 		check(t, c, "up", map[string]string{
 			"memory.limit_in_bytes": "268435456", "memory.memsw.limit_in_bytes": "536870912",
-			"cpu.cfs_quota_us": "150000", "cpu.cfs_period_us": "200000", "pids.max": "0",
+			"cpu.cfs_quota_us": "150000", "cpu.cfs_period_us": "200000", "pids.max": "1",
 		})
 		if oc := get(t, c, "memory.oom_control"); !strings.HasPrefix(oc, "oom_kill_disable 1") {
 			t.Errorf("memory.oom_control: %q", oc)

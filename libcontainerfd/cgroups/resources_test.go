@@ -198,7 +198,7 @@ func TestPlanV2(t *testing.T) {
 		{name: "pids", r: pids(100), want: ws("pids.max", "100")},
 		{name: "pids -1", r: pids(-1), want: ws("pids.max", "max")},
 		{name: "pids -7", r: pids(-7), want: ws("pids.max", "max")},
-		{name: "pids 0 is a limit", r: pids(0), want: ws("pids.max", "0")},
+		{name: "pids 0 is a limit, of 1 as runc", r: pids(0), want: ws("pids.max", "1")},
 
 		// everything, in controller order: cpuset, memory, cpu, pids
 		{name: "all", r: &specs.LinuxResources{
@@ -388,7 +388,7 @@ func TestSetV2FakeDir(t *testing.T) {
 		},
 		want: map[string]string{"memory.max": "16777216", "memory.swap.max": "0", "memory.low": "33554432",
 			"cpu.weight": "1", "cpu.max": "20000", "cpu.max.burst": "5000", "cpu.idle": "1",
-			"cpuset.cpus": "0-1", "cpuset.mems": "0", "pids.max": "0"},
+			"cpuset.cpus": "0-1", "cpuset.mems": "0", "pids.max": "1"},
 	}, {
 		// update: up, and unlimited
 		r: &specs.LinuxResources{

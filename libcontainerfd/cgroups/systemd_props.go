@@ -122,10 +122,8 @@ func unitProperties(r *specs.LinuxResources, v2 bool) ([]sddbus.Property, error)
 			}
 		}
 	}
-	if p := r.Pids; p != nil && p.Limit != nil && (*p.Limit > 0 || *p.Limit == -1) {
-		// A limit of 0 systemd refuses (TasksMax must be positive): that one
-		// is only written to pids.max.
-		ps = append(ps, prop("TasksMax", limitValue(*p.Limit)))
+	if p := r.Pids; p != nil && p.Limit != nil {
+		ps = append(ps, prop("TasksMax", limitValue(pidsLimit(*p.Limit))))
 	}
 	if b := r.BlockIO; b != nil && b.Weight != nil && *b.Weight != 0 {
 		if err := checkBlkioWeight("linux.resources.blockIO.weight", *b.Weight); err != nil {
@@ -393,7 +391,7 @@ func (c *Cgroup) withoutUnitLimits(r *specs.LinuxResources) *specs.LinuxResource
 		}
 		out.CPU = &cc
 	}
-	if p := r.Pids; p != nil && p.Limit != nil && (*p.Limit > 0 || *p.Limit == -1) && missing("pids", "pids") {
+	if p := r.Pids; p != nil && p.Limit != nil && missing("pids", "pids") {
 		out.Pids = nil
 	}
 	if b := r.BlockIO; b != nil && b.Weight != nil && missing("blkio", "io") {

@@ -138,9 +138,9 @@ func TestUnitProperties(t *testing.T) {
 	if got := props(t, &specs.LinuxResources{Unified: map[string]string{"cpu.max": "25000 100000", "io.weight": "default 100\n8:0 300"}}, true); got != "CPUQuotaPeriodUSec=100000 CPUQuotaPerSecUSec=250000" {
 		t.Errorf("unified cpu.max, per-device io.weight: %s", got)
 	}
-	// pids 0 is a real limit systemd cannot take: for the file alone.
-	if got := props(t, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(0)}}, true); got != "" {
-		t.Errorf("pids 0: %s, want nothing", got)
+	// pids 0 is a real limit systemd cannot take: 1, as runc sets it.
+	if got := props(t, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(0)}}, true); got != "TasksMax=1" {
+		t.Errorf("pids 0: %s, want TasksMax=1", got)
 	}
 	for _, bad := range []*specs.LinuxResources{
 		{CPU: &specs.LinuxCPU{Shares: u64(1)}},
