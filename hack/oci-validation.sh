@@ -3,9 +3,11 @@
 # (validation/*.t) against one runtime: `make test-oci` runs it against
 # bin/containerfd.
 #
-#   hack/oci-validation.sh [-r RUNTIME] [-o OUTDIR] [-t SECONDS] [PROGRAM...]
+#   hack/oci-validation.sh [-r RUNTIME] [-g FLAGS] [-o OUTDIR] [-t SECONDS] [PROGRAM...]
 #
 #   -r RUNTIME  the runtime binary under test (default bin/containerfd)
+#   -g FLAGS    global flags for the runtime, before --root (for example
+#               crun's --cgroup-manager=disabled)
 #   -o OUTDIR   where results go (default /tmp/containerfd-oci/NAME, NAME the
 #               runtime's base name)
 #   -t SECONDS  timeout of one program (default 120)
@@ -37,11 +39,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 
 runtime=$repo/bin/containerfd
+flags=
 outdir=
 timeout=120
-while getopts r:o:t: opt; do
+while getopts r:g:o:t: opt; do
 	case $opt in
 	r) runtime=$OPTARG ;;
+	g) flags=$OPTARG ;;
 	o) outdir=$OPTARG ;;
 	t) timeout=$OPTARG ;;
 	*) sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
@@ -89,7 +93,7 @@ tar -C "$rootfs" -czf "$work/rootfs-$arch.tar.gz" .
 
 cat >"$work/runtime" <<EOF
 #!/bin/sh
-exec '$runtime' --root '$outdir/state' "\$@"
+exec '$runtime' $flags --root '$outdir/state' "\$@"
 EOF
 chmod 0755 "$work/runtime"
 

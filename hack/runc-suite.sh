@@ -162,6 +162,20 @@ echo "runc-suite: no downloads here: curl $*" >&2
 exit 1
 EOF
 chmod 0755 "$outdir/path/curl"
+# bats 1.8's per-test timeout runs `sleep` in a countdown subshell, and a
+# test that ends before the subshell has set its trap kills it with the very
+# signal meant for the trap: the orphaned sleep then holds bats's output pipe
+# open, and the file waits out the whole timeout. This sleep holds no pipe.
+realsleep=$(command -v sleep)
+cat >"$outdir/path/sleep" <<EOF
+#!/bin/bash
+for fd in /proc/\$\$/fd/*; do
+	fd=\${fd##*/}
+	((fd > 2)) && exec {fd}>&-
+done 2>/dev/null
+exec $realsleep "\$@" >/dev/null
+EOF
+chmod 0755 "$outdir/path/sleep"
 
 # The runner's memory cgroup: cgroup v2's or the v1 memory hierarchy's.
 if [[ -d /sys/fs/cgroup/memory ]]; then
