@@ -7,12 +7,12 @@
 #
 #   -r RUNTIME  the runtime binary under test (default bin/containerfd)
 #   -g FLAGS    global flags for the runtime, before --root (for example
-#               crun's --cgroup-manager=disabled)
+#               --systemd-cgroup)
 #   -o OUTDIR   where results go (default /tmp/containerfd-oci/NAME, NAME the
 #               runtime's base name)
 #   -t SECONDS  timeout of one program (default 120)
-#   PROGRAM     validation programs to run, by name (default, linux_sysctl);
-#               all of them when none is given
+#   PROGRAM     validation programs to run, by name (for example default
+#               linux_sysctl); all of them when none is given
 #
 # The programs, and runtimetest (which they copy into each bundle and run as
 # the container's process), are built from the Go module proxy with the
@@ -31,8 +31,8 @@
 # "oci: N passed, N failed" counting assertions. OUTDIR/summary.txt holds the
 # per-program table and OUTDIR/failures.txt the failing assertions with their
 # diagnostics. Exit status 1 when an assertion failed or a program broke
-# (exited non-zero without failing an assertion, timed out, or printed no
-# plan), else 0.
+# (exited non-zero without failing an assertion, timed out, or reported
+# nothing), else 0.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)

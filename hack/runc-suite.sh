@@ -40,7 +40,9 @@
 #     and this machine's pid 1 reaps them slowly;
 #   - in a memory cgroup of its own (limited by RUNC_SUITE_MEMORY, default
 #     4G), so that a runaway test cannot take the machine;
-#   - with BATS_TEST_TIMEOUT, and the whole file under timeout(1).
+#   - with BATS_TEST_TIMEOUT, and the whole file under timeout(1);
+#   - once every test has reported, what tini adopted is killed: a helper
+#     left behind (recvtty) would hold bats's output open until the timeout.
 # Results: OUTDIR/FILE.tap per file, OUTDIR/results.txt with one line per
 # test ("PASS|FAIL|SKIP<TAB>FILE<TAB>NAME"), OUTDIR/summary.txt per file, and
 # a closing line "runc-suite: N passed, N failed, N skipped". Exit status 1
@@ -55,16 +57,38 @@ usage() {
 	exit 2
 }
 
-# compare REF OTHER prints the tests that pass in REF and fail in OTHER.
+# compare REF OTHER prints the tests that pass in REF and fail in OTHER, each
+# with a hint from OTHER's TAP (the first error line of its diagnostics),
+# then those that fail in REF and pass in OTHER.
 compare() {
 	(($# == 2)) || usage
 	local a=$1 b=$2
-	echo "# pass in $a, fail in $b:"
+	echo "# pass in $a, fail in $b (FILE, TEST, first error line):"
 	awk -F'\t' 'NR == FNR { if ($1 == "PASS") ref[$2 "\t" $3] = 1; next }
-		$1 == "FAIL" && ($2 "\t" $3) in ref { print $2 "\t" $3 }' "$a" "$b" | sort
+		$1 == "FAIL" && ($2 "\t" $3) in ref { print $2 "\t" $3 }' "$a" "$b" | sort |
+		while IFS=$'\t' read -r file name; do
+			printf '%s\t%s\t%s\n' "$file" "$name" "$(hint "$(dirname "$b")/${file%.bats}.tap" "$name")"
+		done
 	echo "# fail in $a, pass in $b:"
 	awk -F'\t' 'NR == FNR { if ($1 == "FAIL") ref[$2 "\t" $3] = 1; next }
 		$1 == "PASS" && ($2 "\t" $3) in ref { print $2 "\t" $3 }' "$a" "$b" | sort
+}
+
+# hint TAP NAME prints the first line of NAME's diagnostics in TAP that says
+# what went wrong: a runtime's error, else the failed assertion.
+hint() {
+	awk -v name="$2" '
+		/^(ok|not ok) [0-9]+ / {
+			t = $0; sub(/^(ok|not ok) [0-9]+ /, "", t); sub(/ # timeout after [0-9]+s$/, "", t)
+			if (in_test) exit
+			in_test = (t == name && /^not ok/)
+			if (in_test && /# timeout after/) { print "timeout"; done = 1; exit }
+			next
+		}
+		in_test && /level=error|[Ee]rror:|not supported|unknown|invalid/ && err == "" { err = $0 }
+		in_test && /^#   `/ && assert == "" { assert = $0 }
+		END { if (done) exit; line = err != "" ? err : assert; sub(/^# +/, "", line); gsub(/time="[^"]*" /, "", line); print substr(line, 1, 200) }
+	' "$1"
 }
 
 case ${1:-} in
@@ -162,20 +186,6 @@ echo "runc-suite: no downloads here: curl $*" >&2
 exit 1
 EOF
 chmod 0755 "$outdir/path/curl"
-# bats 1.8's per-test timeout runs `sleep` in a countdown subshell, and a
-# test that ends before the subshell has set its trap kills it with the very
-# signal meant for the trap: the orphaned sleep then holds bats's output pipe
-# open, and the file waits out the whole timeout. This sleep holds no pipe.
-realsleep=$(command -v sleep)
-cat >"$outdir/path/sleep" <<EOF
-#!/bin/bash
-for fd in /proc/\$\$/fd/*; do
-	fd=\${fd##*/}
-	((fd > 2)) && exec {fd}>&-
-done 2>/dev/null
-exec $realsleep "\$@" >/dev/null
-EOF
-chmod 0755 "$outdir/path/sleep"
 
 # The runner's memory cgroup: cgroup v2's or the v1 memory hierarchy's.
 if [[ -d /sys/fs/cgroup/memory ]]; then
@@ -187,6 +197,24 @@ else
 	mkdir -p "$cg"
 	echo "${RUNC_SUITE_MEMORY:-4G}" >"$cg/memory.max"
 fi
+
+# all_reported TAP: bats printed its plan and a result for every test.
+all_reported() {
+	local plan
+	plan=$(grep -m1 -oE '^1\.\.[0-9]+' "$1" 2>/dev/null) || return 1
+	(($(grep -cE '^(ok|not ok) [0-9]+' "$1") >= ${plan#1..}))
+}
+
+# reap_orphans RUNNER kills the children of tini (RUNNER, timeout(1), is
+# its parent) but script(1), which runs bats.
+reap_orphans() {
+	local tini pid
+	for tini in $(cat "/proc/$1/task/$1/children" 2>/dev/null); do
+		for pid in $(cat "/proc/$tini/task/$tini/children" 2>/dev/null); do
+			[[ $(cat "/proc/$pid/comm" 2>/dev/null) == script ]] || kill -KILL "$pid" 2>/dev/null || true
+		done
+	done
+}
 
 cd "$src/tests/integration"
 if (($# == 0)); then
@@ -204,7 +232,6 @@ for f in "$@"; do
 	mkfifo "$fifo"
 	exec 3<>"$fifo"
 	start=$SECONDS
-	rc=0
 	# The subshell moves itself into the cgroup, then becomes the runner.
 	(
 		echo "$BASHPID" >"$cg/cgroup.procs"
@@ -212,7 +239,23 @@ for f in "$@"; do
 			BATS_TEST_TIMEOUT="$timeout" \
 			timeout -k 30 $((timeout * 40)) \
 			tini -s -- script -q -e -c "bats --tap $(printf %q "$f") >$(printf %q "$tap") 2>&1" /dev/null
-	) <"$fifo" >/dev/null 2>&1 || rc=$?
+	) <"$fifo" >/dev/null 2>&1 &
+	runner=$!
+	# Every test has reported, yet the file runs on: an orphan that tini
+	# adopted holds bats's output pipe open (a recvtty whose container
+	# never came, the sleep of bats's timeout countdown when a quick test
+	# killed the countdown before it set its trap). Ten seconds on, kill
+	# what tini adopted.
+	reported=
+	while kill -0 "$runner" 2>/dev/null; do
+		sleep 2
+		if all_reported "$tap"; then
+			reported=${reported:-$SECONDS}
+			((SECONDS - reported < 10)) || reap_orphans "$runner"
+		fi
+	done
+	rc=0
+	wait "$runner" || rc=$?
 	exec 3>&-
 	pass=$(grep -Ec '^ok [0-9]+' "$tap" || true)
 	skip=$(grep -Ec '^ok [0-9]+ .*# skip' "$tap" || true)
@@ -232,6 +275,7 @@ for f in "$@"; do
 	total_skip=$((total_skip + skip))
 done
 rm -f "$fifo"
+rmdir "$cg" 2>/dev/null || true # kept while a leftover still runs there
 
 echo "# per file: $outdir/summary.txt; per test: $outdir/results.txt"
 echo "runc-suite: $total_pass passed, $total_fail failed, $total_skip skipped"
