@@ -10,6 +10,9 @@
 #                   kernel, pure cgroup v2 with every controller (hack/vm.sh)
 #   make test-cve   the CVE set of SECURITY.md in every start mode (run it
 #                   before a change to how processes start lands)
+#   make test-oci   the OCI runtime-tools v0.9.0 validation suite (hack/oci-validation.sh)
+#   make test-runc  runc v1.5.1's integration tests, given RUNC_SRC=checkout (hack/runc-suite.sh)
+#   make test-diff  what a process observes inside, containerfd against runc (hack/difftest.sh)
 #   make fuzz       run the fuzz targets for FUZZTIME (default 10s; try FUZZTIME=10m)
 #   make vet        gofmt + go vet
 #   make install    install bin/containerfd into $(PREFIX)/bin
@@ -35,7 +38,7 @@ GOFLAGS_BUILD := -trimpath -tags $(BUILD_TAGS) -ldflags '$(LDFLAGS)'
 
 DEMO_DIR ?= /tmp/containerfd-demo
 
-.PHONY: all build test test-vm test-cve test-load fuzz vet demo install clean root-check bench
+.PHONY: all build test test-vm test-cve test-load test-oci test-runc test-diff fuzz vet demo install clean root-check bench
 
 all: build
 
@@ -99,6 +102,37 @@ bench: root-check build
 		echo "make bench: could not install $$p" >&2; \
 	done
 	$(GO) run ./bench -n $(N) -peers '$(PEERS)' -containerfd bin/containerfd $(BENCH_FLAGS)
+
+# The suites of others, against bin/containerfd unless told otherwise. Neither
+# is part of make test (README "Other suites" gives their run times).
+#
+# OCI runtime-tools v0.9.0's validation/*.t, built from the Go module proxy
+# with hack/ocivalidation/go.mod, one program at a time under a timeout, TAP.
+# OCI_RUNTIME=/usr/bin/crun (or runc) runs them against another runtime;
+# OCI_FLAGS passes more (-t SECONDS, -o OUTDIR, program names).
+OCI_RUNTIME ?= bin/containerfd
+test-oci: root-check build
+	bash hack/deps.sh
+	bash hack/oci-validation.sh -r $(OCI_RUNTIME) $(OCI_FLAGS)
+
+# runc's tests/integration/*.bats from a runc checkout (RUNC_SRC=DIR, e.g.
+# v1.5.1), file by file; without RUNC_SRC one line says so and nothing runs.
+# RUNC_RUNTIME=/path runs them against another runtime (runc itself, for the
+# reference); RUNC_SUITE_FLAGS passes more (-t SECONDS, -o OUTDIR, files).
+# hack/runc-suite.sh compare A/results.txt B/results.txt lists what passes in
+# one run and fails in the other.
+RUNC_RUNTIME ?= bin/containerfd
+test-runc: root-check build
+	bash hack/deps.sh
+	RUNC_SRC='$(RUNC_SRC)' bash hack/runc-suite.sh run -r $(RUNC_RUNTIME) $(RUNC_SUITE_FLAGS)
+
+# The same bundles (hack/difftest/configs.txt) under runc v1.5.1 (built once
+# from its Go module; REF=/path to name another), Debian's runc 1.1.5 and
+# bin/containerfd, a probe inside (hack/difftest/probe); the outputs diffed.
+# DIFF_FLAGS passes more (-o OUTDIR, config names).
+test-diff: root-check build
+	bash hack/deps.sh
+	bash hack/difftest.sh $(DIFF_FLAGS)
 
 # Every fuzz target for FUZZTIME (make test runs each briefly; the corpus
 # they grow lives in the Go build cache, the seeds in testdata/fuzz).

@@ -22,12 +22,19 @@
 #   apparmor        apparmor_parser: where AppArmor is on (Debian's default),
 #                   the AppArmor test loads a profile with it and dockerd
 #                   its docker-default profile
+#   bats gawk jq    make test-runc: runc's integration suite (bats files; its
+#                   helpers edit config.json with jq and gawk)
+#   debootstrap     make test-runc: the suite's Debian image, made once
+#   libseccomp-dev pkg-config
+#                   cgo builds of runc's test helper seccompagent and of runc
+#                   v1.5.1 itself (make test-diff)
 # hack/vm.sh installs kmod and apparmor too: here they are installed before
 # the tests, so that a first `make test` on a fresh machine runs what later
 # ones run.
 set -euo pipefail
 
-packages=(busybox-static containerd runc crun podman conmon docker.io tini keyutils iproute2 uidmap qemu-user-static kmod apparmor)
+packages=(busybox-static containerd runc crun podman conmon docker.io tini keyutils iproute2 uidmap qemu-user-static kmod apparmor
+	bats gawk jq debootstrap libseccomp-dev pkg-config)
 
 installed() {
 	[[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == ii* ]]
