@@ -4,10 +4,21 @@
 # applet, /etc/passwd, /etc/group and empty /proc /sys /dev /tmp /root.
 # Running it again on the same DIR is harmless. BUSYBOX=/path overrides the
 # binary. internal/testutil.Rootfs builds the same tree in Go: keep them alike.
+#
+# --hardlinks makes each applet a hard link of bin/busybox, as Docker's
+# busybox image has them, instead of a symlink to /bin/busybox: a suite that
+# changes an applet from the host (runc's start_hello.bats does
+# `chmod go-x rootfs/bin/echo`) would otherwise follow the absolute link to
+# the host's own busybox.
 set -euo pipefail
 
+hard=0
+if [[ ${1:-} == --hardlinks ]]; then
+	shift
+	hard=1
+fi
 if (($# != 1)) || [[ -z "$1" ]]; then
-	echo "usage: $0 DIR" >&2
+	echo "usage: $0 [--hardlinks] DIR" >&2
 	exit 2
 fi
 dir=$1
@@ -35,7 +46,11 @@ while IFS= read -r applet; do
 	*) continue ;;      # linuxrc
 	esac
 	[[ "$applet" == bin/busybox ]] && continue
-	ln -sfn /bin/busybox "$dir/$applet"
+	if ((hard)); then
+		ln -f "$dir/bin/busybox" "$dir/$applet"
+	else
+		ln -sfn /bin/busybox "$dir/$applet"
+	fi
 	n=$((n + 1))
 done < <("$busybox" --list-full)
 

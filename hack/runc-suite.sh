@@ -158,7 +158,7 @@ echo "runc-suite: helper programs of runc $version"
 
 rootfs=$(mktemp -d)
 trap 'rm -rf "$rootfs"' EXIT
-bash "$here/mkrootfs.sh" "$rootfs" >/dev/null
+bash "$here/mkrootfs.sh" --hardlinks "$rootfs" >/dev/null # see mkrootfs.sh
 chmod 0755 "$rootfs" # mktemp made it 0700: the tarball would carry that
 tar -C "$rootfs" -cJf "$testdata/busybox-$arch.tar.xz" .
 
