@@ -230,8 +230,10 @@ func (c *Cgroup) killEach() error {
 				delete(signalled, pid)
 			}
 			fd, err := unix.PidfdOpen(pid, 0)
-			if err == unix.ESRCH {
-				continue // gone meanwhile
+			if err == unix.ESRCH || err == unix.EINVAL {
+				// Gone meanwhile (EINVAL before Linux 6.9: its pid
+				// lives on as a session or group id).
+				continue
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("cgroups: kill: pidfd_open %d: %w", pid, err))

@@ -67,6 +67,12 @@ func Of(pid, pidfd int) (ID, error) {
 // when no process has the pid and with ErrReused when another one has.
 func Open(id ID) (int, error) {
 	pidfd, err := unix.PidfdOpen(id.Pid, 0)
+	if err == unix.EINVAL {
+		// Before pidfs (Linux 6.9), a pid that outlives its process as
+		// the id of a session or process group (init led its own; its
+		// orphans keep them) gives EINVAL: no process has it.
+		err = unix.ESRCH
+	}
 	if err != nil {
 		return -1, fmt.Errorf("procid: pidfd_open %d: %w", id.Pid, err)
 	}
