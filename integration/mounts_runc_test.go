@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -33,10 +34,7 @@ func TestBidirectionalVolume(t *testing.T) {
 	s := e.spec()
 	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/vol", Type: "bind", Source: src, Options: []string{"rbind", "rshared"}})
 	s.Linux.RootfsPropagation = "rshared"
-	c := s.Process.Capabilities // a CSI plugin mounts: it has CAP_SYS_ADMIN
-	c.Bounding = append(c.Bounding, "CAP_SYS_ADMIN")
-	c.Effective = append(c.Effective, "CAP_SYS_ADMIN")
-	c.Permitted = append(c.Permitted, "CAP_SYS_ADMIN")
+	withSysAdmin(s) // a CSI plugin mounts: it has CAP_SYS_ADMIN
 	e.writeSpec(s)
 	if r := e.cfd("run", "-d", "-b", e.bundle, e.id); r.code != 0 {
 		t.Fatalf("run with a Bidirectional volume: %v", r)
@@ -163,36 +161,17 @@ func TestMountinfoOrder(t *testing.T) {
 		// A cgroup mount expands to a hierarchy per controller below it
 		// on a v1 host; proc goes last where the kernel cannot make it
 		// for another pid namespace from outside (see docs/compat.md).
-		if strings.HasPrefix(m, "/sys/fs/cgroup/") || (m == "/proc" && !procFromOutside()) {
+		if strings.HasPrefix(m, "/sys/fs/cgroup/") || (m == "/proc" && !mounttree.ProcPidns.Available()) {
 			continue
 		}
 		got = append(got, m)
 	}
-	if !procFromOutside() {
+	if !mounttree.ProcPidns.Available() {
 		want = slices.DeleteFunc(want, func(m string) bool { return m == "/proc" })
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("mountinfo's order inside:\n got %q\nwant %q", got, want)
 	}
-}
-
-// procFromOutside reports whether the runtime makes the container's proc
-// (fsconfig "pidns", Linux 6.18), unless the run switches it off.
-func procFromOutside() bool {
-	if strings.Contains(os.Getenv("CONTAINERFD_DISABLE"), "proc-pidns") {
-		return false
-	}
-	fs, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(fs)
-	ns, err := unix.Open("/proc/self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(ns)
-	return unix.FsconfigSetFd(fs, "pidns", ns) == nil
 }
 
 // A cgroup mount shows the container's own limits where programs read them
@@ -440,10 +419,7 @@ func TestVolumeReceivesHostMounts(t *testing.T) {
 	s.Mounts = append(s.Mounts,
 		specs.Mount{Destination: "/vol", Type: "bind", Source: src, Options: []string{"rbind"}},
 		specs.Mount{Destination: "/shared", Type: "bind", Source: src, Options: []string{"rbind", "rshared"}})
-	c := s.Process.Capabilities
-	c.Bounding = append(c.Bounding, "CAP_SYS_ADMIN")
-	c.Effective = append(c.Effective, "CAP_SYS_ADMIN")
-	c.Permitted = append(c.Permitted, "CAP_SYS_ADMIN")
+	withSysAdmin(s)
 	e.writeSpec(s)
 	if r := e.cfd("run", "-d", "-b", e.bundle, e.id); r.code != 0 {
 		t.Fatalf("run: %v", r)
@@ -463,4 +439,12 @@ func TestVolumeReceivesHostMounts(t *testing.T) {
 		unix.Unmount(filepath.Join(src, "from-inside"), unix.MNT_DETACH)
 		t.Errorf("a tmpfs mounted inside on an rshared bind under an rslave root showed on the host (%v)", err)
 	}
+}
+
+// withSysAdmin gives the process CAP_SYS_ADMIN, to mount.
+func withSysAdmin(s *specs.Spec) {
+	c := s.Process.Capabilities
+	c.Bounding = append(c.Bounding, "CAP_SYS_ADMIN")
+	c.Effective = append(c.Effective, "CAP_SYS_ADMIN")
+	c.Permitted = append(c.Permitted, "CAP_SYS_ADMIN")
 }
