@@ -58,8 +58,9 @@ test: root-check
 	bash hack/deps.sh
 	$(MAKE) build
 	# Static like the runtime: test binaries re-exec themselves inside
-	# containers, which have no dynamic loader.
-	CGO_ENABLED=0 $(GO) test -p 1 -count=1 ./...
+	# containers, which have no dynamic loader. integration takes about
+	# 6 minutes here; go test's default 10-minute timeout is too near.
+	CGO_ENABLED=0 $(GO) test -p 1 -count=1 -timeout 25m ./...
 	$(MAKE) fuzz FUZZTIME=10s
 	# The cgroup and fallback tests again in a VM (pure cgroup v2 with every
 	# controller, Linux 6.1), where one boots here; else one line says why not.

@@ -82,6 +82,9 @@ func recvFD(conn *net.UnixConn) *os.File {
 	if len(fds) != 1 {
 		return nil
 	}
+	// Non-blocking before os.NewFile, which then hands it to the poller:
+	// readUntil's deadline needs that.
+	unix.SetNonblock(fds[0], true)
 	return os.NewFile(uintptr(fds[0]), "received fd")
 }
 
@@ -148,21 +151,35 @@ func TestTerminalNeedsConsoleSocket(t *testing.T) {
 // would run containerfd on.
 func openPty(t *testing.T) (master, peer *os.File) {
 	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	// Non-blocking from the start and never made blocking by Fd(), so that
+	// the runtime poller serves it and readUntil's deadline holds.
+	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.Close() })
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+	master = os.NewFile(uintptr(m), "/dev/ptmx")
+	t.Cleanup(func() { master.Close() })
+	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
 		t.Fatal(err)
 	}
-	r, _, errno := unix.Syscall(unix.SYS_IOCTL, m.Fd(), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(m), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
 	if errno != 0 {
 		t.Fatal(errno)
 	}
 	p := os.NewFile(r, "pty peer")
 	t.Cleanup(func() { p.Close() })
-	return m, p
+	return master, p
+}
+
+// ptyFd runs fn on f's fd without f.Fd(), which would make f blocking and
+// its read deadlines moot.
+func ptyFd(f *os.File, fn func(fd int)) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		fn(-1)
+		return
+	}
+	rc.Control(func(fd uintptr) { fn(int(fd)) })
 }
 
 // onTerminal runs containerfd args... with the pty's peer as its

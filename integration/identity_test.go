@@ -269,9 +269,11 @@ func TestTerminalOwnerAndONLCR(t *testing.T) {
 		s.Process.User = specs.User{UID: 1000, GID: 1000}
 		e.writeSpec(s)
 		m := e.createOnConsole()
-		if tio, err := unix.IoctlGetTermios(int(m.Fd()), unix.TCGETS); err != nil || tio.Oflag&unix.ONLCR == 0 {
-			t.Errorf("the console socket's pty: ONLCR cleared (%v)", err)
-		}
+		ptyFd(m, func(fd int) {
+			if tio, err := unix.IoctlGetTermios(fd, unix.TCGETS); err != nil || tio.Oflag&unix.ONLCR == 0 {
+				t.Errorf("the console socket's pty: ONLCR cleared (%v)", err)
+			}
+		})
 		e.ok("start", e.id)
 		out := readUntil(t, m, "end")
 		if !strings.Contains(out, "1000 5\r\n1 1 1\r\n") {

@@ -515,7 +515,9 @@ func TestRootlessTerminal(t *testing.T) {
 
 // ptsName is the name of the pty master's peer under /dev ("pts/3").
 func ptsName(t *testing.T, master *os.File) string {
-	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	var n int
+	var err error
+	ptyFd(master, func(fd int) { n, err = unix.IoctlGetInt(fd, unix.TIOCGPTN) })
 	if err != nil {
 		t.Fatal(err)
 	}
