@@ -421,8 +421,22 @@ func TestValidateErrors(t *testing.T) {
 		{"rootfsPropagation", func(s *specs.Spec) { s.Linux.RootfsPropagation = "foo" }, `linux.rootfsPropagation "foo": unknown propagation`, false},
 		{"maskedPaths", func(s *specs.Spec) { s.Linux.MaskedPaths[2] = "proc/kcore" }, `linux.maskedPaths[2] "proc/kcore": must be absolute`, false},
 		{"readonlyPaths", func(s *specs.Spec) { s.Linux.ReadonlyPaths[0] = "x" }, `linux.readonlyPaths[0] "x": must be absolute`, false},
+		// runc's words after the field, as runc's memorypolicy.bats matches them.
 		{"memoryPolicy", func(s *specs.Spec) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: "MPOL_NOPE"} },
-			`linux.memoryPolicy.mode "MPOL_NOPE": unknown mode`, false},
+			`linux.memoryPolicy.mode "MPOL_NOPE": invalid memory policy mode`, false},
+		{"memoryPolicy empty", func(s *specs.Spec) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{} },
+			`linux.memoryPolicy.mode "": invalid memory policy mode`, false},
+		{"memoryPolicy flag", func(s *specs.Spec) {
+			s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolPreferred, Nodes: "0", Flags: []specs.MemoryPolicyFlagType{specs.MpolFRelativeNodes, "badflag"}}
+		}, `linux.memoryPolicy.flags[1] "badflag": invalid memory policy flag`, false},
+		{"memoryPolicy nodes", func(s *specs.Spec) {
+			s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind, Nodes: "0-9876543210"}
+		}, `linux.memoryPolicy.nodes "0-9876543210": invalid memory policy nodes`, false},
+		{"memoryPolicy default with nodes", func(s *specs.Spec) {
+			s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolDefault, Nodes: "0-7"}
+		}, `linux.memoryPolicy.nodes "0-7": memory policy mode requires 0 nodes but got 8`, false},
+		{"memoryPolicy bind without nodes", func(s *specs.Spec) { s.Linux.MemoryPolicy = &specs.LinuxMemoryPolicy{Mode: specs.MpolBind} },
+			`linux.memoryPolicy.nodes: memory policy mode requires at least one node but got 0`, false},
 		{"personality", func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{Domain: "LINUX64"} },
 			`linux.personality.domain "LINUX64": want LINUX or LINUX32`, false},
 	} {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"math/bits"
 	"os"
 	"path"
 	"path/filepath"
@@ -474,23 +475,47 @@ func checkLinux(p *problems, s *specs.Spec, ns namespaces) {
 		checkIntelRdt(p, r)
 	}
 	if mp := l.MemoryPolicy; mp != nil {
-		if _, ok := mempolModes[mp.Mode]; !ok {
-			p.addf("linux.memoryPolicy.mode %q: unknown mode", mp.Mode)
-		}
-		for i, f := range mp.Flags {
-			if _, ok := mempolFlags[f]; !ok {
-				p.addf("linux.memoryPolicy.flags[%d] %q: unknown flag", i, f)
-			}
-		}
-		if mp.Nodes != "" {
-			if _, err := libcontainerfd.ParseNodeList(mp.Nodes); err != nil {
-				p.addf("linux.memoryPolicy.nodes %q: %v", mp.Nodes, err)
-			}
-		}
+		checkMemoryPolicy(p, mp)
 	}
 	if pe := l.Personality; pe != nil {
 		if _, ok := personalities[pe.Domain]; !ok {
 			p.addf("linux.personality.domain %q: want LINUX or LINUX32", pe.Domain)
+		}
+	}
+}
+
+// checkMemoryPolicy checks linux.memoryPolicy as runc does, in runc's
+// words after the field's name ("invalid memory policy mode", "mode
+// requires 0 nodes"), which runc's tests and users match on: set_mempolicy
+// would refuse the same, but only once the container is half made.
+func checkMemoryPolicy(p *problems, mp *specs.LinuxMemoryPolicy) {
+	if _, ok := mempolModes[mp.Mode]; !ok {
+		p.addf("linux.memoryPolicy.mode %q: invalid memory policy mode", mp.Mode)
+	}
+	for i, f := range mp.Flags {
+		if _, ok := mempolFlags[f]; !ok {
+			p.addf("linux.memoryPolicy.flags[%d] %q: invalid memory policy flag", i, f)
+		}
+	}
+	nodes := 0
+	if mp.Nodes != "" {
+		mask, err := libcontainerfd.ParseNodeList(mp.Nodes)
+		if err != nil {
+			p.addf("linux.memoryPolicy.nodes %q: invalid memory policy nodes: %v", mp.Nodes, err)
+			return
+		}
+		for _, w := range mask {
+			nodes += bits.OnesCount64(w)
+		}
+	}
+	switch mp.Mode {
+	case specs.MpolDefault, specs.MpolLocal:
+		if nodes != 0 {
+			p.addf("linux.memoryPolicy.nodes %q: memory policy mode requires 0 nodes but got %d (%s)", mp.Nodes, nodes, mp.Mode)
+		}
+	case specs.MpolBind, specs.MpolInterleave, specs.MpolPreferredMany, specs.MpolWeightedInterleave:
+		if nodes == 0 {
+			p.addf("linux.memoryPolicy.nodes: memory policy mode requires at least one node but got 0 (%s)", mp.Mode)
 		}
 	}
 }
