@@ -82,6 +82,9 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 	if err := spec.Validate(s, bundle); err != nil {
 		return nil, nil, err
 	}
+	for _, w := range spec.Warnings(s.Process) {
+		logs.Warn("%s", w)
+	}
 	cfg, proc, err := spec.Translate(s, bundle)
 	if err != nil {
 		return nil, nil, err

@@ -68,6 +68,9 @@ var execCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
+		for _, w := range spec.Warnings(sp) {
+			logs.Warn("%s", w)
+		}
 		consoleSocket := c.String("console-socket")
 		if proc.Terminal && consoleSocket == "" && c.Bool("detach") {
 			return errors.New("a terminal needs --console-socket with --detach")

@@ -384,3 +384,28 @@ func TestCPUAffinityReset(t *testing.T) {
 		}
 	})
 }
+
+// What a config's capabilities ask for and the process cannot get is left
+// out with a warning, as runc leaves it out: a name unknown here, and an
+// ambient capability that is not inheritable (the kernel raises only
+// permitted and inheritable ones).
+func TestCapabilityWarnings(t *testing.T) {
+	e := newEnv(t, "grep", "CapAmb", "/proc/self/status")
+	s := e.spec()
+	c := s.Process.Capabilities
+	c.Bounding = append(c.Bounding, "CAP_UNKNOWN")
+	c.Inheritable = []string{"CAP_KILL"}
+	c.Ambient = []string{"CAP_KILL", "CAP_CHOWN"}
+	c.Permitted = append(c.Permitted, "CAP_CHOWN")
+	e.writeSpec(s)
+	r := e.cfd("run", "-b", e.bundle, e.id)
+	if r.code != 0 || r.stdout != "CapAmb:\t0000000000000020\n" {
+		t.Fatalf("run: %v, want CAP_KILL alone ambient", r)
+	}
+	for _, w := range []string{`ignoring unknown capability \"CAP_UNKNOWN\" in the bounding set`,
+		"can't raise ambient capability CAP_CHOWN: "} {
+		if !strings.Contains(r.stderr, "level=warning") || !strings.Contains(r.stderr, w) {
+			t.Errorf("run's stderr %q: want a warning %q", r.stderr, w)
+		}
+	}
+}

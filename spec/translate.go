@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/containerfd/containerfd/libcontainerfd/caps"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 )
 
@@ -306,6 +307,21 @@ func TranslateProcess(pr *specs.Process) (*libcontainerfd.Process, error) {
 		return nil, err
 	}
 	return translateProcess(pr), nil
+}
+
+// Warnings lists what the process's config asks for that it will not get,
+// and that runc too leaves out with a warning rather than fail: capability
+// names unknown here or to the running kernel, ambient capabilities that are
+// not both permitted and inheritable.
+func Warnings(pr *specs.Process) []string {
+	if pr == nil || pr.Capabilities == nil {
+		return nil
+	}
+	s, err := caps.Parse(pr.Capabilities)
+	if err != nil {
+		return nil // the library names it, at start
+	}
+	return s.Warnings
 }
 
 func translateProcess(pr *specs.Process) *libcontainerfd.Process {

@@ -60,11 +60,10 @@ type Set struct {
 }
 
 // Parse translates an OCI capabilities section into a Set. Names are as in
-// <linux/capability.h> ("CAP_KILL"); a name this package does not know is an
-// error naming it and its set. A capability the package knows but the
-// running kernel does not (above /proc/sys/kernel/cap_last_cap) is left out
-// with a warning, as runc and crun do, so one config serves old and new
-// kernels. An effective capability that is not permitted, or an inheritable
+// <linux/capability.h> ("CAP_KILL"); a name this package does not know, and
+// a capability the running kernel does not (above
+// /proc/sys/kernel/cap_last_cap), are left out with a warning naming it and
+// its set, as runc does, so one config serves old and new kernels. An effective capability that is not permitted, or an inheritable
 // one not in the bounding set, is an error: the kernel would refuse it.
 //
 // A nil c gives a nil Set, whose Apply methods do nothing: the process keeps
@@ -100,7 +99,11 @@ func parse(c *specs.LinuxCapabilities, last Cap) (*Set, error) {
 		for _, name := range f.names {
 			cp, ok := FromName(name)
 			if !ok {
-				return nil, unknownError(name, f.set)
+				// runc leaves out a name it does not know, with a
+				// warning: configs written for newer kernels name
+				// capabilities older runtimes have never heard of.
+				s.Warnings = append(s.Warnings, unknownWarning(name, f.set))
+				continue
 			}
 			if cp > last {
 				if where == nil {
@@ -127,14 +130,18 @@ func parse(c *specs.LinuxCapabilities, last Cap) (*Set, error) {
 	if m := s.Inheritable &^ s.Bounding; m != 0 {
 		return nil, fmt.Errorf("caps: inheritable %s not in the bounding set", m)
 	}
+	// The kernel raises an ambient capability only when it is permitted and
+	// inheritable; runc tries, and warns in these words when it cannot.
 	if m := s.Ambient &^ (s.Permitted & s.Inheritable); m != 0 {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("ignoring ambient %s: an ambient capability must also be permitted and inheritable", m))
+		for _, c := range m.Caps() {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("can't raise ambient capability %s: not both permitted and inheritable; left out", c))
+		}
 		s.Ambient &^= m
 	}
 	return s, nil
 }
 
-func unknownError(name, set string) error {
+func unknownWarning(name, set string) string {
 	hint := ""
 	up := strings.ToUpper(strings.TrimSpace(name))
 	for _, try := range []string{up, "CAP_" + up} {
@@ -143,7 +150,7 @@ func unknownError(name, set string) error {
 			break
 		}
 	}
-	return fmt.Errorf("caps: unknown capability %q in the %s set%s", name, set, hint)
+	return fmt.Sprintf("ignoring unknown capability %q in the %s set%s", name, set, hint)
 }
 
 // ApplyBounding drops from the calling thread's bounding set every

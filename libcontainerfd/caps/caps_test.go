@@ -330,7 +330,7 @@ func TestAmbientNotInheritable(t *testing.T) {
 	c := defaultCaps()
 	c.Ambient = []string{"CAP_NET_BIND_SERVICE"}
 	s := mustParse(t, c)
-	if s.Ambient != 0 || len(s.Warnings) != 1 || !strings.Contains(s.Warnings[0], "ambient CAP_NET_BIND_SERVICE") {
+	if s.Ambient != 0 || len(s.Warnings) != 1 || s.Warnings[0] != "can't raise ambient capability CAP_NET_BIND_SERVICE: not both permitted and inheritable; left out" {
 		t.Fatalf("ambient %s, warnings %q", s.Ambient, s.Warnings)
 	}
 	r, err := runHelper(t, helperArgs{Set: s, UID: 1000})
@@ -450,21 +450,27 @@ func TestNotHeld(t *testing.T) {
 	t.Log(err)
 }
 
+// An unknown name is left out with a warning that names it and its set, as
+// runc leaves it out.
 func TestUnknownName(t *testing.T) {
 	for _, tc := range []struct {
 		c    specs.LinuxCapabilities
 		want string
 	}{
-		{specs.LinuxCapabilities{Effective: []string{"CAP_FOO"}}, `unknown capability "CAP_FOO" in the effective set`},
-		{specs.LinuxCapabilities{Ambient: []string{"CAP_KILL", "CAP_43"}}, `unknown capability "CAP_43" in the ambient set`},
-		{specs.LinuxCapabilities{Bounding: []string{"KILL"}}, `unknown capability "KILL" in the bounding set (did you mean "CAP_KILL"?)`},
-		{specs.LinuxCapabilities{Permitted: []string{"cap_kill"}}, `unknown capability "cap_kill" in the permitted set (did you mean "CAP_KILL"?)`},
-		{specs.LinuxCapabilities{Inheritable: []string{""}}, `unknown capability "" in the inheritable set`},
+		{specs.LinuxCapabilities{Effective: []string{"CAP_FOO"}}, `ignoring unknown capability "CAP_FOO" in the effective set`},
+		{specs.LinuxCapabilities{Ambient: []string{"CAP_KILL", "CAP_43"}}, `ignoring unknown capability "CAP_43" in the ambient set`},
+		{specs.LinuxCapabilities{Bounding: []string{"KILL"}}, `ignoring unknown capability "KILL" in the bounding set (did you mean "CAP_KILL"?)`},
+		{specs.LinuxCapabilities{Permitted: []string{"cap_kill"}}, `ignoring unknown capability "cap_kill" in the permitted set (did you mean "CAP_KILL"?)`},
+		{specs.LinuxCapabilities{Inheritable: []string{""}}, `ignoring unknown capability "" in the inheritable set`},
 	} {
-		_, err := parse(&tc.c, 40)
-		if err == nil || err.Error() != "caps: "+tc.want {
-			t.Errorf("%+v: err = %v, want %q", tc.c, err, tc.want)
+		s, err := parse(&tc.c, 40)
+		if err != nil || len(s.Warnings) == 0 || s.Warnings[0] != tc.want {
+			t.Errorf("%+v: err = %v, warnings %q, want the first %q", tc.c, err, s.Warnings, tc.want)
 		}
+	}
+	s, err := parse(&specs.LinuxCapabilities{Bounding: []string{"CAP_UNKNOWN", "CAP_KILL"}}, 40)
+	if err != nil || s.Bounding != maskOfNames(t, "CAP_KILL") {
+		t.Errorf("bounding %s, err %v: want CAP_KILL alone", s.Bounding, err)
 	}
 }
 
