@@ -194,3 +194,26 @@ func vethPair(t *testing.T, name string) {
 		}
 	})
 }
+
+// SCHED_DEADLINE needs every CPU of the system in the process's affinity;
+// a cpuset that leaves one out makes sched_setattr fail with EPERM, which
+// the error explains in runc's words.
+func TestSchedDeadlineWithCpuset(t *testing.T) {
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		t.Fatal(err)
+	}
+	if allowed.Count() < 2 {
+		t.Skip("needs two CPUs: a cpuset of CPU 0 must leave one out")
+	}
+	e := newEnv(t, "true")
+	s := e.spec()
+	s.Linux.Resources.CPU = &specs.LinuxCPU{Cpus: "0"}
+	s.Process.Scheduler = &specs.Scheduler{Policy: specs.SchedDeadline, Runtime: 42000, Deadline: 1000000, Period: 1000000}
+	e.writeSpec(s)
+	r := e.cfd("run", "-b", e.bundle, e.id)
+	if r.code == 0 || !strings.Contains(r.stderr, "set scheduler: operation not permitted") ||
+		!strings.Contains(r.stderr, "process scheduler can't be used together with AllowedCPUs") {
+		t.Errorf("run: %v, want the scheduler step's EPERM explained", r)
+	}
+}

@@ -302,11 +302,14 @@ type StepWords struct {
 	UID    uint32   `json:"uid"`
 	GID    uint32   `json:"gid"`
 	Groups []uint32 `json:"groups,omitempty"`
+	// Deadline: the scheduler step was to set SCHED_DEADLINE.
+	Deadline bool `json:"deadline,omitempty"`
 }
 
 // StepWords are p's, for its program at path.
 func (p *Process) StepWords(path string) StepWords {
-	return StepWords{Path: path, Cwd: p.Cwd, UID: p.UID, GID: p.GID, Groups: p.Groups}
+	return StepWords{Path: path, Cwd: p.Cwd, UID: p.UID, GID: p.GID, Groups: p.Groups,
+		Deadline: p.Scheduler != nil && p.Scheduler.Policy == unix.SCHED_DEADLINE}
 }
 
 // ChildError words a failed step (spawn.ChildError) with w; other errors
@@ -334,6 +337,14 @@ func ChildError(err error, w StepWords) error {
 		msg = fmt.Sprintf("setuid %d: %v", w.UID, ce.Err)
 	case spawn.StepExecve:
 		msg = fmt.Sprintf("exec %s: %v", w.Path, ce.Err)
+	case spawn.StepSched:
+		msg = ce.Error()
+		if w.Deadline && ce.Err == unix.EPERM {
+			// runc's words: the usual cause is a cpuset that leaves out
+			// some of the machine's CPUs.
+			msg += " (SCHED_DEADLINE needs every CPU of the system in the process's affinity, and CAP_SYS_NICE: " +
+				"process scheduler can't be used together with AllowedCPUs)"
+		}
 	default:
 		msg = ce.Error()
 	}

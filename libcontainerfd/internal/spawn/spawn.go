@@ -243,7 +243,7 @@ var stageNames = map[uint32]string{
 	stageSession:     "setsid",
 	stageTTY:         "set controlling terminal",
 	stageStdio:       "chown stdio to the user",
-	stageSched:       "set scheduler",
+	stageSched:       StepSched,
 	stageIOPrio:      "set I/O priority",
 	stageMemPolicy:   "set memory policy",
 	stagePersonality: "set personality",
@@ -274,6 +274,7 @@ const (
 	StepGID        = "setgid"
 	StepUID        = "setuid"
 	StepExecve     = "execve"
+	StepSched      = "set scheduler"
 )
 
 // ChildError is a step of the child that failed, with the kernel's error.
