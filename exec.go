@@ -34,12 +34,13 @@ var execCommand = &cli.Command{
 		&cli.BoolFlag{Name: "no-new-privs", Usage: "set no_new_privs for the process"},
 		&cli.StringSliceFlag{Name: "cap", Aliases: []string{"c"}, Usage: "add a capability to the bounding, effective and permitted sets"},
 		&cli.IntFlag{Name: "preserve-fds", Usage: "pass N more fds (3 to 3+N-1) to the process"},
-		&cli.StringFlag{Name: "cgroup", Usage: "sub-cgroup to run the process in (not supported yet: an error when set)"},
+		&cli.StringSliceFlag{Name: "cgroup", Usage: "run the process in existing sub-cgroups of the container's: PATH (cgroup2), or CONTROLLER[,CONTROLLER]:PATH, once per v1 hierarchy"},
 		&cli.BoolFlag{Name: "ignore-paused", Usage: "allow exec in a paused container"},
 	},
 	Action: func(c *cli.Context) error {
-		if c.String("cgroup") != "" {
-			return errors.New("exec --cgroup: not supported yet")
+		sub, err := subCgroups(c.StringSlice("cgroup"))
+		if err != nil {
+			return err
 		}
 		var sigs chan os.Signal
 		if !c.Bool("detach") {
@@ -81,6 +82,7 @@ var execCommand = &cli.Command{
 		// Without a console socket the pty is copied to our terminal.
 		proc.ClearONLCR = proc.Terminal && consoleSocket == ""
 		proc.ExtraFiles, _ = inheritedFiles(c.Int("preserve-fds"))
+		proc.SubCgroups = sub
 		if err := ctr.Exec(proc); err != nil {
 			return err
 		}
@@ -206,4 +208,33 @@ func execProcess(c *cli.Context, ctr *cfd.Container) (*specs.Process, error) {
 		}
 	}
 	return p, nil
+}
+
+// subCgroups reads exec's --cgroup values as runc does: one PATH alone (for
+// cgroup2, or every hierarchy), or CONTROLLER[,CONTROLLER...]:PATH each.
+func subCgroups(args []string) (map[string]string, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	sub := make(map[string]string, len(args))
+	for _, a := range args {
+		ctrls, path, ok := strings.Cut(a, ":")
+		if !ok {
+			if len(args) != 1 {
+				return nil, fmt.Errorf("exec --cgroup %s: more than one --cgroup, so each needs a CONTROLLER: prefix", a)
+			}
+			sub[""] = a
+			continue
+		}
+		for _, ctrl := range strings.Split(ctrls, ",") {
+			if ctrl == "" {
+				return nil, fmt.Errorf("exec --cgroup %s: an empty controller name", a)
+			}
+			if _, dup := sub[ctrl]; dup {
+				return nil, fmt.Errorf("exec --cgroup %s: controller %s given twice", a, ctrl)
+			}
+			sub[ctrl] = path
+		}
+	}
+	return sub, nil
 }

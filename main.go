@@ -48,10 +48,14 @@ func newApp() *cli.App {
 		fmt.Fprintln(c.App.Writer, versionText())
 	}
 	return &cli.App{
-		Name:        "containerfd",
-		Usage:       usage,
-		Description: description,
-		Version:     version,
+		// One value per flag, commas and all, as runc's urfave/cli v1 takes
+		// them: `exec -e A=x,y` sets A to "x,y", `exec --cgroup cpu,cpuacct:sub`
+		// names two controllers.
+		DisableSliceFlagSeparator: true,
+		Name:                      "containerfd",
+		Usage:                     usage,
+		Description:               description,
+		Version:                   version,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{
 				Name:  "debug",

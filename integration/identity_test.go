@@ -221,6 +221,12 @@ func TestStdioOwner(t *testing.T) {
 		if r := e.cfd("exec", e.id, "sh", "-c", script); r.stdout != want {
 			t.Errorf("exec: %v, want stdout %q", r, want)
 		}
+		// Through stdin the host's /dev/null was the process's: it must
+		// stay whose it was (runc's exec.bats checks that it stays 0:0).
+		var after unix.Stat_t
+		if err := unix.Stat("/dev/null", &after); err != nil || after.Uid != null.Uid || after.Gid != null.Gid {
+			t.Errorf("the host's /dev/null is now %d:%d (was %d:%d): %v", after.Uid, after.Gid, null.Uid, null.Gid, err)
+		}
 	})
 }
 

@@ -430,3 +430,75 @@ func TestExecIntoNonLeafCgroup(t *testing.T) {
 		t.Errorf("exec into a container whose cgroup is not a leaf: /proc/self/cgroup %q, want 0::/init", out)
 	}
 }
+
+// exec --cgroup puts the process in existing sub-cgroups of the
+// container's, as runc's does: PATH for every hierarchy, or
+// CONTROLLER[,CONTROLLER]:PATH for v1 ones; a path out of the container's
+// cgroup, one that is not there, or an unknown controller is refused.
+func TestExecSubCgroup(t *testing.T) {
+	eachStartPath(t, func(t *testing.T) {
+		e := newEnv(t, "sleep", "1000")
+		e.ok("run", "-d", "-b", e.bundle, e.id)
+		b, err := os.ReadFile(filepath.Join(e.root, e.id, "state.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct {
+			Cgroup map[string]string `json:"cgroup"`
+		}
+		if err := json.Unmarshal(b, &st); err != nil || len(st.Cgroup) == 0 {
+			t.Fatalf("state's cgroup: %v %v", st.Cgroup, err)
+		}
+		for _, d := range st.Cgroup {
+			sub := filepath.Join(d, "sub")
+			if err := os.Mkdir(sub, 0o755); err != nil && !os.IsExist(err) {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Remove(sub) })
+			// A new v1 cpuset has no CPUs: joining it fails with ENOSPC.
+			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+				if v, err := os.ReadFile(filepath.Join(d, f)); err == nil && filepath.Base(filepath.Dir(d)) != "unified" {
+					os.WriteFile(filepath.Join(sub, f), v, 0o644)
+				}
+			}
+		}
+		// /proc/self/cgroup from the host's cgroup namespace: the exec'd
+		// process's lines, read through its pid from outside.
+		in := func(args ...string) string {
+			t.Helper()
+			return e.ok(append(append([]string{"exec"}, args...), e.id, "sh", "-c", "cat /proc/self/cgroup")...)
+		}
+		out := in("--cgroup", "sub")
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if !strings.HasSuffix(l, "/sub") {
+				t.Errorf("exec --cgroup sub: %q is not in the sub-cgroup", l)
+			}
+		}
+		if _, ok := st.Cgroup["memory"]; ok {
+			out := in("--cgroup", "memory:sub")
+			for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+				if strings.Contains(l, ":memory:") != strings.HasSuffix(l, "/sub") {
+					t.Errorf("exec --cgroup memory:sub: %q", l)
+				}
+			}
+		}
+		for arg, want := range map[string]string{
+			"..":          "bad sub cgroup path",
+			"nonexistent": "no such file or directory",
+			"whaaat:/":    "unknown controller",
+		} {
+			if r := e.cfd("exec", "--cgroup", arg, e.id, "true"); r.code == 0 || !strings.Contains(r.stderr, want) {
+				t.Errorf("exec --cgroup %s: %v, want an error with %q", arg, r, want)
+			}
+		}
+	})
+}
+
+// One value per flag, commas and all, as runc takes them.
+func TestExecEnvWithComma(t *testing.T) {
+	e := newEnv(t, "sleep", "1000")
+	e.ok("run", "-d", "-b", e.bundle, e.id)
+	if out := e.ok("exec", "-e", "A=x,y", e.id, "sh", "-c", "echo $A"); out != "x,y\n" {
+		t.Errorf("exec -e A=x,y: %q", out)
+	}
+}

@@ -59,6 +59,9 @@ type cgroupCase interface {
 	// (cgroups.Cgroup.OpenV1Tasks); and cgroup.events to wait on.
 	cloneFD() int
 	joinFD(initPid int) (fd int, other bool, err error)
+	// sub is sub-cgroups of the container's for one process to join
+	// (cgroups.Cgroup.Sub); the caller closes it.
+	sub(paths map[string]string) (cgroupCase, error)
 	v1Tasks(late string) (fds []int, lateFD int, err error)
 	eventsFD() (int, error)
 
@@ -185,8 +188,15 @@ func (o *cgroupOwn) remove() error {
 func (o *cgroupOwn) cloneFD() int                            { return o.cg.CloneFD() }
 func (o *cgroupOwn) joinFD(initPid int) (int, bool, error)   { return o.cg.JoinFD(initPid) }
 func (o *cgroupOwn) v1Tasks(late string) ([]int, int, error) { return o.cg.OpenV1Tasks(late) }
-func (o *cgroupOwn) eventsFD() (int, error)                  { return o.cg.EventsFD() }
-func (o *cgroupOwn) close() error                            { return o.cg.Close() }
+func (o *cgroupOwn) sub(paths map[string]string) (cgroupCase, error) {
+	cg, err := o.cg.Sub(paths)
+	if err != nil {
+		return nil, err
+	}
+	return &cgroupOwn{c: o.c, cg: cg}, nil
+}
+func (o *cgroupOwn) eventsFD() (int, error) { return o.cg.EventsFD() }
+func (o *cgroupOwn) close() error           { return o.cg.Close() }
 
 // noCgroup is what the two cases without a cgroup share: nothing for a new
 // process to join, nothing to close, never frozen.
@@ -217,6 +227,8 @@ func (n *cgroupNone) skipped() error {
 }
 
 func (n *cgroupNone) gone() bool { return false }
+
+func (n *cgroupNone) sub(map[string]string) (cgroupCase, error) { return nil, n.need() }
 
 // need is the error of what only a cgroup can do.
 func (n *cgroupNone) need() error {
@@ -322,16 +334,17 @@ type cgroupGone struct {
 	c *Container
 }
 
-func (cgroupGone) skipped() error                  { return nil }
-func (cgroupGone) gone() bool                      { return true }
-func (cgroupGone) kill() error                     { return nil }
-func (cgroupGone) wait(time.Duration) error        { return nil }
-func (cgroupGone) stop(time.Duration) error        { return nil }
-func (cgroupGone) pids() ([]int, error)            { return nil, nil }
-func (cgroupGone) freeze() error                   { return errNoCgroup }
-func (cgroupGone) thaw() error                     { return errNoCgroup }
-func (cgroupGone) set(*specs.LinuxResources) error { return errNoCgroup }
-func (cgroupGone) stats() (*cgroups.Stats, error)  { return nil, errNoCgroup }
+func (cgroupGone) skipped() error                            { return nil }
+func (cgroupGone) gone() bool                                { return true }
+func (cgroupGone) kill() error                               { return nil }
+func (cgroupGone) wait(time.Duration) error                  { return nil }
+func (cgroupGone) stop(time.Duration) error                  { return nil }
+func (cgroupGone) pids() ([]int, error)                      { return nil, nil }
+func (cgroupGone) freeze() error                             { return errNoCgroup }
+func (cgroupGone) thaw() error                               { return errNoCgroup }
+func (cgroupGone) set(*specs.LinuxResources) error           { return errNoCgroup }
+func (cgroupGone) stats() (*cgroups.Stats, error)            { return nil, errNoCgroup }
+func (cgroupGone) sub(map[string]string) (cgroupCase, error) { return nil, errNoCgroup }
 
 // remove removes what the state names and is left (no longer fully there,
 // or never made).

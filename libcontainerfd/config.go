@@ -198,6 +198,11 @@ type Process struct {
 	// such as "0-3,7"). Without either, the process runs on every CPU its
 	// cpuset has, whatever the caller's own affinity.
 	CPUAffinity *CPUAffinity
+	// SubCgroups, for Exec, puts the process in existing sub-cgroups of
+	// the container's instead of its own (runc's exec --cgroup): a v1
+	// controller's name, or "" for every other hierarchy (cgroup2), to a
+	// path below the container's cgroup there.
+	SubCgroups map[string]string
 	// AppArmorProfile and SELinuxLabel are what the process execs under
 	// (see package lsm); setting one where the LSM is not active fails.
 	AppArmorProfile string

@@ -95,7 +95,7 @@ func (c *Container) ForkInit(p *Process) (err error) {
 		c.st.DirectInit = true
 		s, err = c.startDirectInit(p, &pc, attr, procInside)
 	} else {
-		s, err = c.startStage(msg.StageInit, p, attr)
+		s, err = c.startStage(msg.StageInit, p, attr, c.cgroup)
 	}
 	if c.st.KeyringSerial != 0 {
 		// Saved now so a failure below removes the keyring too.

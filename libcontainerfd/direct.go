@@ -105,7 +105,7 @@ func (c *Container) mayPtraceHost(pc *msg.Process) bool {
 // execDirect starts p in the container without a stage: the lookup and the
 // pty are done here, through root, and the child does the rest (Exec has
 // filled in attr's namespaces and cgroup).
-func (c *Container) execDirect(p *Process, pc *msg.Process, root int, attr spawn.Attr) (err error) {
+func (c *Container) execDirect(p *Process, pc *msg.Process, root int, attr spawn.Attr, cg cgroupCase) (err error) {
 	path, err := pc.LookPath(func(name string) error { return rootfs.ExecutableIn(root, name) })
 	if err != nil {
 		return err
@@ -129,7 +129,7 @@ func (c *Container) execDirect(p *Process, pc *msg.Process, root int, attr spawn
 	if attr.Proc, err = pc.SpawnProc(path, tty); err != nil {
 		return err
 	}
-	done, err := c.directAttr(&attr, p, pc)
+	done, err := c.directAttr(&attr, p, pc, cg)
 	defer done()
 	if err != nil {
 		return err
@@ -151,11 +151,11 @@ func (c *Container) execDirect(p *Process, pc *msg.Process, root int, attr spawn
 }
 
 // directAttr fills in attr what a direct child of the container starts
-// with: p's fds, every v1 cgroup of the container to join (it has no Go
+// with: p's fds, every v1 cgroup of cg to join (it has no Go
 // runtime to keep out of the memory cgroup), its program's argv and env,
 // and how it becomes root of the container's user namespace. done closes
 // what it opened, once the child is started.
-func (c *Container) directAttr(attr *spawn.Attr, p *Process, pc *msg.Process) (done func(), err error) {
+func (c *Container) directAttr(attr *spawn.Attr, p *Process, pc *msg.Process, cg cgroupCase) (done func(), err error) {
 	files, closeFiles, err := processFiles(p)
 	if err != nil {
 		return closeFiles, err
@@ -165,7 +165,7 @@ func (c *Container) directAttr(attr *spawn.Attr, p *Process, pc *msg.Process) (d
 		closeFiles()
 		closeFDs(tasks)
 	}
-	if tasks, _, err = c.cgroup.v1Tasks(cgroups.KeyUnified); err != nil {
+	if tasks, _, err = cg.v1Tasks(cgroups.KeyUnified); err != nil {
 		return done, fmt.Errorf("join cgroup: %w", err)
 	}
 	attr.CgroupTasks = tasks
@@ -228,7 +228,7 @@ func (c *Container) startDirectInit(p *Process, pc *msg.Process, attr spawn.Attr
 	if proc != nil {
 		attr.Gate.Mount = &spawn.NewMount{Type: proc.Type, Source: proc.Source, Options: proc.Data, Attr: proc.Attr}
 	}
-	done, err := c.directAttr(&attr, p, pc)
+	done, err := c.directAttr(&attr, p, pc, c.cgroup)
 	defer done()
 	if err != nil {
 		unix.Close(sp[0])

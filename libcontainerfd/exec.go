@@ -34,14 +34,24 @@ func (c *Container) Exec(p *Process) (err error) {
 			return err
 		}
 	}
-	cgfd, other, err := c.cgroup.joinFD(c.st.Init.Pid)
-	if err != nil {
-		return fmt.Errorf("container %s: exec: %w", c.id, err)
+	cg := c.cgroup
+	if p.SubCgroups != nil {
+		// No fallback to init's cgroup here: the caller chose.
+		if cg, err = c.cgroup.sub(p.SubCgroups); err != nil {
+			return fmt.Errorf("container %s: exec: %w", c.id, err)
+		}
+		defer cg.close()
+		attr.CgroupFD = cg.cloneFD()
+	} else {
+		cgfd, other, err := c.cgroup.joinFD(c.st.Init.Pid)
+		if err != nil {
+			return fmt.Errorf("container %s: exec: %w", c.id, err)
+		}
+		if other {
+			defer unix.Close(cgfd)
+		}
+		attr.CgroupFD = cgfd
 	}
-	if other {
-		defer unix.Close(cgfd)
-	}
-	attr.CgroupFD = cgfd
 	pc, err := c.processConfig(p)
 	if err != nil {
 		return err
@@ -52,12 +62,12 @@ func (c *Container) Exec(p *Process) (err error) {
 		return fmt.Errorf("container %s: exec: %w", c.id, err)
 	}
 	if direct {
-		if err := c.execDirect(p, &pc, root, attr); err != nil {
+		if err := c.execDirect(p, &pc, root, attr, cg); err != nil {
 			return fmt.Errorf("container %s: exec: %w", c.id, err)
 		}
 		return nil
 	}
-	s, err := c.startStage(msg.StageExec, p, attr)
+	s, err := c.startStage(msg.StageExec, p, attr, cg)
 	if err != nil {
 		return fmt.Errorf("container %s: exec: %w", c.id, err)
 	}
@@ -98,9 +108,9 @@ type child struct {
 }
 
 // startStage starts our own binary as stage name in the cgroup2 directory
-// attr.CgroupFD (and the container's v1 cgroups) with p's fds, plus what
+// attr.CgroupFD (and cg's v1 cgroups) with p's fds, plus what
 // attr says (namespaces, keyring).
-func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*child, error) {
+func (c *Container) startStage(name string, p *Process, attr spawn.Attr, cg cgroupCase) (*child, error) {
 	exe, err := selfexe.FD()
 	if err != nil {
 		return nil, err
@@ -119,7 +129,7 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr) (*child
 	// The stage joins a v1 memory cgroup only once its Go runtime has
 	// started (argv[2]): that start is ours to pay for, and would need
 	// most of a small limit (~1 MiB; the process itself may need less).
-	tasks, memTasks, err := c.cgroup.v1Tasks("memory")
+	tasks, memTasks, err := cg.v1Tasks("memory")
 	if err != nil {
 		unix.Close(sp[0])
 		return nil, fmt.Errorf("join cgroup: %w", err)

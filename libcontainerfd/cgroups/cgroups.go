@@ -482,6 +482,39 @@ func open(p Paths) (*Cgroup, error) {
 	return c, nil
 }
 
+// Sub opens sub-cgroups of c that already exist, for a process to join
+// instead of c (runc's exec --cgroup). sub maps a v1 controller's name to
+// a path below c's directory of that controller, and "" to the path below
+// every other directory (cgroup2's among them); "/" and "" are c's own. A
+// path that leads out of c, a controller c has no hierarchy of, or a
+// directory that is not there is an error. Sub makes nothing: close what
+// it returns, never remove it.
+func (c *Cgroup) Sub(sub map[string]string) (*Cgroup, error) {
+	rel := make(map[string]string, len(sub))
+	for k, path := range sub {
+		if _, ok := c.paths[k]; k != "" && (!ok || k == KeyUnified) {
+			return nil, fmt.Errorf("cgroups: sub-cgroup %q: unknown controller %q", path, k)
+		}
+		r := filepath.Clean(strings.TrimLeft(path, "/"))
+		if !filepath.IsLocal(r) {
+			return nil, fmt.Errorf("cgroups: bad sub cgroup path %q: it leads out of the container's cgroup", path)
+		}
+		rel[k] = r
+	}
+	q := Paths{}
+	for k, d := range c.paths {
+		r, ok := rel[k]
+		if !ok || k == KeyUnified {
+			r = rel[""]
+		}
+		q[k] = filepath.Join(d, r)
+		if err := checkDir(k, q[k]); err != nil {
+			return nil, fmt.Errorf("cgroups: adding pid to sub-cgroup %q of %s: %w", r, d, err)
+		}
+	}
+	return open(q)
+}
+
 // Paths returns a copy of the cgroup's directories, to save and later Open.
 func (c *Cgroup) Paths() Paths {
 	p := make(Paths, len(c.paths))
