@@ -215,3 +215,41 @@ func TestMountVerbUserns(t *testing.T) {
 		t.Errorf("owners through a plain and an idmapped bind: %q, want 65534 and 0", out)
 	}
 }
+
+// SIGTERM sent straight to a created container's init, through the pidfd
+// that create --pidfd-socket handed out rather than through kill, stops it
+// as it stops runc's waiting init; SIGUSR1, which a Go program ignores,
+// does not. Init waits at spawn's gate (direct) or in our stage.
+func TestPidfdSignalCreated(t *testing.T) {
+	eachStartPath(t, func(t *testing.T) {
+		e := newEnv(t, "sleep", "100")
+		sock := filepath.Join(t.TempDir(), "pidfd.sock")
+		next := listenFDs(t, sock)
+		e.ok("create", "--pidfd-socket", sock, "--bundle", e.bundle, e.id)
+		f := next()
+		if f == nil {
+			t.Fatal("create --pidfd-socket sent no pidfd")
+		}
+		defer f.Close()
+		if err := unix.PidfdSendSignal(int(f.Fd()), unix.SIGUSR1, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if st := e.status(); st != "created" {
+			t.Errorf("after SIGUSR1: %s, want created", st)
+		}
+		if err := unix.PidfdSendSignal(int(f.Fd()), unix.SIGTERM, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		waitStatus(t, e, "stopped")
+
+		// Past the gate, the program runs with no signal blocked.
+		e.ok("delete", e.id)
+		e.ok("create", "--bundle", e.bundle, e.id)
+		e.ok("start", e.id)
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", int(e.state()["pid"].(float64))))
+		if err != nil || !strings.Contains(string(status), "\nSigBlk:\t0000000000000000\n") {
+			t.Errorf("init's signal mask after start: %v\n%s", err, status)
+		}
+	})
+}

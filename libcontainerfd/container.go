@@ -340,33 +340,18 @@ func lastIndex(b []byte, c byte) int {
 	return -1
 }
 
-// Signal sends sig to init. A direct init still waiting at its gate for
-// start is ended by the signals that end runc's waiting init (a Go program:
-// SIGHUP, SIGINT, SIGTERM and the dumping ones), as it is through our stage:
-// it has no handler of its own, so as a pid namespace's init it would get
-// none of them.
+// Signal sends sig to init. An init still waiting for start ends on the
+// signals that end runc's waiting init (a Go program: SIGHUP, SIGINT,
+// SIGTERM and their kind), whichever way it was started (spawn's gate
+// watches for them).
 func (c *Container) Signal(sig unix.Signal) error {
 	if c.initPidfd < 0 {
 		return fmt.Errorf("container %s: signal %v: %w", c.id, sig, ErrNotRunning)
-	}
-	if goEnds(sig) && c.st.DirectInit && c.initWaiting() {
-		sig = unix.SIGKILL
 	}
 	if err := unix.PidfdSendSignal(c.initPidfd, sig, nil, 0); err != nil {
 		return fmt.Errorf("container %s: signal %v to init: %w", c.id, sig, err)
 	}
 	return nil
-}
-
-// goEnds reports whether sig ends a Go program that does not handle it
-// (os/signal: exit, or exit with a stack dump).
-func goEnds(sig unix.Signal) bool {
-	switch sig {
-	case unix.SIGHUP, unix.SIGINT, unix.SIGTERM, unix.SIGQUIT, unix.SIGILL,
-		unix.SIGTRAP, unix.SIGABRT, unix.SIGSTKFLT, unix.SIGSYS:
-		return true
-	}
-	return false
 }
 
 // SharedPidNS reports whether the container has no pid namespace of its

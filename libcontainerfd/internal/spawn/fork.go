@@ -236,6 +236,16 @@ proc:
 		syscall.RawSyscall(unix.SYS_CLOSE, uintptr(c.errW), 0, 0)
 		c.errW = -1
 
+		// See gateSignals. Blocked, they wait in the signalfd from here
+		// until the accept below, which waits for whichever comes first.
+		stage = stageGateSignals
+		syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, uintptr(unsafe.Pointer(&c.gate.sigs)), uintptr(unsafe.Pointer(&c.gate.oldMask)), sigsetSize, 0, 0)
+		r1, _, err1 = syscall.RawSyscall6(unix.SYS_SIGNALFD4, ^uintptr(0), uintptr(unsafe.Pointer(&c.gate.sigs)), sigsetSize, unix.SFD_CLOEXEC, 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+		c.gate.poll[1].Fd = int32(r1)
+
 		stage = stageGateWait
 		r1, _, err1 = syscall.RawSyscall(unix.SYS_RECVMSG, uintptr(c.gate.sock), uintptr(unsafe.Pointer(&c.gate.msg)), unix.MSG_CMSG_CLOEXEC)
 		if err1 != 0 {
@@ -265,10 +275,30 @@ proc:
 		syscall.RawSyscall(unix.SYS_CLOSE, uintptr(c.gate.sock), 0, 0)
 
 		stage = stageGateAccept
+		for {
+			c.gate.poll[0].Revents, c.gate.poll[1].Revents = 0, 0
+			_, _, err1 = syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&c.gate.poll[0])), 2, 0, 0, 0, 0)
+			if err1 == syscall.EINTR {
+				continue
+			}
+			if err1 != 0 {
+				goto fail
+			}
+			if c.gate.poll[1].Revents != 0 {
+				for {
+					syscall.RawSyscall(unix.SYS_EXIT_GROUP, gateSignalExit, 0, 0)
+				}
+			}
+			if c.gate.poll[0].Revents != 0 {
+				break
+			}
+		}
 		r1, _, err1 = syscall.RawSyscall6(unix.SYS_ACCEPT4, uintptr(c.gate.listener), 0, 0, unix.SOCK_CLOEXEC, 0, 0)
 		if err1 != 0 {
 			goto fail
 		}
+		syscall.RawSyscall(unix.SYS_CLOSE, uintptr(c.gate.poll[1].Fd), 0, 0)
+		syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&c.gate.oldMask)), 0, sigsetSize, 0, 0)
 		syscall.RawSyscall(unix.SYS_CLOSE, uintptr(c.gate.listener), 0, 0)
 		c.errW = int(r1) // failures from here on go to whoever started us
 		stage = stageGateOrder

@@ -259,7 +259,26 @@ type gateChild struct {
 	// fd its parent had at the fork (a flock held through the state
 	// directory's fd, the other end of Sock) for as long as it waits.
 	closeRanges [][2]uintptr
+	// sigs are the signals that end a waiting Go program (SIGTERM and its
+	// kind), blocked at the gate and read from a signalfd; oldMask is the
+	// mask to restore; poll waits on the listener and the signalfd.
+	sigs    unix.Sigset_t
+	oldMask unix.Sigset_t
+	poll    [2]unix.PollFd
 }
+
+// gateSignals end a child waiting at its gate, as they end a waiting Go
+// program (ours, runc's init): with no handler of its own, a pid
+// namespace's init would get none of them.
+var gateSignals = []unix.Signal{unix.SIGHUP, unix.SIGINT, unix.SIGTERM, unix.SIGQUIT, unix.SIGILL,
+	unix.SIGTRAP, unix.SIGABRT, unix.SIGSTKFLT, unix.SIGSYS}
+
+// sigsetSize is the kernel's sigset_t in bytes: _NSIG (64) bits.
+const sigsetSize = 8
+
+// gateSignalExit is the status a child ended at its gate by one of
+// gateSignals exits with: a Go program's when such a signal cannot kill it.
+const gateSignalExit = 2
 
 // setCloseRanges computes closeRanges: everything from files up but keep.
 func (gc *gateChild) setCloseRanges(files int, keep ...int) {
@@ -294,6 +313,11 @@ func newGateChild(g *Gate) (*gateChild, error) {
 			return nil, fmt.Errorf("spawn: comm: %w", err)
 		}
 	}
+	for _, sig := range gateSignals {
+		gc.sigs.Val[(sig-1)/64] |= 1 << ((sig - 1) % 64)
+	}
+	gc.poll[0] = unix.PollFd{Fd: int32(g.Listener), Events: unix.POLLIN}
+	gc.poll[1] = unix.PollFd{Fd: -1, Events: unix.POLLIN}
 	gc.iov.Base = &gc.path[0]
 	gc.iov.SetLen(len(gc.path) - 1) // room for the NUL
 	gc.msg.Iov = &gc.iov

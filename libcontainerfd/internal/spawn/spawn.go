@@ -224,6 +224,7 @@ const (
 	stageGateWait
 	stageGateAccept
 	stageGateOrder
+	stageGateSignals
 )
 
 var stageNames = map[uint32]string{
@@ -264,6 +265,7 @@ var stageNames = map[uint32]string{
 	stageGateWait:    "wait to be told to run",
 	stageGateAccept:  "accept the start connection",
 	stageGateOrder:   "read the order to start",
+	stageGateSignals: "watch for signals at the gate",
 }
 
 // Names of Proc's steps that callers word errors of (ChildError.Step).
