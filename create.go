@@ -82,6 +82,7 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 	if err := spec.Validate(s, bundle); err != nil {
 		return nil, nil, err
 	}
+	logs.Debugf("%s: config.json of bundle %s (ociVersion %s)", id, bundle, s.Version)
 	for _, w := range spec.Warnings(s.Process) {
 		logs.Warn("%s", w)
 	}
@@ -159,9 +160,11 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 	if err := setupNotify(ctr, cfg, proc); err != nil {
 		return fail(err)
 	}
+	logs.Debugf("%s: created in %s, cgroup %s", id, stateRoot(c), cfg.Cgroup)
 	if err := ctr.ForkInit(proc); err != nil {
 		return fail(err)
 	}
+	logs.Debugf("%s: init is pid %d, waiting for start", id, proc.Pid)
 	if proc.Console != nil && consoleSocket != "" {
 		err := sendConsole(consoleSocket, proc.Console)
 		proc.Console.Close()

@@ -86,6 +86,7 @@ var execCommand = &cli.Command{
 		if err := ctr.Exec(proc); err != nil {
 			return err
 		}
+		logs.Debugf("%s: exec'd %s as pid %d", ctr.ID(), proc.Args[0], proc.Pid)
 		stopProxy := func() {}
 		if proc.Console != nil {
 			if consoleSocket != "" {

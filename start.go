@@ -45,6 +45,7 @@ func start(ctr *cfd.Container) (*net.UnixConn, error) {
 	}
 	err = ctr.Start()
 	if err == nil {
+		logs.Debugf("%s: started", ctr.ID())
 		if err = runPoststartHooks(ctr); err != nil {
 			ctr.KillAll()
 		}

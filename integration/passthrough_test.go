@@ -120,3 +120,22 @@ func TestExecPreserveFds(t *testing.T) {
 		t.Errorf("exec --preserve-fds 1: %v", res)
 	}
 }
+
+// --debug adds the runtime's steps at level debug: to stderr, or to --log
+// (and then not to stderr), in the log's format.
+func TestDebugLog(t *testing.T) {
+	e := newEnv(t, "true")
+	r := e.cfd("--debug", "run", "-b", e.bundle, e.id)
+	if r.code != 0 || !strings.Contains(r.stderr, "level=debug") || !strings.Contains(r.stderr, "init is pid") {
+		t.Errorf("--debug run: %v, want debug lines on stderr", r)
+	}
+	log := filepath.Join(t.TempDir(), "log.json")
+	r = e.cfd("--debug", "--log", log, "--log-format", "json", "run", "-b", e.bundle, e.id)
+	b, err := os.ReadFile(log)
+	if r.code != 0 || strings.Contains(r.stderr, "debug") || err != nil || !strings.Contains(string(b), `"level":"debug"`) {
+		t.Errorf("--debug --log: %v, log %q (%v)", r, b, err)
+	}
+	if r := e.cfd("run", "-b", e.bundle, e.id); strings.Contains(r.stderr, "debug") {
+		t.Errorf("run without --debug: %v", r)
+	}
+}
