@@ -121,6 +121,9 @@ func TestHomeFromPasswd(t *testing.T) {
 			{4242, nil, "/"}, // no entry
 			{1000, []string{"HOME=/set"}, "/set"},
 			{1000, []string{"HOME="}, "/home/user"},
+			// The last of a variable set twice wins, as in runc.
+			{1000, []string{"HOME=/override", "HOME="}, "/home/user"},
+			{1000, []string{"HOME=", "HOME=/last"}, "/last"},
 		} {
 			s.Process.User = specs.User{UID: tc.uid, GID: tc.uid}
 			s.Process.Env = append(append([]string(nil), base...), tc.env...)
@@ -414,4 +417,18 @@ func TestCapabilityWarnings(t *testing.T) {
 			t.Errorf("run's stderr %q: want a warning %q", r.stderr, w)
 		}
 	}
+}
+
+// A variable set more than once is set once, to its last value, in the
+// order of those last ones, as runc (and os/exec) have it.
+func TestEnvDedup(t *testing.T) {
+	eachStartPath(t, func(t *testing.T) {
+		e := newEnv(t, "env")
+		s := e.spec()
+		s.Process.Env = []string{"ONE=two", "PATH=/usr/bin:/bin", "ONE=", "TWO=a", "TWO=b"}
+		e.writeSpec(s)
+		if r := e.cfd("run", "-b", e.bundle, e.id); r.stdout != "PATH=/usr/bin:/bin\nONE=\nTWO=b\nHOME=/root\n" {
+			t.Errorf("run: %v", r)
+		}
+	})
 }

@@ -3,6 +3,7 @@ package libcontainerfd
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -55,7 +56,7 @@ func (c *Container) prepare(pid int, p *Process) error {
 // error of the caller's.
 func (c *Container) processConfig(p *Process) (msg.Process, error) {
 	pc := msg.Process{
-		Args: p.Args, Env: p.Env, Cwd: p.Cwd, UID: p.UID, GID: p.GID,
+		Args: p.Args, Env: dedupEnv(p.Env), Cwd: p.Cwd, UID: p.UID, GID: p.GID,
 		Groups: p.AdditionalGids, Umask: p.Umask, NNP: p.NoNewPrivileges,
 		Capabilities: p.Capabilities, Terminal: p.Terminal, ConsoleSize: p.ConsoleSize,
 		ClearONLCR:      p.ClearONLCR,
@@ -199,4 +200,26 @@ func hasNofile(rs []specs.POSIXRlimit) bool {
 		}
 	}
 	return false
+}
+
+// dedupEnv keeps the last of each variable an environment sets, in the
+// order of those last ones, as os/exec and runc do: a caller's override
+// (exec -e, an engine's env after the image's) wins and is set once. An
+// entry without "=" is kept as it is.
+func dedupEnv(env []string) []string {
+	if env == nil {
+		return nil
+	}
+	out := make([]string, 0, len(env))
+	seen := make(map[string]bool, len(env))
+	for i := len(env) - 1; i >= 0; i-- {
+		key, _, _ := strings.Cut(env[i], "=")
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, env[i])
+	}
+	slices.Reverse(out)
+	return out
 }
