@@ -319,8 +319,9 @@ func mountFlagNames(f uintptr) string {
 // "mount order, container bind-mount source"); containerfd opened every
 // source before attaching any, and open_tree found nothing there.
 func TestBindSourceFromEarlierMount(t *testing.T) {
-	for _, userns := range []bool{false, true} {
-		t.Run(fmt.Sprintf("userns=%v", userns), func(t *testing.T) {
+	for _, tc := range []struct{ userns, hostDest bool }{{false, false}, {true, false}, {false, true}} {
+		userns := tc.userns
+		t.Run(fmt.Sprintf("userns=%v,hostDest=%v", tc.userns, tc.hostDest), func(t *testing.T) {
 			e := newEnv(t, "cat", "/final/x/y/z/z/x/y/z/x/file")
 			s := e.spec()
 			rootfs := s.Root.Path
@@ -343,6 +344,11 @@ func TestBindSourceFromEarlierMount(t *testing.T) {
 				}
 			}
 			bind := func(from, to string) specs.Mount {
+				if tc.hostDest && strings.HasPrefix(from, rootfs) {
+					// runc's test names these destinations by their host
+					// path under root.path, which runc strips.
+					to = filepath.Join(rootfs, to)
+				}
 				return specs.Mount{Destination: to, Type: "bind", Source: from, Options: []string{"rbind"}}
 			}
 			s.Mounts = append(s.Mounts,
@@ -401,6 +407,28 @@ stat -c '%n %a' /inherit /explicit /new /ro`)
 	if r := e.cfd("run", "-b", e.bundle, e.id); r.code != 0 || r.stdout != want {
 		t.Errorf("a read-only /dev and tmpfs modes: %v, want stdout %q", r, want)
 	}
+}
+
+// A read-only /dev still takes the console's bind, whose mount point is
+// made before /dev goes read-only (runc's "ro /dev mount" runs with a
+// terminal).
+func TestReadonlyDevConsole(t *testing.T) {
+	eachStartPath(t, func(t *testing.T) {
+		e := newEnv(t, "sh", "-c", `awk '$2 == "/dev" { print substr($4, 1, 3) }' /proc/mounts; test -e /dev/console && echo console; sleep 100`)
+		s := e.spec()
+		s.Process.Terminal = true
+		for i, m := range s.Mounts {
+			if m.Destination == "/dev" {
+				s.Mounts[i].Options = append(m.Options, "ro")
+			}
+		}
+		e.writeSpec(s)
+		m := e.createOnConsole()
+		e.ok("start", e.id)
+		if out := readUntil(t, m, "console"); !strings.Contains(out, "ro,\r\nconsole") {
+			t.Errorf("a read-only /dev with a terminal: %q", out)
+		}
+	})
 }
 
 // Without rootfsPropagation runc makes the container's mounts slaves of

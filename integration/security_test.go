@@ -495,7 +495,8 @@ func TestHostileRootfsSymlinks(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := e.cfd("run", "-b", e.bundle, e.id)
-			if dir != "dev" && (r.code == 0 || !strings.Contains(r.stderr, "symlink")) {
+			// In runc's words too, which its mounts.bats matches.
+			if dir != "dev" && (r.code == 0 || !strings.Contains(r.stderr, "symlink") || !strings.Contains(r.stderr, "must be mounted on ordinary directory")) {
 				t.Errorf("run with /%s a symlink to the host: %v", dir, r)
 			}
 			if dir == "dev" && r.stdout != "/dev/null 1:3\n/dev/ptmx 5:2\n" {

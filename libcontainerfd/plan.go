@@ -207,6 +207,7 @@ func (c *Container) initMessage(pc *msg.Process) msg.Init {
 		if !cfg.EmptyRoot { // filled after create: the cwd comes with it
 			plan.Cwd = pc.Cwd
 		}
+		plan.Console = pc.Terminal
 		ic.Root = &plan
 		ic.LateLookup = cfg.EmptyRoot
 	}
@@ -249,6 +250,11 @@ func (c *Container) rootPlan() rootfs.Plan {
 	}
 	p.Masked, p.Readonly = cfg.MaskedPaths, cfg.ReadonlyPaths
 	for _, m := range ms {
+		// A destination given as a host path under root.path is that place
+		// in the root, as runc strips the root from it.
+		if rel, ok := strings.CutPrefix(path.Clean(m.Target), path.Clean(cfg.Rootfs)+"/"); ok {
+			m.Target = "/" + rel
+		}
 		pm := rootfs.Mount{Mount: m}
 		// A bind from under root.path: runc binds it after the mounts
 		// before it, which may have made it (an idmapped one takes its

@@ -631,7 +631,8 @@ func openRealDir(root int, target string) (int, error) {
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 	})
 	if errors.Is(err, unix.ELOOP) {
-		return -1, fmt.Errorf("target %s is a symlink, not a directory: %w", clean, err)
+		// runc's words, which callers match, then ours.
+		return -1, fmt.Errorf("target %s must be mounted on ordinary directory: it is a symlink: %w", clean, err)
 	}
 	if err != nil {
 		return -1, fmt.Errorf("open %s in root: %w", clean, err)

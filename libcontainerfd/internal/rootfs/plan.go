@@ -31,7 +31,11 @@ type Plan struct {
 	// Cwd, init's working directory, is made (mode 0755, owned by the
 	// executor) where it is missing, as runc does: before the masks and
 	// the read-only root, once every mount is in place.
-	Cwd          string   `json:"cwd,omitempty"`
+	Cwd string `json:"cwd,omitempty"`
+	// Console: the process has a terminal. /dev/console's mount point is
+	// made while /dev is writable, for MountConsole to bind onto after a
+	// read-only /dev is made so, as runc makes it.
+	Console      bool     `json:"console,omitempty"`
 	Masked       []string `json:"masked,omitempty"`
 	Readonly     []string `json:"readonly,omitempty"`
 	RootReadonly bool     `json:"rootReadonly,omitempty"`

@@ -25,22 +25,9 @@ func MountConsole(peer int) error {
 		return fmt.Errorf("open root: %w", err)
 	}
 	defer unix.Close(root)
-	dev, err := pathrs.MkdirAllInRoot(root, "/dev", 0o755)
-	if err != nil {
-		return fmt.Errorf("/dev/console: %w", err)
+	if err := consoleMountpoint(root); err != nil {
+		return err
 	}
-	defer unix.Close(dev)
-	var st unix.Stat_t
-	if err := unix.Fstatat(dev, "console", &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
-		if err := unix.Unlinkat(dev, "console", 0); err != nil {
-			return fmt.Errorf("/dev/console: remove what the image put there: %w", err)
-		}
-	}
-	f, err := unix.Openat(dev, "console", unix.O_CREAT|unix.O_NOFOLLOW|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return fmt.Errorf("/dev/console: %w", err)
-	}
-	unix.Close(f)
 	m := mounttree.Mount{Type: "bind", Source: "pty", Target: "/dev/console"}
 	fd, err := mounttree.OpenBindFD(peer, m)
 	if err != nil {
@@ -48,6 +35,32 @@ func MountConsole(peer int) error {
 	}
 	defer unix.Close(fd)
 	return mounttree.Attach(root, m, fd)
+}
+
+// consoleMountpoint makes /dev/console in root a plain file, if it is not
+// one already, replacing what else is there.
+func consoleMountpoint(root int) error {
+	dev, err := pathrs.MkdirAllInRoot(root, "/dev", 0o755)
+	if err != nil {
+		return fmt.Errorf("/dev/console: %w", err)
+	}
+	defer unix.Close(dev)
+	var st unix.Stat_t
+	err = unix.Fstatat(dev, "console", &st, unix.AT_SYMLINK_NOFOLLOW)
+	switch {
+	case err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG:
+		return nil
+	case err == nil:
+		if err := unix.Unlinkat(dev, "console", 0); err != nil {
+			return fmt.Errorf("/dev/console: remove what the image put there: %w", err)
+		}
+	}
+	f, err := unix.Openat(dev, "console", unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("/dev/console: %w", err)
+	}
+	unix.Close(f)
+	return nil
 }
 
 // Setup attaches p's trees, f, to the caller's root and pivots into it;
@@ -173,6 +186,11 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 			return fmt.Errorf("process.cwd: %w", err)
 		}
 		unix.Close(fd)
+	}
+	if p.Console {
+		if err := consoleMountpoint(root); err != nil {
+			return err
+		}
 	}
 	for _, l := range readonlyLater {
 		if err := unix.MountSetattr(l.fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
