@@ -378,11 +378,12 @@ func TestBindSourceFromEarlierMount(t *testing.T) {
 // runc mounts a read-only tmpfs or /dev writable and makes it read-only
 // once the root is built, so /dev takes its mounts, nodes and links (runc's
 // "ro /dev mount"); and a tmpfs without mode= takes the mode of the
-// directory it covers ("tmpfs mount mode= inherit").
+// directory it covers, as a mode= option ("tmpfs mount mode= inherit").
 func TestReadonlyDevAndTmpfsMode(t *testing.T) {
 	e := newEnv(t, "sh", "-c", `awk '$2 == "/dev" || $2 == "/ro" { print $2, substr($4, 1, 3) }' /proc/mounts
 test -c /dev/pts/ptmx && test -L /dev/fd && echo dev-filled
-stat -c '%n %a' /inherit /explicit /new /ro`)
+stat -c '%n %a' /inherit /explicit /new /ro
+grep -o '^tmpfs /inherit .*mode=710' /proc/mounts >/dev/null && echo mode-option`)
 	s := e.spec()
 	for _, d := range []string{"inherit", "explicit", "ro"} {
 		dir := filepath.Join(s.Root.Path, d)
@@ -403,7 +404,7 @@ stat -c '%n %a' /inherit /explicit /new /ro`)
 	}
 	s.Mounts = append(s.Mounts, tmpfs("/inherit"), tmpfs("/explicit", "mode=1500"), tmpfs("/new"), tmpfs("/ro", "ro"))
 	e.writeSpec(s)
-	want := "/dev ro,\n/ro ro,\ndev-filled\n/inherit 710\n/explicit 1500\n/new 1777\n/ro 710\n"
+	want := "/dev ro,\n/ro ro,\ndev-filled\n/inherit 710\n/explicit 1500\n/new 1777\n/ro 710\nmode-option\n"
 	if r := e.cfd("run", "-b", e.bundle, e.id); r.code != 0 || r.stdout != want {
 		t.Errorf("a read-only /dev and tmpfs modes: %v, want stdout %q", r, want)
 	}

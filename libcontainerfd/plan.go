@@ -3,6 +3,7 @@ package libcontainerfd
 import (
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/containerfd/containerfd/libcontainerfd/internal/msg"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/rootfs"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
+	"github.com/containerfd/containerfd/libcontainerfd/pathrs"
 
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
@@ -244,6 +246,12 @@ func (c *Container) rootPlan() rootfs.Plan {
 		}
 	}
 	ms, devices, links := c.expandMounts()
+	rootfsFD := -1
+	defer func() {
+		if rootfsFD >= 0 {
+			unix.Close(rootfsFD)
+		}
+	}()
 	p.Links = links
 	for _, l := range cfg.Links {
 		p.Links = append(p.Links, rootfs.Link{Path: l.Path, Target: l.Target})
@@ -254,6 +262,9 @@ func (c *Container) rootPlan() rootfs.Plan {
 		// in the root, as runc strips the root from it.
 		if rel, ok := strings.CutPrefix(path.Clean(m.Target), path.Clean(cfg.Rootfs)+"/"); ok {
 			m.Target = "/" + rel
+		}
+		if m.Type == "tmpfs" && !covered(p.Mounts, m.Target) {
+			m.Data = inheritMode(&rootfsFD, cfg.Rootfs, m)
 		}
 		pm := rootfs.Mount{Mount: m}
 		// A bind from under root.path: runc binds it after the mounts
@@ -341,4 +352,42 @@ func (c *Container) sendInit(sock, pid int, pc *msg.Process) error {
 		return fmt.Errorf("container %s: send fds to init: %w", c.id, err)
 	}
 	return nil
+}
+
+// covered reports whether a mount of ms is at target or above it: what is
+// at target then is that mount's, not the rootfs's.
+func covered(ms []rootfs.Mount, target string) bool {
+	for _, m := range ms {
+		if t := path.Clean(m.Target); t == "/" || t == target || strings.HasPrefix(target, t+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// inheritMode gives a tmpfs without mode= the mode of the rootfs's
+// directory it covers, as an option, as runc passes it (mountinfo shows
+// it); the executor chmods its root where the directory is not there yet.
+// *root is the rootfs, opened on first use.
+func inheritMode(root *int, rootfsPath string, m mounttree.Mount) []string {
+	if slices.ContainsFunc(m.Data, func(o string) bool { return strings.HasPrefix(o, "mode=") }) {
+		return m.Data
+	}
+	if *root < 0 {
+		fd, err := unix.Open(rootfsPath, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return m.Data
+		}
+		*root = fd
+	}
+	dir, err := pathrs.OpenInRoot(*root, m.Target, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return m.Data
+	}
+	defer unix.Close(dir)
+	var st unix.Stat_t
+	if unix.Fstat(dir, &st) != nil {
+		return m.Data
+	}
+	return append(slices.Clip(m.Data), fmt.Sprintf("mode=%o", st.Mode&0o7777))
 }
