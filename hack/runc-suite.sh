@@ -187,6 +187,15 @@ exit 1
 EOF
 chmod 0755 "$outdir/path/curl"
 
+# One run at a time: runc's tests use fixed cgroup paths
+# (runc-cgroups-integration-test) and the runner's cgroup below is one, so
+# two runs break each other's tests. A second run waits for the first.
+exec 9>/run/lock/containerfd-runc-suite.lock
+if ! flock -n 9; then
+	echo "runc-suite: waiting for another run to finish (/run/lock/containerfd-runc-suite.lock)"
+	flock 9
+fi
+
 # The runner's memory cgroup: cgroup v2's or the v1 memory hierarchy's.
 if [[ -d /sys/fs/cgroup/memory ]]; then
 	cg=/sys/fs/cgroup/memory/containerfd-runc-suite
@@ -228,7 +237,7 @@ total_pass=0 total_fail=0 total_skip=0
 for f in "$@"; do
 	f=${f##*/}
 	tap=$outdir/${f%.bats}.tap
-	rm -f "$fifo"
+	rm -f "$fifo" "$tap" # a run that dies early must not leave an old result
 	mkfifo "$fifo"
 	exec 3<>"$fifo"
 	start=$SECONDS
