@@ -319,9 +319,14 @@ func mountFlagNames(f uintptr) string {
 // "mount order, container bind-mount source"); containerfd opened every
 // source before attaching any, and open_tree found nothing there.
 func TestBindSourceFromEarlierMount(t *testing.T) {
-	for _, tc := range []struct{ userns, hostDest bool }{{false, false}, {true, false}, {false, true}} {
+	for _, tc := range []struct{ userns, hostDest, idmap bool }{
+		{false, false, false}, {true, false, false}, {false, true, false},
+		// runc's "container idmap source": the binds from the tree
+		// idmapped with a mapping of their own.
+		{false, true, true}, {true, true, true},
+	} {
 		userns := tc.userns
-		t.Run(fmt.Sprintf("userns=%v,hostDest=%v", tc.userns, tc.hostDest), func(t *testing.T) {
+		t.Run(fmt.Sprintf("userns=%v,hostDest=%v,idmap=%v", tc.userns, tc.hostDest, tc.idmap), func(t *testing.T) {
 			e := newEnv(t, "cat", "/final/x/y/z/z/x/y/z/x/file")
 			s := e.spec()
 			rootfs := s.Root.Path
@@ -344,12 +349,17 @@ func TestBindSourceFromEarlierMount(t *testing.T) {
 				}
 			}
 			bind := func(from, to string) specs.Mount {
+				m := specs.Mount{Destination: to, Type: "bind", Source: from, Options: []string{"rbind"}}
 				if tc.hostDest && strings.HasPrefix(from, rootfs) {
 					// runc's test names these destinations by their host
 					// path under root.path, which runc strips.
-					to = filepath.Join(rootfs, to)
+					m.Destination = filepath.Join(rootfs, to)
 				}
-				return specs.Mount{Destination: to, Type: "bind", Source: from, Options: []string{"rbind"}}
+				if tc.idmap && strings.HasPrefix(from, rootfs) {
+					m.Options = append(m.Options, "idmap")
+					m.UIDMappings, m.GIDMappings = idMap100000(), idMap100000()
+				}
+				return m
 			}
 			s.Mounts = append(s.Mounts,
 				bind(filepath.Join(src, "a"), "/mnt"),
@@ -368,7 +378,17 @@ func TestBindSourceFromEarlierMount(t *testing.T) {
 				s.Linux.UIDMappings, s.Linux.GIDMappings = idMap100000(), idMap100000()
 			}
 			e.writeSpec(s)
-			if r := e.cfd("run", "-b", e.bundle, e.id); r.code != 0 || r.stdout != "a/x\n" {
+			r := e.cfd("run", "-b", e.bundle, e.id)
+			if tc.idmap && userns && stageForced() {
+				// The stage, root only of the container's user namespace,
+				// cannot idmap: the runtime opens those binds before any
+				// mount, where this source is not there yet (docs/compat.md).
+				if r.code == 0 || !strings.Contains(r.stderr, "mount rbind "+filepath.Join(rootfs, "mnt/x")+" on /mnt/x/y/z/x") {
+					t.Errorf("through the stage: %v, want the bind named in the error", r)
+				}
+				return
+			}
+			if r.code != 0 || r.stdout != "a/x\n" {
 				t.Errorf("binds from a tree the config's earlier mounts made: %v, want stdout %q", r, "a/x\n")
 			}
 		})

@@ -268,9 +268,10 @@ func (c *Container) rootPlan() rootfs.Plan {
 		}
 		pm := rootfs.Mount{Mount: m}
 		// A bind from under root.path: runc binds it after the mounts
-		// before it, which may have made it (an idmapped one takes its
-		// mapping where the runtime opens it).
-		if rel, ok := strings.CutPrefix(path.Clean(m.Source), path.Clean(cfg.Rootfs)+"/"); ok && m.Type == "bind" && !m.IDMap {
+		// before it, which may have made it (an idmapped one takes the
+		// user namespace the runtime opens for it; a rootless init, which
+		// opens every mount itself before any is attached, cannot).
+		if rel, ok := strings.CutPrefix(path.Clean(m.Source), path.Clean(cfg.Rootfs)+"/"); ok && m.Type == "bind" && (!m.IDMap || !p.Inside) {
 			pm.Source, pm.InRoot = "/"+rel, true
 		}
 		p.Mounts = append(p.Mounts, pm)
@@ -332,6 +333,12 @@ func (c *Container) sendInit(sock, pid int, pc *msg.Process) error {
 	ic := c.initMessage(pc)
 	var fds []int
 	if ic.Root != nil {
+		if c.st.Namespaces&unix.CLONE_NEWUSER != 0 {
+			// The stage, root only of the container's user namespace,
+			// cannot make an idmapped mount: the runtime opens those
+			// binds here, from the rootfs as it is before any mount.
+			ic.Root.IDMapOutside()
+		}
 		f, err := c.openPlan(pid, ic.Root, false)
 		if err != nil {
 			return err

@@ -158,7 +158,7 @@ func Open(m Mount, ns Namespaces) (int, error) {
 		}
 		fd, err := openBind(unix.AT_FDCWD, m.Source, 0, m, what)
 		if err == nil && m.IDMap {
-			if err = setIDMap(fd, m, ns.User); err != nil {
+			if err = SetIDMap(fd, m, ns.User); err != nil {
 				unix.Close(fd)
 				return -1, fmt.Errorf("%s: %w", what, err)
 			}
@@ -410,8 +410,9 @@ func setupBind(fd int, m Mount) error {
 	return setDetachedPropagation(fd, m)
 }
 
-// setIDMap makes the detached bind fd an idmapped mount of userns.
-func setIDMap(fd int, m Mount, userns int) error {
+// SetIDMap makes the detached bind fd (from OpenBindFD) an idmapped mount
+// of userns, recursively if m.RecursiveIDMap.
+func SetIDMap(fd int, m Mount, userns int) error {
 	if userns < 0 {
 		return errors.New("idmapped mount: no user namespace to take the mapping from")
 	}

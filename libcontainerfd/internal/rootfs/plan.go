@@ -12,6 +12,7 @@ package rootfs
 import (
 	"errors"
 	"fmt"
+	"path"
 
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -68,12 +69,25 @@ type Mount struct {
 	// InRoot: a bind whose Source is a path inside the container's root (a
 	// config's source under root.path, which runc binds from the tree the
 	// mounts before it made): the executor resolves it in the root, by
-	// fd, as it attaches it.
+	// fd, as it attaches it. An idmapped one's fd is the user namespace
+	// whose mapping it takes, which the runtime opens.
 	InRoot bool `json:"inRoot,omitempty"`
 }
 
-// sent tells whether the runtime opens m and sends its fd.
-func (m Mount) sent() bool { return !m.Inside && !m.InRoot }
+// sent tells whether the runtime opens an fd for m and sends it: its tree,
+// or the user namespace of an idmapped InRoot bind.
+func (m Mount) sent() bool { return !m.Inside && (!m.InRoot || m.IDMap) }
+
+// IDMapOutside has the runtime open every idmapped bind, InRoot ones
+// from the rootfs before anything is mounted: for an executor that cannot
+// make idmapped mounts (a stage inside the container's user namespace).
+func (p *Plan) IDMapOutside() {
+	for i := range p.Mounts {
+		if m := &p.Mounts[i]; m.InRoot && m.IDMap {
+			m.Source, m.InRoot = path.Join(p.Root.Source, m.Source), false
+		}
+	}
+}
 
 // Link is a symlink to make inside the root.
 type Link struct {
@@ -181,14 +195,21 @@ func Open(p *Plan, ns mounttree.Namespaces, userns func(m mounttree.Mount) (int,
 	}
 	for i := range p.Mounts {
 		m := &p.Mounts[i]
+		if m.InRoot && m.IDMap {
+			if f.Mounts[i], err = inRootUserns(m.Mount, ns, userns); err != nil {
+				f.Mounts[i] = -1
+				return nil, fmt.Errorf("mount on %s: %w", m.Target, err)
+			}
+			continue
+		}
 		if m.InRoot {
 			continue
 		}
 		mns := ns
 		if m.IDMap && len(m.UIDMappings) > 0 && userns != nil {
 			// A mapping of the mount's own, not the container's.
-			u, err := userns(m.Mount)
-			if err != nil {
+			var u int
+			if u, err = userns(m.Mount); err != nil {
 				return nil, fmt.Errorf("mount on %s: %w", m.Target, err)
 			}
 			mns.User = u
@@ -210,6 +231,18 @@ func Open(p *Plan, ns mounttree.Namespaces, userns func(m mounttree.Mount) (int,
 		}
 	}
 	return f, nil
+}
+
+// inRootUserns opens the user namespace an idmapped InRoot bind takes its
+// mapping from: one of its own mapping, or the container's (ns.User).
+func inRootUserns(m mounttree.Mount, ns mounttree.Namespaces, userns func(m mounttree.Mount) (int, error)) (int, error) {
+	if len(m.UIDMappings) > 0 && userns != nil {
+		return userns(m)
+	}
+	if ns.User < 0 {
+		return -1, errors.New("idmapped mount: no user namespace to take the mapping from")
+	}
+	return unix.FcntlInt(uintptr(ns.User), unix.F_DUPFD_CLOEXEC, 0)
 }
 
 // openInside opens, in a rootless init, what a privileged runtime would

@@ -132,11 +132,12 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 	for i, m := range p.Mounts {
 		fd := take(&f.Mounts[i])
 		switch {
+		case m.InRoot:
+			// fd, if any, is the user namespace of an idmapped one.
+			fd, err = bindInRoot(root, m.Mount, fd)
 		case fd >= 0:
 		case m.Inside:
 			fd, err = mounttree.Open(m.Mount, mounttree.OwnNamespaces())
-		case m.InRoot:
-			fd, err = bindInRoot(root, m.Mount)
 		default:
 			err = errors.New("expected an fd")
 		}
@@ -286,14 +287,26 @@ func asRunc(root int, m mounttree.Mount, fd int) error {
 }
 
 // bindInRoot opens a bind of m.Source, a path inside root resolved there
-// (symlinks included), as the mounts attached so far make it.
-func bindInRoot(root int, m mounttree.Mount) (int, error) {
+// (symlinks included), as the mounts attached so far make it; an idmapped
+// one takes the mapping of userns, which it closes.
+func bindInRoot(root int, m mounttree.Mount, userns int) (int, error) {
+	if userns >= 0 {
+		defer unix.Close(userns)
+	}
 	src, err := pathrs.OpenInRoot(root, m.Source, unix.O_PATH, 0)
 	if err != nil {
 		return -1, fmt.Errorf("open source %s in the container's root: %w", m.Source, err)
 	}
 	defer unix.Close(src)
-	return mounttree.OpenBindFD(src, m)
+	fd, err := mounttree.OpenBindFD(src, m)
+	if err != nil || !m.IDMap {
+		return fd, err
+	}
+	if err := mounttree.SetIDMap(fd, m, userns); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }
 
 // mknod creates a device node inside root, as the config describes it. An
