@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/containerfd/containerfd/libcontainerfd/caps"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/msg"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
 
@@ -74,6 +75,18 @@ func (c *Container) processConfig(p *Process) (msg.Process, error) {
 		}
 		if err := lsm.Check(l.lsm); err != nil {
 			return pc, fmt.Errorf("container %s: %s label %q: %w", c.id, l.lsm, l.label, err)
+		}
+	}
+	// In the runtime's user namespace a capability the runtime lacks fails
+	// the capset at start: refuse it here, naming it, where runc fails its
+	// create.
+	if c.st.Namespaces&unix.CLONE_NEWUSER == 0 {
+		cs, err := caps.Parse(p.Capabilities)
+		if err == nil {
+			err = cs.CheckHeld()
+		}
+		if err != nil {
+			return pc, fmt.Errorf("container %s: process.capabilities: %w", c.id, err)
 		}
 	}
 	pc.Personality = c.st.Personality

@@ -278,6 +278,39 @@ func (s *Set) capsetError(err error) error {
 	return fmt.Errorf("%s: %s: %w", base, strings.Join(why, "; "), err)
 }
 
+// CheckHeld tells, for a process that stays in the caller's user
+// namespace, whether the kernel would grant s: it never adds to the
+// permitted set, and takes an inheritable capability only from the old
+// inheritable set or the bounding set (capset(2): EPERM). The process is
+// either a clone of the caller (same sets) or a program the caller execs
+// as root (permitted = bounding): a capability refused on either start
+// path is named, so that both behave the same.
+func (s *Set) CheckHeld() error {
+	if s == nil {
+		return nil
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("caps: read the runtime's capabilities: %w", err)
+	}
+	held := Mask(data[0].Permitted) | Mask(data[1].Permitted)<<32
+	inh := Mask(data[0].Inheritable) | Mask(data[1].Inheritable)<<32
+	bset := boundingNow()
+	var why []string
+	if m := s.Permitted &^ (held & bset); m != 0 {
+		why = append(why, fmt.Sprintf("permitted %s", m))
+	}
+	if m := s.Inheritable &^ (inh | bset); m != 0 {
+		why = append(why, fmt.Sprintf("inheritable %s", m))
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return fmt.Errorf("caps: %s: not held by the runtime (its permitted and bounding sets), and the kernel grants no capability its caller lacks: %w",
+		strings.Join(why, "; "), unix.EPERM)
+}
+
 // boundingNow reads the calling thread's bounding set.
 func boundingNow() Mask {
 	var m Mask

@@ -142,6 +142,10 @@ func (e devException) String() string { return e.devKey.String() + " " + e.acces
 type deviceFilter struct {
 	defaultAllow bool
 	exceptions   map[devKey]devAccess // never holds a 0 access
+	// order holds the keys of exceptions in the order the rules first
+	// made them (config-linux.md: "entries in the listed order"); the v1
+	// kernel lists exceptions in the order they were written.
+	order []devKey
 }
 
 // newDeviceFilter applies rules, in order, to a filter that denies
@@ -209,11 +213,15 @@ func (f *deviceFilter) apply(r specs.LinuxDeviceCgroup) error {
 	if len(types) == 2 && major == wildcard && minor == wildcard && access == accAll {
 		f.defaultAllow = r.Allow
 		clear(f.exceptions)
+		f.order = nil
 		return nil
 	}
 	for _, typ := range types {
 		key := devKey{typ, major, minor}
 		if r.Allow != f.defaultAllow {
+			if f.exceptions[key] == 0 {
+				f.order = append(f.order, key)
+			}
 			f.exceptions[key] |= access
 			continue
 		}
@@ -226,6 +234,7 @@ func (f *deviceFilter) apply(r specs.LinuxDeviceCgroup) error {
 					f.exceptions[e.devKey] = left
 				} else {
 					delete(f.exceptions, e.devKey)
+					f.order = slices.DeleteFunc(f.order, func(k devKey) bool { return k == e.devKey })
 				}
 			case key.overlaps(e.devKey):
 				return fmt.Errorf("%s %s %s would punch a hole in the earlier %s %s, which the device controller cannot express: list the devices one by one",
@@ -259,6 +268,26 @@ func (f *deviceFilter) sorted() []devException {
 		}
 		return cmpInt(a.minor, b.minor)
 	})
+	return out
+}
+
+// listed returns the exceptions in the order the rules made them; any
+// exception the order does not hold (a filter built otherwise) follows,
+// sorted.
+func (f *deviceFilter) listed() []devException {
+	out := make([]devException, 0, len(f.exceptions))
+	seen := make(map[devKey]bool, len(f.order))
+	for _, k := range f.order {
+		if a := f.exceptions[k]; a != 0 && !seen[k] {
+			seen[k] = true
+			out = append(out, devException{k, a})
+		}
+	}
+	for _, e := range f.sorted() {
+		if !seen[e.devKey] {
+			out = append(out, e)
+		}
+	}
 	return out
 }
 
@@ -378,6 +407,9 @@ func parseDevicesList(s string) (*deviceFilter, error) {
 // exceptions devices.list does not show) it first writes "a" to
 // devices.deny (or devices.allow), which resets the cgroup to that default
 // and drops every exception, and then writes each exception of target.
+// Exceptions are added in the order the rules made them, so devices.list
+// shows linux.resources.devices in its order, runc's own allow rules last
+// (runc itself writes them sorted).
 // While processes run, that reset is a short window in which they lose (or,
 // for an allow-by-default target, gain) the excepted accesses; the kernel
 // refuses it (EINVAL) once the cgroup has child cgroups.
@@ -402,7 +434,7 @@ func devicesV1Writes(cur, target *deviceFilter) []fileWrite {
 			ws = append(ws, fileWrite{remove, devException{e.devKey, dropped}.String()})
 		}
 	}
-	for _, e := range target.sorted() {
+	for _, e := range target.listed() {
 		if gained := e.access &^ old[e.devKey]; gained != 0 {
 			ws = append(ws, fileWrite{add, devException{e.devKey, gained}.String()})
 		}

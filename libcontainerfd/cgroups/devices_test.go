@@ -204,7 +204,11 @@ func TestDevicesV1Writes(t *testing.T) {
 		want       string
 	}{
 		{"create: deny all first", "a *:* rwm\n", devs("deny rwm", "allow c 1:3 rwm", "allow c 1:5 r", "allow c *:* m"),
-			"devices.deny: a\ndevices.allow: c *:* m\ndevices.allow: c 1:3 rwm\ndevices.allow: c 1:5 r\n"},
+			"devices.deny: a\ndevices.allow: c 1:3 rwm\ndevices.allow: c 1:5 r\ndevices.allow: c *:* m\n"},
+		{"create: in the listed order", "a *:* rwm\n", devs("deny rwm", "allow c 10:229 rwm", "allow b 8:20 rw", "allow b 10:200 r", "allow c *:* m", "allow b *:* m"),
+			"devices.deny: a\ndevices.allow: c 10:229 rwm\ndevices.allow: b 8:20 rw\ndevices.allow: b 10:200 r\ndevices.allow: c *:* m\ndevices.allow: b *:* m\n"},
+		{"create: a rule emptied and made again goes last", "a *:* rwm\n", devs("deny rwm", "allow c 1:3 rwm", "allow c 1:5 r", "deny c 1:3 rwm", "allow c 1:3 r"),
+			"devices.deny: a\ndevices.allow: c 1:5 r\ndevices.allow: c 1:3 r\n"},
 		{"create: allowed list only", "a *:* rwm\n", devs("allow c 1:3 rw"),
 			"devices.deny: a\ndevices.allow: c 1:3 rw\n"},
 		{"create: deny list", "a *:* rwm\n", devs("allow rwm", "deny c 1:7 rwm", "deny b *:* r"),
