@@ -161,18 +161,13 @@ func (c *Container) cgroupMounts(m mounttree.Mount) ([]mounttree.Mount, []rootfs
 			byDir[dir] = append(byDir[dir], strings.TrimPrefix(ctrl, "name="))
 		}
 	}
-	var names []string
-	dirOf := map[string]string{}
-	for dir, ctrls := range byDir {
+	var links []rootfs.Link
+	// In the order of the host's mount table, as runc binds them.
+	for _, dir := range cg.V1Dirs() {
+		ctrls := byDir[dir]
 		sort.Strings(ctrls)
 		name := strings.Join(ctrls, ",")
-		names = append(names, name)
-		dirOf[name] = dir
-	}
-	sort.Strings(names)
-	var links []rootfs.Link
-	for _, name := range names {
-		ms = append(ms, mounttree.Mount{Type: "bind", Source: dirOf[name], Target: path.Join(m.Target, name),
+		ms = append(ms, mounttree.Mount{Type: "bind", Source: dir, Target: path.Join(m.Target, name),
 			Attr: m.Attr, ClearAttr: m.ClearAttr, Propagation: m.Propagation})
 		if ctrls := strings.Split(name, ","); len(ctrls) > 1 {
 			for _, ctrl := range ctrls {
