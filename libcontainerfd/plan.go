@@ -69,9 +69,9 @@ func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice, []ro
 			ms[i].Locked = true
 		}
 	}
+	// A plain bind, as runc's: the host node's mount flags as they are.
 	for _, d := range cfg.Devices {
-		ms = append(ms, mounttree.Mount{Type: "bind", Source: d.Path, Target: d.Path,
-			Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC, KeepAtime: true})
+		ms = append(ms, mounttree.Mount{Type: "bind", Source: d.Path, Target: d.Path, KeepAtime: true})
 	}
 	return ms, nil, links
 }
