@@ -70,7 +70,11 @@ var runCommand = &cli.Command{
 		if !c.Bool("detach") {
 			sigs = catchSignals()
 		}
-		ctr, proc, err := create(c)
+		var pipes *stdioPipes
+		if !c.Bool("detach") {
+			pipes = &stdioPipes{}
+		}
+		ctr, proc, err := create(c, pipes)
 		if err != nil {
 			return err
 		}
@@ -115,6 +119,7 @@ var runCommand = &cli.Command{
 				logs.Error(err)
 			}
 		}
+		pipes.wait()
 		return cli.Exit("", code)
 	},
 }
