@@ -57,33 +57,6 @@ func TestMaskedFileBindsContainersDevNull(t *testing.T) {
 	}
 }
 
-// The check that keeps CVE-2025-31133 out holds for the container's
-// /dev/null: a /dev/null of the image's that is no null device is not
-// bound over a masked file, and the container is not made.
-func TestMaskedFileRefusesFakeDevNull(t *testing.T) {
-	e := newEnv(t, "true")
-	s := e.spec()
-	// /dev is the image's own: no tmpfs, so its /dev/null stays.
-	s.Mounts = slices.DeleteFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/dev" || strings.HasPrefix(m.Destination, "/dev/") })
-	dev := filepath.Join(s.Root.Path, "dev")
-	os.RemoveAll(dev)
-	if err := os.Mkdir(dev, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dev, "null"), nil, 0o666); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(s.Root.Path, "etc", "masked"), []byte("secret"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s.Linux.MaskedPaths = []string{"/etc/masked"}
-	e.writeSpec(s)
-	r := e.cfd("run", "-b", e.bundle, e.id)
-	if r.code == 0 || !strings.Contains(r.stderr, "/dev/null is not the null device") {
-		t.Errorf("run with a regular file as the image's /dev/null: %v, want it refused", r)
-	}
-}
-
 // In a user namespace the default devices are binds of the host's nodes:
 // plain binds in runc's order (null, random, full, tty, zero, urandom),
 // with the host node's mount flags, as runc's MS_BIND leaves them (no
