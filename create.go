@@ -35,7 +35,7 @@ var createCommand = &cli.Command{
 cgroup and root filesystem, with init waiting for "start" to run the process.`,
 	Flags: createFlags,
 	Action: func(c *cli.Context) error {
-		ctr, _, err := create(c)
+		ctr, _, err := create(c, nil)
 		if err != nil {
 			return err
 		}
@@ -61,7 +61,10 @@ func alwaysStage() (bool, error) {
 
 // create makes the container the command line asks for, up to init
 // waiting for start. On error nothing is left behind.
-func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
+//
+// pipes, for `run` in the foreground, become the process's stdio unless it
+// has a terminal; without, it has ours.
+func create(c *cli.Context, pipes *stdioPipes) (*cfd.Container, *cfd.Process, error) {
 	id, err := containerID(c)
 	if err != nil {
 		return nil, nil, err
@@ -125,7 +128,15 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 	if !proc.Terminal && consoleSocket != "" {
 		return nil, nil, errors.New("--console-socket is given but process.terminal is not set")
 	}
-	if !proc.Terminal {
+	switch {
+	case proc.Terminal:
+	case pipes != nil:
+		uid, gid := hostRoot(cfg)
+		if err := pipes.give(proc, uid, gid); err != nil {
+			return nil, nil, err
+		}
+		defer pipes.started()
+	default:
 		proc.Stdin, proc.Stdout, proc.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
 	// run in the foreground copies the pty to our terminal (proxyConsole).
@@ -185,6 +196,19 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 		}
 	}
 	return ctr, proc, nil
+}
+
+// hostRoot is who the container's root is on the host: ourselves, unless
+// a user namespace maps it to another.
+func hostRoot(cfg *cfd.Config) (uid, gid int) {
+	uid, gid = os.Geteuid(), os.Getegid()
+	if u, ok := cfg.UIDMappings.ToHost(0); ok {
+		uid = int(u)
+	}
+	if g, ok := cfg.GIDMappings.ToHost(0); ok {
+		gid = int(g)
+	}
+	return uid, gid
 }
 
 func labelsFor(s *specs.Spec, bundle, rootfs string) (map[string]string, error) {

@@ -71,7 +71,11 @@ var runCommand = &cli.Command{
 		if !c.Bool("detach") {
 			sigs = catchSignals()
 		}
-		ctr, proc, err := create(c)
+		var pipes *stdioPipes
+		if !c.Bool("detach") {
+			pipes = &stdioPipes{}
+		}
+		ctr, proc, err := create(c, pipes)
 		if err != nil {
 			return err
 		}
@@ -116,6 +120,7 @@ var runCommand = &cli.Command{
 				logs.Error(err)
 			}
 		}
+		pipes.wait()
 		return cli.Exit("", code)
 	},
 }

@@ -202,10 +202,11 @@ func TestCwdMade(t *testing.T) {
 
 // A process's stdio becomes its user's, as runc makes it (all but
 // /dev/null), so that a program that is not root can open /dev/stdout
-// (a file of root's, mode 0600, here).
+// (a file of root's, mode 0600, here; for `run` in the foreground, a pipe
+// of the container's root, as runc's).
 func TestStdioOwner(t *testing.T) {
 	const script = `stat -L -c %u /proc/self/fd/1 /proc/self/fd/0; echo reopened >>/dev/stdout`
-	var null unix.Stat_t // stdin, left as it is
+	var null unix.Stat_t // exec's stdin, left as it is
 	if err := unix.Stat("/dev/null", &null); err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +216,7 @@ func TestStdioOwner(t *testing.T) {
 		s := e.spec()
 		s.Process.User = specs.User{UID: 1000, GID: 1000}
 		e.writeSpec(s)
-		if r := e.cfd("run", "-b", e.bundle, e.id); r.stdout != want {
+		if r, want := e.cfd("run", "-b", e.bundle, e.id), "1000\n1000\nreopened\n"; r.stdout != want {
 			t.Errorf("init: %v, want stdout %q", r, want)
 		}
 		s.Process.Args = []string{"sleep", "100"}

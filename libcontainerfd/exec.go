@@ -10,6 +10,7 @@ import (
 
 	"github.com/containerfd/containerfd/internal/stopat"
 
+	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
 	"github.com/containerfd/containerfd/libcontainerfd/keyring"
 	"github.com/containerfd/containerfd/libcontainerfd/selfexe"
@@ -129,7 +130,13 @@ func (c *Container) startStage(name string, p *Process, attr spawn.Attr, cg cgro
 	// The stage joins a v1 memory cgroup only once its Go runtime has
 	// started (argv[2]): that start is ours to pay for, and would need
 	// most of a small limit (~1 MiB; the process itself may need less).
-	tasks, memTasks, err := cg.v1Tasks("memory")
+	// Not with a new cgroup namespace, which the raw child makes once it
+	// is in every cgroup of the container, so that it is their root.
+	late := "memory"
+	if attr.Cloneflags&unix.CLONE_NEWCGROUP != 0 {
+		late = cgroups.KeyUnified // none
+	}
+	tasks, memTasks, err := cg.v1Tasks(late)
 	if err != nil {
 		unix.Close(sp[0])
 		return nil, fmt.Errorf("join cgroup: %w", err)

@@ -71,9 +71,9 @@ func (c *Container) expandMounts() ([]mounttree.Mount, []specs.LinuxDevice, []ro
 			ms[i].Locked = true
 		}
 	}
+	// A plain bind, as runc's: the host node's mount flags as they are.
 	for _, d := range cfg.Devices {
-		ms = append(ms, mounttree.Mount{Type: "bind", Source: d.Path, Target: d.Path,
-			Attr: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC, KeepAtime: true})
+		ms = append(ms, mounttree.Mount{Type: "bind", Source: d.Path, Target: d.Path, KeepAtime: true})
 	}
 	return ms, nil, links
 }
@@ -163,18 +163,13 @@ func (c *Container) cgroupMounts(m mounttree.Mount) ([]mounttree.Mount, []rootfs
 			byDir[dir] = append(byDir[dir], strings.TrimPrefix(ctrl, "name="))
 		}
 	}
-	var names []string
-	dirOf := map[string]string{}
-	for dir, ctrls := range byDir {
+	var links []rootfs.Link
+	// In the order of the host's mount table, as runc binds them.
+	for _, dir := range cg.V1Dirs() {
+		ctrls := byDir[dir]
 		sort.Strings(ctrls)
 		name := strings.Join(ctrls, ",")
-		names = append(names, name)
-		dirOf[name] = dir
-	}
-	sort.Strings(names)
-	var links []rootfs.Link
-	for _, name := range names {
-		ms = append(ms, mounttree.Mount{Type: "bind", Source: dirOf[name], Target: path.Join(m.Target, name),
+		ms = append(ms, mounttree.Mount{Type: "bind", Source: dir, Target: path.Join(m.Target, name),
 			Attr: m.Attr, ClearAttr: m.ClearAttr, Propagation: m.Propagation})
 		if ctrls := strings.Split(name, ","); len(ctrls) > 1 {
 			for _, ctrl := range ctrls {

@@ -584,7 +584,7 @@ func defaultDevicesWant() []specs.LinuxDevice {
 	for _, d := range []struct {
 		p    string
 		a, b int64
-	}{{"/dev/null", 1, 3}, {"/dev/zero", 1, 5}, {"/dev/full", 1, 7}, {"/dev/random", 1, 8}, {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0}} {
+	}{{"/dev/null", 1, 3}, {"/dev/random", 1, 8}, {"/dev/full", 1, 7}, {"/dev/tty", 5, 0}, {"/dev/zero", 1, 5}, {"/dev/urandom", 1, 9}} {
 		out = append(out, specs.LinuxDevice{Path: d.p, Type: "c", Major: d.a, Minor: d.b,
 			FileMode: ptr(os.FileMode(0o666)), UID: ptr(uint32(0)), GID: ptr(uint32(0))})
 	}
@@ -617,11 +617,11 @@ func defaultRulesWant() []specs.LinuxDeviceCgroup {
 		rule(true, "c", nil, nil, "m"),
 		rule(true, "b", nil, nil, "m"),
 		rule(true, "c", n(1), n(3), "rwm"),
-		rule(true, "c", n(1), n(5), "rwm"),
-		rule(true, "c", n(1), n(7), "rwm"),
 		rule(true, "c", n(1), n(8), "rwm"),
-		rule(true, "c", n(1), n(9), "rwm"),
+		rule(true, "c", n(1), n(7), "rwm"),
 		rule(true, "c", n(5), n(0), "rwm"),
+		rule(true, "c", n(1), n(5), "rwm"),
+		rule(true, "c", n(1), n(9), "rwm"),
 		rule(true, "c", n(136), nil, "rwm"),
 		rule(true, "c", n(5), n(2), "rwm"),
 		rule(true, "c", n(10), n(200), "rwm"),

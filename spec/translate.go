@@ -155,13 +155,15 @@ type defaultDevice struct {
 	major, minor int64
 }
 
+// In runc's order, which is the order of the binds that stand for them in
+// a container with a user namespace (mountinfo lists them so).
 var defaultDevices = []defaultDevice{
 	{"/dev/null", 1, 3},
-	{"/dev/zero", 1, 5},
-	{"/dev/full", 1, 7},
 	{"/dev/random", 1, 8},
-	{"/dev/urandom", 1, 9},
+	{"/dev/full", 1, 7},
 	{"/dev/tty", 5, 0},
+	{"/dev/zero", 1, 5},
+	{"/dev/urandom", 1, 9},
 }
 
 // translateDevices returns the default devices, except those linux.devices

@@ -139,7 +139,7 @@ type Cgroup struct {
 	mode    Mode
 	paths   Paths
 	v2      string   // cgroup2 directory, "" in V1 mode
-	v1      []string // distinct v1 directories
+	v1      []string // distinct v1 directories: Create's in the mount table's order, Open's sorted
 	cloneFD int      // O_PATH fd of v2, or -1
 	existed []string // the directories Create found there already
 }
@@ -238,6 +238,12 @@ func createIn(path string, unifiedOnly bool) (_ *Cgroup, err error) {
 		return nil, err
 	}
 	c.existed = existed
+	c.v1 = c.v1[:0]
+	for _, h := range pl.hierarchies {
+		if d := paths[h.keys[0]]; !h.v2 && !slices.Contains(c.v1, d) {
+			c.v1 = append(c.v1, d)
+		}
+	}
 	return c, nil
 }
 
@@ -523,6 +529,11 @@ func (c *Cgroup) Paths() Paths {
 	}
 	return p
 }
+
+// V1Dirs returns the cgroup's directory in each v1 hierarchy; for a cgroup
+// made by Create, in the order the host's mount table lists the
+// hierarchies, which is the order runc binds them in a container.
+func (c *Cgroup) V1Dirs() []string { return slices.Clone(c.v1) }
 
 // Mode returns the mode the cgroup was made in.
 func (c *Cgroup) Mode() Mode { return c.mode }

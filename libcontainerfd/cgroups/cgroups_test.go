@@ -121,11 +121,12 @@ func TestDetectFixtures(t *testing.T) {
 33 31 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
 34 31 0:34 / /sys/fs/cgroup/freezer rw - cgroup cgroup rw,freezer
 `
+	// In the table's order (runc binds them so in a container).
 	v1want := []hierarchy{
-		{mount: "/mnt/with space", root: "/", keys: []string{"devices"}},
 		{mount: "/sys/fs/cgroup/cpu,cpuacct", root: "/", keys: []string{"cpu", "cpuacct"}},
 		{mount: "/sys/fs/cgroup/memory", root: "/", keys: []string{"memory"}},
 		{mount: "/sys/fs/cgroup/systemd", root: "/", keys: []string{"name=systemd"}},
+		{mount: "/mnt/with space", root: "/", keys: []string{"devices"}},
 	}
 	for _, tc := range []struct {
 		name, table, env string
@@ -140,8 +141,8 @@ func TestDetectFixtures(t *testing.T) {
 		{name: "hybrid forced v2", table: hybrid, env: "v2", mode: V2, v2: "/sys/fs/cgroup/unified"},
 		{name: "hybrid forced v1", table: hybrid, env: "v1", mode: V1, v1: v1want},
 		{name: "v1", table: v1only, mode: V1, v1: []hierarchy{
-			{mount: "/sys/fs/cgroup/freezer", root: "/", keys: []string{"freezer"}},
 			{mount: "/sys/fs/cgroup/memory", root: "/", keys: []string{"memory"}},
+			{mount: "/sys/fs/cgroup/freezer", root: "/", keys: []string{"freezer"}},
 		}},
 		{name: "v1 forced v2", table: v1only, env: "v2", bad: true},
 		{name: "v1 forced hybrid", table: v1only, env: "hybrid", bad: true},

@@ -34,7 +34,7 @@ type hierarchy struct {
 type layout struct {
 	mode Mode
 	v2   *hierarchy  // nil in V1 mode
-	v1   []hierarchy // sorted by mount point; empty in V2 mode
+	v1   []hierarchy // in the mount table's order; empty in V2 mode
 }
 
 // all returns the hierarchies in the order Create visits them: v2 first.
@@ -87,7 +87,9 @@ func v1Controllers(opts []string) []string {
 }
 
 // cgroupMounts returns the visible cgroup2 mounts and one visible mount per
-// v1 hierarchy. A mount point covered by a later mount is not visible.
+// v1 hierarchy, in the order the mount table first lists each (the order
+// runc binds them in a container). A mount point covered by a later mount
+// is not visible.
 func cgroupMounts() (v2 []hierarchy, v1 []hierarchy, err error) {
 	ms, err := readMountinfo()
 	if err != nil {
@@ -98,6 +100,7 @@ func cgroupMounts() (v2 []hierarchy, v1 []hierarchy, err error) {
 		top[m.mountpoint] = i
 	}
 	v1ByDev := map[string]mountEntry{}
+	var devs []string     // each hierarchy once, in the table's order
 	var v2Sub []hierarchy // cgroup2 subtree mounts, used only if nothing better
 	for i, m := range ms {
 		if top[m.mountpoint] != i {
@@ -113,6 +116,9 @@ func cgroupMounts() (v2 []hierarchy, v1 []hierarchy, err error) {
 			v2 = append(v2, h)
 		case "cgroup":
 			old, seen := v1ByDev[m.dev]
+			if !seen {
+				devs = append(devs, m.dev)
+			}
 			if !seen || better(m, old) {
 				v1ByDev[m.dev] = m
 			}
@@ -121,14 +127,14 @@ func cgroupMounts() (v2 []hierarchy, v1 []hierarchy, err error) {
 	if len(v2) == 0 {
 		v2 = v2Sub
 	}
-	for _, m := range v1ByDev {
+	for _, dev := range devs {
+		m := v1ByDev[dev]
 		cs := v1Controllers(m.superOpts)
 		if len(cs) == 0 {
 			continue
 		}
 		v1 = append(v1, hierarchy{mount: m.mountpoint, root: m.root, keys: cs})
 	}
-	sort.Slice(v1, func(i, j int) bool { return v1[i].mount < v1[j].mount })
 	return v2, v1, nil
 }
 

@@ -321,27 +321,6 @@ func rootlessMountError(m mounttree.Mount, err error) error {
 	return fmt.Errorf("%w (rootless: a %s file system can only be mounted by a user namespace the kernel lets mount it, and only for namespaces it owns)", err, m.Type)
 }
 
-// openDevNull opens (O_PATH) the /dev/null that masks files, checked to be
-// the null device (CVE-2025-31133). Setup opens it before attaching
-// anything, in the new mount namespace that the runtime's (or the stage's)
-// was copied into, where nothing of the container's is reachable yet.
-func openDevNull() (int, error) {
-	fd, err := unix.Open("/dev/null", unix.O_PATH|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, fmt.Errorf("mask paths: open /dev/null: %w", err)
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("mask paths: /dev/null: %w", err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 1 || unix.Minor(st.Rdev) != 3 {
-		unix.Close(fd)
-		return -1, fmt.Errorf("mask paths: /dev/null is not the null device")
-	}
-	return fd, nil
-}
-
 // StartPropagation is what the root and the binds are made before anything
 // is mounted on them: a slave of the host's mounts, as runc makes them
 // (rslave unless rootfsPropagation says otherwise), or private when

@@ -73,14 +73,6 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 	}
 	// Modes are the config's, not reduced by our umask.
 	unix.Umask(0)
-	null := -1
-	if len(p.Masked) > 0 {
-		var err error
-		if null, err = openDevNull(); err != nil {
-			return err
-		}
-		defer unix.Close(null)
-	}
 	if p.Inside {
 		if err := openInside(p, f); err != nil {
 			return err
@@ -205,7 +197,7 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 			return err
 		}
 	}
-	if err := mask(root, p.Masked, null, p.Owner); err != nil {
+	if err := mask(root, p.Masked, p.Owner); err != nil {
 		return err
 	}
 	if p.RootReadonly {
@@ -380,9 +372,18 @@ func symlink(root int, l Link, owner *Owner) error {
 // mask hides paths as runc does: a directory under a read-only tmpfs of
 // one block and one inode (any write fails with EROFS), made for the first
 // directory and bound on every later one; anything else under a bind of
-// null, the checked /dev/null (CVE-2025-31133). A path listed twice is
-// masked once, a missing one is skipped. The tmpfs is owner's, if set.
-func mask(root int, paths []string, null int, owner *Owner) error {
+// the container's own /dev/null, checked (openDevNull). A path listed
+// twice is masked once, a missing one is skipped. The tmpfs is owner's, if
+// set.
+func mask(root int, paths []string, owner *Owner) error {
+	if len(paths) == 0 {
+		return nil
+	}
+	null, err := openDevNull(root)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(null)
 	dirMask := -1 // the first directory's tmpfs, once attached
 	defer func() {
 		if dirMask >= 0 {
@@ -409,7 +410,8 @@ func mask(root int, paths []string, null int, owner *Owner) error {
 			return fmt.Errorf("mask %s: %w", p, err)
 		}
 		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
-		m := mounttree.Mount{Type: "bind", Source: "/dev/null", Target: p}
+		// Plain binds, as runc's: the flags and atime of their source.
+		m := mounttree.Mount{Type: "bind", Source: "/dev/null", Target: p, KeepAtime: true}
 		switch {
 		case !isDir:
 			fd, err = mounttree.OpenBindFD(null, m)
@@ -438,6 +440,29 @@ func mask(root int, paths []string, null int, owner *Owner) error {
 		}
 	}
 	return nil
+}
+
+// openDevNull opens (O_PATH) the container's /dev/null, which masks files
+// as runc's does (a bind of it has the flags and file system of the
+// container's /dev), checked to be the null device: the image, or a
+// process of another container sharing the rootfs, may have put anything
+// there, such as a link to a file of /proc (CVE-2025-31133). The checked
+// fd is what is bound.
+func openDevNull(root int) (int, error) {
+	fd, err := pathrs.OpenInRoot(root, "/dev/null", unix.O_PATH, 0)
+	if err != nil {
+		return -1, fmt.Errorf("mask paths: open the container's /dev/null: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("mask paths: /dev/null: %w", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(st.Rdev) != 1 || unix.Minor(st.Rdev) != 3 {
+		unix.Close(fd)
+		return -1, fmt.Errorf("mask paths: the container's /dev/null is not the null device")
+	}
+	return fd, nil
 }
 
 // readonly makes p a read-only bind of itself. A missing path is skipped.

@@ -165,8 +165,9 @@ type child struct {
 	keepFD  bool
 	setRoot bool
 	// unshare holds new namespaces made after joining a user namespace,
-	// so that it owns them; with a pid or time namespace the child forks
-	// once more (clone2) for a grandchild born in them.
+	// so that it owns them, or a cgroup namespace made after joining the
+	// v1 cgroups; with a pid or time namespace the child forks once more
+	// (clone2) for a grandchild born in them.
 	unshare uint64
 	clone2  *cloneArgs
 	// offsets, when set, is written to offsetsPath after the unshare.
@@ -457,6 +458,13 @@ func Start(a *Attr) (*Process, error) {
 	// and the joined one could not use them: make them after the join.
 	if joinsUserns(a.Join) && a.Cloneflags != 0 {
 		c.unshare = a.Cloneflags
+	}
+	// A cgroup namespace is rooted at the cgroups of the process that makes
+	// it: made by the clone, before the child moved itself into its v1
+	// cgroups (CgroupTasks), its root there would be ours. The child
+	// makes it once it is in them, as runc's init does.
+	if len(a.CgroupTasks) > 0 {
+		c.unshare |= a.Cloneflags & unix.CLONE_NEWCGROUP
 	}
 	// A time namespace takes its offsets only before anyone enters it, and
 	// clone3 would put the child in at once: unshare it, write them, and
