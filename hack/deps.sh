@@ -25,16 +25,16 @@
 #   bats gawk jq    make test-runc: runc's integration suite (bats files; its
 #                   helpers edit config.json with jq and gawk)
 #   debootstrap     make test-runc: the suite's Debian image, made once
-#   libseccomp-dev pkg-config
+#   gcc libseccomp-dev pkg-config
 #                   cgo builds of runc's test helper seccompagent and of runc
-#                   v1.5.1 itself (make test-diff)
+#                   v1.5.1 itself (the differential against runc)
 # hack/vm.sh installs kmod and apparmor too: here they are installed before
 # the tests, so that a first `make test` on a fresh machine runs what later
 # ones run.
 set -euo pipefail
 
 packages=(busybox-static containerd runc crun podman conmon docker.io tini keyutils iproute2 uidmap qemu-user-static kmod apparmor
-	bats gawk jq debootstrap libseccomp-dev pkg-config)
+	bats gawk jq debootstrap gcc libseccomp-dev pkg-config)
 
 installed() {
 	[[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == ii* ]]
