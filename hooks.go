@@ -8,6 +8,7 @@ import (
 
 	"github.com/containerfd/containerfd/hooks"
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/containerfd/containerfd/spec"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -40,6 +41,17 @@ func runStartHooks(ctr *cfd.Container) error {
 	st, err := hookState(ctr, specs.StateCreated, ctr.InitPid())
 	if err != nil {
 		return err
+	}
+	// A hook without an env of its own gets the process's, as runc runs
+	// it in init, whose environment that is by then.
+	if p, err := spec.LoadProcess(ctr.Labels()[labelBundle]); err == nil && p != nil {
+		for i := range h.StartContainer {
+			if hk := &h.StartContainer[i]; hk.Env == nil {
+				if hk.Env, err = ctr.ProcessEnv(p.Env, p.User.UID); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return runHooks(ctr, hooks.StartContainer, h, st, cfd.PathInContainer)
 }

@@ -101,3 +101,25 @@ func TestFailingHookLeavesNothing(t *testing.T) {
 		t.Errorf("cgroups left after a failed create: %v", d)
 	}
 }
+
+// A startContainer hook without an env of its own gets the process's (each
+// variable once, HOME from the container's /etc/passwd), as runc runs it;
+// one with an env gets that alone.
+func TestStartContainerHookEnv(t *testing.T) {
+	e := newEnv(t, "true")
+	os.WriteFile(filepath.Join(testRootfs(t, e), "env.sh"), []byte("#!/bin/sh\nenv | sort > /tmp/$1.env\n"), 0o755)
+	s := e.spec()
+	s.Process.Env = []string{"ONE=one", "FOO=bar", "ONE=two", "PATH=/bin"}
+	s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{
+		{Path: "/env.sh", Args: []string{"env.sh", "inherit"}},
+		{Path: "/env.sh", Args: []string{"env.sh", "own"}, Env: []string{"OWN=1", "PATH=/bin"}},
+	}}
+	e.writeSpec(s)
+	e.ok("run", "-b", e.bundle, e.id)
+	for name, want := range map[string]string{"inherit": "FOO=bar\nHOME=/root\nONE=two\nPATH=/bin\nPWD=/\nSHLVL=1\n", "own": "OWN=1\nPATH=/bin\nPWD=/\nSHLVL=1\n"} {
+		b, err := os.ReadFile(filepath.Join(testRootfs(t, e), "tmp", name+".env"))
+		if err != nil || string(b) != want {
+			t.Errorf("startContainer hook's env (%s): %q %v, want %q", name, b, err, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/containerfd/containerfd/libcontainerfd/internal/rootfs"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/stage"
 
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
@@ -133,4 +134,18 @@ func (c *Container) Unmount(target string) error {
 		return fmt.Errorf("container %s: unmount %s: %w", c.id, target, err)
 	}
 	return nil
+}
+
+// ProcessEnv is the environment a process started in the container with
+// env as uid gets: each variable once, at its last value, and HOME from
+// the container's /etc/passwd where env sets none (or an empty one), as
+// runc gives it. For a program run beside the process, such as a
+// startContainer hook, which runc runs with the process's environment.
+func (c *Container) ProcessEnv(env []string, uid uint32) ([]string, error) {
+	root, err := c.openRoot()
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(root)
+	return rootfs.WithHome(dedupEnv(env), root, uid), nil
 }

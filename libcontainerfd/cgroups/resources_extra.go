@@ -524,7 +524,7 @@ func unifiedWrites(u map[string]string, mode Mode, dir string, cur reader) ([]fi
 		return nil, nil
 	}
 	if mode != V2 {
-		return nil, fmt.Errorf("cgroups: linux.resources.unified: cgroup v2 files cannot be set in %v cgroup mode (runc refuses it too): %w", mode, errors.ErrUnsupported)
+		return nil, fmt.Errorf("cgroups: linux.resources.unified: cgroup v2 files cannot be set in %v cgroup mode (runc refuses it too: invalid configuration): %w", mode, errors.ErrUnsupported)
 	}
 	keys := make([]string, 0, len(u))
 	for k := range u {
