@@ -76,6 +76,23 @@ func TestNoPivot(t *testing.T) {
 	}
 }
 
+// With --no-pivot the host's proc stays in the container's mount
+// namespace, outside the chroot; where it is fully visible, a process that
+// makes a user and pid namespace may mount a fresh, unmasked proc and write
+// /proc/sysrq-trigger (runc's no_pivot.bats). The runtime detaches it
+// first, so the mount is refused.
+func TestNoPivotNoBareProc(t *testing.T) {
+	e := newEnv(t, "unshare", "-mrpf", "sh", "-c", "mount -t proc none /proc && echo mounted")
+	s := e.spec()
+	s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_SETFCAP")
+	s.Process.Capabilities.Permitted = append(s.Process.Capabilities.Permitted, "CAP_SETFCAP")
+	e.writeSpec(s)
+	r := e.cfd("run", "--no-pivot", "--bundle", e.bundle, e.id)
+	if r.code == 0 || strings.Contains(r.stdout, "mounted") || !strings.Contains(r.stdout+r.stderr, "ermission denied") {
+		t.Errorf("a fresh proc mount under --no-pivot: %v, want it refused", r)
+	}
+}
+
 func TestExecCapsAndPrivs(t *testing.T) {
 	e := newEnv(t, "sleep", "100")
 	e.ok("run", "-d", "-b", e.bundle, e.id)

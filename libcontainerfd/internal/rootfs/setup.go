@@ -3,11 +3,13 @@ package rootfs
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/containerfd/containerfd/internal/mountinfo"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/fscopy"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/containerfd/containerfd/libcontainerfd/pathrs"
@@ -212,6 +214,9 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 		}
 	}
 	if p.NoPivot {
+		if err := hideProcSys(root); err != nil {
+			return err
+		}
 		if err := unix.Chroot("."); err != nil {
 			return fmt.Errorf("chroot into root: %w", err)
 		}
@@ -234,6 +239,42 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 	}
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("chdir /: %w", err)
+	}
+	return nil
+}
+
+// hideProcSys detaches, before a chroot (no pivot_root), every whole proc
+// and sysfs mount outside root, or covers it with a tmpfs where it cannot:
+// the mount namespace keeps what is outside the chroot, and the kernel lets
+// a process that makes a user namespace mount a fresh, unmasked proc or
+// sysfs wherever one is fully visible in its mount namespace (runc's
+// no_pivot.bats; runc hides them the same way).
+func hideProcSys(root int) error {
+	rootPath, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(root))
+	if err != nil {
+		return fmt.Errorf("no pivot: the root's path: %w", err)
+	}
+	es, err := mountinfo.Read("/proc/self/mountinfo")
+	if err != nil {
+		return fmt.Errorf("no pivot: %w", err)
+	}
+	// The last made first: a mount on top of another goes before it.
+	for i := len(es) - 1; i >= 0; i-- {
+		e := es[i]
+		if e.Root != "/" || (e.FSType != "proc" && e.FSType != "sysfs") ||
+			e.Mountpoint == rootPath || strings.HasPrefix(e.Mountpoint, rootPath+"/") {
+			continue
+		}
+		err := unix.Unmount(e.Mountpoint, unix.MNT_DETACH)
+		switch {
+		case err == nil, errors.Is(err, unix.ENOENT): // gone with a parent
+		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EPERM):
+			if err := unix.Mount("tmpfs", e.Mountpoint, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+				return fmt.Errorf("no pivot: cover %s %s: %w", e.FSType, e.Mountpoint, err)
+			}
+		default:
+			return fmt.Errorf("no pivot: detach %s %s: %w", e.FSType, e.Mountpoint, err)
+		}
 	}
 	return nil
 }
