@@ -913,3 +913,27 @@ func TestPidReuse(t *testing.T) {
 		})
 	}
 }
+
+// A seccomp profile without a flags field is loaded with SPEC_ALLOW, as
+// runc loads it: the filter leaves the process's speculative store bypass
+// as the host has it. With an empty flags list the kernel's seccomp
+// mitigation applies.
+func TestSeccompSpecAllowByDefault(t *testing.T) {
+	b, _ := os.ReadFile("/sys/devices/system/cpu/vulnerabilities/spec_store_bypass")
+	if !strings.Contains(string(b), "seccomp") {
+		t.Skipf("the host does not mitigate speculative store bypass for seccomp'd processes (spec_store_bypass: %q)", strings.TrimSpace(string(b)))
+	}
+	for _, tc := range []struct {
+		flags []specs.LinuxSeccompFlag
+		want  string
+	}{{nil, "thread vulnerable"}, {[]specs.LinuxSeccompFlag{}, "thread force mitigated"}} {
+		e := newEnv(t, "grep", "Speculation_Store_Bypass", "/proc/self/status")
+		s := e.spec()
+		s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Flags: tc.flags,
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"kexec_load"}, Action: specs.ActErrno}}}
+		e.writeSpec(s)
+		if r := e.cfd("run", "-b", e.bundle, e.id); !strings.Contains(r.stdout, tc.want) {
+			t.Errorf("flags %v: %v, want %q", tc.flags, r, tc.want)
+		}
+	}
+}

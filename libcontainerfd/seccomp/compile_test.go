@@ -160,6 +160,16 @@ func TestFlags(t *testing.T) {
 	if f.Flags != unix.SECCOMP_FILTER_FLAG_TSYNC || f.NotifyRequested {
 		t.Fatalf("flags %s notify %v", flagString(f.Flags), f.NotifyRequested)
 	}
+	// No flags field: SPEC_ALLOW where the kernel has it, as runc sets it;
+	// an empty list: none (runc's seccomp.bats "SECCOMP_FILTER_FLAG_*").
+	f = mustCompile(t, &specs.LinuxSeccomp{DefaultAction: specs.ActAllow})
+	if want := uint(0); specAllowAvailable() && f.Flags != unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW || !specAllowAvailable() && f.Flags != want {
+		t.Errorf("no flags field: flags %s", flagString(f.Flags))
+	}
+	f = mustCompile(t, &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{}})
+	if f.Flags != 0 {
+		t.Errorf("an empty flags list: flags %s, want none", flagString(f.Flags))
+	}
 }
 
 func TestActions(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"unsafe"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -87,6 +88,10 @@ func unsupportedFlags(flags uint) []string {
 	}
 	return bad
 }
+
+// specAllowAvailable reports, once, whether the kernel takes
+// SECCOMP_FILTER_FLAG_SPEC_ALLOW (Linux 4.17).
+var specAllowAvailable = sync.OnceValue(func() bool { return flagAvailable(unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW) })
 
 // flagAvailable probes one flag the way libseccomp does: seccomp(2) with the
 // flag and no program fails with EFAULT once the kernel has accepted the

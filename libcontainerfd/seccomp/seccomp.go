@@ -223,6 +223,13 @@ func compile(s *specs.LinuxSeccomp, native *arch, bigEndian bool) (*Filter, erro
 		}
 	}
 
+	// No flags field at all: SPEC_ALLOW, as runc and Docker set it, so
+	// that a filter does not turn on the kernel's speculative store
+	// bypass mitigation (and its cost) for the process; an empty list
+	// asks for no flag.
+	if s.Flags == nil && specAllowAvailable() {
+		f.Flags |= unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW
+	}
 	for i, fl := range s.Flags {
 		bit, ok := flagBits[fl]
 		if !ok {
