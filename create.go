@@ -10,9 +10,11 @@ import (
 
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
+	"github.com/containerfd/containerfd/libcontainerfd/seccomp"
 	"github.com/containerfd/containerfd/spec"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 )
 
 var createFlags = []cli.Flag{
@@ -86,6 +88,14 @@ func create(c *cli.Context, pipes *stdioPipes) (*cfd.Container, *cfd.Process, er
 		return nil, nil, err
 	}
 	logs.Debugf("%s: config.json of bundle %s (ociVersion %s)", id, bundle, s.Version)
+	if logs.debug && s.Linux != nil && s.Linux.Seccomp != nil {
+		if f, err := seccomp.Compile(s.Linux.Seccomp); err == nil {
+			// In runc's words and count: TSYNC (moot for a process that
+			// is one thread when it loads the filter) and the TSYNC_ESRCH
+			// that goes with it are left out.
+			logs.Debugf("seccomp filter flags: %d", f.Flags&^(unix.SECCOMP_FILTER_FLAG_TSYNC|unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH))
+		}
+	}
 	for _, w := range spec.Warnings(s.Process) {
 		logs.Warn("%s", w)
 	}

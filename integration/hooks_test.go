@@ -123,3 +123,20 @@ func TestStartContainerHookEnv(t *testing.T) {
 		}
 	}
 }
+
+// A startContainer hook that is a program, not a script, gets stdio alone,
+// as runc's does (it runs the hook by path); a script also keeps the fd its
+// interpreter reads it through.
+func TestStartContainerHookFds(t *testing.T) {
+	e := newEnv(t, "true")
+	s := e.spec()
+	s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{
+		{Path: "/bin/sh", Args: []string{"sh", "-c", "ls /proc/self/fd | wc -l > /tmp/fds"}},
+	}}
+	e.writeSpec(s)
+	e.ok("run", "-b", e.bundle, e.id)
+	// 0, 1, 2 and the directory ls reads.
+	if b, err := os.ReadFile(filepath.Join(testRootfs(t, e), "tmp/fds")); err != nil || strings.TrimSpace(string(b)) != "4" {
+		t.Errorf("the hook's fds: %q %v, want 4 entries", b, err)
+	}
+}

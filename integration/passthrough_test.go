@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // NOTIFY_SOCKET: the container's READY=1 reaches our socket, with MAINPID.
@@ -154,5 +156,12 @@ func TestDebugLog(t *testing.T) {
 	}
 	if r := e.cfd("run", "-b", e.bundle, e.id); strings.Contains(r.stderr, "debug") {
 		t.Errorf("run without --debug: %v", r)
+	}
+	// The seccomp filter's flags, as runc's --debug counts them.
+	s := e.spec()
+	s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog, "SECCOMP_FILTER_FLAG_TSYNC"}}
+	e.writeSpec(s)
+	if r := e.cfd("--debug", "run", "-b", e.bundle, e.id); !strings.Contains(r.stderr, `msg="seccomp filter flags: 2"`) {
+		t.Errorf("--debug run with seccomp flags LOG and TSYNC: %v", r)
 	}
 }

@@ -840,6 +840,27 @@ func TestSeccompNotify(t *testing.T) {
 	}
 }
 
+// Without an agent listening, start fails in runc's words and leaves
+// nothing; NOTIFY on write is refused at create, as runc refuses it.
+func TestSeccompNotifyNoAgentAndWrite(t *testing.T) {
+	e := newEnv(t, "true")
+	s := e.spec()
+	s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: filepath.Join(t.TempDir(), "none.sock"),
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActNotify}}}
+	e.writeSpec(s)
+	if r := e.cfd("run", "-b", e.bundle, e.id); r.code == 0 || !strings.Contains(r.stderr, "failed to connect with seccomp agent") {
+		t.Errorf("run without an agent: %v", r)
+	}
+	if r := e.cfd("state", e.id); r.code == 0 {
+		t.Errorf("a failed run left its container: %v", r)
+	}
+	s.Linux.Seccomp.Syscalls[0].Names = []string{"write"}
+	e.writeSpec(s)
+	if r := e.cfd("run", "-b", e.bundle, e.id); r.code == 0 || !strings.Contains(r.stderr, "SCMP_ACT_NOTIFY cannot be used for the write syscall") {
+		t.Errorf("run with NOTIFY on write: %v", r)
+	}
+}
+
 // takePid starts a host process (sleep) with pid, steering the kernel's
 // next pid through ns_last_pid; it skips the test where other processes
 // keep taking it first.

@@ -149,7 +149,8 @@ func (c *Container) handOnNotify(fd, pid int) error {
 	}
 	defer unix.Close(conn)
 	if err := unix.Connect(conn, &unix.SockaddrUnix{Name: sc.ListenerPath}); err != nil {
-		return fmt.Errorf("seccomp listener %s: %w", sc.ListenerPath, err)
+		// runc's words, which its users match, then the path.
+		return fmt.Errorf("failed to connect with seccomp agent: listenerPath %s: %w", sc.ListenerPath, err)
 	}
 	if err := unix.Sendmsg(conn, b, unix.UnixRights(fd), nil, 0); err != nil {
 		return fmt.Errorf("seccomp listener %s: %w", sc.ListenerPath, err)

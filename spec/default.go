@@ -92,7 +92,8 @@ func Default(rootless bool) *specs.Spec {
 				{Type: specs.IPCNamespace},
 				{Type: specs.UTSNamespace},
 				{Type: specs.MountNamespace},
-				{Type: specs.CgroupNamespace},
+				// No cgroup namespace, as runc's default has none: its
+				// tests and users read /proc/self/cgroup's full paths.
 			},
 		},
 	}

@@ -200,7 +200,7 @@ func TestDefault(t *testing.T) {
 	for _, ns := range s.Linux.Namespaces {
 		nss = append(nss, string(ns.Type))
 	}
-	if got := strings.Join(nss, " "); got != "pid network ipc uts mount cgroup" {
+	if got := strings.Join(nss, " "); got != "pid network ipc uts mount" {
 		t.Errorf("Default(false) namespaces: %s", got)
 	}
 
@@ -209,7 +209,7 @@ func TestDefault(t *testing.T) {
 	for _, ns := range r.Linux.Namespaces {
 		nss = append(nss, string(ns.Type))
 	}
-	if got := strings.Join(nss, " "); got != "pid ipc uts mount cgroup user" {
+	if got := strings.Join(nss, " "); got != "pid ipc uts mount user" {
 		t.Errorf("Default(true) namespaces: %s", got)
 	}
 	wantMap := []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Geteuid()), Size: 1}}
@@ -682,7 +682,7 @@ func TestTranslateDefault(t *testing.T) {
 		Flags: libcontainerfd.NewEmptyFS,
 		Namespaces: []libcontainerfd.Namespace{
 			{Type: unix.CLONE_NEWPID}, {Type: unix.CLONE_NEWNET}, {Type: unix.CLONE_NEWIPC},
-			{Type: unix.CLONE_NEWUTS}, {Type: unix.CLONE_NEWNS}, {Type: unix.CLONE_NEWCGROUP},
+			{Type: unix.CLONE_NEWUTS}, {Type: unix.CLONE_NEWNS},
 		},
 		Rootfs:        filepath.Join(dir, "rootfs"),
 		RootReadonly:  true,
@@ -726,7 +726,7 @@ func TestTranslateDefaultRootless(t *testing.T) {
 		Flags: libcontainerfd.NewEmptyFS,
 		Namespaces: []libcontainerfd.Namespace{
 			{Type: unix.CLONE_NEWPID}, {Type: unix.CLONE_NEWIPC}, {Type: unix.CLONE_NEWUTS},
-			{Type: unix.CLONE_NEWNS}, {Type: unix.CLONE_NEWCGROUP}, {Type: unix.CLONE_NEWUSER},
+			{Type: unix.CLONE_NEWNS}, {Type: unix.CLONE_NEWUSER},
 		},
 		UIDMappings:   []libcontainerfd.IDMap{{ContainerID: 0, HostID: uint32(os.Geteuid()), Size: 1}},
 		GIDMappings:   []libcontainerfd.IDMap{{ContainerID: 0, HostID: uint32(os.Getegid()), Size: 1}},

@@ -75,6 +75,8 @@ func TestCompileErrors(t *testing.T) {
 		{"no default", specs.LinuxSeccomp{}, "linux.seccomp.defaultAction: missing"},
 		{"bad default", specs.LinuxSeccomp{DefaultAction: "SCMP_ACT_FOO"}, `linux.seccomp.defaultAction "SCMP_ACT_FOO": unknown action`},
 		{"notify default", specs.LinuxSeccomp{DefaultAction: specs.ActNotify}, `linux.seccomp.defaultAction "SCMP_ACT_NOTIFY": cannot be the default action`},
+		{"notify write", specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir", "write"}, Action: specs.ActNotify}}},
+			"linux.seccomp.syscalls[0]: SCMP_ACT_NOTIFY cannot be used for the write syscall"},
 		{"default errno on allow", specs.LinuxSeccomp{DefaultAction: specs.ActAllow, DefaultErrnoRet: uptr(1)}, "linux.seccomp.defaultErrnoRet: only SCMP_ACT_ERRNO and SCMP_ACT_TRACE"},
 		{"bad arch", specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{"SCMP_ARCH_X86_64", "SCMP_ARCH_VAX"}}, `linux.seccomp.architectures[1] "SCMP_ARCH_VAX": unknown architecture`},
 		{"bad flag", specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{"SECCOMP_FILTER_FLAG_FOO"}}, `linux.seccomp.flags[0] "SECCOMP_FILTER_FLAG_FOO": unknown flag`},

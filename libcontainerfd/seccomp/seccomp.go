@@ -104,6 +104,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -291,6 +292,12 @@ func (c *compiler) addSyscall(i int, sc *specs.LinuxSyscall, f *Filter) {
 	}
 	if sc.Action == specs.ActNotify {
 		f.NotifyRequested = true
+		// The process's last steps write their failures after the
+		// filter is in (runc's init does too, and refuses it in these
+		// words): they would wait on an agent that has no fd yet.
+		if slices.Contains(sc.Names, "write") {
+			c.errorf("%s: SCMP_ACT_NOTIFY cannot be used for the write syscall", field)
+		}
 	}
 	var conds []cond
 	seen := map[uint]bool{}

@@ -53,7 +53,7 @@ func runEnter() error {
 	}
 	p, err := spawn.Start(&spawn.Attr{
 		ExecFD:       fd,
-		ExecFDOpen:   true, // hooks are often scripts
+		ExecFDOpen:   isScript(fd),
 		Argv:         a[5:],
 		Env:          os.Environ(),
 		Files:        []int{0, 1, 2},
@@ -69,4 +69,23 @@ func runEnter() error {
 	ws, _ := p.Wait()
 	os.Exit(spawn.ExitCode(ws))
 	return nil
+}
+
+// isScript reports whether the program open (O_PATH) as fd may be a script,
+// whose interpreter the kernel hands /dev/fd/N: the fd must then stay open
+// across the exec. A program that is not is run without it, as runc runs a
+// hook by path: it gets stdio alone.
+func isScript(fd int) bool {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return true // not for us to read (a FIFO would not answer); exec says
+	}
+	f, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", fd), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return true
+	}
+	defer unix.Close(f)
+	var b [2]byte
+	n, err := unix.Pread(f, b[:], 0)
+	return err != nil || n < 2 || string(b[:]) == "#!"
 }
