@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -496,4 +497,30 @@ func withSysAdmin(s *specs.Spec) {
 	c.Bounding = append(c.Bounding, "CAP_SYS_ADMIN")
 	c.Effective = append(c.Effective, "CAP_SYS_ADMIN")
 	c.Permitted = append(c.Permitted, "CAP_SYS_ADMIN")
+}
+
+// More mounts than the process's RLIMIT_NOFILE lets it open: the limit is
+// the program's, not the runtime's while it builds the root (runc's
+// idmap.bats gives 20 idmapped binds an RLIMIT_NOFILE of 20).
+func TestManyMountsLowNofile(t *testing.T) {
+	eachStartPath(t, func(t *testing.T) {
+		e := newEnv(t, "sh", "-c", "ulimit -n; cat /mnt/30/f")
+		s := e.spec()
+		src := t.TempDir()
+		for i := 1; i <= 30; i++ {
+			d := filepath.Join(src, strconv.Itoa(i))
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(d, "f"), []byte(strconv.Itoa(i)+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt/" + strconv.Itoa(i), Type: "bind", Source: d, Options: []string{"bind"}})
+		}
+		s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 20, Hard: 20}}
+		e.writeSpec(s)
+		if r := e.cfd("run", "-b", e.bundle, e.id); r.code != 0 || r.stdout != "20\n30\n" {
+			t.Errorf("30 mounts under RLIMIT_NOFILE 20: %v", r)
+		}
+	})
 }

@@ -138,7 +138,13 @@ func (c *Container) ForkInit(p *Process) (err error) {
 			return err
 		}
 	}
-	if err := c.prepare(proc.Pid, p); err != nil {
+	// A stage's RLIMIT_NOFILE waits until it holds its root's fds: it
+	// takes one per mount, more than a low limit lets it receive.
+	nofileLater := -1
+	if !c.st.DirectInit {
+		nofileLater = unix.RLIMIT_NOFILE
+	}
+	if err := c.prepareBut(proc.Pid, p, nofileLater); err != nil {
 		return err
 	}
 	if cfg.buildInside() {
@@ -176,6 +182,10 @@ func (c *Container) ForkInit(p *Process) (err error) {
 				p.Console = nil
 			}
 			return fmt.Errorf("container %s: init: %w", c.id, err)
+		}
+		// At its gate now, its root built and the fds closed.
+		if err := c.setRlimit(proc.Pid, p, unix.RLIMIT_NOFILE); err != nil {
+			return err
 		}
 	}
 	stopat.Point("forkinit:created")

@@ -23,14 +23,14 @@ import (
 // prepare sets, from outside, what a stage cannot change for itself once it
 // runs as the container's user: its rlimits and OOM score.
 func (c *Container) prepare(pid int, p *Process) error {
-	if len(p.Rlimits) > 0 {
-		ls, err := rlimit.Parse(p.Rlimits)
-		if err != nil {
-			return fmt.Errorf("container %s: %w", c.id, err)
-		}
-		if err := rlimit.Apply(pid, ls); err != nil {
-			return fmt.Errorf("container %s: %w", c.id, err)
-		}
+	return c.prepareBut(pid, p, -1)
+}
+
+// prepareBut is prepare without the rlimit of resource later (-1: none),
+// for setRlimit to set later.
+func (c *Container) prepareBut(pid int, p *Process, later int) error {
+	if err := c.applyRlimits(pid, p, func(l rlimit.Limit) bool { return l.Resource != later }); err != nil {
+		return err
 	}
 	if p.CPUAffinity != nil {
 		if err := setAffinity(pid, p.CPUAffinity.Initial); err != nil {
@@ -47,6 +47,25 @@ func (c *Container) prepare(pid int, p *Process) error {
 		if err := procfs.WriteFile(path, []byte(strconv.Itoa(*p.OOMScoreAdj))); err != nil {
 			return fmt.Errorf("container %s: set oom_score_adj to %d: %w", c.id, *p.OOMScoreAdj, err)
 		}
+	}
+	return nil
+}
+
+// setRlimit sets p's rlimit of resource, if p has one, on pid.
+func (c *Container) setRlimit(pid int, p *Process, resource int) error {
+	return c.applyRlimits(pid, p, func(l rlimit.Limit) bool { return l.Resource == resource })
+}
+
+func (c *Container) applyRlimits(pid int, p *Process, keep func(rlimit.Limit) bool) error {
+	if len(p.Rlimits) == 0 {
+		return nil
+	}
+	ls, err := rlimit.Parse(p.Rlimits)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.id, err)
+	}
+	if err := rlimit.Apply(pid, slices.DeleteFunc(ls, func(l rlimit.Limit) bool { return !keep(l) })); err != nil {
+		return fmt.Errorf("container %s: %w", c.id, err)
 	}
 	return nil
 }
