@@ -339,11 +339,14 @@ func TestValidateErrors(t *testing.T) {
 			`linux.namespaces[1].path "/proc/self/status": not a namespace file`, false},
 		{"ns path missing", func(s *specs.Spec) { s.Linux.Namespaces[1].Path = "/nonexistent/net" },
 			`linux.namespaces[1].path "/nonexistent/net": open: no such file or directory`, false},
-		{"no mount ns", func(s *specs.Spec) { s.Linux.Namespaces = removeNS(s.Linux.Namespaces, "mount") },
-			`linux.namespaces: no "mount" namespace`, false},
-		{"no linux", func(s *specs.Spec) { s.Linux = nil; s.Hostname = "" }, `linux.namespaces: no "mount" namespace`, false},
-		{"join mount ns", func(s *specs.Spec) { s.Linux.Namespaces[4].Path = "/proc/self/ns/mnt" },
-			`linux.namespaces[4].path "/proc/self/ns/mnt": joining a mount namespace: not supported yet`, true},
+		{"masked without mount ns", func(s *specs.Spec) {
+			s.Linux.Namespaces = removeNS(s.Linux.Namespaces, "mount")
+			s.Linux.ReadonlyPaths = nil
+		}, `linux.maskedPaths: set without a "mount" namespace`, false},
+		{"readonly without mount ns", func(s *specs.Spec) {
+			s.Linux.Namespaces = removeNS(s.Linux.Namespaces, "mount")
+			s.Linux.MaskedPaths = nil
+		}, `linux.readonlyPaths: set without a "mount" namespace`, false},
 		{"uidMappings without userns", func(s *specs.Spec) {
 			s.Linux.UIDMappings = []specs.LinuxIDMapping{{HostID: 1000, Size: 1}}
 		}, `linux.uidMappings: set without a user namespace`, false},
@@ -472,6 +475,12 @@ func TestValidateAccepts(t *testing.T) {
 		{"newer minor", func(s *specs.Spec) { s.Version = "1.9.0" }},
 		{"no hostname without uts", func(s *specs.Spec) { s.Hostname = ""; s.Linux.Namespaces = removeNS(s.Linux.Namespaces, "uts") }},
 		{"joined netns", func(s *specs.Spec) { s.Linux.Namespaces[1].Path = "/proc/self/ns/net" }},
+		{"joined mount ns", func(s *specs.Spec) { s.Linux.Namespaces[4].Path = "/proc/self/ns/mnt" }},
+		{"no mount ns", func(s *specs.Spec) {
+			s.Linux.Namespaces = removeNS(s.Linux.Namespaces, "mount")
+			s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+		}},
+		{"no linux", func(s *specs.Spec) { s.Linux = nil; s.Hostname = "" }},
 		{"time ns", func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "time"})
 		}},

@@ -42,8 +42,8 @@ func Translate(s *specs.Spec, bundle string) (*libcontainerfd.Config, *libcontai
 		l = &specs.Linux{}
 	}
 	cfg := &libcontainerfd.Config{
-		// Validate made sure there is a new mount namespace: the root is
-		// built from nothing in it.
+		// The root is built from nothing: in the container's mount
+		// namespace, new or joined, or without one on the rootfs in ours.
 		Flags:        libcontainerfd.NewEmptyFS,
 		UIDMappings:  slices.Clone(l.UIDMappings),
 		GIDMappings:  slices.Clone(l.GIDMappings),

@@ -1,0 +1,167 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// withoutNS is nss without the namespace of type typ.
+func withoutNS(nss []specs.LinuxNamespace, typ specs.LinuxNamespaceType) []specs.LinuxNamespace {
+	var out []specs.LinuxNamespace
+	for _, n := range nss {
+		if n.Type != typ {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// A config without a mount namespace runs, as with runc: the container
+// shares the runtime's mount namespace, its mounts are made on the rootfs
+// there (the host sees them while it exists) and init is chrooted into it;
+// delete takes them away. The createRuntime hook runs once.
+func TestNoMountNamespace(t *testing.T) {
+	eachStartPath(t, func(t *testing.T) {
+		e := newEnv(t, "sh", "-c", "readlink /proc/self/ns/mnt; test -x /bin/busybox && test -e /proc/self/status && echo in-root; exec sleep 1000")
+		hookDir := t.TempDir()
+		hookLog := filepath.Join(hookDir, "log")
+		s := e.spec()
+		s.Linux.Namespaces = withoutNS(s.Linux.Namespaces, specs.MountNamespace)
+		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+		s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{logHook(t, hookDir, hookLog, "createRuntime")}}
+		e.writeSpec(s)
+		rootfs := s.Root.Path
+
+		e.ok("create", "--bundle", e.bundle, e.id)
+		if _, err := os.Stat(filepath.Join(rootfs, "proc/1/status")); err != nil {
+			t.Errorf("the container's proc is not on its rootfs in the runtime's mount namespace: %v", err)
+		}
+		e.ok("start", e.id)
+		r := e.cfd("exec", e.id, "sh", "-c", "readlink /proc/self/ns/mnt; ls /bin/busybox")
+		host, err := os.Readlink("/proc/self/ns/mnt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.code != 0 || r.stdout != host+"\n/bin/busybox\n" {
+			t.Errorf("exec: %v, want the mount namespace %s and the rootfs as root", r, host)
+		}
+		pid := int(e.state()["pid"].(float64))
+		if root, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/root"); err != nil || root != rootfs {
+			t.Errorf("init's root is %q (%v), want %s", root, err, rootfs)
+		}
+		e.ok("delete", "--force", e.id)
+		if _, err := os.Stat(filepath.Join(rootfs, "proc/1")); err == nil {
+			t.Errorf("proc still on the rootfs after delete")
+		}
+		if b, err := os.ReadFile(hookLog); err != nil || strings.Count(string(b), "createRuntime ") != 1 {
+			t.Errorf("createRuntime hook log %q (%v), want one run", b, err)
+		}
+	})
+}
+
+// run's output of a container without a mount namespace: the runtime's
+// mount namespace, and the rootfs as its root.
+func TestNoMountNamespaceRun(t *testing.T) {
+	eachStartPath(t, func(t *testing.T) {
+		e := newEnv(t, "sh", "-c", "readlink /proc/self/ns/mnt; test -x /bin/busybox && test -e /proc/self/status && echo in-root")
+		e.edit(func(s *specs.Spec) {
+			s.Linux.Namespaces = withoutNS(s.Linux.Namespaces, specs.MountNamespace)
+			s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+		})
+		host, err := os.Readlink("/proc/self/ns/mnt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.ok("run", "--bundle", e.bundle, e.id); got != host+"\nin-root\n" {
+			t.Errorf("run printed %q, want %q", got, host+"\nin-root\n")
+		}
+	})
+}
+
+// masked or read-only paths without a mount namespace are refused, as runc
+// refuses them, and nothing is left.
+func TestNoMountNamespaceMasked(t *testing.T) {
+	e := newEnv(t, "true")
+	e.edit(func(s *specs.Spec) { s.Linux.Namespaces = withoutNS(s.Linux.Namespaces, specs.MountNamespace) })
+	r := e.cfd("run", "--bundle", e.bundle, e.id)
+	if r.code == 0 || !strings.Contains(r.stderr, `linux.maskedPaths: set without a \"mount\" namespace`) {
+		t.Errorf("run: %v", r)
+	}
+}
+
+// sleeperInMountNS starts a process in a mount namespace of its own
+// (busybox's sleep from the test rootfs) and returns its pid; it is killed
+// at cleanup.
+func sleeperInMountNS(t *testing.T, rootfs string) int {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(rootfs, "bin/busybox"), "sleep", "1000")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd.Process.Pid
+}
+
+// A mount namespace given by path is joined, as runc joins it: the root is
+// built there and made its root, and the mounts' sources are resolved
+// there (a tmpfs only that namespace has is bound), while the runtime's
+// mount namespace sees none of it.
+func TestJoinMountNamespace(t *testing.T) {
+	eachStartPath(t, func(t *testing.T) {
+		e := newEnv(t, "sh", "-c", "readlink /proc/self/ns/mnt; cat /mnt/only-there; exec sleep 1000")
+		s := e.spec()
+		pid := sleeperInMountNS(t, s.Root.Path)
+		nsPath := "/proc/" + strconv.Itoa(pid) + "/ns/mnt"
+		want, err := os.Readlink(nsPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A tmpfs with a file, in the joined namespace only.
+		dir := t.TempDir()
+		ns, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = nsenter.Do([]nsenter.Namespace{{FD: ns, Type: unix.CLONE_NEWNS}}, func() error {
+			if err := unix.Mount("tmpfs", dir, "tmpfs", 0, ""); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, "only-there"), []byte("joined\n"), 0o644)
+		})
+		unix.Close(ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, n := range s.Linux.Namespaces {
+			if n.Type == specs.MountNamespace {
+				s.Linux.Namespaces[i].Path = nsPath
+			}
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: dir, Options: []string{"bind"}})
+		e.writeSpec(s)
+
+		e.ok("create", "--bundle", e.bundle, e.id)
+		e.ok("start", e.id)
+		r := e.cfd("exec", e.id, "sh", "-c", "readlink /proc/self/ns/mnt; cat /mnt/only-there")
+		if r.code != 0 || r.stdout != want+"\njoined\n" {
+			t.Errorf("exec: %v, want the mount namespace %s and the tmpfs only it has", r, want)
+		}
+		if _, err := os.Stat(filepath.Join(s.Root.Path, "proc/1")); err == nil {
+			t.Errorf("the container's proc shows in the runtime's mount namespace")
+		}
+		e.ok("delete", "--force", e.id)
+	})
+}
