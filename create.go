@@ -136,6 +136,9 @@ func create(c *cli.Context) (*cfd.Container, *cfd.Process, error) {
 			return runCreateHooks(ctr, s.Hooks, pid)
 		}
 	}
+	for _, w := range spec.Warnings(s) {
+		logs.Warn("%s", w)
+	}
 	ctr, err = cfd.Create(stateRoot(c), id, cfg)
 	if errors.Is(err, cfd.ErrExist) {
 		return nil, nil, fmt.Errorf("container %q already exists", id)

@@ -165,3 +165,21 @@ func TestJoinMountNamespace(t *testing.T) {
 		e.ok("delete", "--force", e.id)
 	})
 }
+
+// A relative mount destination is taken as relative to /, with a warning,
+// as runc takes it (config.md keeps it for old tools).
+func TestRelativeMountDestination(t *testing.T) {
+	eachStartPath(t, func(t *testing.T) {
+		e := newEnv(t, "sh", "-c", "grep -c ' /tmp/rel tmpfs ' /proc/self/mounts")
+		e.edit(func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "tmp/rel", Type: "tmpfs", Source: "tmpfs"})
+		})
+		r := e.cfd("run", "--bundle", e.bundle, e.id)
+		if r.code != 0 || r.stdout != "1\n" {
+			t.Errorf("run: %v, want the tmpfs on /tmp/rel", r)
+		}
+		if !strings.Contains(r.stderr, "level=warning") || !strings.Contains(r.stderr, `destination \"tmp/rel\": not absolute, taken as relative to /`) {
+			t.Errorf("no warning about the relative destination: %q", r.stderr)
+		}
+	})
+}

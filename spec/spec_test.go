@@ -3,6 +3,7 @@ package spec
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -263,7 +264,8 @@ func TestValidateErrors(t *testing.T) {
 		{"root empty", func(s *specs.Spec) { s.Root.Path = "" }, `root.path: empty`, false},
 		{"root not there", func(s *specs.Spec) { s.Root.Path = "nope" }, `root.path "nope": BUNDLE/nope: no such file or directory`, false},
 		{"root not a dir", func(s *specs.Spec) { s.Root.Path = "config.json" }, `root.path "config.json": BUNDLE/config.json: not a directory`, false},
-		{"mount relative", func(s *specs.Spec) { s.Mounts[2].Destination = "tmp" }, `mounts[2].destination "tmp": must be absolute`, false},
+		{"mount on root, relative", func(s *specs.Spec) { s.Mounts[2].Destination = "." },
+			`mounts[2].destination ".": cannot mount over the root (that is root.path)`, false},
 		{"mount empty destination", func(s *specs.Spec) { s.Mounts[1].Destination = "" }, `mounts[1].destination: empty`, false},
 		{"mount over root", func(s *specs.Spec) { s.Mounts[1].Destination = "/./" }, `mounts[1].destination "/./": cannot mount over the root`, false},
 		{"mount no type", func(s *specs.Spec) { s.Mounts[0].Type = "" }, `mounts[0].type: empty`, false},
@@ -520,7 +522,7 @@ func TestValidateAllProblems(t *testing.T) {
 	s := Default(false)
 	s.Version = "2.0.0"
 	s.Root.Path = "nope"
-	s.Mounts[3].Destination = "shm"
+	s.Mounts[3].Destination = "/"
 	s.Process.Cwd = "x"
 	s.Linux.Sysctl = map[string]string{"vm.b": "1", "vm.a": "1"}
 	s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: "SCMP_ACT_NOPE"}
@@ -528,7 +530,7 @@ func TestValidateAllProblems(t *testing.T) {
 	err := Validate(s, dir)
 	want := `ociVersion "2.0.0": unsupported major version (want 1.x); ` +
 		`root.path "nope": ` + dir + `/nope: no such file or directory; ` +
-		`mounts[3].destination "shm": must be absolute; ` +
+		`mounts[3].destination "/": cannot mount over the root (that is root.path); ` +
 		`process.cwd "x": must be absolute; ` +
 		`linux.sysctl["vm.a"]: not in a namespace of the container (it would change the host); ` +
 		`linux.sysctl["vm.b"]: not in a namespace of the container (it would change the host); ` +
@@ -547,7 +549,6 @@ func TestTestdata(t *testing.T) {
 		dir, want string
 	}{
 		{"bad-version", `ociVersion "2.0.0": unsupported major version (want 1.x)`},
-		{"relative-mount", `mounts[7].destination "tmp": must be absolute`},
 		{"unknown-ns", `linux.namespaces[6].type "foo": unknown namespace type`},
 		{"missing-root", `root.path "rootfs": ` + abs(t, "testdata/missing-root/rootfs") + `: no such file or directory`},
 		{"relative-cwd", `process.cwd "x": must be absolute`},
@@ -561,6 +562,22 @@ func TestTestdata(t *testing.T) {
 		if err := Validate(s, dir); err == nil || err.Error() != tc.want {
 			t.Errorf("%s: Validate: %v\nwant %s", tc.dir, err, tc.want)
 		}
+	}
+}
+
+// A relative mount destination is valid, with a warning, as in runc.
+func TestTestdataRelativeMount(t *testing.T) {
+	dir := filepath.Join("testdata", "relative-mount")
+	s, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(s, dir); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	want := []string{`mounts[7].destination "tmp": not absolute, taken as relative to / (deprecated)`}
+	if got := Warnings(s); !reflect.DeepEqual(got, want) {
+		t.Errorf("Warnings: %q, want %q", got, want)
 	}
 }
 
@@ -766,11 +783,20 @@ func TestTranslateRelativePaths(t *testing.T) {
 		specs.Mount{Destination: "/data", Type: "none", Source: "volumes/data", Options: []string{"rbind", "rw"}},
 		specs.Mount{Destination: "/abs", Type: "bind", Source: "/var/lib/../x"},
 		specs.Mount{Destination: "/etc//hosts/", Source: "./hosts", Options: []string{"bind", "ro"}},
+		// Deprecated, and relative to / as runc takes it.
+		specs.Mount{Destination: "tmp/x/", Type: "tmpfs", Source: "tmpfs"},
 	)
 	cfg, _, err := Translate(s, rel)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got := Warnings(s); !reflect.DeepEqual(got, []string{fmt.Sprintf(`mounts[%d].destination "tmp/x/": not absolute, taken as relative to / (deprecated)`, len(s.Mounts)-1)}) {
+		t.Errorf("Warnings: %q", got)
+	}
+	if got := cfg.Mounts[len(cfg.Mounts)-1].Target; got != "/tmp/x" {
+		t.Errorf("relative destination: target %q, want /tmp/x", got)
+	}
+	cfg.Mounts = cfg.Mounts[:len(cfg.Mounts)-1]
 	if cfg.Rootfs != filepath.Join(dir, "rootfs") {
 		t.Errorf("Rootfs %q, want %q", cfg.Rootfs, filepath.Join(dir, "rootfs"))
 	}
