@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/containerfd/containerfd/internal/testutil"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -182,4 +183,33 @@ func TestRelativeMountDestination(t *testing.T) {
 			t.Errorf("no warning about the relative destination: %q", r.stderr)
 		}
 	})
+}
+
+// `containerfd spec` lists a cgroup namespace only on a pure cgroup v2
+// host, as `runc spec` does: runc's tests (delete.bats) add one to it on a
+// v1 or hybrid host, which would else be listed twice.
+func TestSpecAddCgroupNamespace(t *testing.T) {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type == unix.CGROUP2_SUPER_MAGIC {
+		t.Skip("a pure cgroup v2 host: runc's spec lists the cgroup namespace here, and adding it lists it twice for runc too")
+	}
+	e := newEnv(t)
+	os.Remove(filepath.Join(e.bundle, "config.json"))
+	e.ok("spec", "--bundle", e.bundle)
+	s := e.spec()
+	s.Root.Path = testutil.Rootfs(t)
+	s.Process.Terminal, s.Process.Args = false, []string{"readlink", "/proc/self/ns/cgroup"}
+	s.Linux.CgroupsPath = e.cgroup
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
+	e.writeSpec(s)
+	host, err := os.Readlink("/proc/self/ns/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := e.cfd("run", "--bundle", e.bundle, e.id); r.code != 0 || !strings.HasPrefix(r.stdout, "cgroup:[") || r.stdout == host+"\n" {
+		t.Errorf("run with the cgroup namespace added: %v, want one of its own", r)
+	}
 }

@@ -1287,3 +1287,19 @@ func TestIntelRdt(t *testing.T) {
 		t.Errorf("Validate without resctrl: %v, want %q", err, want)
 	}
 }
+
+// ForHost is runc's spec: a cgroup namespace only on a pure cgroup v2 host.
+func TestForHost(t *testing.T) {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &st); err != nil {
+		t.Fatal(err)
+	}
+	want := st.Type == unix.CGROUP2_SUPER_MAGIC
+	for _, rootless := range []bool{false, true} {
+		s := ForHost(rootless)
+		got := slices.ContainsFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.CgroupNamespace })
+		if got != want {
+			t.Errorf("ForHost(%v) lists a cgroup namespace: %v, want %v", rootless, got, want)
+		}
+	}
+}
