@@ -213,3 +213,81 @@ func TestSpecAddCgroupNamespace(t *testing.T) {
 		t.Errorf("run with the cgroup namespace added: %v, want one of its own", r)
 	}
 }
+
+// A container that joins a user namespace and a network namespace that
+// user namespace does not own starts, as with runc (its issue 4390): the
+// network namespace is joined before the user namespace, while the
+// runtime may.
+func TestJoinNetnsOfAnotherUserns(t *testing.T) {
+	eachStartPath(t, func(t *testing.T) {
+		target := newEnv(t, "sleep", "1000")
+		target.inUserns()
+		target.ok("run", "-d", "--bundle", target.bundle, target.id)
+		pid := int(target.state()["pid"].(float64))
+		userns := "/proc/" + strconv.Itoa(pid) + "/ns/user"
+
+		cmd := exec.Command(filepath.Join(target.spec().Root.Path, "bin/busybox"), "sleep", "1000")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNET}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+		netns := "/proc/" + strconv.Itoa(cmd.Process.Pid) + "/ns/net"
+
+		e := newEnv(t, "sleep", "1000")
+		s := e.spec()
+		s.Root.Path = target.spec().Root.Path
+		for i, n := range s.Linux.Namespaces {
+			if n.Type == specs.NetworkNamespace {
+				s.Linux.Namespaces[i].Path = netns
+			}
+		}
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: userns})
+		// sysfs needs the network namespace's owner: bind the host's.
+		for i, m := range s.Mounts {
+			if m.Type == "sysfs" {
+				s.Mounts[i] = specs.Mount{Destination: m.Destination, Type: "bind", Source: "/sys", Options: []string{"rbind"}}
+			}
+		}
+		e.writeSpec(s)
+		e.ok("run", "-d", "--bundle", e.bundle, e.id)
+		want := map[string]string{"user": userns, "net": netns}
+		for ns, path := range want {
+			link, err := os.Readlink(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := e.ok("exec", e.id, "readlink", "/proc/self/ns/"+ns); got != link+"\n" {
+				t.Errorf("%s namespace %q, want %s", ns, got, link)
+			}
+		}
+		e.ok("delete", "--force", e.id)
+		target.ok("delete", "--force", target.id)
+	})
+}
+
+// A new time namespace's offsets are set with a new user namespace too,
+// as runc sets them.
+func TestTimeOffsetsUserns(t *testing.T) {
+	if _, err := os.Stat("/proc/self/timens_offsets"); err != nil {
+		t.Skip("no time namespaces: ", err)
+	}
+	eachStartPath(t, func(t *testing.T) {
+		e := newEnv(t, "cat", "/proc/self/timens_offsets")
+		e.inUserns()
+		e.edit(func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+			s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{
+				"monotonic": {Secs: 7881, Nanosecs: 2718281},
+				"boottime":  {Secs: 1337, Nanosecs: 3141519},
+			}
+		})
+		r := e.cfd("run", "--bundle", e.bundle, e.id)
+		if r.code != 0 || !strings.Contains(strings.Join(strings.Fields(r.stdout), " "), "monotonic 7881 2718281 boottime 1337 3141519") {
+			t.Errorf("run: %v", r)
+		}
+	})
+}

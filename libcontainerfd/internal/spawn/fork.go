@@ -78,11 +78,32 @@ func forkExec(args *cloneArgs, c *child) (pid uintptr, errno syscall.Errno) {
 		syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 0, 0, 0, 0, 0)
 	}
 
+	// As runc (and nsenter(1)) join them: every namespace but the user
+	// namespace first, while we may (one not owned by that user namespace
+	// could not be joined from inside it), then the user namespace, then
+	// those that failed (an unprivileged caller gets the right only
+	// there).
 	stage = stageSetns
 	for i = 0; i < len(c.join); i++ {
-		_, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(c.join[i].FD), uintptr(c.join[i].Flags), 0)
-		if err1 != 0 {
-			goto fail
+		if c.join[i].Flags&unix.CLONE_NEWUSER == 0 {
+			_, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(c.join[i].FD), uintptr(c.join[i].Flags), 0)
+			c.joined[i] = err1 == 0
+		}
+	}
+	for i = 0; i < len(c.join); i++ {
+		if c.join[i].Flags&unix.CLONE_NEWUSER != 0 {
+			_, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(c.join[i].FD), uintptr(c.join[i].Flags), 0)
+			if err1 != 0 {
+				goto fail
+			}
+		}
+	}
+	for i = 0; i < len(c.join); i++ {
+		if c.join[i].Flags&unix.CLONE_NEWUSER == 0 && !c.joined[i] {
+			_, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(c.join[i].FD), uintptr(c.join[i].Flags), 0)
+			if err1 != 0 {
+				goto fail
+			}
 		}
 	}
 
