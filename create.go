@@ -96,9 +96,6 @@ func create(c *cli.Context, pipes *stdioPipes) (*cfd.Container, *cfd.Process, er
 			logs.Debugf("seccomp filter flags: %d", f.Flags&^(unix.SECCOMP_FILTER_FLAG_TSYNC|unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH))
 		}
 	}
-	for _, w := range spec.Warnings(s.Process) {
-		logs.Warn("%s", w)
-	}
 	cfg, proc, err := spec.Translate(s, bundle)
 	if err != nil {
 		return nil, nil, err
@@ -160,6 +157,9 @@ func create(c *cli.Context, pipes *stdioPipes) (*cfd.Container, *cfd.Process, er
 		cfg.BeforePivot = func(pid int) error {
 			return runCreateHooks(ctr, s.Hooks, pid)
 		}
+	}
+	for _, w := range spec.Warnings(s) {
+		logs.Warn("%s", w)
 	}
 	ctr, err = cfd.Create(stateRoot(c), id, cfg)
 	if errors.Is(err, cfd.ErrExist) {

@@ -69,7 +69,7 @@ var execCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		for _, w := range spec.Warnings(sp) {
+		for _, w := range spec.ProcessWarnings(sp) {
 			logs.Warn("%s", w)
 		}
 		consoleSocket := c.String("console-socket")

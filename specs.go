@@ -29,7 +29,7 @@ var specCommand = &cli.Command{
 		} else if !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		b, err := json.MarshalIndent(spec.Default(c.Bool("rootless")), "", "\t")
+		b, err := json.MarshalIndent(spec.ForHost(c.Bool("rootless")), "", "\t")
 		if err != nil {
 			return err
 		}

@@ -25,9 +25,9 @@ func TestBadBundles(t *testing.T) {
 			os.WriteFile(filepath.Join(e.bundle, "config.json"), []byte(`{"ociVersion":"1.0.0","process":{"args":"sh"}}`), 0o644)
 		}, "process.args"},
 		{"wrong ociVersion", func(e *env) { e.edit(func(s *specs.Spec) { s.Version = "2.0.0" }) }, "ociVersion"},
-		{"relative mount destination", func(e *env) {
+		{"mount over the root", func(e *env) {
 			e.edit(func(s *specs.Spec) {
-				s.Mounts = append(s.Mounts, specs.Mount{Destination: "tmp", Type: "tmpfs", Source: "tmpfs"})
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: ".", Type: "tmpfs", Source: "tmpfs"})
 			})
 		}, "mounts["},
 		{"unknown namespace type", func(e *env) {

@@ -408,9 +408,6 @@ func TestExecIntoNonLeafCgroup(t *testing.T) {
 	e.ok("delete", e.id)
 	s := e.spec()
 	s.Process.Env = append(s.Process.Env, "CTL="+f[0])
-	// A cgroup namespace rooted at the container's cgroup, as containerd
-	// asks on cgroup v2: /proc/self/cgroup then names init's as /init.
-	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
 	for i, m := range s.Mounts {
 		if m.Destination == "/sys/fs/cgroup" {
 			s.Mounts[i] = specs.Mount{Destination: "/sys/fs/cgroup", Type: "cgroup2", Source: "cgroup2", Options: []string{"nosuid", "noexec", "nodev", "rw"}}

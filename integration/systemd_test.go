@@ -218,11 +218,9 @@ func (e *sdEnv) innerOK(args ...string) string {
 }
 
 // writeInner writes the inner bundle's config: sleep, the busybox rootfs,
-// cgroupsPath as given, r and the annotations, and a cgroup namespace (as
-// containerd and podman ask for one on cgroup v2).
+// cgroupsPath as given, r and the annotations.
 func (e *sdEnv) writeInner(cgroupsPath string, r *specs.LinuxResources, annotations ...string) {
 	s := spec.Default(false)
-	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
 	for i := 0; i+1 < len(annotations); i += 2 {
 		if s.Annotations == nil {
 			s.Annotations = map[string]string{}

@@ -18,8 +18,12 @@ const (
 	// that created it is closed, or when the process holding it dies (or,
 	// with Config.HolderPid, when that process dies).
 	KillOnClose Flags = 1 << iota
-	// NewEmptyFS gives the container a new mount namespace whose tree is
-	// built from nothing: Config.Rootfs as / and Config.Mounts on it.
+	// NewEmptyFS builds the container's tree from nothing: Config.Rootfs
+	// as / and Config.Mounts on it, in a new mount namespace, or in the
+	// one it joins (which, as runc does, then has it as its root). Without
+	// a mount namespace of its own the container shares the caller's, as
+	// runc runs it: the tree is attached on Rootfs there, init chroots
+	// into it, and Destroy detaches it.
 	NewEmptyFS
 )
 
@@ -67,7 +71,8 @@ type Config struct {
 	// namespace, and brings up lo and writes the sysctls there too. Id
 	// maps beyond the caller's own id go through newuidmap and newgidmap.
 	Rootless bool
-	// Rootfs is the host directory that becomes / (with NewEmptyFS).
+	// Rootfs is the host directory that becomes / (with NewEmptyFS); in a
+	// mount namespace the container joins, it is resolved there.
 	Rootfs       string
 	RootReadonly bool
 	// Mounts are built outside the container and attached in order.

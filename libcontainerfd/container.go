@@ -121,8 +121,17 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 			return nil, fmt.Errorf("container %s: %w", id, err)
 		}
 	}
-	if cfg.Flags&NewEmptyFS != 0 && !cfg.newNS(unix.CLONE_NEWNS) {
-		return nil, fmt.Errorf("container %s: NewEmptyFS needs a new mount namespace", id)
+	if cfg.Flags&NewEmptyFS != 0 && !cfg.hasNS(unix.CLONE_NEWNS) {
+		// The tree goes on the rootfs in the caller's mount namespace,
+		// which the container shares.
+		switch {
+		case cfg.Rootless:
+			return nil, fmt.Errorf("container %s: rootless: a container without a mount namespace of its own would mount in the caller's, which it cannot", id)
+		case cfg.EmptyRoot:
+			return nil, fmt.Errorf("container %s: EmptyRoot needs a mount namespace of the container's own", id)
+		case !filepath.IsAbs(cfg.Rootfs):
+			return nil, fmt.Errorf("container %s: Rootfs %q: must be absolute without a mount namespace of the container's own", id, cfg.Rootfs)
+		}
 	}
 	for _, ns := range cfg.Namespaces {
 		if nsName(ns.Type) == "" {
@@ -269,6 +278,23 @@ func (c *Container) publish(root string) error {
 		os.RemoveAll(tmp)
 	}
 	return err
+}
+
+// hasNS tells whether the container gets a namespace of type t of its own,
+// new or joined.
+func (cfg *Config) hasNS(t int) bool {
+	return slices.ContainsFunc(cfg.Namespaces, func(ns Namespace) bool { return ns.Type == t })
+}
+
+// joinsNS tells whether the container joins an existing namespace of type t.
+func (cfg *Config) joinsNS(t int) bool {
+	return slices.ContainsFunc(cfg.Namespaces, func(ns Namespace) bool { return ns.Type == t && ns.Path != "" })
+}
+
+// sharesMountNS tells whether the container's tree is attached in the
+// runtime's own mount namespace (NewEmptyFS without a mount namespace).
+func (c *Container) sharesMountNS() bool {
+	return c.st.Flags&NewEmptyFS != 0 && c.st.Namespaces&unix.CLONE_NEWNS == 0
 }
 
 func (cfg *Config) newNS(t int) bool {
@@ -444,6 +470,11 @@ func (c *Container) destroy() error {
 		errs = append(errs, fmt.Errorf("container %s: remove cgroup: %w", c.id, err))
 	}
 	stopat.Point("delete:cgroup-removed")
+	if h := c.st.HostRoot; h != nil {
+		if err := h.detach(); err != nil {
+			errs = append(errs, fmt.Errorf("container %s: %w", c.id, err))
+		}
+	}
 	if err := c.removeRdt(); err != nil {
 		errs = append(errs, err)
 	}

@@ -122,6 +122,19 @@ func (c *Container) ForkInit(p *Process) (err error) {
 	if err := c.identify(proc.Pid, proc.Pidfd); err != nil {
 		return err
 	}
+	if cfg.joinsNS(unix.CLONE_NEWUSER) && len(cfg.UIDMappings) == 0 {
+		// As runc: a joined user namespace's maps are its own, which what
+		// the runtime makes for the container (/dev, devpts, mqueue) is
+		// given to, as to a new one's.
+		own := *cfg
+		if own.UIDMappings, err = idmap.Read(fmt.Sprintf("/proc/%d/uid_map", proc.Pid)); err == nil {
+			own.GIDMappings, err = idmap.Read(fmt.Sprintf("/proc/%d/gid_map", proc.Pid))
+		}
+		if err != nil {
+			return fmt.Errorf("container %s: the joined user namespace's maps: %w", c.id, err)
+		}
+		c.cfg, cfg = &own, &own
+	}
 	stopat.Point("forkinit:spawned")
 	if u := cfg.Systemd; u != nil {
 		// Init is in the unit's cgroup already: start the unit around it,

@@ -180,13 +180,14 @@ func (c *Container) directAttr(attr *spawn.Attr, p *Process, pc *msg.Process, cg
 // (buildDirect) and init is the spawned child, held at a spawn.Gate until
 // start. What the stage is still needed for: a rootless runtime (init
 // builds its own mounts), chroot instead of pivot_root (it changes only
-// the caller's root), an empty root filled after create (the program is
+// the caller's root: NoPivot, and a container without a mount namespace
+// of its own), an empty root filled after create (the program is
 // looked up at start), and more than one proc where the kernel cannot make
 // one for another pid namespace. Where proc must be made inside, the one
 // to make is returned. The error is startsDirect's.
 func (c *Container) canInitDirect(pc *msg.Process) (*mounttree.Mount, bool, error) {
 	cfg := c.cfg
-	if direct, err := c.startsDirect(pc); err != nil || !direct || cfg.buildInside() || cfg.NoPivot || cfg.EmptyRoot {
+	if direct, err := c.startsDirect(pc); err != nil || !direct || cfg.buildInside() || cfg.NoPivot || cfg.EmptyRoot || c.sharesMountNS() {
 		return nil, false, err
 	}
 	if cfg.Flags&NewEmptyFS == 0 || c.st.Namespaces&unix.CLONE_NEWPID == 0 || mounttree.ProcPidns.Available() {

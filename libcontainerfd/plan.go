@@ -284,7 +284,8 @@ func (c *Container) rootPlan() rootfs.Plan {
 // rootless init opens them itself. sysfs, mqueue and cgroup2 belong to
 // the namespaces of the thread that makes them: one thread joins them all
 // (planNamespaces), rather than one per mount, unless joined says the
-// calling thread has already.
+// calling thread has already; and a mount namespace the container joins,
+// where paths are resolved.
 func (c *Container) openPlan(pid int, p *rootfs.Plan, joined bool) (*rootfs.FDs, error) {
 	if p.Inside {
 		return rootfs.NoFDs(p), nil
@@ -300,8 +301,14 @@ func (c *Container) openPlan(pid int, p *rootfs.Plan, joined bool) (*rootfs.FDs,
 		f, err = rootfs.Open(p, ns, userns)
 		return err
 	}
-	switch join := c.planNamespaces(); {
-	case joined:
+	join := c.planNamespaces()
+	if c.cfg.joinsNS(unix.CLONE_NEWNS) {
+		// Sources resolve in the mount namespace the container joins, as
+		// runc's init resolves them there.
+		join |= unix.CLONE_NEWNS
+	}
+	switch {
+	case joined && join&unix.CLONE_NEWNS == 0:
 		ns.Net, ns.IPC, ns.Cgroup = -1, -1, -1
 		err = open()
 	case join != 0:
@@ -340,6 +347,14 @@ func (c *Container) sendInit(sock, pid int, pc *msg.Process) error {
 		}
 		defer f.Close()
 		fds = f.List()
+		if c.sharesMountNS() {
+			root, err := c.setupHostRoot(pid, ic.Root, f)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(root)
+			ic.Root, ic.Chroot, ic.WaitBeforePivot, fds = nil, true, false, []int{root}
+		}
 	}
 	listener, err := c.listenStart()
 	if err != nil {

@@ -66,6 +66,9 @@ type state struct {
 	MemoryPolicy *MemoryPolicy `json:"memoryPolicy,omitempty"`
 	// Rdt is the container's resctrl groups (Config.IntelRdt).
 	Rdt *rdtState `json:"intelRdt,omitempty"`
+	// HostRoot is the tree of a container without a mount namespace of
+	// its own, attached in the runtime's (hostroot.go).
+	HostRoot *hostRoot `json:"hostRoot,omitempty"`
 }
 
 // Save writes the container's state atomically: to a temporary file, then

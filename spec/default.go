@@ -2,9 +2,11 @@ package spec
 
 import (
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // Default returns the configuration `containerfd spec` writes: runc's
@@ -14,7 +16,7 @@ import (
 // One difference: runc lists a cgroup namespace only on a pure cgroup v2
 // host; Default always does (the library gives the container its own
 // cgroup view on v1 and hybrid hosts too), so the file does not depend on
-// the machine it was written on.
+// the machine it was written on. ForHost is runc's, for `containerfd spec`.
 //
 // rootless makes it work for an unprivileged user, as runc's --rootless: a
 // user namespace mapping root in the container to the caller's euid and
@@ -92,14 +94,29 @@ func Default(rootless bool) *specs.Spec {
 				{Type: specs.IPCNamespace},
 				{Type: specs.UTSNamespace},
 				{Type: specs.MountNamespace},
-				// No cgroup namespace, as runc's default has none: its
-				// tests and users read /proc/self/cgroup's full paths.
+				{Type: specs.CgroupNamespace},
 			},
 		},
 	}
 	if rootless {
 		toRootless(s)
 	}
+	return s
+}
+
+// ForHost is what `runc spec` writes on this host: Default, with the
+// cgroup namespace only where /sys/fs/cgroup is cgroup2 alone. Tools and
+// tests that add one to runc's file on a v1 or hybrid host would else
+// list it twice, which is an error.
+func ForHost(rootless bool) *specs.Spec {
+	s := Default(rootless)
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &st); err == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return s
+	}
+	s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool {
+		return n.Type == specs.CgroupNamespace
+	})
 	return s
 }
 

@@ -276,6 +276,19 @@ func isBind(m specs.Mount) bool {
 	return false
 }
 
+// Warnings are what s has that runc warns about and takes: a relative
+// mount destination (deprecated), which is relative to /, and what
+// ProcessWarnings lists.
+func Warnings(s *specs.Spec) []string {
+	w := ProcessWarnings(s.Process)
+	for i, m := range s.Mounts {
+		if m.Destination != "" && !path.IsAbs(m.Destination) {
+			w = append(w, fmt.Sprintf("mounts[%d].destination %q: not absolute, taken as relative to / (deprecated)", i, m.Destination))
+		}
+	}
+	return w
+}
+
 // checkMount reports the problems of mounts[i].
 func checkMount(p *problems, i int, m specs.Mount) {
 	field := fmt.Sprintf("mounts[%d]", i)
@@ -284,12 +297,7 @@ func checkMount(p *problems, i int, m specs.Mount) {
 		p.addf("%s.destination: empty", field)
 	case strings.IndexByte(m.Destination, 0) >= 0:
 		p.addf("%s.destination %q: contains a NUL byte", field, m.Destination)
-	case !path.IsAbs(m.Destination):
-		// config.md allows a relative destination on Linux for old tools,
-		// deprecated; runc warns. We refuse: the tree is built from
-		// nothing and a relative path hides a mistake.
-		p.addf("%s.destination %q: must be absolute", field, m.Destination)
-	case path.Clean(m.Destination) == "/":
+	case path.Join("/", m.Destination) == "/":
 		// runc refuses it too: the root is root.path.
 		p.addf("%s.destination %q: cannot mount over the root (that is root.path)", field, m.Destination)
 	}
@@ -339,9 +347,11 @@ func TranslateMount(m specs.Mount, dir string) (mounttree.Mount, error) {
 func translateMount(bundle string, i int, m specs.Mount) mounttree.Mount {
 	mo := parseMountOptions(&problems{}, i, m.Options)
 	out := mounttree.Mount{
-		Type:        m.Type,
-		Source:      m.Source,
-		Target:      path.Clean(m.Destination),
+		Type:   m.Type,
+		Source: m.Source,
+		// config.md allows a relative destination for old tools; runc
+		// takes it as relative to / and warns (Warnings).
+		Target:      path.Join("/", m.Destination),
 		Propagation: mo.propagation,
 		Attr:        mo.set | mo.atime,
 	}

@@ -13,7 +13,7 @@
 // Every error names the JSON field it is about, as a path into config.json:
 //
 //	ociVersion "2.0.0": unsupported major version (want 1.x)
-//	mounts[2].destination "tmp": must be absolute
+//	mounts[2].destination "/": cannot mount over the root (that is root.path)
 //	linux.namespaces[1].type "foo": unknown namespace type
 //	mounts[5].options[0] "remount": not supported yet
 package spec

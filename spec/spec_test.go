@@ -3,6 +3,7 @@ package spec
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -200,7 +201,7 @@ func TestDefault(t *testing.T) {
 	for _, ns := range s.Linux.Namespaces {
 		nss = append(nss, string(ns.Type))
 	}
-	if got := strings.Join(nss, " "); got != "pid network ipc uts mount" {
+	if got := strings.Join(nss, " "); got != "pid network ipc uts mount cgroup" {
 		t.Errorf("Default(false) namespaces: %s", got)
 	}
 
@@ -209,7 +210,7 @@ func TestDefault(t *testing.T) {
 	for _, ns := range r.Linux.Namespaces {
 		nss = append(nss, string(ns.Type))
 	}
-	if got := strings.Join(nss, " "); got != "pid ipc uts mount user" {
+	if got := strings.Join(nss, " "); got != "pid ipc uts mount cgroup user" {
 		t.Errorf("Default(true) namespaces: %s", got)
 	}
 	wantMap := []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(os.Geteuid()), Size: 1}}
@@ -263,7 +264,8 @@ func TestValidateErrors(t *testing.T) {
 		{"root empty", func(s *specs.Spec) { s.Root.Path = "" }, `root.path: empty`, false},
 		{"root not there", func(s *specs.Spec) { s.Root.Path = "nope" }, `root.path "nope": BUNDLE/nope: no such file or directory`, false},
 		{"root not a dir", func(s *specs.Spec) { s.Root.Path = "config.json" }, `root.path "config.json": BUNDLE/config.json: not a directory`, false},
-		{"mount relative", func(s *specs.Spec) { s.Mounts[2].Destination = "tmp" }, `mounts[2].destination "tmp": must be absolute`, false},
+		{"mount on root, relative", func(s *specs.Spec) { s.Mounts[2].Destination = "." },
+			`mounts[2].destination ".": cannot mount over the root (that is root.path)`, false},
 		{"mount empty destination", func(s *specs.Spec) { s.Mounts[1].Destination = "" }, `mounts[1].destination: empty`, false},
 		{"mount over root", func(s *specs.Spec) { s.Mounts[1].Destination = "/./" }, `mounts[1].destination "/./": cannot mount over the root`, false},
 		{"mount no type", func(s *specs.Spec) { s.Mounts[0].Type = "" }, `mounts[0].type: empty`, false},
@@ -339,11 +341,14 @@ func TestValidateErrors(t *testing.T) {
 			`linux.namespaces[1].path "/proc/self/status": not a namespace file`, false},
 		{"ns path missing", func(s *specs.Spec) { s.Linux.Namespaces[1].Path = "/nonexistent/net" },
 			`linux.namespaces[1].path "/nonexistent/net": open: no such file or directory`, false},
-		{"no mount ns", func(s *specs.Spec) { s.Linux.Namespaces = removeNS(s.Linux.Namespaces, "mount") },
-			`linux.namespaces: no "mount" namespace`, false},
-		{"no linux", func(s *specs.Spec) { s.Linux = nil; s.Hostname = "" }, `linux.namespaces: no "mount" namespace`, false},
-		{"join mount ns", func(s *specs.Spec) { s.Linux.Namespaces[4].Path = "/proc/self/ns/mnt" },
-			`linux.namespaces[4].path "/proc/self/ns/mnt": joining a mount namespace: not supported yet`, true},
+		{"masked without mount ns", func(s *specs.Spec) {
+			s.Linux.Namespaces = removeNS(s.Linux.Namespaces, "mount")
+			s.Linux.ReadonlyPaths = nil
+		}, `linux.maskedPaths: set without a "mount" namespace`, false},
+		{"readonly without mount ns", func(s *specs.Spec) {
+			s.Linux.Namespaces = removeNS(s.Linux.Namespaces, "mount")
+			s.Linux.MaskedPaths = nil
+		}, `linux.readonlyPaths: set without a "mount" namespace`, false},
 		{"uidMappings without userns", func(s *specs.Spec) {
 			s.Linux.UIDMappings = []specs.LinuxIDMapping{{HostID: 1000, Size: 1}}
 		}, `linux.uidMappings: set without a user namespace`, false},
@@ -486,6 +491,12 @@ func TestValidateAccepts(t *testing.T) {
 		{"newer minor", func(s *specs.Spec) { s.Version = "1.9.0" }},
 		{"no hostname without uts", func(s *specs.Spec) { s.Hostname = ""; s.Linux.Namespaces = removeNS(s.Linux.Namespaces, "uts") }},
 		{"joined netns", func(s *specs.Spec) { s.Linux.Namespaces[1].Path = "/proc/self/ns/net" }},
+		{"joined mount ns", func(s *specs.Spec) { s.Linux.Namespaces[4].Path = "/proc/self/ns/mnt" }},
+		{"no mount ns", func(s *specs.Spec) {
+			s.Linux.Namespaces = removeNS(s.Linux.Namespaces, "mount")
+			s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+		}},
+		{"no linux", func(s *specs.Spec) { s.Linux = nil; s.Hostname = "" }},
 		{"time ns", func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "time"})
 		}},
@@ -525,7 +536,7 @@ func TestValidateAllProblems(t *testing.T) {
 	s := Default(false)
 	s.Version = "2.0.0"
 	s.Root.Path = "nope"
-	s.Mounts[3].Destination = "shm"
+	s.Mounts[3].Destination = "/"
 	s.Process.Cwd = "x"
 	s.Linux.Sysctl = map[string]string{"vm.b": "1", "vm.a": "1"}
 	s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: "SCMP_ACT_NOPE"}
@@ -533,7 +544,7 @@ func TestValidateAllProblems(t *testing.T) {
 	err := Validate(s, dir)
 	want := `ociVersion "2.0.0": unsupported major version (want 1.x); ` +
 		`root.path "nope": ` + dir + `/nope: no such file or directory; ` +
-		`mounts[3].destination "shm": must be absolute; ` +
+		`mounts[3].destination "/": cannot mount over the root (that is root.path); ` +
 		`process.cwd "x": must be absolute; ` +
 		`linux.sysctl["vm.a"]: not in a namespace of the container (it would change the host); ` +
 		`linux.sysctl["vm.b"]: not in a namespace of the container (it would change the host); ` +
@@ -552,7 +563,6 @@ func TestTestdata(t *testing.T) {
 		dir, want string
 	}{
 		{"bad-version", `ociVersion "2.0.0": unsupported major version (want 1.x)`},
-		{"relative-mount", `mounts[7].destination "tmp": must be absolute`},
 		{"unknown-ns", `linux.namespaces[6].type "foo": unknown namespace type`},
 		{"missing-root", `root.path "rootfs": ` + abs(t, "testdata/missing-root/rootfs") + `: no such file or directory`},
 		{"relative-cwd", `process.cwd "x": must be absolute`},
@@ -566,6 +576,22 @@ func TestTestdata(t *testing.T) {
 		if err := Validate(s, dir); err == nil || err.Error() != tc.want {
 			t.Errorf("%s: Validate: %v\nwant %s", tc.dir, err, tc.want)
 		}
+	}
+}
+
+// A relative mount destination is valid, with a warning, as in runc.
+func TestTestdataRelativeMount(t *testing.T) {
+	dir := filepath.Join("testdata", "relative-mount")
+	s, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Validate(s, dir); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	want := []string{`mounts[7].destination "tmp": not absolute, taken as relative to / (deprecated)`}
+	if got := Warnings(s); !reflect.DeepEqual(got, want) {
+		t.Errorf("Warnings: %q, want %q", got, want)
 	}
 }
 
@@ -682,7 +708,7 @@ func TestTranslateDefault(t *testing.T) {
 		Flags: libcontainerfd.NewEmptyFS,
 		Namespaces: []libcontainerfd.Namespace{
 			{Type: unix.CLONE_NEWPID}, {Type: unix.CLONE_NEWNET}, {Type: unix.CLONE_NEWIPC},
-			{Type: unix.CLONE_NEWUTS}, {Type: unix.CLONE_NEWNS},
+			{Type: unix.CLONE_NEWUTS}, {Type: unix.CLONE_NEWNS}, {Type: unix.CLONE_NEWCGROUP},
 		},
 		Rootfs:        filepath.Join(dir, "rootfs"),
 		RootReadonly:  true,
@@ -726,7 +752,7 @@ func TestTranslateDefaultRootless(t *testing.T) {
 		Flags: libcontainerfd.NewEmptyFS,
 		Namespaces: []libcontainerfd.Namespace{
 			{Type: unix.CLONE_NEWPID}, {Type: unix.CLONE_NEWIPC}, {Type: unix.CLONE_NEWUTS},
-			{Type: unix.CLONE_NEWNS}, {Type: unix.CLONE_NEWUSER},
+			{Type: unix.CLONE_NEWNS}, {Type: unix.CLONE_NEWCGROUP}, {Type: unix.CLONE_NEWUSER},
 		},
 		UIDMappings:   []libcontainerfd.IDMap{{ContainerID: 0, HostID: uint32(os.Geteuid()), Size: 1}},
 		GIDMappings:   []libcontainerfd.IDMap{{ContainerID: 0, HostID: uint32(os.Getegid()), Size: 1}},
@@ -771,11 +797,20 @@ func TestTranslateRelativePaths(t *testing.T) {
 		specs.Mount{Destination: "/data", Type: "none", Source: "volumes/data", Options: []string{"rbind", "rw"}},
 		specs.Mount{Destination: "/abs", Type: "bind", Source: "/var/lib/../x"},
 		specs.Mount{Destination: "/etc//hosts/", Source: "./hosts", Options: []string{"bind", "ro"}},
+		// Deprecated, and relative to / as runc takes it.
+		specs.Mount{Destination: "tmp/x/", Type: "tmpfs", Source: "tmpfs"},
 	)
 	cfg, _, err := Translate(s, rel)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got := Warnings(s); !reflect.DeepEqual(got, []string{fmt.Sprintf(`mounts[%d].destination "tmp/x/": not absolute, taken as relative to / (deprecated)`, len(s.Mounts)-1)}) {
+		t.Errorf("Warnings: %q", got)
+	}
+	if got := cfg.Mounts[len(cfg.Mounts)-1].Target; got != "/tmp/x" {
+		t.Errorf("relative destination: target %q, want /tmp/x", got)
+	}
+	cfg.Mounts = cfg.Mounts[:len(cfg.Mounts)-1]
 	if cfg.Rootfs != filepath.Join(dir, "rootfs") {
 		t.Errorf("Rootfs %q, want %q", cfg.Rootfs, filepath.Join(dir, "rootfs"))
 	}
@@ -1264,5 +1299,21 @@ func TestIntelRdt(t *testing.T) {
 	want := "linux.intelRdt: no resctrl filesystem is mounted"
 	if err := Validate(s, b); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("Validate without resctrl: %v, want %q", err, want)
+	}
+}
+
+// ForHost is runc's spec: a cgroup namespace only on a pure cgroup v2 host.
+func TestForHost(t *testing.T) {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &st); err != nil {
+		t.Fatal(err)
+	}
+	want := st.Type == unix.CGROUP2_SUPER_MAGIC
+	for _, rootless := range []bool{false, true} {
+		s := ForHost(rootless)
+		got := slices.ContainsFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.CgroupNamespace })
+		if got != want {
+			t.Errorf("ForHost(%v) lists a cgroup namespace: %v, want %v", rootless, got, want)
+		}
 	}
 }

@@ -43,8 +43,8 @@ func Translate(s *specs.Spec, bundle string) (*libcontainerfd.Config, *libcontai
 		l = &specs.Linux{}
 	}
 	cfg := &libcontainerfd.Config{
-		// Validate made sure there is a new mount namespace: the root is
-		// built from nothing in it.
+		// The root is built from nothing: in the container's mount
+		// namespace, new or joined, or without one on the rootfs in ours.
 		Flags:        libcontainerfd.NewEmptyFS,
 		UIDMappings:  slices.Clone(l.UIDMappings),
 		GIDMappings:  slices.Clone(l.GIDMappings),
@@ -311,11 +311,11 @@ func TranslateProcess(pr *specs.Process) (*libcontainerfd.Process, error) {
 	return translateProcess(pr), nil
 }
 
-// Warnings lists what the process's config asks for that it will not get,
-// and that runc too leaves out with a warning rather than fail: capability
-// names unknown here or to the running kernel, ambient capabilities that are
-// not both permitted and inheritable.
-func Warnings(pr *specs.Process) []string {
+// ProcessWarnings lists what the process's config asks for that it will
+// not get, and that runc too leaves out with a warning rather than fail:
+// capability names unknown here or to the running kernel, ambient
+// capabilities that are not both permitted and inheritable.
+func ProcessWarnings(pr *specs.Process) []string {
 	if pr == nil || pr.Capabilities == nil {
 		return nil
 	}

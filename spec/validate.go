@@ -400,9 +400,14 @@ func checkLinux(p *problems, s *specs.Spec, ns namespaces) {
 	}
 	checkNamespaces(p, l.Namespaces)
 	if !ns.has(specs.MountNamespace) {
-		// We always build the root in a mount namespace of the container's
-		// own (runc needs one for a rootfs too).
-		p.addf(`linux.namespaces: no "mount" namespace (containerfd builds the root in a new one)`)
+		// runc's check: the paths would be masked in the runtime's mount
+		// namespace, which the container shares.
+		if len(l.MaskedPaths) > 0 {
+			p.addf(`linux.maskedPaths: set without a "mount" namespace`)
+		}
+		if len(l.ReadonlyPaths) > 0 {
+			p.addf(`linux.readonlyPaths: set without a "mount" namespace`)
+		}
 	}
 	checkIDMappings(p, "uidMappings", l.UIDMappings, ns)
 	checkIDMappings(p, "gidMappings", l.GIDMappings, ns)
@@ -592,11 +597,6 @@ func checkNamespaces(p *problems, list []specs.LinuxNamespace) {
 		}
 		if !path.IsAbs(n.Path) {
 			p.addf("%s.path %q: must be absolute", field, n.Path)
-			continue
-		}
-		if n.Type == specs.MountNamespace {
-			// The tree is built from nothing in a new mount namespace.
-			p.add(fmt.Errorf("%s.path %q: joining a mount namespace: %w", field, n.Path, ErrNotSupported))
 			continue
 		}
 		// config-linux.md: an error if the path is not a namespace of that

@@ -31,6 +31,12 @@
 //	  "pivot" ────────────────────────────────▶ pivot_root
 //	              ◀── Reply{Console}+master ── (Terminal)
 //	              ◀── Reply{Ready} ─────────── waits on the start listener
+//
+// Without a mount namespace of the container's own, the runtime builds the
+// tree itself, on the rootfs in its mount namespace (rootfs.SetupAt), and
+// runs the hooks; Init says Chroot and the fds are the listener and the
+// tree's root, which the stage chroots into instead of rootfs.Setup.
+//
 //	runtime (Start)
 //	  connect, SendJSON(StartOrder) ──────────▶ execProcess: spawn.Steps
 //	  ReadReplies ◀── Reply{Seccomp}+listener ─ (a notify filter)
@@ -51,6 +57,7 @@
 //	message            from → to           carried            fds attached
 //	Init               runtime → init      JSON               then SendFDs: the start
 //	                                                          listener, rootfs.FDs.List
+//	                                                          (Chroot: the root)
 //	Process            runtime → exec      JSON               then SendFD: the root
 //	Reply              stage → runtime     JSON               Console: pty master;
 //	                                                          Seccomp: the listener

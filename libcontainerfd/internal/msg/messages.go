@@ -156,6 +156,10 @@ type Init struct {
 	// NewEmptyFS; nil leaves init in the caller's.
 	Root            *rootfs.Plan `json:"root,omitempty"`
 	WaitBeforePivot bool         `json:"waitBeforePivot,omitempty"`
+	// Chroot: the fd after the start listener is a root to chroot into,
+	// which the runtime built (rootfs.SetupAt) for a container without a
+	// mount namespace of its own.
+	Chroot bool `json:"chroot,omitempty"`
 	// LateLookup: the root is filled from outside after create, so the
 	// program is looked up at start.
 	LateLookup bool `json:"lateLookup,omitempty"`
@@ -166,7 +170,8 @@ type Init struct {
 	Hostname   *string           `json:"hostname,omitempty"`
 	Domainname *string           `json:"domainname,omitempty"`
 	Process    Process           `json:"process"`
-	// FDs is how many fds follow: the start listener and the plan's.
+	// FDs is how many fds follow: the start listener and the plan's (or
+	// the root, with Chroot).
 	FDs int `json:"fds"`
 }
 

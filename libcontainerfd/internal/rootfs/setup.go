@@ -73,15 +73,8 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make / private: %w", err)
 	}
-	// Modes are the config's, not reduced by our umask.
-	unix.Umask(0)
-	if p.Inside {
-		if err := openInside(p, f); err != nil {
-			return err
-		}
-	}
-	if f.Root < 0 {
-		return errors.New("receive root tree: expected an fd")
+	if err := prepare(p, f); err != nil {
+		return err
 	}
 	tree := take(&f.Root)
 	// Stack the tree on /, then step onto it: ".." from / crosses into the
@@ -98,14 +91,137 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 		return fmt.Errorf("open root: %w", err)
 	}
 	defer unix.Close(root)
+	if err := build(p, f, root); err != nil {
+		return err
+	}
+	if beforePivot != nil {
+		if err := beforePivot(); err != nil {
+			return err
+		}
+	}
+	if p.NoPivot {
+		if err := hideProcSys(root); err != nil {
+			return err
+		}
+		if err := unix.Chroot("."); err != nil {
+			return fmt.Errorf("chroot into root: %w", err)
+		}
+	} else {
+		if err := unix.PivotRoot(".", "."); err != nil {
+			return fmt.Errorf("pivot_root: %w", err)
+		}
+		if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("detach old root: %w", err)
+		}
+	}
+	// rootfsPropagation goes on once the root is the root, as runc applies
+	// it: pivot_root refuses a shared new root (EINVAL), which rshared (a
+	// Kubernetes Bidirectional volume) would make it before.
+	if err := applyPropagation(p, root); err != nil {
+		return err
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir /: %w", err)
+	}
+	return nil
+}
+
+// SetupAt is Setup for a container without a mount namespace of its own,
+// as runc runs one: p's tree is attached on at, the rootfs's path in the
+// caller's mount namespace, which is the container's, and built there; the
+// caller's root stays, for init to chroot into the tree. It returns the
+// tree's root, and on error detaches what it attached. It takes f's fds
+// and needs a thread of its own filesystem information (it sets the
+// umask).
+func SetupAt(p *Plan, f *FDs, at string) (root int, err error) {
+	if err := prepare(p, f); err != nil {
+		return -1, err
+	}
+	root = take(&f.Root)
+	defer func() {
+		if err != nil {
+			unix.Close(root)
+		}
+	}()
+	target, err := unix.Open(at, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("attach root on %s: %w", at, err)
+	}
+	err = unix.MoveMount(root, "", target, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+	unix.Close(target)
+	if err != nil {
+		return -1, fmt.Errorf("attach root on %s: move_mount: %w", at, err)
+	}
+	// The fd is the attached tree's root from here on.
+	defer func() {
+		if err != nil {
+			Detach(root)
+		}
+	}()
+	if err := build(p, f, root); err != nil {
+		return -1, err
+	}
+	if err := applyPropagation(p, root); err != nil {
+		return -1, err
+	}
+	return root, nil
+}
+
+// Detach lazily unmounts the tree whose root fd is root (SetupAt's), with
+// everything mounted below it.
+func Detach(root int) error {
+	if err := unix.Unmount("/proc/self/fd/"+strconv.Itoa(root), unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach the container's root: %w", err)
+	}
+	return nil
+}
+
+// prepare readies what build needs before anything is attached: the
+// trees a rootless executor opens itself, and the root's.
+func prepare(p *Plan, f *FDs) error {
+	if p.Inside {
+		if err := openInside(p, f); err != nil {
+			return err
+		}
+	}
+	if f.Root < 0 {
+		return errors.New("receive root tree: expected an fd")
+	}
+	return nil
+}
+
+func closeFD(fd int) {
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+}
+
+// applyPropagation sets rootfsPropagation on the tree at root, once it is
+// in place.
+func applyPropagation(p *Plan, root int) error {
+	if p.Propagation == 0 || p.Propagation == unix.MS_PRIVATE {
+		return nil
+	}
+	attr := &unix.MountAttr{Propagation: uint64(p.Propagation)}
+	if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+		return fmt.Errorf("set root propagation: %w", err)
+	}
+	return nil
+}
+
+// build makes the attached tree at root what p says: its mounts, devices,
+// links, cwd, read-only and masked paths, in runc's order.
+func build(p *Plan, f *FDs, root int) (err error) {
+	// Modes are the config's, not reduced by our umask.
+	unix.Umask(0)
 	// The tree is a clone of the rootfs (and of the mounts below it), and
 	// a clone of a shared mount joins its peer group: dockerd, for one,
 	// makes its data root rshared, so the rootfs it mounts there is shared.
 	// pivot_root refuses a shared new root (EINVAL), and mounts made in the
 	// container would propagate out. Leave the host's peer groups before
 	// anything is mounted: a slave of the host's mounts (as runc does), or
-	// private with rootfsPropagation private; the end of this function
-	// applies rootfsPropagation.
+	// private with rootfsPropagation private; applyPropagation applies
+	// rootfsPropagation at the end.
 	prop := StartPropagation(p.Propagation)
 	if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Propagation: uint64(prop)}); err != nil {
 		return fmt.Errorf("make root %s: %w", map[int]string{unix.MS_PRIVATE: "private", unix.MS_SLAVE: "a slave"}[prop], err)
@@ -207,38 +323,6 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 		if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH, attr); err != nil {
 			return fmt.Errorf("make root read-only: %w", err)
 		}
-	}
-	if beforePivot != nil {
-		if err := beforePivot(); err != nil {
-			return err
-		}
-	}
-	if p.NoPivot {
-		if err := hideProcSys(root); err != nil {
-			return err
-		}
-		if err := unix.Chroot("."); err != nil {
-			return fmt.Errorf("chroot into root: %w", err)
-		}
-	} else {
-		if err := unix.PivotRoot(".", "."); err != nil {
-			return fmt.Errorf("pivot_root: %w", err)
-		}
-		if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("detach old root: %w", err)
-		}
-	}
-	// rootfsPropagation goes on once the root is the root, as runc applies
-	// it: pivot_root refuses a shared new root (EINVAL), which rshared (a
-	// Kubernetes Bidirectional volume) would make it before.
-	if p.Propagation != 0 && p.Propagation != unix.MS_PRIVATE {
-		attr := &unix.MountAttr{Propagation: uint64(p.Propagation)}
-		if err := unix.MountSetattr(root, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
-			return fmt.Errorf("set root propagation: %w", err)
-		}
-	}
-	if err := unix.Chdir("/"); err != nil {
-		return fmt.Errorf("chdir /: %w", err)
 	}
 	return nil
 }

@@ -78,14 +78,59 @@ func forkExec(args *cloneArgs, c *child) (pid uintptr, errno syscall.Errno) {
 		syscall.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 0, 0, 0, 0, 0)
 	}
 
+	// As runc (and nsenter(1)) join them: every namespace but the user
+	// namespace first, while we may (one not owned by that user namespace
+	// could not be joined from inside it), then the user namespace, then
+	// those that failed (an unprivileged caller gets the right only
+	// there).
 	stage = stageSetns
 	for i = 0; i < len(c.join); i++ {
-		_, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(c.join[i].FD), uintptr(c.join[i].Flags), 0)
+		if c.join[i].Flags&unix.CLONE_NEWUSER == 0 {
+			_, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(c.join[i].FD), uintptr(c.join[i].Flags), 0)
+			c.joined[i] = err1 == 0
+		}
+	}
+	for i = 0; i < len(c.join); i++ {
+		if c.join[i].Flags&unix.CLONE_NEWUSER != 0 {
+			_, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(c.join[i].FD), uintptr(c.join[i].Flags), 0)
+			if err1 != 0 {
+				goto fail
+			}
+		}
+	}
+	for i = 0; i < len(c.join); i++ {
+		if c.join[i].Flags&unix.CLONE_NEWUSER == 0 && !c.joined[i] {
+			_, _, err1 = syscall.RawSyscall(unix.SYS_SETNS, uintptr(c.join[i].FD), uintptr(c.join[i].Flags), 0)
+			if err1 != 0 {
+				goto fail
+			}
+		}
+	}
+
+	if c.unshare != 0 {
+		stage = stageUnshare
+		_, _, err1 = syscall.RawSyscall(unix.SYS_UNSHARE, uintptr(c.unshare), 0, 0)
 		if err1 != 0 {
 			goto fail
 		}
 	}
-
+	if c.offsetsPath != nil {
+		stage = stageOffsets
+		r1, _, err1 = syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(c.offsetsPath)),
+			unix.O_WRONLY|unix.O_CLOEXEC, 0, 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+		fd = int(r1)
+		_, _, err1 = syscall.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&c.offsets[0])), uintptr(len(c.offsets)))
+		syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+		if err1 != 0 {
+			goto fail
+		}
+	}
+	// Root of the user namespace only now: the time namespace's
+	// offsets file, as the runtime's (a non-dumpable process's /proc
+	// files are the host's root's), is not writable by its root.
 	if c.setRoot {
 		stage = stageSetid
 		_, _, err1 = syscall.RawSyscall(unix.SYS_SETRESGID, 0, 0, 0)
@@ -105,27 +150,6 @@ func forkExec(args *cloneArgs, c *child) (pid uintptr, errno syscall.Errno) {
 			goto fail
 		}
 		_, _, err1 = syscall.RawSyscall(unix.SYS_CHROOT, uintptr(unsafe.Pointer(c.dot)), 0, 0)
-		if err1 != 0 {
-			goto fail
-		}
-	}
-	if c.unshare != 0 {
-		stage = stageUnshare
-		_, _, err1 = syscall.RawSyscall(unix.SYS_UNSHARE, uintptr(c.unshare), 0, 0)
-		if err1 != 0 {
-			goto fail
-		}
-	}
-	if c.offsetsPath != nil {
-		stage = stageOffsets
-		r1, _, err1 = syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(c.offsetsPath)),
-			unix.O_WRONLY|unix.O_CLOEXEC, 0, 0, 0)
-		if err1 != 0 {
-			goto fail
-		}
-		fd = int(r1)
-		_, _, err1 = syscall.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&c.offsets[0])), uintptr(len(c.offsets)))
-		syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
 		if err1 != 0 {
 			goto fail
 		}

@@ -47,9 +47,10 @@ type Attr struct {
 	// enters it.
 	TimeOffsets string
 
-	// Join lists namespaces to join, in order (a user namespace first). A pid
-	// namespace is joined by this thread before the clone, so the child is
-	// born in it; the rest are joined by the child.
+	// Join lists namespaces to join. A pid namespace is joined by this
+	// thread before the clone, so the child is born in it; the rest are
+	// joined by the child, the user namespace's last but for those that
+	// need it.
 	Join []Namespace
 
 	// CgroupFD, when not -1, is a cgroup2 directory to start the child in
@@ -160,6 +161,7 @@ type child struct {
 	tasks   []int
 	zero    *byte
 	join    []Namespace
+	joined  []bool // per join, joined before the user namespace
 	execFD  int
 	rootFD  int
 	keepFD  bool
@@ -378,6 +380,7 @@ func Start(a *Attr) (*Process, error) {
 			c.join = append(c.join, ns)
 		}
 	}
+	c.joined = make([]bool, len(c.join))
 	if a.UseRootFD {
 		c.rootFD = a.RootFD
 	}

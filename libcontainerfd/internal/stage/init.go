@@ -56,16 +56,28 @@ func runInit() error {
 // terminal (or -1).
 func setupInit(sock int, cfg *msg.Init, fds []int) (string, int, error) {
 	var f *rootfs.FDs
-	if cfg.Root != nil {
+	switch {
+	case cfg.Chroot:
+		if len(fds) != 1 {
+			closeAll(fds)
+			return "", -1, fmt.Errorf("receive root: expected one fd, got %d", len(fds))
+		}
+		err := unix.Fchdir(fds[0])
+		unix.Close(fds[0])
+		if err == nil {
+			err = unix.Chroot(".")
+		}
+		if err != nil {
+			return "", -1, fmt.Errorf("chroot into root: %w", err)
+		}
+	case cfg.Root != nil:
 		var err error
 		if f, err = rootfs.Place(cfg.Root, fds); err != nil {
 			return "", -1, fmt.Errorf("receive fds: %w", err)
 		}
 		defer f.Close()
-	} else {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
+	default:
+		closeAll(fds)
 	}
 	if err := setupInside(cfg); err != nil {
 		return "", -1, err
@@ -116,6 +128,12 @@ func setupInit(sock int, cfg *msg.Init, fds []int) (string, int, error) {
 		tty = peer
 	}
 	return path, tty, nil
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 }
 
 // lookup finds p's program in the stage's root, and gives p the HOME of its
