@@ -90,6 +90,10 @@ func runHooks(ctr *cfd.Container, k hooks.Kind, h *specs.Hooks, st *specs.State,
 	var prepare hooks.Prepare
 	if k.ContainerNamespace() {
 		prepare = func(cmd *exec.Cmd) error { return ctr.Enter(cmd, where) }
+		if k == hooks.StartContainer {
+			// In the container's seccomp filter, as runc runs it.
+			prepare = func(cmd *exec.Cmd) error { return ctr.EnterFiltered(cmd, where) }
+		}
 		// The state's pid is as the container sees it.
 		nsst := *st
 		nsst.Pid = nsPid(st.Pid)

@@ -140,3 +140,35 @@ func TestStartContainerHookFds(t *testing.T) {
 		t.Errorf("the hook's fds: %q %v, want 4 entries", b, err)
 	}
 }
+
+// A startContainer hook runs under the container's seccomp filter, as
+// runc runs it (in init, the filter in place): a call the profile kills
+// kills the hook, and start fails. A createContainer hook, which runc runs
+// before the filter, is not under it.
+func TestStartContainerHookSeccomp(t *testing.T) {
+	eachStartPath(t, func(t *testing.T) {
+		e := newEnv(t, "true")
+		s := e.spec()
+		s.Process.NoNewPrivileges = false
+		s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow,
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActKill}}}
+		rootfs := testRootfs(t, e)
+		// createContainer's path resolves, and runs, in the runtime's
+		// root (the container's mount namespace before pivot_root).
+		s.Hooks = &specs.Hooks{
+			CreateContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "mkdir " + filepath.Join(rootfs, "tmp/created")}}},
+			StartContainer:  []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "mkdir /tmp/started"}}},
+		}
+		e.writeSpec(s)
+		r := e.cfd("run", "-b", e.bundle, e.id)
+		if _, err := os.Stat(filepath.Join(rootfs, "tmp/created")); err != nil {
+			t.Errorf("the createContainer hook, outside the filter: %v (run: %v)", err, r)
+		}
+		if r.code == 0 || !strings.Contains(r.stderr, "error running startContainer hook") || !strings.Contains(r.stderr, "bad system call") {
+			t.Errorf("run: %v, want the startContainer hook killed by the filter", r)
+		}
+		if _, err := os.Stat(filepath.Join(rootfs, "tmp/started")); err == nil {
+			t.Error("the startContainer hook made its directory under a filter that kills mkdir")
+		}
+	})
+}

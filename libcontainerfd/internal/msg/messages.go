@@ -30,7 +30,9 @@ const (
 	// (init's pidfd).
 	StageWatch = "containerfd-watch"
 	// StageEnter runs a program of a hook in a container's namespaces:
-	// argv: <init pid> <namespace flags> host|container <path> <argv...>.
+	// argv: <init pid> <namespace flags> host|container <filter> <path>
+	// <argv...>, filter "-" or "FD:FLAGS", a seccomp program to load in the
+	// program (in the file open as FD) and its SECCOMP_FILTER_FLAG_*s.
 	StageEnter = "containerfd-enter"
 	// StageUserns holds a user namespace with an idmapped mount's mapping
 	// while the runtime opens it; it leaves when UsernsHoldFD closes.

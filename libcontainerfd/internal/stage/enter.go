@@ -3,8 +3,12 @@ package stage
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"runtime"
 	"strconv"
+	"strings"
+	"unsafe"
 
 	"github.com/containerfd/containerfd/libcontainerfd/internal/msg"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
@@ -17,14 +21,19 @@ import (
 // single-threaded child, as Exec does, and passes on the program's exit.
 func runEnter() error {
 	a := os.Args
-	if len(a) < 6 {
-		return errors.New("usage: containerfd-enter PID FLAGS host|container PATH ARGV...")
+	if len(a) < 7 {
+		return errors.New("usage: containerfd-enter PID FLAGS host|container -|FILTERFD:FILTERFLAGS PATH ARGV...")
 	}
 	pid, err1 := strconv.Atoi(a[1])
 	flags, err2 := strconv.Atoi(a[2])
 	if err := errors.Join(err1, err2); err != nil {
 		return err
 	}
+	filter, err := readFilter(a[4])
+	if err != nil {
+		return err
+	}
+	a = append(a[:4:4], a[5:]...) // PATH ARGV... from a[4] on
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return fmt.Errorf("pidfd_open %d: %w", pid, err)
@@ -51,7 +60,7 @@ func runEnter() error {
 	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
 		return fmt.Errorf("container init %d: %w", pid, err)
 	}
-	p, err := spawn.Start(&spawn.Attr{
+	attr := &spawn.Attr{
 		ExecFD:       fd,
 		ExecFDOpen:   isScript(fd),
 		Argv:         a[5:],
@@ -62,13 +71,40 @@ func runEnter() error {
 		UseRootFD:    true,
 		CgroupFD:     -1,
 		RootInUserns: flags&unix.CLONE_NEWUSER != 0,
-	})
+	}
+	if filter != nil {
+		// Execed by path in its root (runc's hooks are), through the
+		// trampoline, with the container's filter loaded last.
+		attr.Proc = &spawn.Proc{Path: a[4], Umask: 0o022, Cwd: "/", TTY: -1, CloseFrom: 3,
+			Seccomp: filter.prog, SeccompFlags: filter.flags}
+	}
+	p, err := spawn.Start(attr)
 	if err != nil {
 		return fmt.Errorf("run %s in the container's namespaces: %w", a[4], err)
 	}
 	ws, _ := p.Wait()
-	os.Exit(spawn.ExitCode(ws))
+	passOn(ws)
 	return nil
+}
+
+// passOn ends the stage as the program ended: with its exit status, or
+// killed by the same signal, so that the caller sees "signal: bad system
+// call" for a hook its seccomp filter killed, as it would have had it run
+// the hook itself. The signal's action is made the default first (Go
+// handles most signals), and a core dump is not left behind.
+func passOn(ws unix.WaitStatus) {
+	if ws.Signaled() {
+		runtime.LockOSThread()
+		sig := ws.Signal()
+		unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
+		var dfl [4]uint64 // the kernel's struct sigaction, zero: SIG_DFL
+		unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0)
+		var set unix.Sigset_t
+		set.Val[(sig-1)/64] |= 1 << ((sig - 1) % 64)
+		unix.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK, uintptr(unsafe.Pointer(&set)), 0, 8, 0, 0)
+		unix.Tgkill(unix.Getpid(), unix.Gettid(), sig)
+	}
+	os.Exit(spawn.ExitCode(ws))
 }
 
 // isScript reports whether the program open (O_PATH) as fd may be a script,
@@ -88,4 +124,33 @@ func isScript(fd int) bool {
 	var b [2]byte
 	n, err := unix.Pread(f, b[:], 0)
 	return err != nil || n < 2 || string(b[:]) == "#!"
+}
+
+type enterFilter struct {
+	prog  []unix.SockFilter
+	flags uint
+}
+
+// readFilter reads "FD:FLAGS", a seccomp program in the file open as FD
+// (Container.EnterFiltered's), or "-" for none.
+func readFilter(arg string) (*enterFilter, error) {
+	if arg == "-" {
+		return nil, nil
+	}
+	fdText, flagsText, _ := strings.Cut(arg, ":")
+	fd, err1 := strconv.Atoi(fdText)
+	flags, err2 := strconv.ParseUint(flagsText, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("seccomp filter %q: %w", arg, err)
+	}
+	f := os.NewFile(uintptr(fd), "seccomp filter")
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	size := int(unsafe.Sizeof(unix.SockFilter{}))
+	if err != nil || len(b) == 0 || len(b)%size != 0 {
+		return nil, fmt.Errorf("seccomp filter: %d bytes, %v", len(b), err)
+	}
+	prog := make([]unix.SockFilter, len(b)/size)
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&prog[0])), len(b)), b)
+	return &enterFilter{prog: prog, flags: uint(flags)}, nil
 }
