@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -169,6 +170,38 @@ func TestStartContainerHookSeccomp(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(rootfs, "tmp/started")); err == nil {
 			t.Error("the startContainer hook made its directory under a filter that kills mkdir")
+		}
+	})
+}
+
+// A createRuntime hook that enters init's mount namespace finds the rootfs
+// at its host path, as runc mounts it there before pivot_root: GPU hooks
+// (nvidia-container-toolkit) and runc's hooks_so.bats bind files into the
+// container so. Their mounts show inside.
+func TestCreateRuntimeHookRootfsAtHostPath(t *testing.T) {
+	if _, err := exec.LookPath("nsenter"); err != nil {
+		t.Skip("no nsenter (util-linux) here")
+	}
+	eachStartPath(t, func(t *testing.T) {
+		e := newEnv(t, "cat", "/mnt/hooked/f")
+		rootfs := testRootfs(t, e)
+		src := t.TempDir()
+		if err := os.WriteFile(filepath.Join(src, "f"), []byte("from the hook\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(rootfs, "mnt/hooked"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		script := filepath.Join(t.TempDir(), "hook.sh")
+		body := "#!/bin/sh\npid=$(sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/')\nexec nsenter -m -t $pid mount --bind " + src + " " + filepath.Join(rootfs, "mnt/hooked") + "\n"
+		if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s := e.spec()
+		s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: script}}}
+		e.writeSpec(s)
+		if r := e.cfd("run", "-b", e.bundle, e.id); r.code != 0 || r.stdout != "from the hook\n" {
+			t.Errorf("run with a createRuntime hook that binds into the rootfs by its host path: %v", r)
 		}
 	})
 }

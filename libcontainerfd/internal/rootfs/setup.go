@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,21 +77,14 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 	if err := prepare(p, f); err != nil {
 		return err
 	}
-	tree := take(&f.Root)
-	// Stack the tree on /, then step onto it: ".." from / crosses into the
-	// mount on top.
-	if err := unix.MoveMount(tree, "", unix.AT_FDCWD, "/", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("attach root: move_mount: %w", err)
-	}
-	unix.Close(tree)
-	if err := unix.Chdir("/.."); err != nil {
-		return fmt.Errorf("enter root: %w", err)
-	}
-	root, err := unix.Open(".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	root, onSlash, err := attachRoot(p, take(&f.Root))
 	if err != nil {
-		return fmt.Errorf("open root: %w", err)
+		return err
 	}
 	defer unix.Close(root)
+	if err := unix.Fchdir(root); err != nil {
+		return fmt.Errorf("enter root: %w", err)
+	}
 	if err := build(p, f, root); err != nil {
 		return err
 	}
@@ -102,6 +96,16 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 	if p.NoPivot {
 		if err := hideProcSys(root); err != nil {
 			return err
+		}
+		// On / (as runc moves it there): a chroot below the namespace's
+		// root would be one the kernel refuses a user namespace to.
+		if !onSlash {
+			if err := unix.MoveMount(root, "", unix.AT_FDCWD, "/", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+				return fmt.Errorf("move root onto /: %w", err)
+			}
+		}
+		if err := unix.Fchdir(root); err != nil {
+			return fmt.Errorf("enter root: %w", err)
 		}
 		if err := unix.Chroot("."); err != nil {
 			return fmt.Errorf("chroot into root: %w", err)
@@ -124,6 +128,37 @@ func Setup(p *Plan, f *FDs, beforePivot func() error) error {
 		return fmt.Errorf("chdir /: %w", err)
 	}
 	return nil
+}
+
+// attachRoot attaches the tree, p's root, in the caller's mount namespace
+// and returns its root: on the rootfs's own path where the root is a bind
+// of a directory here, as runc mounts it there (createRuntime hooks that
+// enter the namespace, such as GPU hooks, bind files into the rootfs by its
+// host path), else (a tmpfs root) stacked on /.
+func attachRoot(p *Plan, tree int) (root int, onSlash bool, err error) {
+	if p.Root.Type == "bind" && filepath.IsAbs(p.Root.Source) {
+		at, err := unix.Open(p.Root.Source, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err == nil {
+			err = unix.MoveMount(tree, "", at, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+			unix.Close(at)
+			if err != nil {
+				unix.Close(tree)
+				return -1, false, fmt.Errorf("attach root on %s: move_mount: %w", p.Root.Source, err)
+			}
+			return tree, false, nil // the attached mount's root now
+		}
+	}
+	// Stack the tree on /, then step onto it: ".." from / crosses into the
+	// mount on top.
+	err = unix.MoveMount(tree, "", unix.AT_FDCWD, "/", unix.MOVE_MOUNT_F_EMPTY_PATH)
+	unix.Close(tree)
+	if err != nil {
+		return -1, false, fmt.Errorf("attach root: move_mount: %w", err)
+	}
+	if root, err = unix.Open("/..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		return -1, false, fmt.Errorf("open root: %w", err)
+	}
+	return root, true, nil
 }
 
 // SetupAt is Setup for a container without a mount namespace of its own,
