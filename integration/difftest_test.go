@@ -63,14 +63,7 @@ func TestMaskedFileBindsContainersDevNull(t *testing.T) {
 // nosuid or noexec added).
 func TestUsernsDeviceBinds(t *testing.T) {
 	e := newEnv(t, "cat", "/proc/self/mountinfo")
-	s := e.spec()
-	s.Linux.Namespaces = append(s.Linux.Namespaces, specsUserNS())
-	s.Linux.UIDMappings = idMap100000()
-	s.Linux.GIDMappings = idMap100000()
-	e.writeSpec(s)
-	if err := chownTree(s.Root.Path, 100000, 100000); err != nil {
-		t.Fatal(err)
-	}
+	e.inUserns()
 	host, err := mountinfo.Read("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
