@@ -205,3 +205,17 @@ func TestCreateRuntimeHookRootfsAtHostPath(t *testing.T) {
 		}
 	})
 }
+
+// A createContainer hook works in the rootfs, as runc's init is there when
+// it runs one (runc's hooks_so.bats binds into ./lib).
+func TestCreateContainerHookCwd(t *testing.T) {
+	eachStartPath(t, func(t *testing.T) {
+		e := newEnv(t, "cat", "/made-by-hook")
+		s := e.spec()
+		s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "pwd > ./made-by-hook"}}}}
+		e.writeSpec(s)
+		if r := e.cfd("run", "-b", e.bundle, e.id); r.code != 0 || r.stdout != testRootfs(t, e)+"\n" {
+			t.Errorf("run: %v, want the hook's cwd, the rootfs %s, in /made-by-hook", r, testRootfs(t, e))
+		}
+	})
+}

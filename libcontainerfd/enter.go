@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"unsafe"
 
@@ -22,8 +23,9 @@ const (
 
 // Enter changes cmd (not yet started) to run in the namespaces of the
 // container's init: cmd.Path is looked up where says, and the program has
-// that root too (the container's, or the caller's); cmd.Args, Env and stdio
-// are kept. The process is not in the container's cgroup. Our own binary
+// init's root (the container's; or, found on the host, the root of init's
+// mount namespace, and then the rootfs as its working directory, as runc
+// runs a createContainer hook); cmd.Args, Env and stdio are kept. The process is not in the container's cgroup. Our own binary
 // runs it (msg.StageEnter): it joins the namespaces through a
 // single-threaded child, as Exec does, and passes on the program's exit.
 func (c *Container) Enter(cmd *exec.Cmd, where string) error {
@@ -66,11 +68,17 @@ func (c *Container) enter(cmd *exec.Cmd, where string, filtered bool) error {
 		flags := f.Flags &^ (unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH | unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)
 		filter = fmt.Sprintf("%d:%d", 2+len(cmd.ExtraFiles), flags)
 	}
+	// A program found on the host (a createContainer hook) works in the
+	// rootfs, as runc's init is there when it runs one.
+	cwd := "-"
+	if where == PathOnHost && c.cfg != nil && filepath.IsAbs(c.cfg.Rootfs) {
+		cwd = c.cfg.Rootfs
+	}
 	args := cmd.Args
 	if len(args) == 0 {
 		args = []string{cmd.Path}
 	}
-	cmd.Args = append([]string{msg.StageEnter, strconv.Itoa(c.st.Init.Pid), strconv.Itoa(c.st.Namespaces), where, filter, cmd.Path}, args...)
+	cmd.Args = append([]string{msg.StageEnter, strconv.Itoa(c.st.Init.Pid), strconv.Itoa(c.st.Namespaces), where, filter, cwd, cmd.Path}, args...)
 	cmd.Path = "/proc/self/fd/" + strconv.Itoa(exe)
 	cmd.Err = nil
 	return nil

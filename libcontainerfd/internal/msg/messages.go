@@ -30,9 +30,11 @@ const (
 	// (init's pidfd).
 	StageWatch = "containerfd-watch"
 	// StageEnter runs a program of a hook in a container's namespaces:
-	// argv: <init pid> <namespace flags> host|container <filter> <path>
-	// <argv...>, filter "-" or "FD:FLAGS", a seccomp program to load in the
-	// program (in the file open as FD) and its SECCOMP_FILTER_FLAG_*s.
+	// argv: <init pid> <namespace flags> host|container <filter> <cwd>
+	// <path> <argv...>, filter "-" or "FD:FLAGS", a seccomp program to load
+	// in the program (in the file open as FD) and its
+	// SECCOMP_FILTER_FLAG_*s; cwd "-" or, for a program found on the host,
+	// the rootfs's path, its working directory.
 	StageEnter = "containerfd-enter"
 	// StageUserns holds a user namespace with an idmapped mount's mapping
 	// while the runtime opens it; it leaves when UsernsHoldFD closes.

@@ -153,6 +153,12 @@ func forkExec(args *cloneArgs, c *child) (pid uintptr, errno syscall.Errno) {
 		if err1 != 0 {
 			goto fail
 		}
+		if c.cwdFD >= 0 {
+			_, _, err1 = syscall.RawSyscall(unix.SYS_FCHDIR, uintptr(c.cwdFD), 0, 0)
+			if err1 != 0 {
+				goto fail
+			}
+		}
 	}
 	if c.clone2 != nil {
 		stage = stageFork

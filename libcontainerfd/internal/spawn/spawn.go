@@ -68,6 +68,9 @@ type Attr struct {
 	// chroot) after it joined its namespaces.
 	RootFD    int
 	UseRootFD bool
+	// CwdFD, with UseRootFD and when above 0, is the child's working
+	// directory after the chroot (fchdir), as a hook's is the rootfs.
+	CwdFD int
 
 	// RootInUserns makes the child root (uid and gid 0) of the user
 	// namespace it created or joined before it execs, so the exec keeps
@@ -164,6 +167,7 @@ type child struct {
 	joined  []bool // per join, joined before the user namespace
 	execFD  int
 	rootFD  int
+	cwdFD   int
 	keepFD  bool
 	setRoot bool
 	// unshare holds new namespaces made after joining a user namespace,
@@ -360,6 +364,7 @@ func Start(a *Attr) (*Process, error) {
 		setRoot: a.RootInUserns,
 		keepFD:  a.ExecFDOpen,
 		rootFD:  -1,
+		cwdFD:   -1,
 		files:   append([]int(nil), a.Files...),
 		path:    &empty[0],
 		dot:     &dot[0],
@@ -383,8 +388,11 @@ func Start(a *Attr) (*Process, error) {
 	c.joined = make([]bool, len(c.join))
 	if a.UseRootFD {
 		c.rootFD = a.RootFD
+		if a.CwdFD > 0 {
+			c.cwdFD = a.CwdFD
+		}
 	}
-	internal := []*int{&c.syncR, &c.errW, &c.execFD, &c.rootFD}
+	internal := []*int{&c.syncR, &c.errW, &c.execFD, &c.rootFD, &c.cwdFD}
 	if a.Proc != nil {
 		if a.Proc.SeccompFlags&unix.SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
 			return nil, fmt.Errorf("spawn: a seccomp notify listener needs a stage to hand it on: %w", unix.EINVAL)

@@ -21,8 +21,8 @@ import (
 // single-threaded child, as Exec does, and passes on the program's exit.
 func runEnter() error {
 	a := os.Args
-	if len(a) < 7 {
-		return errors.New("usage: containerfd-enter PID FLAGS host|container -|FILTERFD:FILTERFLAGS PATH ARGV...")
+	if len(a) < 8 {
+		return errors.New("usage: containerfd-enter PID FLAGS host|container -|FILTERFD:FILTERFLAGS -|CWD PATH ARGV...")
 	}
 	pid, err1 := strconv.Atoi(a[1])
 	flags, err2 := strconv.Atoi(a[2])
@@ -33,27 +33,35 @@ func runEnter() error {
 	if err != nil {
 		return err
 	}
-	a = append(a[:4:4], a[5:]...) // PATH ARGV... from a[4] on
+	cwd := a[5]
+	a = append(a[:4:4], a[6:]...) // PATH ARGV... from a[4] on
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return fmt.Errorf("pidfd_open %d: %w", pid, err)
 	}
-	// The program sees the root its path resolves in: the container's, or
-	// ours (as a hook in runc's container namespace sees the host's files).
+	// The program has init's root: the container's, or, before pivot_root
+	// (a createContainer hook), the root of init's mount namespace, where
+	// the host's files are, as a hook in runc's init sees them; and then
+	// the rootfs as its working directory, as runc's init has it.
 	var fd, root int
+	cwdFD := -1
+	if root, err = unix.Open(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		return fmt.Errorf("open container root: %w", err)
+	}
 	if a[3] == msg.PathInContainer {
-		if root, err = unix.Open(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-			return fmt.Errorf("open container root: %w", err)
-		}
 		if fd, err = pathrs.OpenInRoot(root, a[4], unix.O_PATH, 0); err != nil {
 			return fmt.Errorf("%s in the container: %w", a[4], err)
 		}
 	} else {
-		if root, err = unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-			return fmt.Errorf("open root: %w", err)
-		}
 		if fd, err = unix.Open(a[4], unix.O_PATH|unix.O_CLOEXEC, 0); err != nil {
 			return fmt.Errorf("%s: %w", a[4], err)
+		}
+		if cwd != "-" {
+			// Not there once init has pivoted: the program then
+			// starts in the container's /.
+			if cwdFD, err = pathrs.OpenInRoot(root, cwd, unix.O_PATH|unix.O_DIRECTORY, 0); err != nil {
+				cwdFD = -1
+			}
 		}
 	}
 	// The pid named the container's init when fd and pidfd were opened.
@@ -69,6 +77,7 @@ func runEnter() error {
 		Join:         []spawn.Namespace{{FD: pidfd, Flags: flags}},
 		RootFD:       root,
 		UseRootFD:    true,
+		CwdFD:        cwdFD,
 		CgroupFD:     -1,
 		RootInUserns: flags&unix.CLONE_NEWUSER != 0,
 	}
