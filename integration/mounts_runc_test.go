@@ -522,5 +522,14 @@ func TestManyMountsLowNofile(t *testing.T) {
 		if r := e.cfd("run", "-b", e.bundle, e.id); r.code != 0 || r.stdout != "20\n30\n" {
 			t.Errorf("30 mounts under RLIMIT_NOFILE 20: %v", r)
 		}
+		// With a terminal, whose pty a direct init takes at its gate once
+		// the limit is set (runc's idmap.bats runs so).
+		s.Process.Terminal = true
+		e.writeSpec(s)
+		m := e.createOnConsole()
+		e.ok("start", e.id)
+		if out := readUntil(t, m, "30"); !strings.Contains(out, "20\r\n30") {
+			t.Errorf("with a terminal: %q", out)
+		}
 	})
 }

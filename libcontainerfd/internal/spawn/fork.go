@@ -294,8 +294,10 @@ proc:
 			}
 		}
 		if c.gate.msg.Controllen >= c.gate.ttyLen {
+			// Out of the process's files' range, as low as may be: the
+			// runtime may have set a low RLIMIT_NOFILE by now.
 			fd = int(*(*int32)(unsafe.Pointer(&c.gate.control[c.gate.fdOff])))
-			r1, _, err1 = syscall.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_DUPFD_CLOEXEC, uintptr(c.nextFD))
+			r1, _, err1 = syscall.RawSyscall(unix.SYS_FCNTL, uintptr(fd), unix.F_DUPFD_CLOEXEC, uintptr(len(c.files)))
 			syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
 			if err1 != 0 {
 				goto fail
