@@ -84,7 +84,9 @@ func (c *Container) enter(cmd *exec.Cmd, where string, filtered bool) error {
 	return nil
 }
 
-// filterFile is a sealed memfd holding prog, for the enter stage to read.
+// filterFile is a memfd holding prog, for the enter stage to read; the
+// runtime's copy lives as long as the command (a hook: the runtime exits
+// soon after).
 func filterFile(prog []unix.SockFilter) (*os.File, error) {
 	fd, err := unix.MemfdCreate("containerfd-seccomp", unix.MFD_CLOEXEC)
 	if err != nil {
