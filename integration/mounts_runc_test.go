@@ -26,12 +26,7 @@ import (
 // new root: "init: pivot_root: invalid argument".
 func TestBidirectionalVolume(t *testing.T) {
 	e := newEnv(t, "sleep", "100")
-	src := sharedMount(t, t.TempDir())
-	for _, d := range []string{"from-host", "from-inside"} {
-		if err := os.Mkdir(filepath.Join(src, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	src := sharedVolume(t)
 	s := e.spec()
 	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/vol", Type: "bind", Source: src, Options: []string{"rbind", "rshared"}})
 	s.Linux.RootfsPropagation = "rshared"
@@ -459,12 +454,7 @@ func TestReadonlyDevConsole(t *testing.T) {
 // group of its own: what is mounted on it inside stays inside.
 func TestVolumeReceivesHostMounts(t *testing.T) {
 	e := newEnv(t, "sleep", "100")
-	src := sharedMount(t, t.TempDir())
-	for _, d := range []string{"from-host", "from-inside"} {
-		if err := os.Mkdir(filepath.Join(src, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	src := sharedVolume(t)
 	s := e.spec()
 	s.Mounts = append(s.Mounts,
 		specs.Mount{Destination: "/vol", Type: "bind", Source: src, Options: []string{"rbind"}},
@@ -532,4 +522,17 @@ func TestManyMountsLowNofile(t *testing.T) {
 			t.Errorf("with a terminal: %q", out)
 		}
 	})
+}
+
+// sharedVolume is a shared mount of a new directory with the two
+// directories the propagation tests mount on: from-host and from-inside.
+func sharedVolume(t *testing.T) string {
+	t.Helper()
+	src := sharedMount(t, t.TempDir())
+	for _, d := range []string{"from-host", "from-inside"} {
+		if err := os.Mkdir(filepath.Join(src, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return src
 }
