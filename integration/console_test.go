@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -270,4 +271,28 @@ func TestRunOnTerminal(t *testing.T) {
 		t.Errorf("exec: exit %d, want 3", code)
 	}
 	sameModes(t, peer, before, "exec")
+}
+
+// A created init with a terminal holds the pty as its stdio while it waits
+// for start, as runc's does: nothing of the host (no /dev/null) on 0-2.
+func TestCreatedInitStdioIsPty(t *testing.T) {
+	eachStartPath(t, func(t *testing.T) {
+		e := newEnv(t, "sh", "-c", "read x; echo got $x")
+		s := e.spec()
+		s.Process.Terminal = true
+		e.writeSpec(s)
+		m := e.createOnConsole()
+		pid := int(e.state()["pid"].(float64))
+		for fd := 0; fd < 3; fd++ {
+			target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, fd))
+			if err != nil || !strings.HasPrefix(target, "/dev/pts/") {
+				t.Errorf("created init's fd %d: %q, %v; want the pty", fd, target, err)
+			}
+		}
+		e.ok("start", e.id)
+		m.Write([]byte("ping\n"))
+		readUntil(t, m, "got ping")
+		waitStatus(t, e, "stopped")
+		e.ok("delete", e.id)
+	})
 }

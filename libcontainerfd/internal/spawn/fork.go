@@ -303,6 +303,14 @@ proc:
 				goto fail
 			}
 			c.proc.tty = int(r1)
+			// While it waits for start, the pty is its stdio already,
+			// as runc's init: nothing of the host's on 0-2.
+			for i = 0; i < 3; i++ {
+				_, _, err1 = syscall.RawSyscall(unix.SYS_DUP3, r1, uintptr(i), 0)
+				if err1 != 0 {
+					goto fail
+				}
+			}
 		}
 		syscall.RawSyscall(unix.SYS_CLOSE, uintptr(c.gate.sock), 0, 0)
 

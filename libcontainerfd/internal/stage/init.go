@@ -126,6 +126,14 @@ func setupInit(sock int, cfg *msg.Init, fds []int) (string, int, error) {
 			return "", -1, err
 		}
 		tty = peer
+		// While it waits for start, the pty is its stdio already, as
+		// runc's init: nothing of the host's on 0-2.
+		for fd := 0; fd < 3; fd++ {
+			if err := unix.Dup3(peer, fd, 0); err != nil {
+				unix.Close(peer)
+				return "", -1, fmt.Errorf("terminal as stdio: %w", err)
+			}
+		}
 	}
 	return path, tty, nil
 }
