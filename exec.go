@@ -84,6 +84,9 @@ var execCommand = &cli.Command{
 		proc.ExtraFiles, _ = inheritedFiles(c.Int("preserve-fds"))
 		proc.SubCgroups = sub
 		if err := ctr.Exec(proc); err != nil {
+			if !c.Bool("detach") {
+				return execFailure(err)
+			}
 			return err
 		}
 		logs.Debugf("%s: exec'd %s as pid %d", ctr.ID(), proc.Args[0], proc.Pid)

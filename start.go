@@ -95,6 +95,9 @@ var runCommand = &cli.Command{
 			proc.Wait()
 			stopProxy()
 			destroy(ctr, true)
+			if !c.Bool("detach") {
+				return execFailure(err)
+			}
 			return err
 		}
 		if c.Bool("detach") {
@@ -123,6 +126,22 @@ var runCommand = &cli.Command{
 		pipes.wait()
 		return cli.Exit("", code)
 	},
+}
+
+// execFailure is err, unless it is the program of a process run in the
+// foreground failing to execute: then, as with runc, whose init prints it on
+// the process's stderr, the reason alone goes to stderr and the command exits
+// 255, as that process would; a --log file still gets the whole error.
+func execFailure(err error) error {
+	reason, ok := cfd.ExecFailed(err)
+	if !ok {
+		return err
+	}
+	if logs.w != os.Stderr {
+		logs.write("error", err.Error())
+	}
+	fmt.Fprintln(os.Stderr, reason)
+	return cli.Exit("", 255)
 }
 
 // catchSignals catches every signal from now on, as runc does, for

@@ -502,3 +502,41 @@ func TestExecEnvWithComma(t *testing.T) {
 		t.Errorf("exec -e A=x,y: %q", out)
 	}
 }
+
+// A program that cannot be executed (here its interpreter is missing), run
+// or exec'd in the foreground: as with runc, whose init prints it on the
+// process's stderr, the reason alone is the output and the command exits
+// 255; a --log file still gets the whole error. runc's run.bats "runc run
+// [execve error]".
+func TestRunExecveError(t *testing.T) {
+	eachStartPath(t, func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "run.sh"), []byte("#!/mmnnttbb foo bar\nsh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		e := newEnv(t, "/mnt/run.sh")
+		s := e.spec()
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: dir, Options: []string{"bind"}})
+		e.writeSpec(s)
+		const want = "exec /mnt/run.sh: no such file or directory\n"
+		if r := e.cfd("run", "-b", e.bundle, e.id); r.code != 255 || r.stderr != want || r.stdout != "" {
+			t.Errorf("run: %+v; want exit 255 and stderr %q alone", r, want)
+		}
+		log := filepath.Join(t.TempDir(), "log.json")
+		r := e.cfd("--log", log, "--log-format", "json", "run", "-b", e.bundle, e.id)
+		if r.code != 255 || r.stderr != want {
+			t.Errorf("run with --log: %+v; want exit 255 and stderr %q alone", r, want)
+		}
+		if b, _ := os.ReadFile(log); !strings.Contains(string(b), `"level":"error"`) || !strings.Contains(string(b), "exec /mnt/run.sh") {
+			t.Errorf("--log: %q; want the error", b)
+		}
+
+		// exec in the foreground says it the same way.
+		s.Process.Args = []string{"sleep", "100"}
+		e.writeSpec(s)
+		e.ok("run", "-d", "-b", e.bundle, e.id)
+		if r := e.cfd("exec", e.id, "/mnt/run.sh"); r.code != 255 || r.stderr != want || r.stdout != "" {
+			t.Errorf("exec: %+v; want exit 255 and stderr %q alone", r, want)
+		}
+	})
+}

@@ -1,11 +1,13 @@
 package libcontainerfd
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/containerfd/containerfd/libcontainerfd/internal/msg"
+	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
 
 	"github.com/containerfd/containerfd/internal/stopat"
 	"golang.org/x/sys/unix"
@@ -28,6 +30,18 @@ func (c *Container) listenStart() (int, error) {
 		return -1, fmt.Errorf("container %s: listen on start socket: %w", c.id, err)
 	}
 	return fd, nil
+}
+
+// ExecFailed reports whether err, from Start or Exec, is the process's
+// program failing to execute once all else was set up, and gives the reason
+// as runc's init prints it on the process's stderr ("exec /run.sh: no such
+// file or directory").
+func ExecFailed(err error) (string, bool) {
+	var se *msg.StepError
+	if errors.As(err, &se) && se.Step() == spawn.StepExecve {
+		return se.Error(), true
+	}
+	return "", false
 }
 
 // Start lets init exec its process. It returns the exec's error, if any.

@@ -222,7 +222,9 @@ func Fail(sock int, err error) error {
 	if errors.As(err, &ce) {
 		reply.Step, reply.Errno = ce.Step, int(ce.Err)
 	}
-	SendJSON(sock, reply)
+	if SendJSON(sock, reply) == nil {
+		err = reported{err}
+	}
 	for {
 		fd, rerr := Recv(sock, &struct{}{})
 		if rerr != nil {
@@ -233,6 +235,17 @@ func Fail(sock int, err error) error {
 		}
 	}
 	return err
+}
+
+// reported is an error Fail delivered: the runtime has it to say.
+type reported struct{ error }
+
+func (r reported) Unwrap() error { return r.error }
+
+// Reported reports whether err reached the runtime through Fail.
+func Reported(err error) bool {
+	var r reported
+	return errors.As(err, &r)
 }
 
 // Events are what the reader of a stage's replies does when the stage
@@ -301,6 +314,9 @@ type StepError struct {
 
 func (e *StepError) Error() string { return e.msg }
 func (e *StepError) Unwrap() error { return e.ce }
+
+// Step is the step that failed (spawn.Step*).
+func (e *StepError) Step() string { return e.ce.Step }
 
 // StepWords is what a failed step is worded with: the process's program
 // and what its steps were to set. A direct init's are kept in its state

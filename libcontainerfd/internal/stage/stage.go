@@ -58,7 +58,11 @@ func Main() {
 		debug.SetGCPercent(-1)
 	}
 	if err := run(); err != nil {
-		fmt.Fprintf(os.Stderr, "containerfd: %s: %v\n", os.Args[0], err)
+		// One the runtime has is its to say; the process's stderr (ours)
+		// is the container's, not the place for it.
+		if !msg.Reported(err) {
+			fmt.Fprintf(os.Stderr, "containerfd: %s: %v\n", os.Args[0], err)
+		}
 		os.Exit(1)
 	}
 	os.Exit(0)
