@@ -1366,8 +1366,9 @@ func checkCgroup(t *testing.T, pid int, cgroup string) {
 }
 
 // TestREADMEConfigs checks that README.md shows the configuration these
-// tests use: the config.toml runtime entry and ctr's flags (with the paths
-// of `make install`), and the RuntimeClass of the handler.
+// tests use: the config.toml runtime entries of containerd 1.x and 2.x and
+// ctr's flags (with the paths of `make install`), and the RuntimeClass of
+// the handler.
 func TestREADMEConfigs(t *testing.T) {
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -1376,8 +1377,14 @@ func TestREADMEConfigs(t *testing.T) {
 	readme := string(b)
 	ctd := readmeSection(t, readme, "### containerd")
 	const binary, root = "/usr/local/bin/containerfd", "/run/containerd/containerfd"
-	if got, want := codeBlock(t, ctd, "toml"), criRuntimeEntry(binary, root); got != want {
-		t.Errorf("README.md, containerd: the config.toml entry is\n%s\nwant (as the tests use it)\n%s", got, want)
+	entries := codeBlocks(ctd, "toml")
+	for i, want := range []string{criRuntimeEntry(binary, root), criRuntimeEntry2x(binary, root)} {
+		version := []string{"1.x", "2.x"}[i]
+		if i >= len(entries) {
+			t.Errorf("README.md, containerd: no config.toml entry for containerd %s (its ```toml block %d); want\n%s", version, i+1, want)
+		} else if entries[i] != want {
+			t.Errorf("README.md, containerd: the config.toml entry for containerd %s is\n%s\nwant (as the tests use it)\n%s", version, entries[i], want)
+		}
 	}
 	if flags := "--runc-binary " + binary + " --runc-root " + root; !strings.Contains(ctd, "ctr run "+flags) {
 		t.Errorf("README.md, containerd: no `ctr run %s`", flags)
@@ -1426,14 +1433,28 @@ func readmeSection(t *testing.T, readme, heading string) string {
 // codeBlock returns the first fenced code block of the language in text.
 func codeBlock(t *testing.T, text, lang string) string {
 	t.Helper()
-	start := strings.Index(text, "```"+lang+"\n")
-	if start < 0 {
+	blocks := codeBlocks(text, lang)
+	if len(blocks) == 0 {
 		t.Fatalf("README.md: no ```%s block in the section", lang)
 	}
-	body := text[start+len(lang)+4:]
-	end := strings.Index(body, "```\n")
-	if end < 0 {
-		t.Fatalf("README.md: unterminated ```%s block", lang)
+	return blocks[0]
+}
+
+// codeBlocks returns the fenced code blocks of the language in text, in
+// order; an unterminated one runs to the end.
+func codeBlocks(text, lang string) []string {
+	var blocks []string
+	for {
+		start := strings.Index(text, "```"+lang+"\n")
+		if start < 0 {
+			return blocks
+		}
+		text = text[start+len(lang)+4:]
+		end := strings.Index(text, "```\n")
+		if end < 0 {
+			return append(blocks, text)
+		}
+		blocks = append(blocks, text[:end])
+		text = text[end+4:]
 	}
-	return body[:end]
 }
