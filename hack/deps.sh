@@ -5,7 +5,9 @@
 #
 #   busybox-static  rootfs for tests and `make demo` (static, so it runs in any
 #                   chroot or VM without a libc)
-#   containerd      client tests (containerd 1.6 drives the runtime via its shim)
+#   containerd      client tests (containerd 1.6 drives the runtime via its shim;
+#                   the tests build containerd 2.x, its ctr and its runc shim
+#                   from the Go module proxy: nothing more from apt)
 #   runc crun       reference runtimes for comparison tests and benchmarks
 #   podman conmon   client tests (podman 4.3 + conmon drive the runtime)
 #   tini            podman run --init in the client tests (tini-static)

@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -17,9 +18,11 @@ import (
 	"github.com/containerfd/containerfd/internal/testutil"
 )
 
-// The containerd suite: Debian's containerd 1.6 with its runc shim
-// (io.containerd.runc.v2) running the runtime named by BinaryName, driven by
-// ctr (TestContainerd) and, through the CRI plugin, by crictl (TestCRI).
+// The containerd suite: containerd with its runc shim (io.containerd.runc.v2)
+// running the runtime named by BinaryName, driven by ctr (TestContainerd)
+// and, through the CRI plugin, by crictl (TestCRI); each test runs once with
+// Debian's containerd 1.6 and once with containerd 2.x built from the Go
+// module proxy (forEachContainerd).
 
 // busyboxRef is the image every container runs.
 const busyboxRef = "docker.io/library/busybox:cfd"
@@ -27,17 +30,51 @@ const busyboxRef = "docker.io/library/busybox:cfd"
 // ctrNamespace is the containerd namespace of the ctr tests.
 const ctrNamespace = "test"
 
+// containerdVersion is a containerd the tests run against, with its ctr and
+// its runc shim.
+type containerdVersion struct {
+	name string // the subtest's: "containerd-1.6", "containerd-2.4"
+	// dir holds its containerd, ctr and containerd-shim-runc-v2; "" is
+	// $PATH (Debian's).
+	dir string
+	// v2 is containerd 2.x: config version 3, where the CRI plugin is
+	// three plugins with new names.
+	v2 bool
+}
+
+// debianContainerd is Debian's containerd 1.6, from $PATH.
+var debianContainerd = &containerdVersion{name: "containerd-1.6"}
+
+// bin is the path of one of the version's commands: "containerd", "ctr" or
+// "containerd-shim-runc-v2".
+func (v *containerdVersion) bin(name string) string {
+	if v.dir == "" {
+		return name
+	}
+	return filepath.Join(v.dir, name)
+}
+
+// forEachContainerd runs f as a subtest for each containerd: Debian's 1.6
+// (skipped without it) and 2.x (built when missing; a failed build fails
+// the subtest).
+func forEachContainerd(t *testing.T, f func(*testing.T, *containerdVersion)) {
+	t.Run(debianContainerd.name, func(t *testing.T) { f(t, debianContainerd) })
+	t.Run(containerd2Name, func(t *testing.T) { f(t, containerd2(t)) })
+}
+
 // containerd is a containerd daemon of the test's own: config, root, state,
 // socket and the runtime's --root all live in dir.
 type containerd struct {
+	version     *containerdVersion
 	dir         string
 	sock        string
 	runtimeRoot string // the runc options' Root; the shim adds /<namespace>
 	d           *daemon
 }
 
-// containerdDisabled lists the plugins that do nothing here, or that touch
-// the host (aufs loads a module): the tests disable them.
+// containerdDisabled lists the plugins of containerd 1.6 that do nothing
+// here, or that touch the host (aufs loads a module): the tests disable
+// them.
 var containerdDisabled = []string{
 	"io.containerd.snapshotter.v1.aufs",
 	"io.containerd.snapshotter.v1.btrfs",
@@ -47,36 +84,83 @@ var containerdDisabled = []string{
 	"io.containerd.internal.v1.tracing",
 }
 
+// containerd2Disabled is containerdDisabled for containerd 2.x: aufs is
+// gone, and btrfs, devmapper and zfs are not built in (containerd2Tags);
+// NRI (its socket in /run, plugins from /opt/nri) and the erofs snapshotter
+// do nothing here.
+var containerd2Disabled = []string{
+	"io.containerd.snapshotter.v1.erofs",
+	"io.containerd.nri.v1.nri",
+	"io.containerd.tracing.processor.v1.otlp",
+	"io.containerd.internal.v1.tracing",
+}
+
+// disabled lists the plugins the version's daemon runs without; without cri,
+// the CRI plugin too (in 2.x, the plugins it is made of, and the pod sandbox
+// controller that needs them).
+func (v *containerdVersion) disabled(cri bool) []string {
+	if !v.v2 {
+		if cri {
+			return containerdDisabled
+		}
+		return append(slices.Clone(containerdDisabled), "io.containerd.grpc.v1.cri")
+	}
+	if cri {
+		return containerd2Disabled
+	}
+	return append(slices.Clone(containerd2Disabled), "io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images",
+		"io.containerd.cri.v1.runtime", "io.containerd.podsandbox.controller.v1.podsandbox")
+}
+
 // startContainerd writes a config.toml without the CRI plugin and starts
-// containerd with it.
+// Debian's containerd with it.
 func startContainerd(t *testing.T) *containerd {
 	return startContainerdWith(t, nil)
 }
 
 // startContainerdWith writes a config.toml with the CRI plugin's section
-// that cri returns (given the daemon's dirs), and starts containerd with it.
-// A nil cri disables the plugin.
+// that cri returns (given the daemon's dirs), and starts Debian's
+// containerd with it. A nil cri disables the plugin.
 func startContainerdWith(t *testing.T, cri func(*containerd) string) *containerd {
 	t.Helper()
-	requireTools(t, "containerd", "ctr", "containerd-shim-runc-v2")
+	return startContainerdVersion(t, debianContainerd, cri)
+}
+
+// startContainerdVersion is startContainerdWith for containerd version v
+// (cri gets a *containerd whose version is v: c.criConfig() is the CRI
+// section for it).
+func startContainerdVersion(t *testing.T, v *containerdVersion, cri func(*containerd) string) *containerd {
+	t.Helper()
+	if v.dir == "" {
+		requireTools(t, "containerd", "ctr", "containerd-shim-runc-v2")
+	}
+	if v.v2 {
+		// 2.x's ctr logs the daemon's deprecation warnings (cgroup v1 on
+		// hybrid hosts) on every command, amid the output tests check.
+		t.Setenv("CONTAINERD_SUPPRESS_DEPRECATION_WARNINGS", "1")
+	}
 	dir, err := os.MkdirTemp("", "cfdctd-") // short: the socket path is limited
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	c := &containerd{dir: dir, sock: filepath.Join(dir, "containerd.sock"), runtimeRoot: filepath.Join(dir, "runtime")}
-	disabled := slices.Clone(containerdDisabled)
+	c := &containerd{version: v, dir: dir, sock: filepath.Join(dir, "containerd.sock"), runtimeRoot: filepath.Join(dir, "runtime")}
+	disabled := v.disabled(cri != nil)
 	criSection := ""
-	if cri == nil {
-		disabled = append(disabled, "io.containerd.grpc.v1.cri")
-	} else {
+	if cri != nil {
 		criSection = cri(c)
 	}
 	q := make([]string, len(disabled))
 	for i, p := range disabled {
 		q[i] = strconv.Quote(p)
 	}
-	config := fmt.Sprintf(`version = 2
+	// Config version 3 is the oldest that 2.x reads with its plugins'
+	// new names (and 2.0 the oldest 2.x that reads it).
+	configVersion := 2
+	if v.v2 {
+		configVersion = 3
+	}
+	config := fmt.Sprintf(`version = %d
 root = %q
 state = %q
 disabled_plugins = [%s]
@@ -87,18 +171,18 @@ disabled_plugins = [%s]
 [plugins]
   [plugins."io.containerd.internal.v1.opt"]
     path = %q
-%s`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), strings.Join(q, ", "), c.sock, filepath.Join(dir, "opt"), criSection)
+%s`, configVersion, filepath.Join(dir, "root"), filepath.Join(dir, "state"), strings.Join(q, ", "), c.sock, filepath.Join(dir, "opt"), criSection)
 	configPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("containerd config.toml:\n%s", config)
+	t.Logf("%s config.toml:\n%s", v.name, config)
 	// After the daemon stops (cleanups run last-in first-out): nothing of
 	// the runtime's state may be left.
 	t.Cleanup(func() { checkEmptyTree(t, "runtime root", c.runtimeRoot) })
-	c.d = startDaemon(t, daemonOpts{
+	opts := daemonOpts{
 		name:   "containerd",
-		args:   []string{"containerd", "--config", configPath, "--log-level", "info"},
+		args:   []string{v.bin("containerd"), "--config", configPath, "--log-level", "info"},
 		log:    filepath.Join(dir, "containerd.log"),
 		marker: dir,
 		ready: func() bool {
@@ -108,7 +192,12 @@ disabled_plugins = [%s]
 			}
 			return err == nil
 		},
-	})
+	}
+	if v.dir != "" {
+		// containerd finds its shim on $PATH: its own first.
+		opts.env = []string{"PATH=" + v.dir + string(os.PathListSeparator) + os.Getenv("PATH")}
+	}
+	c.d = startDaemon(t, opts)
 	return c
 }
 
@@ -119,7 +208,7 @@ func (c *containerd) fifoDir() string { return filepath.Join(c.dir, "fifo") }
 
 // ctr is a ctr command line against this containerd, in namespace ns.
 func (c *containerd) ctr(ns string, args ...string) command {
-	return command{args: append([]string{"ctr", "--address", c.sock, "--namespace", ns}, args...)}
+	return command{args: append([]string{c.version.bin("ctr"), "--address", c.sock, "--namespace", ns}, args...)}
 }
 
 // importImage imports an image tarball into namespace ns and checks that
@@ -167,7 +256,7 @@ func (c *containerd) newCtrEnv(t *testing.T) *ctrEnv {
 // runArgs is `ctr run` with the flags that select the runtime (the README
 // shows them) and the test's cgroup, then opts, the image, the id and args.
 func (e *ctrEnv) runArgs(opts []string, args ...string) []string {
-	a := []string{"ctr", "--address", e.c.sock, "--namespace", ctrNamespace, "run",
+	a := []string{e.c.version.bin("ctr"), "--address", e.c.sock, "--namespace", ctrNamespace, "run",
 		"--runc-binary", runtimeBin, "--runc-root", e.c.runtimeRoot, "--cgroup", e.cgroup, "--fifo-dir", e.c.fifoDir()}
 	a = append(a, opts...)
 	return append(append(a, busyboxRef, e.id), args...)
@@ -335,12 +424,18 @@ const counter = `trap "exit 3" TERM; trap "exit 0" USR2; i=0; while :; do i=$((i
 func TestContainerd(t *testing.T) {
 	testutil.NoLeaks(t)
 	testutil.RequireRoot(t)
-	requireTools(t, "containerd", "ctr", "containerd-shim-runc-v2")
 	hostRunUntouched(t)
+	busybox := buildImage(t, image{name: busyboxRef, cmd: []string{"sh"}})
+	forEachContainerd(t, func(t *testing.T, v *containerdVersion) { testContainerd(t, v, busybox) })
+}
+
+// testContainerd is TestContainerd with containerd v, whose daemon all the
+// subtests share; busybox is the image's tarball.
+func testContainerd(t *testing.T, v *containerdVersion, busybox string) {
 	start := time.Now()
-	c := startContainerd(t)
-	c.importImage(t, ctrNamespace, buildImage(t, image{name: busyboxRef, cmd: []string{"sh"}}), busyboxRef)
-	t.Logf("containerd up with the image in %v; runtime %s", time.Since(start).Round(time.Millisecond), runtimeBin)
+	c := startContainerdVersion(t, v, nil)
+	c.importImage(t, ctrNamespace, busybox, busyboxRef)
+	t.Logf("%s up with the image in %v; runtime %s", v.name, time.Since(start).Round(time.Millisecond), runtimeBin)
 
 	t.Run("RunAttached", func(t *testing.T) {
 		e := c.newCtrEnv(t)
@@ -412,10 +507,13 @@ func TestContainerd(t *testing.T) {
 		// ps: init and a detached exec, each with its pid.
 		e.mustExec([]string{"--detach", "--exec-id", "sleeper"}, "sleep", "1000")
 		var sleeper int
+		// Its INFO column: &ProcessDetails{ExecID:sleeper,…} (1.6),
+		// exec_id:"sleeper" (2.x).
+		sleeperInfo := regexp.MustCompile(`ExecID:sleeper,|^exec_id:"sleeper"$`)
 		waitFor(5*time.Second, func() bool {
 			sleeper = 0
 			for _, l := range strings.Split(e.mustCtr("tasks", "ps", e.id), "\n") {
-				if f := strings.Fields(l); len(f) == 2 && strings.Contains(f[1], "ExecID:sleeper") {
+				if f := strings.Fields(l); len(f) == 2 && sleeperInfo.MatchString(f[1]) {
 					sleeper, _ = strconv.Atoi(f[0])
 				}
 			}
@@ -707,10 +805,11 @@ const (
 	criNamespace = "k8s.io"
 )
 
-// criRuntimeEntry is the config.toml entry of the CRI plugin's runtime
-// handler that runs containers with the runtime at binary, keeping its state
-// under root (the shim adds /k8s.io). README.md shows it with containerfd's
-// installed paths; TestREADMEConfigs checks that it is this one.
+// criRuntimeEntry is the config.toml entry of containerd 1.6's CRI plugin
+// (config version 2) for the runtime handler that runs containers with the
+// runtime at binary, keeping its state under root (the shim adds /k8s.io).
+// README.md shows it with containerfd's installed paths; TestREADMEConfigs
+// checks that it is this one.
 func criRuntimeEntry(binary, root string) string {
 	return fmt.Sprintf(`[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.%s]
   runtime_type = "io.containerd.runc.v2"
@@ -721,6 +820,28 @@ func criRuntimeEntry(binary, root string) string {
 `, criHandler, binary, root)
 }
 
+// criRuntimeEntry2x is criRuntimeEntry for containerd 2.x (config version
+// 3): the same entry, with the same options, in the plugin that holds the
+// runtimes now, io.containerd.cri.v1.runtime.
+func criRuntimeEntry2x(binary, root string) string {
+	return fmt.Sprintf(`[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.%s]
+  runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.%[1]s.options]
+    BinaryName = %[2]q
+    Root = %[3]q
+    SystemdCgroup = false
+`, criHandler, binary, root)
+}
+
+// criRuntimeEntry is the version's runtime handler entry: criRuntimeEntry
+// or criRuntimeEntry2x.
+func (v *containerdVersion) criRuntimeEntry(binary, root string) string {
+	if v.v2 {
+		return criRuntimeEntry2x(binary, root)
+	}
+	return criRuntimeEntry(binary, root)
+}
+
 // runtimeClass is the Kubernetes RuntimeClass that selects the handler.
 const runtimeClass = `apiVersion: node.k8s.io/v1
 kind: RuntimeClass
@@ -729,12 +850,28 @@ metadata:
 handler: containerfd
 `
 
-// criConfig is the CRI plugin's section of the test's config.toml: the
-// handler, our pause image, no CNI (the pods use the host's network) and
-// restrict_oom_score_adj (CAP_SYS_RESOURCE is not in this machine's bounding
-// set, so the pause container's oom_score_adj of -998 would fail).
+// criConfig is the CRI plugin's section of containerd 1.6's config.toml,
+// with the handler criRuntimeEntry(runtimeBin, runtimeRoot): see criSection.
 func criConfig(dir, runtimeRoot string) string {
-	return fmt.Sprintf(`  [plugins."io.containerd.grpc.v1.cri"]
+	return criSection(debianContainerd, dir, criRuntimeEntry(runtimeBin, runtimeRoot))
+}
+
+// criConfig is the CRI section of the daemon's config.toml, for its
+// version, with the handler that runs runtimeBin.
+func (c *containerd) criConfig() string {
+	return criSection(c.version, c.dir, c.version.criRuntimeEntry(runtimeBin, c.runtimeRoot))
+}
+
+// criSection is the CRI plugin's section of version v's config.toml:
+// runtimes (entries such as criRuntimeEntry's, for v), criHandler the
+// default, our pause image, no CNI (the pods use the host's network; the
+// CNI dirs are under dir) and restrict_oom_score_adj (CAP_SYS_RESOURCE is
+// not in this machine's bounding set, so the pause container's
+// oom_score_adj of -998 would fail).
+func criSection(v *containerdVersion, dir, runtimes string) string {
+	cniBin, cniConf := filepath.Join(dir, "cni", "bin"), filepath.Join(dir, "cni", "conf")
+	if !v.v2 {
+		return fmt.Sprintf(`  [plugins."io.containerd.grpc.v1.cri"]
     sandbox_image = %q
     restrict_oom_score_adj = true
     stream_server_address = "127.0.0.1"
@@ -745,8 +882,25 @@ func criConfig(dir, runtimeRoot string) string {
 %s    [plugins."io.containerd.grpc.v1.cri".cni]
       bin_dir = %q
       conf_dir = %q
-`, pauseRef, criHandler, indentLines(criRuntimeEntry(runtimeBin, runtimeRoot), "      "),
-		filepath.Join(dir, "cni", "bin"), filepath.Join(dir, "cni", "conf"))
+`, pauseRef, criHandler, indentLines(runtimes, "      "), cniBin, cniConf)
+	}
+	// 2.x: images (the pause image, the snapshotter), runtime (the
+	// runtimes, CNI, the OOM score) and the gRPC service (streaming).
+	return fmt.Sprintf(`  [plugins."io.containerd.cri.v1.images"]
+    snapshotter = "overlayfs"
+    [plugins."io.containerd.cri.v1.images".pinned_images]
+      sandbox = %q
+  [plugins."io.containerd.cri.v1.runtime"]
+    restrict_oom_score_adj = true
+    [plugins."io.containerd.cri.v1.runtime".containerd]
+      default_runtime_name = %q
+%s    [plugins."io.containerd.cri.v1.runtime".cni]
+      bin_dirs = [%q]
+      conf_dir = %q
+  [plugins."io.containerd.grpc.v1.cri"]
+    stream_server_address = "127.0.0.1"
+    stream_server_port = "0"
+`, pauseRef, criHandler, indentLines(runtimes, "      "), cniBin, cniConf)
 }
 
 func indentLines(s, prefix string) string {
@@ -798,6 +952,117 @@ func crictl(t *testing.T) string {
 	}
 	t.Logf("built crictl %s in %v: %s", crictlVersion, time.Since(start).Round(time.Second), bin)
 	return bin
+}
+
+// containerd 2.x, built from the Go module proxy.
+const (
+	containerd2Version = "v2.4.2"
+	containerd2Name    = "containerd-2.4" // forEachContainerd's subtest
+	containerd2Module  = "github.com/containerd/containerd/v2"
+	// containerd2Env names a directory holding containerd, ctr and
+	// containerd-shim-runc-v2 of 2.x to use instead of building them.
+	containerd2Env = "CFD_CONTAINERD2"
+	// containerd2Tags are those of containerd's static release builds
+	// (its Makefile with STATIC=1), less the snapshotters that need cgo
+	// (btrfs: its plugin builds only with cgo) or a device here
+	// (devmapper, zfs).
+	containerd2Tags = "urfave_cli_no_docs osusergo netgo static_build no_btrfs no_devmapper no_zfs"
+	// containerd2ShimTags are the shim's, as containerd's Makefile builds
+	// it: no gRPC (it speaks ttrpc).
+	containerd2ShimTags = "urfave_cli_no_docs osusergo netgo static_build no_grpc"
+)
+
+// containerd2Commands are what a containerd 2.x directory holds: the
+// daemon, its ctr, and the runc shim of the same version (Debian's, 1.6's,
+// does not start under 2.4: "start failed: io.containerd.runc.v2: type with
+// url <id>: not found").
+var containerd2Commands = []string{"containerd", "ctr", "containerd-shim-runc-v2"}
+
+// containerd2 returns containerd 2.x: the commands in $CFD_CONTAINERD2, or
+// built from the Go module proxy, static, once, into the user's cache
+// directory (later runs reuse them). A failed build fails the test: the
+// proxy is reachable where the tests run.
+func containerd2(t *testing.T) *containerdVersion {
+	t.Helper()
+	dir := os.Getenv(containerd2Env)
+	if dir == "" {
+		dir = buildContainerd2(t)
+	}
+	for _, cmd := range containerd2Commands {
+		if _, err := os.Stat(filepath.Join(dir, cmd)); err != nil {
+			t.Fatalf("containerd %s: %v (%s names a directory with %s)", containerd2Version, err, containerd2Env, strings.Join(containerd2Commands, ", "))
+		}
+	}
+	return &containerdVersion{name: containerd2Name, dir: dir, v2: true}
+}
+
+// buildContainerd2 builds containerd2Commands into
+// <cache>/containerfd-test/containerd-<version>, unless they are there.
+func buildContainerd2(t *testing.T) string {
+	t.Helper()
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatalf("containerd %s: %v", containerd2Version, err)
+	}
+	parent := filepath.Join(cache, "containerfd-test")
+	dir := filepath.Join(parent, "containerd-"+containerd2Version)
+	if _, err := os.Stat(dir); err == nil {
+		return dir // made by the rename below: complete
+	}
+	requireTools(t, "go")
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		t.Fatalf("containerd %s: %v", containerd2Version, err)
+	}
+	tmp, err := os.MkdirTemp(parent, "containerd-build-")
+	if err != nil {
+		t.Fatalf("containerd %s: %v", containerd2Version, err)
+	}
+	defer os.RemoveAll(tmp)
+	start := time.Now()
+	pkg := func(cmd string) string { return containerd2Module + "/cmd/" + cmd + "@" + containerd2Version }
+	ldflags := "-X " + containerd2Module + "/version.Version=" + containerd2Version +
+		" -X " + containerd2Module + "/version.Package=" + containerd2Module
+	for _, b := range []struct {
+		tags string
+		pkgs []string
+	}{
+		{containerd2Tags, []string{pkg("containerd"), pkg("ctr")}},
+		{containerd2ShimTags, []string{pkg("containerd-shim-runc-v2")}},
+	} {
+		if err := goInstall(t, tmp, b.tags, ldflags, b.pkgs...); err != nil {
+			t.Fatalf("building containerd %s from the Go module proxy failed: %v; the build's output is above (%s names a directory of prebuilt %s to use instead)",
+				containerd2Version, err, containerd2Env, strings.Join(containerd2Commands, ", "))
+		}
+	}
+	// One rename makes the directory appear complete; another test
+	// process may have made it meanwhile.
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, serr := os.Stat(dir); serr != nil {
+			t.Fatalf("containerd %s: %v", containerd2Version, err)
+		}
+	}
+	t.Logf("built containerd %s (%s) in %v: %s", containerd2Version, strings.Join(containerd2Commands, ", "),
+		time.Since(start).Round(time.Second), dir)
+	return dir
+}
+
+// goInstall builds Go commands (package@version) from the module proxy into
+// gobin, without cgo, and logs the build's output. The first build downloads
+// the modules: it may take minutes, more than cmdTimeout.
+func goInstall(t *testing.T, gobin, tags, ldflags string, pkgs ...string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	args := append([]string{"install", "-tags", tags, "-ldflags", ldflags}, pkgs...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Env = append(os.Environ(), "GOBIN="+gobin, "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("$ go %s  (%v)\n%s", shellQuote(args), time.Since(start).Round(time.Second), out)
+	if ctx.Err() != nil {
+		return fmt.Errorf("go install: %w", ctx.Err())
+	}
+	return err
 }
 
 // criEnv is the CRI test's daemon and crictl.
@@ -866,20 +1131,26 @@ func (e *criEnv) writeJSON(name string, v any) string {
 func TestCRI(t *testing.T) {
 	testutil.NoLeaks(t)
 	testutil.RequireRoot(t)
-	requireTools(t, "containerd", "ctr", "containerd-shim-runc-v2")
 	hostRunUntouched(t)
 	crictlBin := crictl(t)
-	start := time.Now()
+	busybox := buildImage(t, image{name: busyboxRef, cmd: []string{"sh"}})
+	pause := buildImage(t, image{name: pauseRef, entrypoint: []string{"sleep", "2147483647"}})
+	forEachContainerd(t, func(t *testing.T, v *containerdVersion) { testCRI(t, v, crictlBin, busybox, pause) })
+}
 
+// testCRI is TestCRI with containerd v: one daemon, one pod, its containers;
+// busybox and pause are the images' tarballs.
+func testCRI(t *testing.T, v *containerdVersion, crictlBin, busybox, pause string) {
+	start := time.Now()
 	dir, err := os.MkdirTemp("", "cfdcri-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	// The CRI section names the daemon's own dirs (the runtime's Root).
-	c := startContainerdWith(t, func(c *containerd) string { return criConfig(c.dir, c.runtimeRoot) })
-	c.importImage(t, criNamespace, buildImage(t, image{name: busyboxRef, cmd: []string{"sh"}}), busyboxRef)
-	c.importImage(t, criNamespace, buildImage(t, image{name: pauseRef, entrypoint: []string{"sleep", "2147483647"}}), pauseRef)
+	c := startContainerdVersion(t, v, (*containerd).criConfig)
+	c.importImage(t, criNamespace, busybox, busyboxRef)
+	c.importImage(t, criNamespace, pause, pauseRef)
 
 	e := &criEnv{t: t, c: c, dir: dir}
 	cfg := filepath.Join(dir, "crictl.yaml")
@@ -887,7 +1158,7 @@ func TestCRI(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.crictl = []string{crictlBin, "--config", cfg}
-	t.Logf("containerd with the CRI plugin up, images imported, in %v; runtime %s", time.Since(start).Round(time.Millisecond), runtimeBin)
+	t.Logf("%s with the CRI plugin up, images imported, in %v; runtime %s", v.name, time.Since(start).Round(time.Millisecond), runtimeBin)
 
 	// The CRI plugin sees both images.
 	images := e.must("images", "--output", "json")
@@ -924,7 +1195,9 @@ func TestCRI(t *testing.T) {
 	if st := field(ip, "status", "state"); st != "SANDBOX_READY" {
 		t.Errorf("pod state %v, want SANDBOX_READY", st)
 	}
-	if h := field(ip, "info", "runtimeHandler"); h != criHandler {
+	// The CRI API's field (containerd 1.6 also has it in its verbose
+	// info, 2.x no longer).
+	if h := field(ip, "status", "runtimeHandler"); h != criHandler {
 		t.Errorf("pod runtime handler %v, want %s", h, criHandler)
 	}
 	if st := e.runtimeState(podID); st != "running" {
@@ -1093,8 +1366,9 @@ func checkCgroup(t *testing.T, pid int, cgroup string) {
 }
 
 // TestREADMEConfigs checks that README.md shows the configuration these
-// tests use: the config.toml runtime entry and ctr's flags (with the paths
-// of `make install`), and the RuntimeClass of the handler.
+// tests use: the config.toml runtime entries of containerd 1.x and 2.x and
+// ctr's flags (with the paths of `make install`), and the RuntimeClass of
+// the handler.
 func TestREADMEConfigs(t *testing.T) {
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -1103,8 +1377,14 @@ func TestREADMEConfigs(t *testing.T) {
 	readme := string(b)
 	ctd := readmeSection(t, readme, "### containerd")
 	const binary, root = "/usr/local/bin/containerfd", "/run/containerd/containerfd"
-	if got, want := codeBlock(t, ctd, "toml"), criRuntimeEntry(binary, root); got != want {
-		t.Errorf("README.md, containerd: the config.toml entry is\n%s\nwant (as the tests use it)\n%s", got, want)
+	entries := codeBlocks(ctd, "toml")
+	for i, want := range []string{criRuntimeEntry(binary, root), criRuntimeEntry2x(binary, root)} {
+		version := []string{"1.x", "2.x"}[i]
+		if i >= len(entries) {
+			t.Errorf("README.md, containerd: no config.toml entry for containerd %s (its ```toml block %d); want\n%s", version, i+1, want)
+		} else if entries[i] != want {
+			t.Errorf("README.md, containerd: the config.toml entry for containerd %s is\n%s\nwant (as the tests use it)\n%s", version, entries[i], want)
+		}
 	}
 	if flags := "--runc-binary " + binary + " --runc-root " + root; !strings.Contains(ctd, "ctr run "+flags) {
 		t.Errorf("README.md, containerd: no `ctr run %s`", flags)
@@ -1153,14 +1433,28 @@ func readmeSection(t *testing.T, readme, heading string) string {
 // codeBlock returns the first fenced code block of the language in text.
 func codeBlock(t *testing.T, text, lang string) string {
 	t.Helper()
-	start := strings.Index(text, "```"+lang+"\n")
-	if start < 0 {
+	blocks := codeBlocks(text, lang)
+	if len(blocks) == 0 {
 		t.Fatalf("README.md: no ```%s block in the section", lang)
 	}
-	body := text[start+len(lang)+4:]
-	end := strings.Index(body, "```\n")
-	if end < 0 {
-		t.Fatalf("README.md: unterminated ```%s block", lang)
+	return blocks[0]
+}
+
+// codeBlocks returns the fenced code blocks of the language in text, in
+// order; an unterminated one runs to the end.
+func codeBlocks(text, lang string) []string {
+	var blocks []string
+	for {
+		start := strings.Index(text, "```"+lang+"\n")
+		if start < 0 {
+			return blocks
+		}
+		text = text[start+len(lang)+4:]
+		end := strings.Index(text, "```\n")
+		if end < 0 {
+			return append(blocks, text)
+		}
+		blocks = append(blocks, text[:end])
+		text = text[end+4:]
 	}
-	return body[:end]
 }
