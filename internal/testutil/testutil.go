@@ -108,6 +108,13 @@ func CgroupPath(t testing.TB) string {
 		if err := removeCgroupParent(parent); err != nil {
 			t.Errorf("removing test cgroup /%s: %v", parent, err)
 		}
+		stray, err := RemoveStrayCgroupDirs(parent)
+		for _, d := range stray {
+			t.Errorf("%s left behind after the test, a directory where no cgroup hierarchy is mounted; removed it", d)
+		}
+		if err != nil {
+			t.Errorf("removing stray directories of /%s: %v", parent, err)
+		}
 	})
 	return path
 }
@@ -191,6 +198,44 @@ func dirsDepthFirst(dir string) ([]string, error) {
 		dirs[i], dirs[j] = dirs[j], dirs[i]
 	}
 	return dirs, err
+}
+
+// cgroupRoot is where the cgroup hierarchies are mounted.
+const cgroupRoot = "/sys/fs/cgroup"
+
+// RemoveStrayCgroupDirs removes /sys/fs/cgroup/*/<parent> where it is a
+// plain directory, on the tmpfs where no hierarchy is mounted, and says
+// which it removed. A program that takes the controllers the kernel lists
+// in /proc/self/cgroup for mounted ones makes them there with mkdir -p (conmon
+// does, for hugetlb, net_cls, net_prio and perf_event on this host): they
+// are nobody's cgroups and would stay forever. Only test parents are
+// touched.
+func RemoveStrayCgroupDirs(parent string) ([]string, error) {
+	if !cgroupParentRE.MatchString(parent) {
+		return nil, fmt.Errorf("refusing to remove %q: not a test cgroup", parent)
+	}
+	dirs, err := filepath.Glob(filepath.Join(cgroupRoot, "*", parent))
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, d := range dirs {
+		var st unix.Statfs_t
+		if err := unix.Statfs(d, &st); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if st.Type == unix.CGROUP_SUPER_MAGIC || st.Type == unix.CGROUP2_SUPER_MAGIC {
+			continue
+		}
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, d)
+	}
+	return removed, errors.Join(errs...)
 }
 
 // removeCgroupParent removes /<parent> and everything below it from every
