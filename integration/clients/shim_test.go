@@ -626,10 +626,149 @@ func noFifoHeld(t *testing.T, dir string) {
 	t.Helper()
 	links, _ := filepath.Glob("/proc/[0-9]*/fd/*")
 	for _, l := range links {
-		if target, err := os.Readlink(l); err == nil && strings.HasPrefix(target, dir+"/") {
+		target, err := os.Readlink(l)
+		if err != nil || !strings.HasPrefix(target, dir+"/") {
+			continue
+		}
+		if st, err := os.Stat(target); err == nil && st.Mode()&os.ModeNamedPipe != 0 {
 			pid := strings.Split(l, "/")[2]
 			n, _ := strconv.Atoi(pid)
 			t.Errorf("fifo %s still open in pid %s (%s)", target, pid, readCmdline(n))
 		}
 	}
+}
+
+// shimCRIConfig is the CRI section of the test's config.toml: TestCRI's,
+// with the shim's runtime handler in place of runc's shim.
+func shimCRIConfig(c *containerd, configPath string) string {
+	runc := indentLines(criRuntimeEntry(runtimeBin, c.runtimeRoot), "      ")
+	return strings.Replace(criConfig(c.dir, c.runtimeRoot), runc, indentLines(shimCRIEntry(configPath), "      "), 1)
+}
+
+func TestShimCRI(t *testing.T) {
+	testutil.NoLeaks(t)
+	testutil.RequireRoot(t)
+	requireShim(t)
+	hostRunUntouched(t)
+	crictlBin := crictl(t)
+	dir := t.TempDir()
+	var config string
+	c := startContainerdWith(t, func(c *containerd) string {
+		config = filepath.Join(c.dir, "containerfd.toml")
+		if err := os.WriteFile(config, []byte(shimConfigFile(c.runtimeRoot)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return shimCRIConfig(c, config)
+	})
+	c.importImage(t, criNamespace, buildImage(t, image{name: busyboxRef, cmd: []string{"sh"}}), busyboxRef)
+	c.importImage(t, criNamespace, buildImage(t, image{name: pauseRef, entrypoint: []string{"sleep", "2147483647"}}), pauseRef)
+	e := &criEnv{t: t, c: c, dir: dir}
+	cfg := filepath.Join(dir, "crictl.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%[1]s\ntimeout: 60\n", c.sock)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.crictl = []string{crictlBin, "--config", cfg}
+	shims := func() []process {
+		var ps []process
+		for _, p := range processesWith(c.sock) {
+			if strings.Contains(p.cmdline, shimBinary) {
+				ps = append(ps, p)
+			}
+		}
+		return ps
+	}
+
+	podCgroup := filepath.Dir(testutil.CgroupPath(t))
+	pod := e.writeJSON("pod.json", map[string]any{
+		"metadata":      map[string]any{"name": "shimpod", "namespace": "default", "uid": testutil.ID(t), "attempt": 0},
+		"log_directory": filepath.Join(dir, "logs"),
+		"linux": map[string]any{
+			"cgroup_parent":    podCgroup,
+			"security_context": map[string]any{"namespace_options": map[string]any{"network": 2, "pid": 1, "ipc": 0}},
+		},
+	})
+	r := e.run("runp", "--runtime", criHandler, pod)
+	if r.code != 0 {
+		t.Fatalf("crictl runp: %v\ncontainerd's log:\n%s", r, c.d.tail(30))
+	}
+	podID := strings.TrimSpace(r.stdout)
+	t.Cleanup(func() {
+		if strings.Contains(run(t, command{args: append(append([]string{}, e.crictl...), "pods", "--quiet")}).stdout, podID) {
+			e.run("stopp", podID)
+			e.run("rmp", "--force", podID)
+		}
+	})
+	if st := e.runtimeState(podID); st != "running" {
+		t.Errorf("containerfd's state of the pod sandbox: %q, want running", st)
+	}
+
+	// Two containers in the pod, each with a memory limit.
+	const limit, newLimit = 48 << 20, 80 << 20
+	var ids []string
+	for _, name := range []string{"one", "two"} {
+		ctrCfg := e.writeJSON(name+".json", map[string]any{
+			"metadata": map[string]any{"name": name},
+			"image":    map[string]any{"image": busyboxRef},
+			"command":  []string{"sh", "-c", `echo "started ` + name + `"; trap 'echo "got SIGTERM"; exit 0' TERM; while :; do sleep 1 & wait; done`},
+			"log_path": name + ".log",
+			"linux":    map[string]any{"resources": map[string]any{"memory_limit_in_bytes": limit}},
+		})
+		id := strings.TrimSpace(e.must("create", podID, ctrCfg, pod))
+		ids = append(ids, id)
+		t.Cleanup(func() {
+			if strings.Contains(run(t, command{args: append(append([]string{}, e.crictl...), "ps", "--all", "--quiet")}).stdout, id) {
+				e.run("rm", "--force", id)
+			}
+		})
+		e.must("start", id)
+		if st := field(e.inspect("inspect", id), "status", "state"); st != "CONTAINER_RUNNING" {
+			t.Errorf("container %s after start: %v, want CONTAINER_RUNNING", name, st)
+		}
+	}
+	// One shim for the pod: its sandbox and both containers.
+	if ps := shims(); len(ps) != 1 {
+		t.Errorf("shims serving the pod: %v, want one", ps)
+	}
+	for _, id := range ids {
+		cg := podCgroup + "/" + id
+		if got, err := cgroupFile(t, "memory", cg, "memory.limit_in_bytes"); err != nil || got != strconv.Itoa(limit) {
+			t.Errorf("memory limit of %s: %q (%v), want %d", cg, got, err, limit)
+		}
+	}
+	// update: the shim's Update.
+	e.must("update", "--memory", strconv.Itoa(newLimit), ids[0])
+	if got, err := cgroupFile(t, "memory", podCgroup+"/"+ids[0], "memory.limit_in_bytes"); err != nil || got != strconv.Itoa(newLimit) {
+		t.Errorf("memory limit after crictl update: %q (%v), want %d", got, err, newLimit)
+	}
+	// exec, sync and streaming, and the logs, through the shim's IO.
+	// crictl prints stdout and stderr each with a newline more.
+	if r := e.run("exec", "--sync", ids[1], "sh", "-c", "echo $((6*7))"); r.code != 0 || strings.TrimSpace(r.stdout) != "42" {
+		t.Errorf("crictl exec --sync: %v", r)
+	}
+	if r := e.run("exec", ids[1], "sh", "-c", "echo streamed; exit 3"); r.stdout != "streamed\n" || !strings.Contains(r.stderr, "exit code 3") {
+		t.Errorf("crictl exec (streaming): %v; want stdout \"streamed\" and exit code 3", r)
+	}
+	if out := e.must("logs", ids[0]); !strings.Contains(out, "started one") {
+		t.Errorf("crictl logs: %q", out)
+	}
+	if out := e.must("stats", "--output", "json", ids[0]); !strings.Contains(out, "workingSetBytes") {
+		t.Errorf("crictl stats: %q", out)
+	}
+	for _, id := range ids {
+		e.must("stop", "--timeout", "20", id)
+		ic := e.inspect("inspect", id)
+		if st, code := field(ic, "status", "state"), field(ic, "status", "exitCode"); st != "CONTAINER_EXITED" || code != float64(0) {
+			t.Errorf("container after stop: %v, exit code %v; want CONTAINER_EXITED, 0", st, code)
+		}
+		e.must("rm", id)
+		if st := e.runtimeState(id); st != "" {
+			t.Errorf("containerfd still knows the removed container: %s", st)
+		}
+	}
+	e.must("stopp", podID)
+	e.must("rmp", podID)
+	if !waitFor(10*time.Second, func() bool { return len(shims()) == 0 }) {
+		t.Errorf("the pod's shim still runs after rmp: %v", shims())
+	}
+	noFifoHeld(t, c.dir)
 }
