@@ -772,3 +772,32 @@ func TestShimCRI(t *testing.T) {
 	}
 	noFifoHeld(t, c.dir)
 }
+
+// TestREADMEShimConfigs checks that README.md shows the shim's
+// configuration these tests use, with the installed paths: the runtime
+// options' file, the CRI runtime entries of containerd 1.x and 2.x, ctr's
+// flags, and the RuntimeClass.
+func TestREADMEShimConfigs(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := readmeSection(t, string(b), "## containerd shim")
+	const config, root = "/etc/containerd/containerfd.toml", "/run/containerd/containerfd"
+	if got, want := codeBlock(t, readmeSection(t, sec, "### Runtime options"), "toml"), shimConfigFile(root); got != want {
+		t.Errorf("README.md, the shim's options file is\n%s\nwant (as the tests use it)\n%s", got, want)
+	}
+	v2 := readmeSection(t, sec, "### containerd 1.6 (config version 2)")
+	if got, want := codeBlock(t, v2, "toml"), shimCRIEntry(config); got != want {
+		t.Errorf("README.md, containerd 1.6: the runtime entry is\n%s\nwant\n%s", got, want)
+	}
+	if flags := "ctr run --runtime " + shimRuntime + " --runtime-config-path " + config; !strings.Contains(v2, flags) {
+		t.Errorf("README.md, containerd 1.6: no `%s`", flags)
+	}
+	if got, want := codeBlock(t, readmeSection(t, sec, "### containerd 2.x (config version 3)"), "toml"), shimCRIEntryV3(config); got != want {
+		t.Errorf("README.md, containerd 2.x: the runtime entry is\n%s\nwant\n%s", got, want)
+	}
+	if got := codeBlock(t, readmeSection(t, sec, "### Kubernetes RuntimeClass"), "yaml"); got != runtimeClass {
+		t.Errorf("README.md, the shim's RuntimeClass is\n%s\nwant\n%s", got, runtimeClass)
+	}
+}
