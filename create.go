@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"strconv"
 
@@ -40,22 +39,6 @@ cgroup and root filesystem, with init waiting for "start" to run the process.`,
 		}
 		return ctr.Close()
 	},
-}
-
-// envStart chooses how the container's processes start: "stage" starts
-// every one through the Go stage (cfd.Config.AlwaysStage), for tests and
-// comparisons; unset, the library starts them directly where it can.
-const envStart = "CONTAINERFD_START"
-
-func alwaysStage() (bool, error) {
-	switch v := os.Getenv(envStart); v {
-	case "":
-		return false, nil
-	case "stage":
-		return true, nil
-	default:
-		return false, fmt.Errorf("%s=%q: want stage, or unset", envStart, v)
-	}
 }
 
 // create makes the container the command line asks for, up to init
@@ -96,7 +79,7 @@ func create(c *cli.Context, pipes *stdioPipes) (*cfd.Container, *cfd.Process, er
 			opts.HolderPid = os.Getppid()
 		}
 	}
-	if opts.AlwaysStage, err = alwaysStage(); err != nil {
+	if opts.AlwaysStage, err = bundle.AlwaysStage(); err != nil {
 		return nil, nil, err
 	}
 	var sp *specs.Spec

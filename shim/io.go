@@ -197,11 +197,14 @@ func (pio *processIO) openStdin(path string) error {
 }
 
 func (pio *processIO) copyStdin() {
-	if pio.src == nil || pio.stdin == nil {
+	pio.stdinMu.Lock()
+	dst, src := pio.stdin, pio.src
+	pio.stdinMu.Unlock()
+	if src == nil || dst == nil {
 		return
 	}
 	go func() {
-		io.Copy(pio.stdin, pio.src)
+		io.Copy(dst, src)
 		pio.closeStdin()
 	}()
 }

@@ -220,6 +220,9 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if o.SystemdCgroup {
 		opts.Systemd = "SystemdCgroup"
 	}
+	if opts.AlwaysStage, err = bundle.AlwaysStage(); err != nil {
+		return nil, err
+	}
 	opts.Prepare = func(_ *specs.Spec, cfg *cfd.Config, proc *cfd.Process) error {
 		uid, gid := ioOwner(o, cfg)
 		c.init.stdio.terminal = proc.Terminal
@@ -556,33 +559,30 @@ func (s *service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.
 
 // Pause freezes the container.
 func (s *service) Pause(ctx context.Context, r *taskAPI.PauseRequest) (*ptypes.Empty, error) {
-	c, err := s.container(r.ID)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.ctr.Freeze(); err != nil {
-		return nil, errgrpc.ToGRPC(err)
-	}
-	c.mu.Lock()
-	c.paused = true
-	c.mu.Unlock()
-	s.send(&eventstypes.TaskPaused{ContainerID: c.id})
-	return &ptypes.Empty{}, nil
+	return s.setPaused(r.ID, true)
 }
 
 // Resume thaws the container.
 func (s *service) Resume(ctx context.Context, r *taskAPI.ResumeRequest) (*ptypes.Empty, error) {
-	c, err := s.container(r.ID)
+	return s.setPaused(r.ID, false)
+}
+
+func (s *service) setPaused(id string, paused bool) (*ptypes.Empty, error) {
+	c, err := s.container(id)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.ctr.Thaw(); err != nil {
+	change, event := c.ctr.Thaw, any(&eventstypes.TaskResumed{ContainerID: c.id})
+	if paused {
+		change, event = c.ctr.Freeze, &eventstypes.TaskPaused{ContainerID: c.id}
+	}
+	if err := change(); err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
 	c.mu.Lock()
-	c.paused = false
+	c.paused = paused
 	c.mu.Unlock()
-	s.send(&eventstypes.TaskResumed{ContainerID: c.id})
+	s.send(event)
 	return &ptypes.Empty{}, nil
 }
 

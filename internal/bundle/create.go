@@ -11,6 +11,7 @@ package bundle
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
@@ -150,4 +151,22 @@ func systemdCgroup(cfg *cfd.Config, id string, annotations map[string]string, op
 	cfg.Systemd = &u
 	cfg.SystemdDescription = "containerfd container " + id
 	return nil
+}
+
+// EnvStart chooses how the container's processes start, for the CLI and
+// the shim alike: "stage" starts every one through the Go stage
+// (cfd.Config.AlwaysStage), for tests and comparisons; unset, the library
+// starts them directly where it can.
+const EnvStart = "CONTAINERFD_START"
+
+// AlwaysStage reads EnvStart.
+func AlwaysStage() (bool, error) {
+	switch v := os.Getenv(EnvStart); v {
+	case "":
+		return false, nil
+	case "stage":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s=%q: want stage, or unset", EnvStart, v)
+	}
 }
