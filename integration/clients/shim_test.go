@@ -764,9 +764,18 @@ func TestShimCRI(t *testing.T) {
 		if st := e.runtimeState(id); st != "" {
 			t.Errorf("containerfd still knows the removed container: %s", st)
 		}
+		if _, err := os.Stat(cgroupDir("memory", podCgroup+"/"+id)); err == nil {
+			t.Errorf("cgroup %s/%s still there after rm", podCgroup, id)
+		}
 	}
 	e.must("stopp", podID)
 	e.must("rmp", podID)
+	if st := e.runtimeState(podID); st != "" {
+		t.Errorf("containerfd still knows the removed pod sandbox: %s", st)
+	}
+	if _, err := os.Stat(cgroupDir("memory", podCgroup+"/"+podID)); err == nil {
+		t.Errorf("cgroup %s/%s still there after rmp", podCgroup, podID)
+	}
 	if !waitFor(10*time.Second, func() bool { return len(shims()) == 0 }) {
 		t.Errorf("the pod's shim still runs after rmp: %v", shims())
 	}
