@@ -1,6 +1,7 @@
 # containerfd — build, test, demo, install.
 #
-#   make            build a static bin/containerfd (CGO_ENABLED=0)
+#   make            build a static bin/containerfd and the containerd shim
+#                   bin/containerd-shim-containerfd-v2 (CGO_ENABLED=0)
 #   make test       install test packages (hack/deps.sh), build, go test as root,
 #                   the OCI validation suite and the differential against runc,
 #                   then test-vm where a VM boots here
@@ -16,7 +17,7 @@
 #   make test-diff  what a process observes inside, containerfd against runc (hack/difftest.sh)
 #   make fuzz       run the fuzz targets for FUZZTIME (default 10s; try FUZZTIME=10m)
 #   make vet        gofmt + go vet
-#   make install    install bin/containerfd into $(PREFIX)/bin
+#   make install    install bin/containerfd and the shim into $(PREFIX)/bin
 #   make clean
 
 GO      ?= go
@@ -28,6 +29,7 @@ VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo 0.1.0-dev)
 COMMIT  ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null)
 
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+SHIM_LDFLAGS := -s -w -X github.com/containerfd/containerfd/shim.Version=$(VERSION)
 # urfave_cli_no_docs: no man/markdown generation, whose markdown parser
 # (blackfriday) builds regexps at every process start (~0.4 ms).
 # urfave_cli_no_suggest: no "did you mean" code (and its init), which only
@@ -46,6 +48,7 @@ all: build
 # Always run go build: it knows better than make what is out of date.
 build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o bin/containerfd .
+	CGO_ENABLED=0 $(GO) build -trimpath -tags $(BUILD_TAGS) -ldflags '$(SHIM_LDFLAGS)' -o bin/containerd-shim-containerfd-v2 ./cmd/containerd-shim-containerfd-v2
 
 root-check:
 	@if [ "$$(id -u)" != 0 ]; then \
@@ -161,6 +164,7 @@ demo: root-check build
 
 install: build
 	install -D -m 0755 bin/containerfd $(DESTDIR)$(BINDIR)/containerfd
+	install -D -m 0755 bin/containerd-shim-containerfd-v2 $(DESTDIR)$(BINDIR)/containerd-shim-containerfd-v2
 
 clean:
 	rm -rf bin $(DEMO_DIR)

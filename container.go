@@ -1,28 +1,16 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/containerfd/containerfd/internal/bundle"
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
-)
-
-// Labels the CLI keeps with each container (libcontainerfd.Config.Labels).
-const (
-	labelBundle      = "bundle"
-	labelRootfs      = "rootfs"
-	labelAnnotations = "annotations" // JSON object
-	labelHooks       = "hooks"       // JSON specs.Hooks
-	labelOwner       = "owner"
 )
 
 // stateRoot is --root, or defaultRoot.
@@ -82,19 +70,8 @@ func onContainer(f func(c *cli.Context, ctr *cfd.Container) error) cli.ActionFun
 			return err
 		}
 		defer ctr.Close()
-		withNotifyState(ctr)
+		bundle.WithNotifyState(ctr)
 		return f(c, ctr)
-	}
-}
-
-// withNotifyState makes the state a seccomp listener gets the full one.
-func withNotifyState(ctr *cfd.Container) {
-	ctr.NotifyState = func() specs.State {
-		s, err := stateOf(ctr)
-		if err != nil {
-			return specs.State{Version: specs.Version, ID: ctr.ID()}
-		}
-		return s.State
 	}
 }
 
@@ -103,62 +80,6 @@ type notExistError string
 
 func (e notExistError) Error() string { return fmt.Sprintf("container %q does not exist", string(e)) }
 func (e notExistError) Unwrap() error { return cfd.ErrNotExist }
-
-// ociState is what `state` prints: runtime.md's state plus runc's rootfs,
-// created and owner.
-type ociState struct {
-	specs.State
-	Rootfs  string    `json:"rootfs"`
-	Created time.Time `json:"created"`
-	Owner   string    `json:"owner"`
-}
-
-func stateOf(ctr *cfd.Container) (*ociState, error) {
-	st, err := ctr.Status()
-	if err != nil {
-		return nil, err
-	}
-	labels := ctr.Labels()
-	s := &ociState{
-		State: specs.State{
-			Version: specs.Version,
-			ID:      ctr.ID(),
-			Status:  specs.ContainerState(st),
-			Bundle:  labels[labelBundle],
-		},
-		Rootfs:  labels[labelRootfs],
-		Created: ctr.Created(),
-		Owner:   labels[labelOwner],
-	}
-	if st != cfd.Stopped && st != cfd.Creating {
-		s.Pid = ctr.InitPid()
-	}
-	if a := labels[labelAnnotations]; a != "" {
-		if err := json.Unmarshal([]byte(a), &s.Annotations); err != nil {
-			return nil, fmt.Errorf("container %s: saved annotations: %w", ctr.ID(), err)
-		}
-	}
-	return s, nil
-}
-
-func savedHooks(ctr *cfd.Container) (*specs.Hooks, error) {
-	h := ctr.Labels()[labelHooks]
-	if h == "" {
-		return nil, nil
-	}
-	var hooks specs.Hooks
-	if err := json.Unmarshal([]byte(h), &hooks); err != nil {
-		return nil, fmt.Errorf("container %s: saved hooks: %w", ctr.ID(), err)
-	}
-	return &hooks, nil
-}
-
-func ownerName() string {
-	if u, err := user.LookupId(strconv.Itoa(os.Getuid())); err == nil {
-		return u.Username
-	}
-	return "#" + strconv.Itoa(os.Getuid())
-}
 
 // writePidFile writes pid as a bare integer without a newline (containerd
 // and conmon parse it so), atomically.

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/containerfd/containerfd/internal/stopat"
+	"github.com/containerfd/containerfd/internal/bundle"
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/urfave/cli/v2"
 )
@@ -41,15 +41,5 @@ var deleteCommand = &cli.Command{
 // destroy kills what is left of the container, runs its poststop hooks
 // (whose failures are only logged) and removes it.
 func destroy(ctr *cfd.Container, poststop bool) error {
-	if err := ctr.KillAll(); err != nil {
-		logs.Warn("%v", err)
-	}
-	if err := ctr.Wait(); err != nil {
-		logs.Warn("%v", err)
-	}
-	stopat.Point("delete:killed")
-	if poststop {
-		runPoststopHooks(ctr)
-	}
-	return ctr.Destroy()
+	return bundle.Destroy(ctr, poststop, func(err error) { logs.Warn("%v", err) })
 }

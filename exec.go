@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/containerfd/containerfd/internal/bundle"
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/containerfd/containerfd/spec"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -141,7 +142,7 @@ func execProcess(c *cli.Context, ctr *cfd.Container) (*specs.Process, error) {
 		if p.Capabilities == nil || p.ExecCPUAffinity == nil {
 			// The container's, as runc gives them: not all of root's
 			// capabilities, and its execCPUAffinity.
-			cp, err := spec.LoadProcess(ctr.Labels()[labelBundle])
+			cp, err := bundle.Process(ctr)
 			if err != nil {
 				return nil, err
 			}
@@ -157,7 +158,7 @@ func execProcess(c *cli.Context, ctr *cfd.Container) (*specs.Process, error) {
 	if c.Args().Len() < 2 {
 		return nil, errors.New("exec: no command given (and no --process)")
 	}
-	p, err := spec.LoadProcess(ctr.Labels()[labelBundle])
+	p, err := bundle.Process(ctr)
 	if err != nil {
 		return nil, err
 	}

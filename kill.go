@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/containerfd/containerfd/internal/bundle"
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
@@ -43,7 +44,7 @@ var killCommand = &cli.Command{
 		case c.Bool("all") && sig == unix.SIGKILL:
 			return ctr.KillAll()
 		case c.Bool("all"):
-			return signalAll(ctr, sig)
+			return bundle.SignalAll(ctr, sig)
 		case st == cfd.Stopped && (sig != unix.SIGKILL || !ctr.SharedPidNS() || ctr.Cgroup() == nil):
 			// Without a pid namespace of its own, SIGKILL still reaches
 			// what init left in the cgroup (Kill).
@@ -55,27 +56,6 @@ var killCommand = &cli.Command{
 		}
 		return err
 	}),
-}
-
-// signalAll sends sig to every process of the container, each by pidfd so a
-// pid reused in between is never hit.
-func signalAll(ctr *cfd.Container, sig unix.Signal) error {
-	pids, err := ctr.Pids()
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, pid := range pids {
-		fd, err := unix.PidfdOpen(pid, 0)
-		if err != nil {
-			continue // gone
-		}
-		if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil && err != unix.ESRCH {
-			errs = append(errs, fmt.Errorf("signal %d: %w", pid, err))
-		}
-		unix.Close(fd)
-	}
-	return errors.Join(errs...)
 }
 
 var pauseCommand = &cli.Command{

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 
+	"github.com/containerfd/containerfd/internal/bundle"
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
@@ -24,35 +25,20 @@ var startCommand = &cli.Command{
 	}),
 }
 
-// start runs the startContainer hooks, lets init exec and runs the
-// poststart hooks; a poststart failure fails the container (spec 1.3).
-// With NOTIFY_SOCKET it returns the container's notify socket, for the
-// caller to wait on READY=1.
+// start runs the container's process (bundle.Start). With NOTIFY_SOCKET it
+// returns the container's notify socket, for the caller to wait on READY=1.
 func start(ctr *cfd.Container) (*net.UnixConn, error) {
-	st, err := ctr.Status()
-	if err != nil {
-		return nil, err
-	}
-	if st != cfd.Created {
-		return nil, fmt.Errorf("cannot start a container that is %s", st)
-	}
-	if err := runStartHooks(ctr); err != nil {
-		return nil, err
-	}
-	notify, err := listenNotify(ctr)
-	if err != nil {
-		return nil, err
-	}
-	err = ctr.Start()
-	if err == nil {
-		logs.Debugf("%s: started", ctr.ID())
-		if err = runPoststartHooks(ctr); err != nil {
-			ctr.KillAll()
-		}
-	}
+	var notify *net.UnixConn
+	err := bundle.Start(ctr, func() (err error) {
+		notify, err = listenNotify(ctr)
+		return err
+	})
 	if err != nil && notify != nil {
 		notify.Close()
 		notify = nil
+	}
+	if err == nil {
+		logs.Debugf("%s: started", ctr.ID())
 	}
 	return notify, err
 }

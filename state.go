@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/containerfd/containerfd/internal/bundle"
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/urfave/cli/v2"
 )
@@ -16,7 +17,7 @@ var stateCommand = &cli.Command{
 	Usage:     "print the state of a container as JSON",
 	ArgsUsage: "<container-id>",
 	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
-		s, err := stateOf(ctr)
+		s, err := bundle.StateOf(ctr)
 		if err != nil {
 			return err
 		}
@@ -69,13 +70,13 @@ var listCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		states := []*ociState{}
+		states := []*bundle.State{}
 		for _, id := range ids {
 			ctr, err := cfd.Load(stateRoot(c), id)
 			if err != nil {
 				continue // removed while we looked, or half made
 			}
-			s, err := stateOf(ctr)
+			s, err := bundle.StateOf(ctr)
 			ctr.Close()
 			if err == nil {
 				states = append(states, s)

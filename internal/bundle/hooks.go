@@ -1,4 +1,4 @@
-package main
+package bundle
 
 import (
 	"os"
@@ -8,7 +8,6 @@ import (
 
 	"github.com/containerfd/containerfd/hooks"
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
-	"github.com/containerfd/containerfd/spec"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -44,7 +43,7 @@ func runStartHooks(ctr *cfd.Container) error {
 	}
 	// A hook without an env of its own gets the process's, as runc runs
 	// it in init, whose environment that is by then.
-	if p, err := spec.LoadProcess(ctr.Labels()[labelBundle]); err == nil && p != nil {
+	if p, err := Process(ctr); err == nil && p != nil {
 		for i := range h.StartContainer {
 			if hk := &h.StartContainer[i]; hk.Env == nil {
 				if hk.Env, err = ctr.ProcessEnv(p.Env, p.User.UID); err != nil {
@@ -68,18 +67,17 @@ func runPoststartHooks(ctr *cfd.Container) error {
 	return runHooks(ctr, hooks.Poststart, h, st, "")
 }
 
-// runPoststopHooks runs the poststop hooks; their failures are logged only.
-func runPoststopHooks(ctr *cfd.Container) {
+// runPoststopHooks runs the poststop hooks.
+func runPoststopHooks(ctr *cfd.Container) error {
 	h, err := savedHooks(ctr)
-	if err == nil && h != nil && len(h.Poststop) > 0 {
-		var st *specs.State
-		if st, err = hookState(ctr, specs.StateStopped, 0); err == nil {
-			err = runHooks(ctr, hooks.Poststop, h, st, "")
-		}
+	if err != nil || h == nil || len(h.Poststop) == 0 {
+		return err
 	}
+	st, err := hookState(ctr, specs.StateStopped, 0)
 	if err != nil {
-		logs.Warn("%v", err)
+		return err
 	}
+	return runHooks(ctr, hooks.Poststop, h, st, "")
 }
 
 func runHooks(ctr *cfd.Container, k hooks.Kind, h *specs.Hooks, st *specs.State, where string) error {
@@ -103,7 +101,7 @@ func runHooks(ctr *cfd.Container, k hooks.Kind, h *specs.Hooks, st *specs.State,
 }
 
 func hookState(ctr *cfd.Container, status specs.ContainerState, pid int) (*specs.State, error) {
-	s, err := stateOf(ctr)
+	s, err := StateOf(ctr)
 	if err != nil {
 		return nil, err
 	}
