@@ -148,22 +148,26 @@ test-diff: root-check build
 	bash hack/difftest.sh $(DIFF_FLAGS)
 
 # cri-tools' critest (the version of the client tests' crictl, built once
-# from the Go module proxy) against Debian's containerd 1.6 and its CRI
-# plugin, in namespaces of its own, with images made here and served by a
+# from the Go module proxy) against containerd's CRI plugin (Debian's 1.6), in namespaces of its own, with images made here and served by a
 # registry of its own (hack/critest.sh): runc's shim with runc (v1.5.1 as
 # test-diff builds it, else Debian's), then runc's shim with bin/containerfd,
 # and with CRITEST_SHIM=TYPE (io.containerd.containerfd.v2) also that
-# runtime_type, its shim found in bin/. Fails when a spec passes with runc
-# and fails with another (docs/critest.txt lists the results).
-# CRITEST_FLAGS passes more (-f FOCUS, -s SKIP); CRITEST_OUT is the output.
-CRITEST_OUT   ?= /tmp/containerfd-critest
-CRITEST_SHIM  ?=
+# runtime_type, its shim found in bin/. CRITEST_CONTAINERD=DIR runs
+# containerd 2.x from DIR instead (containerd, ctr, containerd-shim-runc-v2:
+# the client tests build v2.4.2 into ~/.cache/containerfd-test/containerd-v2.4.2).
+# Fails when a spec passes with runc and fails with another
+# (docs/critest.txt lists the results). CRITEST_FLAGS passes more
+# (-f FOCUS, -s SKIP); CRITEST_OUT is the output.
+CRITEST_OUT        ?= /tmp/containerfd-critest
+CRITEST_SHIM       ?=
+CRITEST_CONTAINERD ?=
+CRITEST_RUN = bash hack/critest.sh run $(if $(CRITEST_CONTAINERD),-C '$(CRITEST_CONTAINERD)') $(CRITEST_FLAGS)
 test-critest: root-check build
 	bash hack/deps.sh
-	bash hack/critest.sh run -r runc -o $(CRITEST_OUT)/runc $(CRITEST_FLAGS) || true
-	bash hack/critest.sh run -r bin/containerfd -o $(CRITEST_OUT)/containerfd $(CRITEST_FLAGS) || true
+	$(CRITEST_RUN) -r runc -o $(CRITEST_OUT)/runc || true
+	$(CRITEST_RUN) -r bin/containerfd -o $(CRITEST_OUT)/containerfd || true
 	@if [ -n '$(CRITEST_SHIM)' ]; then \
-		bash hack/critest.sh run -T '$(CRITEST_SHIM)' -B bin -o $(CRITEST_OUT)/shim $(CRITEST_FLAGS) || true; \
+		$(CRITEST_RUN) -T '$(CRITEST_SHIM)' -B bin -o $(CRITEST_OUT)/shim || true; \
 	fi
 	@status=0; for o in containerfd $(if $(CRITEST_SHIM),shim); do \
 		bash hack/critest.sh compare $(CRITEST_OUT)/runc/results.txt $(CRITEST_OUT)/$$o/results.txt || status=1; \

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # critest.sh runs cri-tools' CRI validation suite, critest, against
-# containerd 1.6's CRI plugin (Debian's) with one runtime handler:
+# containerd's CRI plugin (Debian's 1.6, or a 2.x given with -C) with one
+# runtime handler:
 # `make test-critest` runs it with runc's shim running bin/containerfd, then
 # with runc's shim running runc, and compares.
 #
-#   hack/critest.sh run [-r RUNTIME | -T TYPE [-B DIR]] [-o OUTDIR] [-f FOCUS] [-s SKIP] [-t SECONDS]
+#   hack/critest.sh run [-r RUNTIME | -T TYPE [-B DIR]] [-C DIR] [-o OUTDIR] [-f FOCUS] [-s SKIP] [-t SECONDS]
 #   hack/critest.sh compare A/results.txt B/results.txt
 #
 #   run      -r RUNTIME  runc's shim (io.containerd.runc.v2) with BinaryName
@@ -17,6 +18,10 @@
 #                        with no options
 #            -B DIR      put first on containerd's PATH, where it finds the
 #                        shim binary containerd-shim-NAME-v2
+#            -C DIR      containerd, ctr and containerd-shim-runc-v2 from DIR
+#                        (containerd 2.x: the client tests build v2.4.2 into
+#                        $XDG_CACHE_HOME/containerfd-test/containerd-v2.4.2)
+#                        instead of Debian's 1.6 from PATH
 #            -o OUTDIR   results (default /tmp/containerfd-critest/NAME)
 #            -f FOCUS    only the specs matching this regexp (ginkgo focus)
 #            -s SKIP     not the specs matching this regexp (ginkgo skip)
@@ -48,9 +53,12 @@
 # what each spec checks (a USER, an nginx and an httpd that serve a page, a
 # setuid program for no_new_privs, a file per tag), imports them all into
 # the daemon's k8s.io namespace, and serves them on 127.0.0.1:5000, which
-# containerd's CRI registry mirrors name for gcr.io and registry.k8s.io: a
-# pull is a real pull. The one image that cannot be made is
+# containerd's registry hosts name as the mirror of gcr.io and
+# registry.k8s.io: a pull is a real pull. The one image that cannot be made is
 # test-image-digest@sha256:9700f9…: its digest is the real image's.
+# containerd 1.6 and 2.x each get a config of their own version (2 and 3)
+# saying the same; the mirrors are hosts.toml files (the registry's
+# config_path), which both read.
 #
 # Results: OUTDIR/results.txt, one line per spec "PASS|FAIL|SKIP<TAB>SPEC",
 # OUTDIR/failures.txt ("SPEC<TAB>the failure's first lines"), critest's
@@ -104,7 +112,8 @@ inside() {
 
 	"$outdir/bin/critest-images" serve -dir "$outdir/images" -addr "$registryAddr" >registry.log 2>&1 &
 	local registry=$!
-	PATH=$daemonPath containerd --config config.toml --log-level info >containerd.log 2>&1 &
+	PATH=$daemonPath
+	containerd --config config.toml --log-level info >containerd.log 2>&1 &
 	local containerd=$!
 	local ctr=(ctr --address "$outdir/containerd.sock" --namespace k8s.io)
 	local i
@@ -113,7 +122,7 @@ inside() {
 		kill -0 "$containerd" 2>/dev/null || { echo "critest: containerd exited; its log:" >&2; tail -n 30 containerd.log >&2; return 1; }
 		sleep 0.1
 	done
-	"${ctr[@]}" images import images/images.tar >import.log
+	"${ctr[@]}" images import images/images.tar >import.log 2>&1
 
 	local start end
 	start=$(date +%s.%N)
@@ -131,7 +140,7 @@ inside() {
 	# What critest did not remove: listed, then removed.
 	: >leftovers.txt
 	local id
-	for id in $("${ctr[@]}" containers ls --quiet); do
+	for id in $("${ctr[@]}" containers ls --quiet 2>/dev/null); do
 		echo "container $id" >>leftovers.txt
 		"${ctr[@]}" tasks kill --signal SIGKILL "$id" >/dev/null 2>&1 || true
 		sleep 0.2
@@ -164,15 +173,17 @@ esac
 runtime=$repo/bin/containerfd
 runtimeType=
 binDir=
+ctdDir=
 outdir=
 focus=
 skip=
 suiteTimeout=3600
-while getopts r:T:B:o:f:s:t: opt; do
+while getopts r:T:B:C:o:f:s:t: opt; do
 	case $opt in
 	r) runtime=$OPTARG ;;
 	T) runtimeType=$OPTARG ;;
 	B) binDir=$OPTARG ;;
+	C) ctdDir=$OPTARG ;;
 	o) outdir=$OPTARG ;;
 	f) focus=$OPTARG ;;
 	s) skip=$OPTARG ;;
@@ -187,12 +198,18 @@ if ((EUID != 0)); then
 	echo "critest: the suite runs containerd and containers: it needs root" >&2
 	exit 1
 fi
+daemonPath=$PATH
+if [[ -n $ctdDir ]]; then
+	ctdDir=$(realpath "$ctdDir")
+	daemonPath=$ctdDir:$daemonPath
+fi
 for tool in containerd ctr containerd-shim-runc-v2 unshare tini jq ip iptables go; do
-	if ! command -v "$tool" >/dev/null; then
+	if ! PATH=$daemonPath command -v "$tool" >/dev/null; then
 		echo "critest: $tool not found (hack/deps.sh installs it)" >&2
 		exit 1
 	fi
 done
+ctdVersion=$(PATH=$daemonPath containerd --version | awk '{ print $3 }')
 cniDir=/usr/lib/cni
 for p in bridge host-local portmap loopback; do
 	if [[ ! -x $cniDir/$p ]]; then
@@ -226,9 +243,8 @@ else
 	runtime=$(realpath "$runtime")
 	runtimeType=io.containerd.runc.v2
 	name=$(basename "$runtime")
-	what="runc's shim with $runtime ($("$runtime" --version | head -n1))"
+	what="runc's shim with $runtime ($("$runtime" --version | sed -n 1p))"
 fi
-runtimeOptions=
 outdir=${outdir:-/tmp/containerfd-critest/$name}
 rm -rf "$outdir"
 mkdir -p "$outdir/bin"
@@ -237,12 +253,6 @@ sock=$outdir/containerd.sock
 if ((${#sock} > 100)); then
 	echo "critest: $sock: too long for a unix socket; a shorter -o" >&2
 	exit 1
-fi
-if [[ $runtimeType == io.containerd.runc.v2 && -n $runtime ]]; then
-	runtimeOptions="        [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.$handler.options]
-          BinaryName = \"$runtime\"
-          Root = \"$outdir/runtime\"
-          SystemdCgroup = false"
 fi
 
 # critest, built once.
@@ -289,8 +299,67 @@ cat >"$outdir/cni/10-critest.conflist" <<EOF
 }
 EOF
 
+# The registry's hosts: both registries' images come from ours.
+for host in gcr.io registry.k8s.io; do
+	mkdir -p "$outdir/hosts/$host"
+	cat >"$outdir/hosts/$host/hosts.toml" <<EOF
+server = "https://$host"
+[host."http://$registryAddr"]
+  capabilities = ["pull", "resolve"]
+EOF
+done
+
+# The config, in containerd 1.6's version 2 or 2.x's version 3: the CRI
+# plugin's sections (one in 1.6, three in 2.x), then the handler's.
+case $ctdVersion in
+1.*)
+	configVersion=2
+	runtimeSection='plugins."io.containerd.grpc.v1.cri"'
+	cri="  [plugins.\"io.containerd.grpc.v1.cri\"]
+    sandbox_image = \"localhost/containerfd/pause:critest\"
+    restrict_oom_score_adj = true
+    stream_server_address = \"127.0.0.1\"
+    stream_server_port = \"0\"
+    [plugins.\"io.containerd.grpc.v1.cri\".registry]
+      config_path = \"$outdir/hosts\"
+    [plugins.\"io.containerd.grpc.v1.cri\".cni]
+      bin_dir = \"$cniDir\"
+      conf_dir = \"$outdir/cni\"
+    [plugins.\"io.containerd.grpc.v1.cri\".containerd]
+      snapshotter = \"overlayfs\""
+	;;
+*)
+	configVersion=3
+	runtimeSection='plugins."io.containerd.cri.v1.runtime"'
+	# use_local_image_pull: the CRI plugin pulls itself, with the hosts
+	# above, not through the transfer service.
+	cri="  [plugins.\"io.containerd.cri.v1.images\"]
+    snapshotter = \"overlayfs\"
+    use_local_image_pull = true
+    [plugins.\"io.containerd.cri.v1.images\".pinned_images]
+      sandbox = \"localhost/containerfd/pause:critest\"
+    [plugins.\"io.containerd.cri.v1.images\".registry]
+      config_path = \"$outdir/hosts\"
+  [plugins.\"io.containerd.grpc.v1.cri\"]
+    stream_server_address = \"127.0.0.1\"
+    stream_server_port = \"0\"
+  [plugins.\"io.containerd.cri.v1.runtime\"]
+    restrict_oom_score_adj = true
+    [plugins.\"io.containerd.cri.v1.runtime\".cni]
+      bin_dirs = [\"$cniDir\"]
+      conf_dir = \"$outdir/cni\"
+    [plugins.\"io.containerd.cri.v1.runtime\".containerd]"
+	;;
+esac
+runtimeOptions=
+if [[ $runtimeType == io.containerd.runc.v2 && -n $runtime ]]; then
+	runtimeOptions="        [$runtimeSection.containerd.runtimes.$handler.options]
+          BinaryName = \"$runtime\"
+          Root = \"$outdir/runtime\"
+          SystemdCgroup = false"
+fi
 cat >"$outdir/config.toml" <<EOF
-version = 2
+version = $configVersion
 root = "$outdir/root"
 state = "$outdir/state"
 disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
@@ -301,28 +370,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 [plugins]
   [plugins."io.containerd.internal.v1.opt"]
     path = "$outdir/opt"
-  [plugins."io.containerd.grpc.v1.cri"]
-    sandbox_image = "localhost/containerfd/pause:critest"
-    restrict_oom_score_adj = true
-    stream_server_address = "127.0.0.1"
-    stream_server_port = "0"
-    [plugins."io.containerd.grpc.v1.cri".containerd]
-      snapshotter = "overlayfs"
+$cri
       default_runtime_name = "$handler"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.$handler]
+      [$runtimeSection.containerd.runtimes.$handler]
         runtime_type = "$runtimeType"
 $runtimeOptions
-    [plugins."io.containerd.grpc.v1.cri".cni]
-      bin_dir = "$cniDir"
-      conf_dir = "$outdir/cni"
-    [plugins."io.containerd.grpc.v1.cri".registry.mirrors."gcr.io"]
-      endpoint = ["http://$registryAddr"]
-    [plugins."io.containerd.grpc.v1.cri".registry.mirrors."registry.k8s.io"]
-      endpoint = ["http://$registryAddr"]
 EOF
 
-daemonPath=$PATH
-[[ -z $binDir ]] || daemonPath=$binDir:$PATH
+[[ -z $binDir ]] || daemonPath=$binDir:$daemonPath
 cat >"$outdir/env.sh" <<EOF
 critest=$(printf %q "$critest")
 daemonPath=$(printf %q "$daemonPath")
@@ -331,7 +386,7 @@ skip=$(printf %q "$skip")
 suiteTimeout=$(printf %q "$suiteTimeout")
 EOF
 
-echo "critest: $what; critest $version; output in $outdir"
+echo "critest: $what; containerd $ctdVersion; critest $version; output in $outdir"
 start=$(date +%s)
 unshare --mount --net --ipc --uts --pid --fork --mount-proc --propagation private -- \
 	tini -- bash "$0" _inside "$outdir" || true

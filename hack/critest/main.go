@@ -13,8 +13,8 @@
 // checks (a USER, a web server, a setuid program, a file per tag).
 //
 // serve answers the registry API's reads (/v2/NAME/manifests/REF and
-// /v2/NAME/blobs/DIGEST) for containerd's registry mirrors, which send the
-// image's registry host as the query parameter ns. A digest it does not
+// /v2/NAME/blobs/DIGEST) for containerd's registry mirrors, one server for
+// both registries: their repositories' names differ. A digest it does not
 // hold is not found: critest's test-image-digest names a digest of the real
 // image, which no image made here can have.
 package main
@@ -485,8 +485,11 @@ func serve(dir, addr string) error {
 	if err := json.Unmarshal(rb, &refs); err != nil {
 		return fmt.Errorf("refs.json: %w", err)
 	}
+	// By repository and tag, without the registry's host.
+	byPath := map[string]string{}
 	manifests := map[string]bool{}
-	for _, d := range refs {
+	for ref, d := range refs {
+		byPath[ref[strings.Index(ref, "/")+1:]] = d
 		manifests[d] = true
 	}
 	l, err := net.Listen("tcp", addr)
@@ -495,12 +498,13 @@ func serve(dir, addr string) error {
 	}
 	log.Printf("serving %d references on %s", len(refs), l.Addr())
 	return http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		code := registry(w, r, dir, refs, manifests)
+		code := registry(w, r, dir, byPath, manifests)
 		log.Printf("%s %s?%s: %d", r.Method, r.URL.Path, r.URL.RawQuery, code)
 	}))
 }
 
-// registry answers one request and returns its status code.
+// registry answers one request, refs being the manifests by repository and
+// tag, and returns its status code.
 func registry(w http.ResponseWriter, r *http.Request, dir string, refs map[string]string, manifests map[string]bool) int {
 	fail := func(code int) int {
 		http.Error(w, http.StatusText(code), code)
@@ -532,7 +536,7 @@ func registry(w http.ResponseWriter, r *http.Request, dir string, refs map[strin
 		}
 		mediaType = "application/vnd.oci.image.manifest.v1+json"
 	case kind == "manifests":
-		d, ok := refs[r.URL.Query().Get("ns")+"/"+name+":"+ref]
+		d, ok := refs[name+":"+ref]
 		if !ok {
 			return fail(http.StatusNotFound)
 		}
