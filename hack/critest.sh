@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # critest.sh runs cri-tools' CRI validation suite, critest, against
 # containerd's CRI plugin (Debian's 1.6, or a 2.x given with -C) with one
-# runtime handler:
-# `make test-critest` runs it with runc's shim running bin/containerfd, then
-# with runc's shim running runc, and compares.
+# runtime handler: `make test-critest` runs it with runc's shim running runc,
+# then running bin/containerfd, and compares.
 #
 #   hack/critest.sh run [-r RUNTIME | -T TYPE [-B DIR]] [-C DIR] [-o OUTDIR] [-f FOCUS] [-s SKIP] [-t SECONDS]
 #   hack/critest.sh compare A/results.txt B/results.txt
@@ -22,7 +21,8 @@
 #                        (containerd 2.x: the client tests build v2.4.2 into
 #                        $XDG_CACHE_HOME/containerfd-test/containerd-v2.4.2)
 #                        instead of Debian's 1.6 from PATH
-#            -o OUTDIR   results (default /tmp/containerfd-critest/NAME)
+#            -o OUTDIR   results (default /tmp/containerfd-critest/NAME:
+#                        the runtime's base name, or shim-NAME for -T)
 #            -f FOCUS    only the specs matching this regexp (ginkgo focus)
 #            -s SKIP     not the specs matching this regexp (ginkgo skip)
 #            -t SECONDS  timeout of the whole suite (default 3600)
@@ -54,8 +54,8 @@
 # setuid program for no_new_privs, a file per tag), imports them all into
 # the daemon's k8s.io namespace, and serves them on 127.0.0.1:5000, which
 # containerd's registry hosts name as the mirror of gcr.io and
-# registry.k8s.io: a pull is a real pull. The one image that cannot be made is
-# test-image-digest@sha256:9700f9…: its digest is the real image's.
+# registry.k8s.io: a pull is a real pull. The one image that cannot be
+# made is test-image-digest@sha256:9700f9…: its digest is the real image's.
 # containerd 1.6 and 2.x each get a config of their own version (2 and 3)
 # saying the same; the mirrors are hosts.toml files (the registry's
 # config_path), which both read.
@@ -64,9 +64,9 @@
 # OUTDIR/failures.txt ("SPEC<TAB>the failure's first lines"), critest's
 # output in OUTDIR/critest.log and its JSON report in OUTDIR/report.json,
 # the daemons' logs beside them, what the run left (containers, processes,
-# the cgroups of its pods and containers) in OUTDIR/leftovers.txt, and a closing line
-# "critest: N passed, N failed, N skipped". Exit status 1 when a spec
-# failed or something was left.
+# the cgroups of its pods and containers) in OUTDIR/leftovers.txt, and a
+# closing line "critest: N passed, N failed, N skipped". Exit status 1 when
+# a spec failed or something was left.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -230,6 +230,7 @@ if [[ -n $runtimeType ]]; then
 	fi
 	runtime=
 	what="runtime_type $runtimeType"
+	name=shim-$name
 else
 	if [[ $runtime == runc ]]; then
 		runtime=$refRunc
