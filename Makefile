@@ -15,6 +15,8 @@
 #   make test-oci   the OCI runtime-tools v0.9.0 validation suite (hack/oci-validation.sh)
 #   make test-runc  runc v1.5.1's integration tests, given RUNC_SRC=checkout (hack/runc-suite.sh)
 #   make test-diff  what a process observes inside, containerfd against runc (hack/difftest.sh)
+#   make test-critest  cri-tools' CRI validation suite through containerd's CRI
+#                   plugin, containerfd against runc (hack/critest.sh)
 #   make fuzz       run the fuzz targets for FUZZTIME (default 10s; try FUZZTIME=10m)
 #   make vet        gofmt + go vet
 #   make install    install bin/containerfd and the shim into $(PREFIX)/bin
@@ -41,7 +43,7 @@ GOFLAGS_BUILD := -trimpath -tags $(BUILD_TAGS) -ldflags '$(LDFLAGS)'
 
 DEMO_DIR ?= /tmp/containerfd-demo
 
-.PHONY: all build test test-vm test-cve test-load test-oci test-runc test-diff fuzz vet demo install clean root-check bench
+.PHONY: all build test test-vm test-cve test-load test-oci test-runc test-diff test-critest fuzz vet demo install clean root-check bench
 
 all: build
 
@@ -147,6 +149,32 @@ test-runc: root-check build
 test-diff: root-check build
 	bash hack/deps.sh
 	bash hack/difftest.sh $(DIFF_FLAGS)
+
+# cri-tools' critest (the version of the client tests' crictl, built once
+# from the Go module proxy) against containerd's CRI plugin (Debian's 1.6), in namespaces of its own, with images made here and served by a
+# registry of its own (hack/critest.sh): runc's shim with runc (v1.5.1 as
+# test-diff builds it, else Debian's), then runc's shim with bin/containerfd,
+# and with CRITEST_SHIM=TYPE (io.containerd.containerfd.v2) also that
+# runtime_type, its shim found in bin/. CRITEST_CONTAINERD=DIR runs
+# containerd 2.x from DIR instead (containerd, ctr, containerd-shim-runc-v2:
+# the client tests build v2.4.2 into ~/.cache/containerfd-test/containerd-v2.4.2).
+# Fails when a spec passes with runc and fails with another
+# (docs/critest.txt lists the results). CRITEST_FLAGS passes more
+# (-f FOCUS, -s SKIP); CRITEST_OUT is the output.
+CRITEST_OUT        ?= /tmp/containerfd-critest
+CRITEST_SHIM       ?=
+CRITEST_CONTAINERD ?=
+CRITEST_RUN = bash hack/critest.sh run $(if $(CRITEST_CONTAINERD),-C '$(CRITEST_CONTAINERD)') $(CRITEST_FLAGS)
+test-critest: root-check build
+	bash hack/deps.sh
+	$(CRITEST_RUN) -r runc -o $(CRITEST_OUT)/runc || true
+	$(CRITEST_RUN) -r bin/containerfd -o $(CRITEST_OUT)/containerfd || true
+	@if [ -n '$(CRITEST_SHIM)' ]; then \
+		$(CRITEST_RUN) -T '$(CRITEST_SHIM)' -B bin -o $(CRITEST_OUT)/shim || true; \
+	fi
+	@status=0; for o in containerfd $(if $(CRITEST_SHIM),shim); do \
+		bash hack/critest.sh compare $(CRITEST_OUT)/runc/results.txt $(CRITEST_OUT)/$$o/results.txt || status=1; \
+	done; exit $$status
 
 # Every fuzz target for FUZZTIME (make test runs each briefly; the corpus
 # they grow lives in the Go build cache, the seeds in testdata/fuzz).

@@ -27,6 +27,9 @@
 #   bats gawk jq    make test-runc: runc's integration suite (bats files; its
 #                   helpers edit config.json with jq and gawk)
 #   debootstrap     make test-runc: the suite's Debian image, made once
+#   containernetworking-plugins
+#                   make test-critest: the pods' network (bridge, host-local,
+#                   portmap), in the suite's own network namespace
 #   gcc libseccomp-dev pkg-config
 #                   cgo builds of runc's test helper seccompagent and of runc
 #                   v1.5.1 itself (the differential against runc)
@@ -36,7 +39,7 @@
 set -euo pipefail
 
 packages=(busybox-static containerd runc crun podman conmon docker.io tini keyutils iproute2 uidmap qemu-user-static kmod apparmor
-	bats gawk jq debootstrap gcc libseccomp-dev pkg-config)
+	bats gawk jq debootstrap containernetworking-plugins gcc libseccomp-dev pkg-config)
 
 installed() {
 	[[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == ii* ]]
