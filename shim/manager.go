@@ -20,8 +20,10 @@ import (
 	"github.com/containerd/containerd/v2/pkg/protobuf/proto"
 	ctdshim "github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/log"
+	"github.com/containerd/typeurl/v2"
 	"github.com/containerfd/containerfd/internal/bundle"
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/containerfd/containerfd/spec"
 )
 
 // RuntimeType is the runtime type containerd is configured with to run this
@@ -250,7 +252,14 @@ func (manager) Stop(ctx context.Context, id string) (ctdshim.StopStatus, error) 
 	return ctdshim.StopStatus{ExitedAt: time.Now(), ExitStatus: 128 + int(syscall.SIGKILL)}, nil
 }
 
-// Info describes the shim to containerd (`-info`).
+// Info describes the shim to containerd (`-info`), with the runtime's
+// features: containerd 2.x's CRI offers recursive read-only mounts and user
+// namespaces (with idmapped mounts) only to a handler whose features list
+// them, as runc's shim has them from `runc features`.
 func (manager) Info(context.Context, io.Reader) (*types.RuntimeInfo, error) {
-	return &types.RuntimeInfo{Name: RuntimeType, Version: &types.RuntimeVersion{Version: Version}}, nil
+	f, err := typeurl.MarshalAnyToProto(spec.Features(map[string]string{"io.github.containerfd.version": Version}))
+	if err != nil {
+		return nil, fmt.Errorf("features: %w", err)
+	}
+	return &types.RuntimeInfo{Name: RuntimeType, Version: &types.RuntimeVersion{Version: Version}, Features: f}, nil
 }
