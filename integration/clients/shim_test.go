@@ -82,11 +82,9 @@ func requireShim(t *testing.T) {
 	t.Setenv("PATH", shimDir+":"+os.Getenv("PATH"))
 }
 
-// shimEnv is one ctr test against the shim.
-type shimEnv struct {
-	*ctrEnv
-	config string // the runtime options' ConfigPath
-}
+// shimEnv is one ctr test against the shim, whose runtime options' file
+// (ConfigPath) is config.
+type shimEnv struct{ *ctrEnv }
 
 // writeShimConfig writes the runtime options' file of containerd c.
 func writeShimConfig(t *testing.T, c *containerd) string {
@@ -99,37 +97,12 @@ func writeShimConfig(t *testing.T, c *containerd) string {
 }
 
 func newShimEnv(t *testing.T, c *containerd, config string) *shimEnv {
-	e := &shimEnv{config: config}
+	e := &shimEnv{}
 	// After newCtrEnv's cleanup, which deletes what a failed test left.
 	t.Cleanup(func() { e.noShimLeft() })
 	e.ctrEnv = c.newCtrEnv(t)
+	e.runtime = []string{"--runtime", shimRuntime, "--runtime-config-path", config}
 	return e
-}
-
-// runArgs is `ctr run` with the shim's runtime and options (the README
-// shows them), the test's cgroup, then opts, the image, the id and args.
-func (e *shimEnv) runArgs(opts []string, args ...string) []string {
-	a := e.c.ctr(ctrNamespace, "run", "--runtime", shimRuntime, "--runtime-config-path", e.config,
-		"--cgroup", e.cgroup, "--fifo-dir", e.c.fifoDir()).args
-	a = append(a, opts...)
-	return append(append(a, busyboxRef, e.id), args...)
-}
-
-func (e *shimEnv) run(stdin string, opts []string, args ...string) result {
-	e.t.Helper()
-	return run(e.t, command{args: e.runArgs(opts, args...), stdin: stdin})
-}
-
-func (e *shimEnv) runDetached(opts []string, args ...string) task {
-	e.t.Helper()
-	if r := e.run("", append([]string{"--detach"}, opts...), args...); r.code != 0 {
-		e.t.Fatalf("ctr run --detach: %v", r)
-	}
-	tk := e.task()
-	if tk.status != "RUNNING" || tk.pid <= 0 {
-		e.t.Fatalf("after ctr run --detach: task %+v, want RUNNING with a pid", tk)
-	}
-	return tk
 }
 
 // shims lists the shim processes serving container id (its first
@@ -153,23 +126,24 @@ func (e *shimEnv) noShimLeft() {
 	}
 }
 
-// startShimContainerd starts containerd without the CRI plugin and writes
-// the shim's options file for it.
-func startShimContainerd(t *testing.T) (*containerd, string) {
-	t.Helper()
+func TestShim(t *testing.T) {
+	testutil.NoLeaks(t)
 	testutil.RequireRoot(t)
 	requireShim(t)
 	hostRunUntouched(t)
-	c := startContainerd(t)
-	t.Cleanup(func() { noFifoHeld(t, c.fifoDir()) })
-	config := writeShimConfig(t, c)
-	c.importImage(t, ctrNamespace, buildImage(t, image{name: busyboxRef, cmd: []string{"sh"}}), busyboxRef)
-	return c, config
+	busybox := buildImage(t, image{name: busyboxRef, cmd: []string{"sh"}})
+	forEachContainerd(t, func(t *testing.T, v *containerdVersion) { testShim(t, v, busybox) })
 }
 
-func TestShim(t *testing.T) {
-	testutil.NoLeaks(t)
-	c, config := startShimContainerd(t)
+// testShim is TestShim with containerd v, without the CRI plugin, whose
+// daemon all the subtests share; busybox is the image's tarball.
+func testShim(t *testing.T, v *containerdVersion, busybox string) {
+	start := time.Now()
+	c := startContainerdVersion(t, v, nil)
+	t.Cleanup(func() { noFifoHeld(t, c.fifoDir()) })
+	config := writeShimConfig(t, c)
+	c.importImage(t, ctrNamespace, busybox, busyboxRef)
+	t.Logf("%s up with the image in %v", v.name, time.Since(start).Round(time.Millisecond))
 
 	t.Run("Lifecycle", func(t *testing.T) {
 		e := newShimEnv(t, c, config)
@@ -239,15 +213,7 @@ func TestShim(t *testing.T) {
 			t.Errorf("ctr tasks exec of a missing program: %v; want an error saying it is not found", r)
 		}
 		e.mustExec([]string{"--detach", "--exec-id", "sleeper"}, "sleep", "1000")
-		var sleeper int
-		waitFor(5*time.Second, func() bool {
-			for _, l := range strings.Split(e.mustCtr("tasks", "ps", e.id), "\n") {
-				if f := strings.Fields(l); len(f) == 2 && strings.Contains(f[1], "ExecID:sleeper") {
-					sleeper, _ = strconv.Atoi(f[0])
-				}
-			}
-			return sleeper > 0
-		})
+		sleeper := e.execPid("sleeper")
 		if cmd := readCmdline(sleeper); cmd != "sleep 1000" {
 			t.Errorf("ctr tasks ps: exec \"sleeper\" has pid %d, whose command line is %q", sleeper, cmd)
 		} else {
@@ -354,7 +320,8 @@ func TestShim(t *testing.T) {
 		e.deleteTask(0)
 	})
 
-	// ctr 1.6 has no `tasks update`: TestShimCRI updates through crictl.
+	// ctr has no `tasks update` (neither 1.6's nor 2.4's): TestShimCRI
+	// updates through crictl.
 	t.Run("Metrics", func(t *testing.T) {
 		e := newShimEnv(t, c, config)
 		const limit = 64 << 20
@@ -512,7 +479,8 @@ func (c *containerd) restart(t *testing.T, inNS int) {
 	}
 	defer logf.Close()
 	cmd := exec.Command("nsenter", "--mount=/proc/"+strconv.Itoa(inNS)+"/ns/mnt", "--",
-		"containerd", "--config", filepath.Join(c.dir, "config.toml"), "--log-level", "info")
+		c.version.bin("containerd"), "--config", filepath.Join(c.dir, "config.toml"), "--log-level", "info")
+	cmd.Env = d.cmd.Env // $PATH finds the version's shims and ours
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -638,36 +606,33 @@ func noFifoHeld(t *testing.T, dir string) {
 	}
 }
 
-// shimCRIConfig is the CRI section of the test's config.toml: TestCRI's,
-// with the shim's runtime handler in place of runc's shim.
-func shimCRIConfig(c *containerd, configPath string) string {
-	runc := indentLines(criRuntimeEntry(runtimeBin, c.runtimeRoot), "      ")
-	return strings.Replace(criConfig(c.dir, c.runtimeRoot), runc, indentLines(shimCRIEntry(configPath), "      "), 1)
-}
-
 func TestShimCRI(t *testing.T) {
 	testutil.NoLeaks(t)
 	testutil.RequireRoot(t)
 	requireShim(t)
 	hostRunUntouched(t)
 	crictlBin := crictl(t)
+	busybox := buildImage(t, image{name: busyboxRef, cmd: []string{"sh"}})
+	pause := buildImage(t, image{name: pauseRef, entrypoint: []string{"sleep", "2147483647"}})
+	forEachContainerd(t, func(t *testing.T, v *containerdVersion) { testShimCRI(t, v, crictlBin, busybox, pause) })
+}
+
+// testShimCRI is TestShimCRI with containerd v: its CRI section is
+// TestCRI's with the handler README.md shows for v (shimCRIEntry,
+// shimCRIEntryV3) in place of runc's shim.
+func testShimCRI(t *testing.T, v *containerdVersion, crictlBin, busybox, pause string) {
 	dir := t.TempDir()
-	var config string
-	c := startContainerdWith(t, func(c *containerd) string {
-		config = filepath.Join(c.dir, "containerfd.toml")
-		if err := os.WriteFile(config, []byte(shimConfigFile(c.runtimeRoot)), 0o644); err != nil {
-			t.Fatal(err)
+	c := startContainerdVersion(t, v, func(c *containerd) string {
+		config := writeShimConfig(t, c)
+		entry := shimCRIEntry(config)
+		if v.v2 {
+			entry = shimCRIEntryV3(config)
 		}
-		return shimCRIConfig(c, config)
+		return criSection(v, c.dir, entry)
 	})
-	c.importImage(t, criNamespace, buildImage(t, image{name: busyboxRef, cmd: []string{"sh"}}), busyboxRef)
-	c.importImage(t, criNamespace, buildImage(t, image{name: pauseRef, entrypoint: []string{"sleep", "2147483647"}}), pauseRef)
-	e := &criEnv{t: t, c: c, dir: dir}
-	cfg := filepath.Join(dir, "crictl.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%[1]s\ntimeout: 60\n", c.sock)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e.crictl = []string{crictlBin, "--config", cfg}
+	c.importImage(t, criNamespace, busybox, busyboxRef)
+	c.importImage(t, criNamespace, pause, pauseRef)
+	e := newCRIEnv(t, c, crictlBin, dir)
 	shims := func() []process {
 		var ps []process
 		for _, p := range processesWith(c.sock) {
@@ -678,26 +643,7 @@ func TestShimCRI(t *testing.T) {
 		return ps
 	}
 
-	podCgroup := filepath.Dir(testutil.CgroupPath(t))
-	pod := e.writeJSON("pod.json", map[string]any{
-		"metadata":      map[string]any{"name": "shimpod", "namespace": "default", "uid": testutil.ID(t), "attempt": 0},
-		"log_directory": filepath.Join(dir, "logs"),
-		"linux": map[string]any{
-			"cgroup_parent":    podCgroup,
-			"security_context": map[string]any{"namespace_options": map[string]any{"network": 2, "pid": 1, "ipc": 0}},
-		},
-	})
-	r := e.run("runp", "--runtime", criHandler, pod)
-	if r.code != 0 {
-		t.Fatalf("crictl runp: %v\ncontainerd's log:\n%s", r, c.d.tail(30))
-	}
-	podID := strings.TrimSpace(r.stdout)
-	t.Cleanup(func() {
-		if strings.Contains(run(t, command{args: append(append([]string{}, e.crictl...), "pods", "--quiet")}).stdout, podID) {
-			e.run("stopp", podID)
-			e.run("rmp", "--force", podID)
-		}
-	})
+	podID, pod, podCgroup := e.runPod("shimpod")
 	if st := e.runtimeState(podID); st != "running" {
 		t.Errorf("containerfd's state of the pod sandbox: %q, want running", st)
 	}
@@ -713,13 +659,8 @@ func TestShimCRI(t *testing.T) {
 			"log_path": name + ".log",
 			"linux":    map[string]any{"resources": map[string]any{"memory_limit_in_bytes": limit}},
 		})
-		id := strings.TrimSpace(e.must("create", podID, ctrCfg, pod))
+		id := e.create(t, podID, ctrCfg, pod)
 		ids = append(ids, id)
-		t.Cleanup(func() {
-			if strings.Contains(run(t, command{args: append(append([]string{}, e.crictl...), "ps", "--all", "--quiet")}).stdout, id) {
-				e.run("rm", "--force", id)
-			}
-		})
 		e.must("start", id)
 		if st := field(e.inspect("inspect", id), "status", "state"); st != "CONTAINER_RUNNING" {
 			t.Errorf("container %s after start: %v, want CONTAINER_RUNNING", name, st)
