@@ -393,6 +393,46 @@ func testShim(t *testing.T, v *containerdVersion, busybox string) {
 			"/tasks/paused", "/tasks/resumed", "/tasks/exit", "/tasks/delete")
 	})
 
+	t.Run("Orphans", func(t *testing.T) {
+		// In the shim's pid namespace (the test's), a process whose
+		// parent exits is the shim's, the subreaper's: the shim reaps
+		// it once it exits, and takes no exit of the processes it
+		// waits for.
+		e := newShimEnv(t, c, config)
+		e.runDetached([]string{"--with-ns", fmt.Sprintf("pid:/proc/%d/ns/pid", os.Getpid())}, "sh", "-c",
+			`for i in 1 2 3; do (sleep 1.5 &); done; trap "exit 3" TERM; while :; do sleep 0.1 & wait; done`)
+		shims := e.shims()
+		if len(shims) != 1 {
+			t.Fatalf("want one shim serving %s: %v", e.id, shims)
+		}
+		var orphans []int
+		waitFor(5*time.Second, func() bool {
+			orphans = nil
+			for _, pid := range childrenOf(shims[0].pid) {
+				if readCmdline(pid) == "sleep 1.5" {
+					orphans = append(orphans, pid)
+				}
+			}
+			return len(orphans) == 3
+		})
+		if len(orphans) != 3 {
+			t.Fatalf("the shim's children %v: want the three orphaned sleeps among them", childrenOf(shims[0].pid))
+		}
+		if !waitFor(5*time.Second, func() bool {
+			for _, pid := range orphans {
+				if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+					return false
+				}
+			}
+			return true
+		}) {
+			t.Errorf("orphans %v not reaped by the shim", orphans)
+		}
+		e.mustCtr("tasks", "kill", e.id)
+		e.waitStatus("STOPPED")
+		e.deleteTask(3)
+	})
+
 	t.Run("ShimKilled", func(t *testing.T) {
 		e := newShimEnv(t, c, config)
 		tk := e.runDetached(nil, "sleep", "1000")
@@ -439,6 +479,21 @@ func testShim(t *testing.T, v *containerdVersion, busybox string) {
 		e.waitStatus("STOPPED")
 		e.deleteTask(3)
 	})
+}
+
+// childrenOf lists the children of process pid, those of all its threads.
+func childrenOf(pid int) []int {
+	var pids []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, n)
+			}
+		}
+	}
+	return pids
 }
 
 // runtimeStateIn is containerfd's `state` status of container id under
