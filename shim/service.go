@@ -369,10 +369,11 @@ func (s *service) startExec(ctx context.Context, c *container, p *process) (int,
 		c.mu.Unlock()
 		return 0, fmt.Errorf("container %s: init is not running: %w", c.id, errdefs.ErrFailedPrecondition)
 	}
-	if p.proc != nil {
+	if p.started {
 		c.mu.Unlock()
 		return 0, fmt.Errorf("exec %s started already: %w", p.id, errdefs.ErrFailedPrecondition)
 	}
+	p.started = true
 	c.running.Add(1)
 	c.mu.Unlock()
 	proc, err := spec.TranslateProcess(p.spec)
@@ -395,6 +396,13 @@ func (s *service) startExec(ctx context.Context, c *container, p *process) (int,
 			p.io.Close()
 			p.io = nil
 		}
+		// Its Wait ends: containerd waits for an exec before it starts
+		// it, and after a failed start deletes it only once that wait
+		// ends (runc's shim ends it so too).
+		p.mu.Lock()
+		p.status, p.exitedAt = 255, time.Now()
+		p.mu.Unlock()
+		close(p.done)
 		return 0, err
 	}
 	p.mu.Lock()

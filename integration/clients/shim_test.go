@@ -744,6 +744,16 @@ func testShimCRI(t *testing.T, v *containerdVersion, crictlBin, busybox, pause s
 	if r := e.run("exec", ids[1], "sh", "-c", "echo streamed; exit 3"); r.stdout != "streamed\n" || !strings.Contains(r.stderr, "exit code 3") {
 		t.Errorf("crictl exec (streaming): %v; want stdout \"streamed\" and exit code 3", r)
 	}
+	// A missing program: the CRI plugin waits for the exec it failed to
+	// start (its deferred delete kills and waits), which must end at once.
+	start := time.Now()
+	r := e.run("exec", "--sync", ids[1], "/no/such-program")
+	if out := strings.ToLower(r.output()); r.code == 0 || !strings.Contains(out, "no such file or directory") {
+		t.Errorf("crictl exec of a missing program: %v; want an error saying it is not found", r)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("crictl exec of a missing program took %v: the exec that failed to start was waited for until a timeout", d)
+	}
 	if out := e.must("logs", ids[0]); !strings.Contains(out, "started one") {
 		t.Errorf("crictl logs: %q", out)
 	}
