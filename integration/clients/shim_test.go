@@ -180,10 +180,12 @@ func testShim(t *testing.T, v *containerdVersion, busybox string) {
 			e.checkGone()
 		}
 		e := newShimEnv(t, c, config)
+		start := time.Now()
 		r := e.run("", []string{"--rm"}, "/no/such-program")
 		if out := strings.ToLower(r.output()); r.code == 0 || !strings.Contains(out, "no such file or directory") {
 			t.Errorf("ctr run of a missing program: %v; want an error saying it is not found", r)
 		}
+		noDrainWait(t, "ctr run of a missing program", start)
 		e.ctr("containers", "delete", e.id)
 		e.checkGone()
 	})
@@ -208,10 +210,12 @@ func testShim(t *testing.T, v *containerdVersion, busybox string) {
 		if r.code != 5 || r.stdout != "exec in sleep 1000 \n" || r.stderr != "err\n" {
 			t.Errorf("ctr tasks exec: %v; want exit 5, the container's pid 1 seen from inside", r)
 		}
+		start := time.Now()
 		r = e.exec([]string{"--exec-id", "e2"}, "/no/such-program")
 		if out := strings.ToLower(r.output()); r.code == 0 || !strings.Contains(out, "no such file or directory") {
 			t.Errorf("ctr tasks exec of a missing program: %v; want an error saying it is not found", r)
 		}
+		noDrainWait(t, "ctr tasks exec of a missing program", start)
 		e.mustExec([]string{"--detach", "--exec-id", "sleeper"}, "sleep", "1000")
 		sleeper := e.execPid("sleeper")
 		if cmd := readCmdline(sleeper); cmd != "sleep 1000" {
@@ -479,6 +483,16 @@ func testShim(t *testing.T, v *containerdVersion, busybox string) {
 		e.waitStatus("STOPPED")
 		e.deleteTask(3)
 	})
+}
+
+// noDrainWait checks that what started at start took less than the shim's
+// wait for a process's output to drain (shim/io.go, outputDrain: 2s), which
+// the IO of a process that never ran has no cause to wait for.
+func noDrainWait(t *testing.T, what string, start time.Time) {
+	t.Helper()
+	if d := time.Since(start); d >= 2*time.Second {
+		t.Errorf("%s took %v: the shim waited for the output of a process that never ran", what, d)
+	}
 }
 
 // childrenOf lists the children of process pid, those of all its threads.
