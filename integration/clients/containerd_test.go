@@ -350,6 +350,18 @@ func (e *ctrEnv) runDetached(opts []string, args ...string) task {
 	return tk
 }
 
+// runCounter runs the counter detached (runDetached) and waits until it
+// counts: its traps are set then. The container's init is its pid
+// namespace's: until it has a handler, the kernel drops a SIGTERM to it.
+func (e *ctrEnv) runCounter(opts []string) task {
+	e.t.Helper()
+	tk := e.runDetached(opts, "sh", "-c", counter)
+	if !waitFor(5*time.Second, func() bool { return readInRoot(tk.pid, "/tmp/count") != "" }) {
+		e.t.Fatalf("the counter (pid %d) does not count", tk.pid)
+	}
+	return tk
+}
+
 // deleteTask deletes the stopped task and the container, and checks that
 // ctr gave the exit code want, that containerd no longer lists them, and
 // that the runtime's state and the container's cgroups are gone.
@@ -496,7 +508,7 @@ func testContainerd(t *testing.T, v *containerdVersion, busybox string) {
 
 	t.Run("Detached", func(t *testing.T) {
 		e := c.newCtrEnv(t)
-		tk := e.runDetached(nil, "sh", "-c", counter)
+		tk := e.runCounter(nil)
 		e.inCgroup(tk.pid)
 
 		// exec: output and exit code.
@@ -652,7 +664,7 @@ func testContainerd(t *testing.T, v *containerdVersion, busybox string) {
 	t.Run("MemoryLimitMetrics", func(t *testing.T) {
 		e := c.newCtrEnv(t)
 		const limit = 64 << 20
-		tk := e.runDetached([]string{"--memory-limit", strconv.Itoa(limit)}, "sh", "-c", counter)
+		tk := e.runCounter([]string{"--memory-limit", strconv.Itoa(limit)})
 		e.inCgroup(tk.pid)
 		if got := e.memoryLimit(); got != strconv.Itoa(limit) {
 			t.Errorf("memory limit in cgroup %s: %q, want %d", e.cgroup, got, limit)

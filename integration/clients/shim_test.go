@@ -147,7 +147,7 @@ func testShim(t *testing.T, v *containerdVersion, busybox string) {
 
 	t.Run("Lifecycle", func(t *testing.T) {
 		e := newShimEnv(t, c, config)
-		tk := e.runDetached(nil, "sh", "-c", counter)
+		tk := e.runCounter(nil)
 		e.inCgroup(tk.pid)
 		if len(e.shims()) != 1 {
 			t.Errorf("want one shim serving %s: %v", e.id, e.shims())
@@ -303,7 +303,7 @@ func testShim(t *testing.T, v *containerdVersion, busybox string) {
 
 	t.Run("PauseResume", func(t *testing.T) {
 		e := newShimEnv(t, c, config)
-		tk := e.runDetached(nil, "sh", "-c", counter)
+		tk := e.runCounter(nil)
 		e.mustCtr("tasks", "pause", e.id)
 		e.waitStatus("PAUSED")
 		if !e.frozen() {
@@ -329,7 +329,7 @@ func testShim(t *testing.T, v *containerdVersion, busybox string) {
 	t.Run("Metrics", func(t *testing.T) {
 		e := newShimEnv(t, c, config)
 		const limit = 64 << 20
-		e.runDetached([]string{"--memory-limit", strconv.Itoa(limit)}, "sh", "-c", counter)
+		e.runCounter([]string{"--memory-limit", strconv.Itoa(limit)})
 		if got := e.memoryLimit(); got != strconv.Itoa(limit) {
 			t.Errorf("memory limit in cgroup %s: %q, want %d", e.cgroup, got, limit)
 		}
@@ -375,7 +375,9 @@ func testShim(t *testing.T, v *containerdVersion, busybox string) {
 		if !ev.waitFor("/tasks/oom", e.id) {
 			t.Errorf("ctr events shows no /tasks/oom for %s:\n%s", e.id, ev.text())
 		}
-		// The task's events, in order.
+		// The task's events, in order (ctr run --rm may end before
+		// ctr events shows the last).
+		ev.waitFor("/tasks/delete", e.id)
 		ev.inOrder(t, e.id, "/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete")
 		e.checkGone()
 	})
@@ -463,7 +465,7 @@ func testShim(t *testing.T, v *containerdVersion, busybox string) {
 
 	t.Run("ContainerdRestart", func(t *testing.T) {
 		e := newShimEnv(t, c, config)
-		tk := e.runDetached(nil, "sh", "-c", counter)
+		tk := e.runCounter(nil)
 		shims := e.shims()
 		if len(shims) != 1 {
 			t.Fatalf("want one shim serving %s: %v", e.id, shims)
