@@ -310,6 +310,12 @@ func (pio *processIO) closeStdin() {
 // Close waits (a while) for the output to be copied out and closes
 // everything; a logging program gets SIGTERM, then SIGKILL.
 func (pio *processIO) Close() {
+	// The ends of a process that never got them (its create or start
+	// failed): the copies from them end once they are closed.
+	for _, f := range pio.child {
+		f.Close()
+	}
+	pio.child = nil
 	done := make(chan struct{})
 	go func() {
 		pio.out.Wait()
@@ -318,9 +324,6 @@ func (pio *processIO) Close() {
 	select {
 	case <-done:
 	case <-time.After(outputDrain):
-	}
-	for _, f := range pio.child {
-		f.Close()
 	}
 	pio.closeStdin()
 	for _, c := range pio.closers {

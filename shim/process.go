@@ -18,6 +18,9 @@ type process struct {
 	id    string
 	stdio stdio
 	spec  *specs.Process // an exec's, until it starts
+	// started: Start was called for the exec (under its container's mu);
+	// done is closed once it exited or failed to start.
+	started bool
 
 	mu       sync.Mutex
 	proc     *cfd.Process // once it runs

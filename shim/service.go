@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -368,10 +369,11 @@ func (s *service) startExec(ctx context.Context, c *container, p *process) (int,
 		c.mu.Unlock()
 		return 0, fmt.Errorf("container %s: init is not running: %w", c.id, errdefs.ErrFailedPrecondition)
 	}
-	if p.proc != nil {
+	if p.started {
 		c.mu.Unlock()
 		return 0, fmt.Errorf("exec %s started already: %w", p.id, errdefs.ErrFailedPrecondition)
 	}
+	p.started = true
 	c.running.Add(1)
 	c.mu.Unlock()
 	proc, err := spec.TranslateProcess(p.spec)
@@ -394,6 +396,13 @@ func (s *service) startExec(ctx context.Context, c *container, p *process) (int,
 			p.io.Close()
 			p.io = nil
 		}
+		// Its Wait ends: containerd waits for an exec before it starts
+		// it, and after a failed start deletes it only once that wait
+		// ends (runc's shim ends it so too).
+		p.mu.Lock()
+		p.status, p.exitedAt = 255, time.Now()
+		p.mu.Unlock()
+		close(p.done)
 		return 0, err
 	}
 	p.mu.Lock()
@@ -766,10 +775,18 @@ func (s *service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*pt
 // watch waits for. Children the shim started itself (hooks, a logging
 // program, libcontainerfd's helpers) are not in a container's cgroup, and
 // are left to whoever waits for them.
+//
+// A SIGCHLD names no child, and waitid can only peek at one zombie (the
+// first, which may be a tracked process's that hides the others), so the
+// children are listed from /proc; but only when waitid says some child is
+// a zombie at all, and only the untracked ones are looked at.
 func (s *service) reapOrphans() {
 	ch := make(chan os.Signal, 16)
 	signal.Notify(ch, unix.SIGCHLD)
 	for range ch {
+		if !anyZombie() {
+			continue
+		}
 		s.mu.Lock()
 		var dirs []string
 		for _, c := range s.containers {
@@ -781,8 +798,8 @@ func (s *service) reapOrphans() {
 		}
 		s.mu.Unlock()
 		s.reapMu.Lock()
-		for _, pid := range zombieChildren() {
-			if !s.tracked[pid] && inCgroups(pid, dirs) {
+		for _, pid := range children() {
+			if !s.tracked[pid] && zombie(pid) && inCgroups(pid, dirs) {
 				var ws unix.WaitStatus
 				unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 			}
@@ -791,23 +808,36 @@ func (s *service) reapOrphans() {
 	}
 }
 
-// zombieChildren lists our children that have exited.
-func zombieChildren() []int {
+// anyZombie reports whether a child of ours has exited and is not reaped
+// yet, without reaping it (WNOWAIT).
+func anyZombie() bool {
+	var info unix.Siginfo
+	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
+	// With none, the kernel leaves info zeroed.
+	return err == nil && info.Signo == int32(unix.SIGCHLD)
+}
+
+// children lists our children, those of every thread.
+func children() []int {
 	var pids []int
 	tasks, _ := filepath.Glob("/proc/self/task/*/children")
 	for _, t := range tasks {
 		b, _ := os.ReadFile(t)
 		for _, f := range strings.Fields(string(b)) {
-			st, err := os.ReadFile("/proc/" + f + "/stat")
-			// The state follows the command's closing parenthesis.
-			if i := strings.LastIndexByte(string(st), ')'); err == nil && i > 0 && i+2 < len(st) && st[i+2] == 'Z' {
-				if pid, err := strconv.Atoi(f); err == nil {
-					pids = append(pids, pid)
-				}
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
 			}
 		}
 	}
 	return pids
+}
+
+// zombie reports whether process pid has exited and is not reaped.
+func zombie(pid int) bool {
+	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	// The state follows the command's closing parenthesis.
+	i := bytes.LastIndexByte(st, ')')
+	return err == nil && i > 0 && i+2 < len(st) && st[i+2] == 'Z'
 }
 
 // inCgroups reports whether pid is in, or below, one of the cgroup

@@ -112,23 +112,10 @@ func (v *containerdVersion) disabled(cri bool) []string {
 		"io.containerd.cri.v1.runtime", "io.containerd.podsandbox.controller.v1.podsandbox")
 }
 
-// startContainerd writes a config.toml without the CRI plugin and starts
-// Debian's containerd with it.
-func startContainerd(t *testing.T) *containerd {
-	return startContainerdWith(t, nil)
-}
-
-// startContainerdWith writes a config.toml with the CRI plugin's section
-// that cri returns (given the daemon's dirs), and starts Debian's
-// containerd with it. A nil cri disables the plugin.
-func startContainerdWith(t *testing.T, cri func(*containerd) string) *containerd {
-	t.Helper()
-	return startContainerdVersion(t, debianContainerd, cri)
-}
-
-// startContainerdVersion is startContainerdWith for containerd version v
-// (cri gets a *containerd whose version is v: c.criConfig() is the CRI
-// section for it).
+// startContainerdVersion writes a config.toml with the CRI plugin's section
+// that cri returns, and starts containerd version v with it. cri gets the
+// daemon, whose dirs and version are set (c.criConfig() is the CRI section
+// with runc's shim); a nil cri disables the plugin.
 func startContainerdVersion(t *testing.T, v *containerdVersion, cri func(*containerd) string) *containerd {
 	t.Helper()
 	if v.dir == "" {
@@ -236,12 +223,16 @@ type ctrEnv struct {
 	c      *containerd
 	cgroup string // /cfdtest-<random>/<id>: the container's cgroupsPath
 	id     string
+	// runtime is ctr run's flags that select the runtime (the README
+	// shows them): runc's shim running runtimeBin, or containerfd's shim.
+	runtime []string
 }
 
 // newCtrEnv makes a container id and cgroup path for a subtest, and a
 // cleanup that removes the container whatever the subtest did.
 func (c *containerd) newCtrEnv(t *testing.T) *ctrEnv {
-	e := &ctrEnv{t: t, c: c, cgroup: testutil.CgroupPath(t), id: testutil.ID(t)}
+	e := &ctrEnv{t: t, c: c, cgroup: testutil.CgroupPath(t), id: testutil.ID(t),
+		runtime: []string{"--runc-binary", runtimeBin, "--runc-root", c.runtimeRoot}}
 	t.Cleanup(func() {
 		if !hasLine(run(t, c.ctr(ctrNamespace, "containers", "ls", "--quiet")).stdout, e.id) {
 			return
@@ -253,11 +244,11 @@ func (c *containerd) newCtrEnv(t *testing.T) *ctrEnv {
 	return e
 }
 
-// runArgs is `ctr run` with the flags that select the runtime (the README
-// shows them) and the test's cgroup, then opts, the image, the id and args.
+// runArgs is `ctr run` with the flags that select the runtime and the
+// test's cgroup, then opts, the image, the id and args.
 func (e *ctrEnv) runArgs(opts []string, args ...string) []string {
-	a := []string{e.c.version.bin("ctr"), "--address", e.c.sock, "--namespace", ctrNamespace, "run",
-		"--runc-binary", runtimeBin, "--runc-root", e.c.runtimeRoot, "--cgroup", e.cgroup, "--fifo-dir", e.c.fifoDir()}
+	a := append(e.c.ctr(ctrNamespace, "run").args, e.runtime...)
+	a = append(a, "--cgroup", e.cgroup, "--fifo-dir", e.c.fifoDir())
 	a = append(a, opts...)
 	return append(append(a, busyboxRef, e.id), args...)
 }
@@ -359,6 +350,18 @@ func (e *ctrEnv) runDetached(opts []string, args ...string) task {
 	return tk
 }
 
+// runCounter runs the counter detached (runDetached) and waits until it
+// counts: its traps are set then. The container's init is its pid
+// namespace's: until it has a handler, the kernel drops a SIGTERM to it.
+func (e *ctrEnv) runCounter(opts []string) task {
+	e.t.Helper()
+	tk := e.runDetached(opts, "sh", "-c", counter)
+	if !waitFor(5*time.Second, func() bool { return readInRoot(tk.pid, "/tmp/count") != "" }) {
+		e.t.Fatalf("the counter (pid %d) does not count", tk.pid)
+	}
+	return tk
+}
+
 // deleteTask deletes the stopped task and the container, and checks that
 // ctr gave the exit code want, that containerd no longer lists them, and
 // that the runtime's state and the container's cgroups are gone.
@@ -404,6 +407,25 @@ func (e *ctrEnv) checkGone() {
 func (e *ctrEnv) inCgroup(pid int) {
 	e.t.Helper()
 	checkCgroup(e.t, pid, e.cgroup)
+}
+
+// execPid waits for `ctr tasks ps` to list exec id, and returns its pid (0
+// if it is not listed within 5s). Its INFO column names it:
+// &ProcessDetails{ExecID:<id>,…} (1.6), exec_id:"<id>" (2.x).
+func (e *ctrEnv) execPid(id string) int {
+	e.t.Helper()
+	q := regexp.QuoteMeta(id)
+	info := regexp.MustCompile(`ExecID:` + q + `,|^exec_id:"` + q + `"$`)
+	pid := 0
+	waitFor(5*time.Second, func() bool {
+		for _, l := range strings.Split(e.mustCtr("tasks", "ps", e.id), "\n") {
+			if f := strings.Fields(l); len(f) == 2 && info.MatchString(f[1]) {
+				pid, _ = strconv.Atoi(f[0])
+			}
+		}
+		return pid > 0
+	})
+	return pid
 }
 
 // readInRoot reads a file in the container's root through /proc/<pid>/root.
@@ -486,7 +508,7 @@ func testContainerd(t *testing.T, v *containerdVersion, busybox string) {
 
 	t.Run("Detached", func(t *testing.T) {
 		e := c.newCtrEnv(t)
-		tk := e.runDetached(nil, "sh", "-c", counter)
+		tk := e.runCounter(nil)
 		e.inCgroup(tk.pid)
 
 		// exec: output and exit code.
@@ -506,19 +528,7 @@ func testContainerd(t *testing.T, v *containerdVersion, busybox string) {
 
 		// ps: init and a detached exec, each with its pid.
 		e.mustExec([]string{"--detach", "--exec-id", "sleeper"}, "sleep", "1000")
-		var sleeper int
-		// Its INFO column: &ProcessDetails{ExecID:sleeper,…} (1.6),
-		// exec_id:"sleeper" (2.x).
-		sleeperInfo := regexp.MustCompile(`ExecID:sleeper,|^exec_id:"sleeper"$`)
-		waitFor(5*time.Second, func() bool {
-			sleeper = 0
-			for _, l := range strings.Split(e.mustCtr("tasks", "ps", e.id), "\n") {
-				if f := strings.Fields(l); len(f) == 2 && sleeperInfo.MatchString(f[1]) {
-					sleeper, _ = strconv.Atoi(f[0])
-				}
-			}
-			return sleeper > 0
-		})
+		sleeper := e.execPid("sleeper")
 		out := e.mustCtr("tasks", "ps", e.id)
 		if !regexp.MustCompile(`(?m)^` + strconv.Itoa(tk.pid) + `\s`).MatchString(out) {
 			t.Errorf("ctr tasks ps does not list init (pid %d):\n%s", tk.pid, out)
@@ -654,7 +664,7 @@ func testContainerd(t *testing.T, v *containerdVersion, busybox string) {
 	t.Run("MemoryLimitMetrics", func(t *testing.T) {
 		e := c.newCtrEnv(t)
 		const limit = 64 << 20
-		tk := e.runDetached([]string{"--memory-limit", strconv.Itoa(limit)}, "sh", "-c", counter)
+		tk := e.runCounter([]string{"--memory-limit", strconv.Itoa(limit)})
 		e.inCgroup(tk.pid)
 		if got := e.memoryLimit(); got != strconv.Itoa(limit) {
 			t.Errorf("memory limit in cgroup %s: %q, want %d", e.cgroup, got, limit)
@@ -849,12 +859,6 @@ metadata:
   name: containerfd
 handler: containerfd
 `
-
-// criConfig is the CRI plugin's section of containerd 1.6's config.toml,
-// with the handler criRuntimeEntry(runtimeBin, runtimeRoot): see criSection.
-func criConfig(dir, runtimeRoot string) string {
-	return criSection(debianContainerd, dir, criRuntimeEntry(runtimeBin, runtimeRoot))
-}
 
 // criConfig is the CRI section of the daemon's config.toml, for its
 // version, with the handler that runs runtimeBin.
@@ -1073,6 +1077,67 @@ type criEnv struct {
 	dir    string   // pod and container configs, logs
 }
 
+// newCRIEnv writes crictl's config for containerd c into dir, where the
+// test's pod and container configs and logs go too.
+func newCRIEnv(t *testing.T, c *containerd, crictlBin, dir string) *criEnv {
+	t.Helper()
+	cfg := filepath.Join(dir, "crictl.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%[1]s\ntimeout: 60\n", c.sock)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &criEnv{t: t, c: c, dir: dir, crictl: []string{crictlBin, "--config", cfg}}
+}
+
+// runPod runs a pod sandbox called name with the handler criHandler, on the
+// host's network, in a cgroup parent of the test's own, and removes it at
+// the test's end if the test did not. It returns the pod's id, the path of
+// its config (crictl create wants it) and its cgroup parent.
+func (e *criEnv) runPod(name string) (id, config, cgroup string) {
+	t := e.t
+	t.Helper()
+	cgroup = filepath.Dir(testutil.CgroupPath(t)) // "/cfdtest-<random>": testutil checks below it
+	config = e.writeJSON("pod.json", map[string]any{
+		"metadata":      map[string]any{"name": name, "namespace": "default", "uid": testutil.ID(t), "attempt": 0},
+		"log_directory": filepath.Join(e.dir, "logs"),
+		"linux": map[string]any{
+			"cgroup_parent": cgroup,
+			// network NODE: no CNI needed; pid CONTAINER, ipc POD.
+			"security_context": map[string]any{"namespace_options": map[string]any{"network": 2, "pid": 1, "ipc": 0}},
+		},
+	})
+	r := e.run("runp", "--runtime", criHandler, config)
+	if r.code != 0 {
+		t.Fatalf("crictl runp: %v\ncontainerd's log:\n%s", r, e.c.d.tail(30))
+	}
+	id = strings.TrimSpace(r.stdout)
+	t.Cleanup(func() {
+		if strings.Contains(run(t, command{args: append(append([]string{}, e.crictl...), "pods", "--quiet")}).stdout, id) {
+			t.Logf("removing what the test left of pod %s", id)
+			e.run("stopp", id)
+			e.run("rmp", "--force", id)
+		}
+	})
+	return id, config, cgroup
+}
+
+// create creates a container in the pod with `crictl create`, and removes
+// it at the end of t if t did not.
+func (e *criEnv) create(t *testing.T, podID, config, podConfig string) string {
+	t.Helper()
+	r := e.run("create", podID, config, podConfig)
+	if r.code != 0 {
+		t.Fatalf("crictl create: %v", r)
+	}
+	id := strings.TrimSpace(r.stdout)
+	t.Cleanup(func() {
+		if strings.Contains(run(t, command{args: append(append([]string{}, e.crictl...), "ps", "--all", "--quiet")}).stdout, id) {
+			t.Logf("removing what the test left of container %s", id)
+			e.run("rm", "--force", id)
+		}
+	})
+	return id
+}
+
 func (e *criEnv) run(args ...string) result {
 	e.t.Helper()
 	return run(e.t, command{args: append(append([]string{}, e.crictl...), args...)})
@@ -1152,12 +1217,7 @@ func testCRI(t *testing.T, v *containerdVersion, crictlBin, busybox, pause strin
 	c.importImage(t, criNamespace, busybox, busyboxRef)
 	c.importImage(t, criNamespace, pause, pauseRef)
 
-	e := &criEnv{t: t, c: c, dir: dir}
-	cfg := filepath.Join(dir, "crictl.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%[1]s\ntimeout: 60\n", c.sock)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e.crictl = []string{crictlBin, "--config", cfg}
+	e := newCRIEnv(t, c, crictlBin, dir)
 	t.Logf("%s with the CRI plugin up, images imported, in %v; runtime %s", v.name, time.Since(start).Round(time.Millisecond), runtimeBin)
 
 	// The CRI plugin sees both images.
@@ -1168,29 +1228,7 @@ func testCRI(t *testing.T, v *containerdVersion, crictlBin, busybox, pause strin
 		}
 	}
 
-	// runp: a pod on the host's network, in the test's cgroup parent.
-	podCgroup := filepath.Dir(testutil.CgroupPath(t)) // "/cfdtest-<random>": testutil checks below it
-	pod := e.writeJSON("pod.json", map[string]any{
-		"metadata":      map[string]any{"name": "cfdpod", "namespace": "default", "uid": testutil.ID(t), "attempt": 0},
-		"log_directory": filepath.Join(dir, "logs"),
-		"linux": map[string]any{
-			"cgroup_parent": podCgroup,
-			// network NODE: no CNI needed; pid CONTAINER, ipc POD.
-			"security_context": map[string]any{"namespace_options": map[string]any{"network": 2, "pid": 1, "ipc": 0}},
-		},
-	})
-	r := e.run("runp", "--runtime", criHandler, pod)
-	if r.code != 0 {
-		t.Fatalf("crictl runp: %v\ncontainerd's log:\n%s", r, c.d.tail(30))
-	}
-	podID := strings.TrimSpace(r.stdout)
-	t.Cleanup(func() {
-		if strings.Contains(run(t, command{args: append(append([]string{}, e.crictl...), "pods", "--quiet")}).stdout, podID) {
-			t.Logf("removing what the test left of pod %s", podID)
-			e.run("stopp", podID)
-			e.run("rmp", "--force", podID)
-		}
-	})
+	podID, pod, podCgroup := e.runPod("cfdpod")
 	ip := e.inspect("inspectp", podID)
 	if st := field(ip, "status", "state"); st != "SANDBOX_READY" {
 		t.Errorf("pod state %v, want SANDBOX_READY", st)
@@ -1249,17 +1287,7 @@ func (e *criEnv) container(t *testing.T, podID, podConfig, podCgroup string, pid
 			"security_context": map[string]any{"namespace_options": map[string]any{"pid": pidMode}},
 		},
 	})
-	r := e.run("create", podID, ctrCfg, podConfig)
-	if r.code != 0 {
-		t.Fatalf("crictl create: %v", r)
-	}
-	ctrID := strings.TrimSpace(r.stdout)
-	t.Cleanup(func() {
-		if strings.Contains(run(t, command{args: append(append([]string{}, e.crictl...), "ps", "--all", "--quiet")}).stdout, ctrID) {
-			t.Logf("removing what the test left of container %s", ctrID)
-			e.run("rm", "--force", ctrID)
-		}
-	})
+	ctrID := e.create(t, podID, ctrCfg, podConfig)
 	if st := field(e.inspect("inspect", ctrID), "status", "state"); st != "CONTAINER_CREATED" {
 		t.Errorf("container state after create: %v, want CONTAINER_CREATED", st)
 	}
@@ -1297,7 +1325,7 @@ func (e *criEnv) container(t *testing.T, podID, podConfig, podCgroup string, pid
 	// exec, synchronous (ExecSync) and streaming (Exec, through the CRI
 	// stream server), with output and exit codes.
 	pid1 := map[int]string{0: "sleep 2147483647", 1: `sh -c echo "started with`}[pidMode]
-	r = e.run("exec", "--sync", ctrID, "sh", "-c", `echo "pid 1: $(cat /proc/1/cmdline | tr '\0' ' ')"; echo "$GREETING"`)
+	r := e.run("exec", "--sync", ctrID, "sh", "-c", `echo "pid 1: $(cat /proc/1/cmdline | tr '\0' ' ')"; echo "$GREETING"`)
 	if r.code != 0 || !strings.Contains(r.stdout, "pid 1: "+pid1) || !strings.Contains(r.stdout, "hello from the pod spec\n") {
 		t.Errorf("crictl exec --sync: %v; want the environment and pid 1 %q", r, pid1)
 	}

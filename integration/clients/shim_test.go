@@ -82,11 +82,9 @@ func requireShim(t *testing.T) {
 	t.Setenv("PATH", shimDir+":"+os.Getenv("PATH"))
 }
 
-// shimEnv is one ctr test against the shim.
-type shimEnv struct {
-	*ctrEnv
-	config string // the runtime options' ConfigPath
-}
+// shimEnv is one ctr test against the shim, whose runtime options' file
+// (ConfigPath) is config.
+type shimEnv struct{ *ctrEnv }
 
 // writeShimConfig writes the runtime options' file of containerd c.
 func writeShimConfig(t *testing.T, c *containerd) string {
@@ -99,37 +97,12 @@ func writeShimConfig(t *testing.T, c *containerd) string {
 }
 
 func newShimEnv(t *testing.T, c *containerd, config string) *shimEnv {
-	e := &shimEnv{config: config}
+	e := &shimEnv{}
 	// After newCtrEnv's cleanup, which deletes what a failed test left.
 	t.Cleanup(func() { e.noShimLeft() })
 	e.ctrEnv = c.newCtrEnv(t)
+	e.runtime = []string{"--runtime", shimRuntime, "--runtime-config-path", config}
 	return e
-}
-
-// runArgs is `ctr run` with the shim's runtime and options (the README
-// shows them), the test's cgroup, then opts, the image, the id and args.
-func (e *shimEnv) runArgs(opts []string, args ...string) []string {
-	a := e.c.ctr(ctrNamespace, "run", "--runtime", shimRuntime, "--runtime-config-path", e.config,
-		"--cgroup", e.cgroup, "--fifo-dir", e.c.fifoDir()).args
-	a = append(a, opts...)
-	return append(append(a, busyboxRef, e.id), args...)
-}
-
-func (e *shimEnv) run(stdin string, opts []string, args ...string) result {
-	e.t.Helper()
-	return run(e.t, command{args: e.runArgs(opts, args...), stdin: stdin})
-}
-
-func (e *shimEnv) runDetached(opts []string, args ...string) task {
-	e.t.Helper()
-	if r := e.run("", append([]string{"--detach"}, opts...), args...); r.code != 0 {
-		e.t.Fatalf("ctr run --detach: %v", r)
-	}
-	tk := e.task()
-	if tk.status != "RUNNING" || tk.pid <= 0 {
-		e.t.Fatalf("after ctr run --detach: task %+v, want RUNNING with a pid", tk)
-	}
-	return tk
 }
 
 // shims lists the shim processes serving container id (its first
@@ -153,27 +126,28 @@ func (e *shimEnv) noShimLeft() {
 	}
 }
 
-// startShimContainerd starts containerd without the CRI plugin and writes
-// the shim's options file for it.
-func startShimContainerd(t *testing.T) (*containerd, string) {
-	t.Helper()
+func TestShim(t *testing.T) {
+	testutil.NoLeaks(t)
 	testutil.RequireRoot(t)
 	requireShim(t)
 	hostRunUntouched(t)
-	c := startContainerd(t)
-	t.Cleanup(func() { noFifoHeld(t, c.fifoDir()) })
-	config := writeShimConfig(t, c)
-	c.importImage(t, ctrNamespace, buildImage(t, image{name: busyboxRef, cmd: []string{"sh"}}), busyboxRef)
-	return c, config
+	busybox := buildImage(t, image{name: busyboxRef, cmd: []string{"sh"}})
+	forEachContainerd(t, func(t *testing.T, v *containerdVersion) { testShim(t, v, busybox) })
 }
 
-func TestShim(t *testing.T) {
-	testutil.NoLeaks(t)
-	c, config := startShimContainerd(t)
+// testShim is TestShim with containerd v, without the CRI plugin, whose
+// daemon all the subtests share; busybox is the image's tarball.
+func testShim(t *testing.T, v *containerdVersion, busybox string) {
+	start := time.Now()
+	c := startContainerdVersion(t, v, nil)
+	t.Cleanup(func() { noFifoHeld(t, c.fifoDir()) })
+	config := writeShimConfig(t, c)
+	c.importImage(t, ctrNamespace, busybox, busyboxRef)
+	t.Logf("%s up with the image in %v", v.name, time.Since(start).Round(time.Millisecond))
 
 	t.Run("Lifecycle", func(t *testing.T) {
 		e := newShimEnv(t, c, config)
-		tk := e.runDetached(nil, "sh", "-c", counter)
+		tk := e.runCounter(nil)
 		e.inCgroup(tk.pid)
 		if len(e.shims()) != 1 {
 			t.Errorf("want one shim serving %s: %v", e.id, e.shims())
@@ -206,10 +180,12 @@ func TestShim(t *testing.T) {
 			e.checkGone()
 		}
 		e := newShimEnv(t, c, config)
+		start := time.Now()
 		r := e.run("", []string{"--rm"}, "/no/such-program")
 		if out := strings.ToLower(r.output()); r.code == 0 || !strings.Contains(out, "no such file or directory") {
 			t.Errorf("ctr run of a missing program: %v; want an error saying it is not found", r)
 		}
+		noDrainWait(t, "ctr run of a missing program", start)
 		e.ctr("containers", "delete", e.id)
 		e.checkGone()
 	})
@@ -234,20 +210,14 @@ func TestShim(t *testing.T) {
 		if r.code != 5 || r.stdout != "exec in sleep 1000 \n" || r.stderr != "err\n" {
 			t.Errorf("ctr tasks exec: %v; want exit 5, the container's pid 1 seen from inside", r)
 		}
+		start := time.Now()
 		r = e.exec([]string{"--exec-id", "e2"}, "/no/such-program")
 		if out := strings.ToLower(r.output()); r.code == 0 || !strings.Contains(out, "no such file or directory") {
 			t.Errorf("ctr tasks exec of a missing program: %v; want an error saying it is not found", r)
 		}
+		noDrainWait(t, "ctr tasks exec of a missing program", start)
 		e.mustExec([]string{"--detach", "--exec-id", "sleeper"}, "sleep", "1000")
-		var sleeper int
-		waitFor(5*time.Second, func() bool {
-			for _, l := range strings.Split(e.mustCtr("tasks", "ps", e.id), "\n") {
-				if f := strings.Fields(l); len(f) == 2 && strings.Contains(f[1], "ExecID:sleeper") {
-					sleeper, _ = strconv.Atoi(f[0])
-				}
-			}
-			return sleeper > 0
-		})
+		sleeper := e.execPid("sleeper")
 		if cmd := readCmdline(sleeper); cmd != "sleep 1000" {
 			t.Errorf("ctr tasks ps: exec \"sleeper\" has pid %d, whose command line is %q", sleeper, cmd)
 		} else {
@@ -333,7 +303,7 @@ func TestShim(t *testing.T) {
 
 	t.Run("PauseResume", func(t *testing.T) {
 		e := newShimEnv(t, c, config)
-		tk := e.runDetached(nil, "sh", "-c", counter)
+		tk := e.runCounter(nil)
 		e.mustCtr("tasks", "pause", e.id)
 		e.waitStatus("PAUSED")
 		if !e.frozen() {
@@ -354,11 +324,12 @@ func TestShim(t *testing.T) {
 		e.deleteTask(0)
 	})
 
-	// ctr 1.6 has no `tasks update`: TestShimCRI updates through crictl.
+	// ctr has no `tasks update` (neither 1.6's nor 2.4's): TestShimCRI
+	// updates through crictl.
 	t.Run("Metrics", func(t *testing.T) {
 		e := newShimEnv(t, c, config)
 		const limit = 64 << 20
-		e.runDetached([]string{"--memory-limit", strconv.Itoa(limit)}, "sh", "-c", counter)
+		e.runCounter([]string{"--memory-limit", strconv.Itoa(limit)})
 		if got := e.memoryLimit(); got != strconv.Itoa(limit) {
 			t.Errorf("memory limit in cgroup %s: %q, want %d", e.cgroup, got, limit)
 		}
@@ -404,7 +375,9 @@ func TestShim(t *testing.T) {
 		if !ev.waitFor("/tasks/oom", e.id) {
 			t.Errorf("ctr events shows no /tasks/oom for %s:\n%s", e.id, ev.text())
 		}
-		// The task's events, in order.
+		// The task's events, in order (ctr run --rm may end before
+		// ctr events shows the last).
+		ev.waitFor("/tasks/delete", e.id)
 		ev.inOrder(t, e.id, "/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete")
 		e.checkGone()
 	})
@@ -424,6 +397,46 @@ func TestShim(t *testing.T) {
 		}
 		ev.inOrder(t, e.id, "/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
 			"/tasks/paused", "/tasks/resumed", "/tasks/exit", "/tasks/delete")
+	})
+
+	t.Run("Orphans", func(t *testing.T) {
+		// In the shim's pid namespace (the test's), a process whose
+		// parent exits is the shim's, the subreaper's: the shim reaps
+		// it once it exits, and takes no exit of the processes it
+		// waits for.
+		e := newShimEnv(t, c, config)
+		e.runDetached([]string{"--with-ns", fmt.Sprintf("pid:/proc/%d/ns/pid", os.Getpid())}, "sh", "-c",
+			`for i in 1 2 3; do (sleep 1.5 &); done; trap "exit 3" TERM; while :; do sleep 0.1 & wait; done`)
+		shims := e.shims()
+		if len(shims) != 1 {
+			t.Fatalf("want one shim serving %s: %v", e.id, shims)
+		}
+		var orphans []int
+		waitFor(5*time.Second, func() bool {
+			orphans = nil
+			for _, pid := range childrenOf(shims[0].pid) {
+				if readCmdline(pid) == "sleep 1.5" {
+					orphans = append(orphans, pid)
+				}
+			}
+			return len(orphans) == 3
+		})
+		if len(orphans) != 3 {
+			t.Fatalf("the shim's children %v: want the three orphaned sleeps among them", childrenOf(shims[0].pid))
+		}
+		if !waitFor(5*time.Second, func() bool {
+			for _, pid := range orphans {
+				if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+					return false
+				}
+			}
+			return true
+		}) {
+			t.Errorf("orphans %v not reaped by the shim", orphans)
+		}
+		e.mustCtr("tasks", "kill", e.id)
+		e.waitStatus("STOPPED")
+		e.deleteTask(3)
 	})
 
 	t.Run("ShimKilled", func(t *testing.T) {
@@ -452,7 +465,7 @@ func TestShim(t *testing.T) {
 
 	t.Run("ContainerdRestart", func(t *testing.T) {
 		e := newShimEnv(t, c, config)
-		tk := e.runDetached(nil, "sh", "-c", counter)
+		tk := e.runCounter(nil)
 		shims := e.shims()
 		if len(shims) != 1 {
 			t.Fatalf("want one shim serving %s: %v", e.id, shims)
@@ -472,6 +485,31 @@ func TestShim(t *testing.T) {
 		e.waitStatus("STOPPED")
 		e.deleteTask(3)
 	})
+}
+
+// noDrainWait checks that what started at start took less than the shim's
+// wait for a process's output to drain (shim/io.go, outputDrain: 2s), which
+// the IO of a process that never ran has no cause to wait for.
+func noDrainWait(t *testing.T, what string, start time.Time) {
+	t.Helper()
+	if d := time.Since(start); d >= 2*time.Second {
+		t.Errorf("%s took %v: the shim waited for the output of a process that never ran", what, d)
+	}
+}
+
+// childrenOf lists the children of process pid, those of all its threads.
+func childrenOf(pid int) []int {
+	var pids []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, n)
+			}
+		}
+	}
+	return pids
 }
 
 // runtimeStateIn is containerfd's `state` status of container id under
@@ -512,7 +550,8 @@ func (c *containerd) restart(t *testing.T, inNS int) {
 	}
 	defer logf.Close()
 	cmd := exec.Command("nsenter", "--mount=/proc/"+strconv.Itoa(inNS)+"/ns/mnt", "--",
-		"containerd", "--config", filepath.Join(c.dir, "config.toml"), "--log-level", "info")
+		c.version.bin("containerd"), "--config", filepath.Join(c.dir, "config.toml"), "--log-level", "info")
+	cmd.Env = d.cmd.Env // $PATH finds the version's shims and ours
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -638,36 +677,33 @@ func noFifoHeld(t *testing.T, dir string) {
 	}
 }
 
-// shimCRIConfig is the CRI section of the test's config.toml: TestCRI's,
-// with the shim's runtime handler in place of runc's shim.
-func shimCRIConfig(c *containerd, configPath string) string {
-	runc := indentLines(criRuntimeEntry(runtimeBin, c.runtimeRoot), "      ")
-	return strings.Replace(criConfig(c.dir, c.runtimeRoot), runc, indentLines(shimCRIEntry(configPath), "      "), 1)
-}
-
 func TestShimCRI(t *testing.T) {
 	testutil.NoLeaks(t)
 	testutil.RequireRoot(t)
 	requireShim(t)
 	hostRunUntouched(t)
 	crictlBin := crictl(t)
+	busybox := buildImage(t, image{name: busyboxRef, cmd: []string{"sh"}})
+	pause := buildImage(t, image{name: pauseRef, entrypoint: []string{"sleep", "2147483647"}})
+	forEachContainerd(t, func(t *testing.T, v *containerdVersion) { testShimCRI(t, v, crictlBin, busybox, pause) })
+}
+
+// testShimCRI is TestShimCRI with containerd v: its CRI section is
+// TestCRI's with the handler README.md shows for v (shimCRIEntry,
+// shimCRIEntryV3) in place of runc's shim.
+func testShimCRI(t *testing.T, v *containerdVersion, crictlBin, busybox, pause string) {
 	dir := t.TempDir()
-	var config string
-	c := startContainerdWith(t, func(c *containerd) string {
-		config = filepath.Join(c.dir, "containerfd.toml")
-		if err := os.WriteFile(config, []byte(shimConfigFile(c.runtimeRoot)), 0o644); err != nil {
-			t.Fatal(err)
+	c := startContainerdVersion(t, v, func(c *containerd) string {
+		config := writeShimConfig(t, c)
+		entry := shimCRIEntry(config)
+		if v.v2 {
+			entry = shimCRIEntryV3(config)
 		}
-		return shimCRIConfig(c, config)
+		return criSection(v, c.dir, entry)
 	})
-	c.importImage(t, criNamespace, buildImage(t, image{name: busyboxRef, cmd: []string{"sh"}}), busyboxRef)
-	c.importImage(t, criNamespace, buildImage(t, image{name: pauseRef, entrypoint: []string{"sleep", "2147483647"}}), pauseRef)
-	e := &criEnv{t: t, c: c, dir: dir}
-	cfg := filepath.Join(dir, "crictl.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%[1]s\ntimeout: 60\n", c.sock)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e.crictl = []string{crictlBin, "--config", cfg}
+	c.importImage(t, criNamespace, busybox, busyboxRef)
+	c.importImage(t, criNamespace, pause, pauseRef)
+	e := newCRIEnv(t, c, crictlBin, dir)
 	shims := func() []process {
 		var ps []process
 		for _, p := range processesWith(c.sock) {
@@ -678,26 +714,7 @@ func TestShimCRI(t *testing.T) {
 		return ps
 	}
 
-	podCgroup := filepath.Dir(testutil.CgroupPath(t))
-	pod := e.writeJSON("pod.json", map[string]any{
-		"metadata":      map[string]any{"name": "shimpod", "namespace": "default", "uid": testutil.ID(t), "attempt": 0},
-		"log_directory": filepath.Join(dir, "logs"),
-		"linux": map[string]any{
-			"cgroup_parent":    podCgroup,
-			"security_context": map[string]any{"namespace_options": map[string]any{"network": 2, "pid": 1, "ipc": 0}},
-		},
-	})
-	r := e.run("runp", "--runtime", criHandler, pod)
-	if r.code != 0 {
-		t.Fatalf("crictl runp: %v\ncontainerd's log:\n%s", r, c.d.tail(30))
-	}
-	podID := strings.TrimSpace(r.stdout)
-	t.Cleanup(func() {
-		if strings.Contains(run(t, command{args: append(append([]string{}, e.crictl...), "pods", "--quiet")}).stdout, podID) {
-			e.run("stopp", podID)
-			e.run("rmp", "--force", podID)
-		}
-	})
+	podID, pod, podCgroup := e.runPod("shimpod")
 	if st := e.runtimeState(podID); st != "running" {
 		t.Errorf("containerfd's state of the pod sandbox: %q, want running", st)
 	}
@@ -713,13 +730,8 @@ func TestShimCRI(t *testing.T) {
 			"log_path": name + ".log",
 			"linux":    map[string]any{"resources": map[string]any{"memory_limit_in_bytes": limit}},
 		})
-		id := strings.TrimSpace(e.must("create", podID, ctrCfg, pod))
+		id := e.create(t, podID, ctrCfg, pod)
 		ids = append(ids, id)
-		t.Cleanup(func() {
-			if strings.Contains(run(t, command{args: append(append([]string{}, e.crictl...), "ps", "--all", "--quiet")}).stdout, id) {
-				e.run("rm", "--force", id)
-			}
-		})
 		e.must("start", id)
 		if st := field(e.inspect("inspect", id), "status", "state"); st != "CONTAINER_RUNNING" {
 			t.Errorf("container %s after start: %v, want CONTAINER_RUNNING", name, st)
@@ -747,6 +759,16 @@ func TestShimCRI(t *testing.T) {
 	}
 	if r := e.run("exec", ids[1], "sh", "-c", "echo streamed; exit 3"); r.stdout != "streamed\n" || !strings.Contains(r.stderr, "exit code 3") {
 		t.Errorf("crictl exec (streaming): %v; want stdout \"streamed\" and exit code 3", r)
+	}
+	// A missing program: the CRI plugin waits for the exec it failed to
+	// start (its deferred delete kills and waits), which must end at once.
+	start := time.Now()
+	r := e.run("exec", "--sync", ids[1], "/no/such-program")
+	if out := strings.ToLower(r.output()); r.code == 0 || !strings.Contains(out, "no such file or directory") {
+		t.Errorf("crictl exec of a missing program: %v; want an error saying it is not found", r)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("crictl exec of a missing program took %v: the exec that failed to start was waited for until a timeout", d)
 	}
 	if out := e.must("logs", ids[0]); !strings.Contains(out, "started one") {
 		t.Errorf("crictl logs: %q", out)

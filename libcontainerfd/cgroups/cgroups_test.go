@@ -390,20 +390,26 @@ func cpuTicks(t *testing.T, pid int) int {
 // voluntarySwitches is voluntary_ctxt_switches of /proc/<pid>/status.
 func voluntarySwitches(t *testing.T, pid int) int {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	return procStatus(t, strconv.Itoa(pid), "voluntary_ctxt_switches")
+}
+
+// procStatus is the number field of /proc/<pid>/status ("self" for pid).
+func procStatus(t *testing.T, pid, field string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			n, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil {
-				t.Fatalf("/proc/%d/status: %q: %v", pid, line, err)
+				t.Fatalf("/proc/%s/status: %q: %v", pid, line, err)
 			}
 			return n
 		}
 	}
-	t.Fatalf("/proc/%d/status has no voluntary_ctxt_switches", pid)
+	t.Fatalf("/proc/%s/status has no %s", pid, field)
 	return 0
 }
 

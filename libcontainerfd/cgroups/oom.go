@@ -11,15 +11,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// oomPoll bounds how long WatchOOM's goroutine sleeps in poll(2) before it
-// looks whether it was stopped.
-const oomPoll = time.Second
-
 // WatchOOM calls f, from a goroutine of its own, each time the kernel's OOM
-// killer kills in the cgroup, until stop is closed or the cgroup is
-// removed. In a v1 memory hierarchy it listens on an eventfd registered for
-// memory.oom_control (cgroup.event_control); in cgroup2 it polls
-// memory.events for a change (POLLPRI) and counts oom_kill. A cgroup
+// killer kills in the cgroup, until stop is closed (the caller closes it
+// once done with the cgroup; v1 also stops when the cgroup is removed). The
+// goroutine waits in Go's poller, with no thread held and nothing polled at
+// intervals: a shim watches every container it holds. In a v1 memory
+// hierarchy it reads an eventfd registered for memory.oom_control
+// (cgroup.event_control), which the kernel signals on each OOM and once more
+// when the cgroup goes; in cgroup2 it counts oom_kill in memory.events each
+// time the kernel notifies a change of the file (watchFile). A cgroup
 // without the memory controller has nothing to watch: an error wrapping
 // errors.ErrUnsupported.
 func (c *Cgroup) WatchOOM(stop <-chan struct{}, f func()) error {
@@ -39,7 +39,8 @@ func (c *Cgroup) WatchOOM(stop <-chan struct{}, f func()) error {
 }
 
 func watchOOMv1(dir string, stop <-chan struct{}, f func()) error {
-	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	// Non-blocking, so that os.NewFile puts it in Go's poller.
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return fmt.Errorf("cgroups: watch OOM kills: eventfd: %w", err)
 	}
@@ -58,70 +59,114 @@ func watchOOMv1(dir string, stop <-chan struct{}, f func()) error {
 		unix.Close(efd)
 		return fmt.Errorf("cgroups: watch OOM kills: %w", err)
 	}
-	go func() {
-		defer unix.Close(efd)
+	file := os.NewFile(uintptr(efd), "eventfd")
+	wait(file, stop, func() {
 		buf := make([]byte, 8)
-		for pollIn(efd, unix.POLLIN, stop) {
-			if _, err := unix.Read(efd, buf); err != nil && err != unix.EINTR {
+		for {
+			if _, err := file.Read(buf); err != nil {
+				return // file closed
+			}
+			select {
+			case <-stop:
 				return
+			default:
 			}
 			if _, err := os.Stat(ctl); err != nil {
 				return // the cgroup was removed
 			}
 			f()
 		}
-	}()
+	})
 	return nil
 }
 
 func watchOOMv2(dir string, stop <-chan struct{}, f func()) error {
 	p := filepath.Join(dir, "memory.events")
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("cgroups: watch OOM kills: open %s: %w", p, err)
-	}
-	kills := func() (uint64, bool) {
-		buf := make([]byte, 512)
-		n, err := unix.Pread(fd, buf, 0)
+	kills := func(b []byte, err error) (uint64, bool) {
 		if err != nil {
-			return 0, false
+			return 0, false // the cgroup was removed: ENODEV
 		}
-		ev, err := parseKeyed(p, string(buf[:n]))
+		ev, err := parseKeyed(p, string(b))
 		return ev["oom_kill"], err == nil
 	}
-	seen, _ := kills()
-	go func() {
-		defer unix.Close(fd)
-		for pollIn(fd, unix.POLLPRI, stop) {
-			n, ok := kills()
-			if !ok {
-				return // the cgroup was removed
-			}
-			for ; seen < n; seen++ {
-				f()
-			}
+	var seen uint64
+	err := watchFile(p, stop, func(b []byte, err error) {
+		seen, _ = kills(b, err)
+	}, func(b []byte, err error) bool {
+		n, ok := kills(b, err)
+		for ; ok && seen < n; seen++ {
+			f()
 		}
-	}()
+		return ok
+	})
+	if err != nil {
+		return fmt.Errorf("cgroups: watch OOM kills: %w", err)
+	}
 	return nil
 }
 
-// pollIn waits for events on fd, and reports false once stop is closed or
-// fd fails.
-func pollIn(fd int, events int16, stop <-chan struct{}) bool {
-	for {
+// watchFile watches the cgroup2 file path (cgroup.events, memory.events:
+// files the kernel notifies a change of) from a goroutine of its own that
+// waits in Go's poller. kernfs wakes a file's pollers on each change, and
+// the poller's edge-triggered epoll takes each wake-up as the file being
+// readable (it always is), so no thread is held and no interval polled.
+// first gets the content once the file is in the poller; changed gets it
+// after each wake-up (and may get it when nothing changed), until it
+// returns false or stop is closed.
+func watchFile(path string, stop <-chan struct{}, first func([]byte, error), changed func([]byte, error) bool) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	file := os.NewFile(uintptr(fd), path) // non-blocking: in the poller
+	// A file the poller does not take has no deadlines.
+	if err := file.SetReadDeadline(time.Time{}); err != nil {
+		file.Close()
+		return fmt.Errorf("%s: not pollable: %w", path, err)
+	}
+	rc, err := file.SyscallConn()
+	if err != nil {
+		file.Close()
+		return err
+	}
+	buf := make([]byte, 4096)
+	read := func(fd uintptr) ([]byte, error) {
+		n, err := unix.Pread(int(fd), buf, 0)
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n], nil
+	}
+	rc.Control(func(fd uintptr) { first(read(fd)) })
+	wait(file, stop, func() {
+		// Read calls the function again after each wake-up until it
+		// returns true, or fails once file is closed.
+		rc.Read(func(fd uintptr) bool {
+			select {
+			case <-stop:
+				return true
+			default:
+			}
+			return !changed(read(fd))
+		})
+	})
+	return nil
+}
+
+// wait runs watch in a goroutine of its own, which waits in the poller on
+// file until stop is closed (which closes file and so ends the wait) or
+// watch returns; then file is closed.
+func wait(file *os.File, stop <-chan struct{}, watch func()) {
+	done := make(chan struct{})
+	go func() {
 		select {
 		case <-stop:
-			return false
-		default:
+		case <-done:
 		}
-		pfd := []unix.PollFd{{Fd: int32(fd), Events: events}}
-		n, err := unix.Poll(pfd, int(oomPoll/time.Millisecond))
-		switch {
-		case err == unix.EINTR || n == 0:
-			continue
-		case err != nil || pfd[0].Revents&(unix.POLLNVAL|unix.POLLHUP) != 0:
-			return false
-		}
-		return true
-	}
+		file.Close()
+	}()
+	go func() {
+		defer close(done)
+		watch()
+	}()
 }
