@@ -150,6 +150,57 @@ func TestKillOnClose(t *testing.T) {
 	})
 }
 
+// The watcher of a KillOnClose container sleeps until its holder goes or
+// the cgroup empties: a change of cgroup.events that is neither (here the
+// cgroup frozen and thawed) must not leave its poll ready for good, which
+// made it spin at full CPU (the shim holds every container so).
+func TestKillOnCloseWatcherIdle(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config()
+	cfg.Flags |= cfd.KillOnClose
+	c := e.create(cfg)
+	e.startSleeping(c)
+	watcher := 0
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.HasPrefix(string(cmd), "containerfd-watch\x00") && strings.Contains(string(cmd), e.cgroup+"\"") {
+			watcher = pid
+		}
+	}
+	if watcher == 0 {
+		t.Fatal("no watcher process for the container")
+	}
+	if err := c.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	// CPU time in clock ticks (utime + stime, /proc/PID/stat fields 14-15).
+	ticks := func() int {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", watcher))
+		if err != nil {
+			t.Fatalf("watcher: %v", err)
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+		u, _ := strconv.Atoi(f[11])
+		s, _ := strconv.Atoi(f[12])
+		return u + s
+	}
+	before := ticks()
+	time.Sleep(time.Second)
+	// A sleeping watcher takes none; a spinning one all it can get (100
+	// a second on one core).
+	if used := ticks() - before; used > 10 {
+		t.Errorf("the watcher used %d clock ticks of CPU in a second after a cgroup.events change: it spins", used)
+	}
+}
+
 // A container saved by one process works in another; a reused pid is
 // recognised as not the container's init.
 func TestSaveLoad(t *testing.T) {

@@ -2,6 +2,7 @@ package stage
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 
@@ -56,8 +57,15 @@ func runWatch() error {
 			if !events {
 				return nil // init is gone, and with it the pid namespace
 			}
-			if pop, err := cg.Populated(); err != nil || !pop {
+			// Read from the fd polled: that re-arms it; otherwise poll
+			// reports the same change again at once, for ever. ENODEV:
+			// the cgroup is gone, so empty.
+			ev, err := cgroups.ReadEvents(msg.WatchWaitFD)
+			if err != nil && !errors.Is(err, unix.ENODEV) {
 				return err
+			}
+			if err != nil || !ev.Populated {
+				return nil
 			}
 		}
 	}
