@@ -59,7 +59,7 @@ import (
 )
 
 var (
-	flagN       = flag.Int("n", 20, "samples per latency measurement (N= in make bench-shim)")
+	flagN       = flag.Int("n", 30, "samples per latency measurement (SHIM_N= in make bench-shim)")
 	flagMemN    = flag.Int("mem-n", 3, "samples of each memory measurement")
 	flagCfd     = flag.String("containerfd", "bin/containerfd", "the containerfd binary")
 	flagShim    = flag.String("shim", "bin/containerd-shim-containerfd-v2", "containerfd's shim binary")
@@ -75,7 +75,6 @@ var (
 const (
 	busyboxRef = "docker.io/library/busybox:cfdbench"
 	pauseRef   = "docker.io/containerfd/pause:cfdbench"
-	ctrNS      = "bench"
 	criNS      = "k8s.io"
 	// groupAnnotation groups containers into one shim: the CRI plugin sets
 	// it to the pod's id; both shims read it.
@@ -118,6 +117,8 @@ type metric struct {
 	By     map[string]*stat   `json:"by_config"`
 	Ratios map[string]float64 `json:"ratio_containerfd_shim_over,omitempty"`
 	Goal   string             `json:"goal,omitempty"`
+	// noRatio: the same command whatever the configuration (a floor).
+	noRatio bool
 }
 
 type report struct {
@@ -141,6 +142,10 @@ var (
 	crictl  []string
 	daemon  *exec.Cmd
 	cgroup  = fmt.Sprintf("/cfdbench-shim-%d", os.Getpid())
+	// ctrNS is ctr's containerd namespace: named as the cgroup parent, so
+	// that the default cgroupsPath, /<namespace>/<id> (ctr containers
+	// create has no --cgroup), is under it too.
+	ctrNS   = strings.TrimPrefix(cgroup, "/")
 	seq     int
 	devnull *os.File
 	// loadStart is the load average when the bench began: the machine is
@@ -638,9 +643,10 @@ func measurable() []*config {
 func benchLatency(want func(string) bool) {
 	progress("latencies ×%d per configuration", *flagN)
 	startGoal := "containerfd-shim ≤ 0.5× runc-shim+crun"
-	var mStart, mRun, mExec, mCRI, mRunp, mCreate, mStartC, mCRIExec *metric
+	var mStart, mTask, mRun, mExec, mCRI, mRunp, mCreate, mStartC, mCRIExec *metric
 	if want("start") {
 		mStart = newMetric("ctr_run_detach", "ctr run -d of sleep: returns with the task running", "ms", startGoal)
+		mTask = newMetric("ctr_task_start", "ctr task start -d of a container made by ctr container create (untimed): the task's create and start only", "ms", startGoal)
 	}
 	if want("run") {
 		mRun = newMetric("ctr_run_rm_true", "ctr run --rm of /bin/true: run to exit, container removed", "ms", "")
@@ -686,12 +692,39 @@ func benchLatency(want func(string) bool) {
 			}
 		}
 	}
+	// What every sample pays for the client alone: a ctr and a crictl
+	// command that only ask the daemon.
+	floorCtr := newMetric("floor_ctr", "ctr version (the client's own start and a round trip: in every ctr sample)", "ms", "")
+	floorCri := newMetric("floor_crictl", "crictl version (the same for crictl)", "ms", "")
+	floorCtr.noRatio, floorCri.noRatio = true, true
 	for i := 0; i < *flagN+1; i++ {
 		if i > 0 && i%10 == 0 {
 			progress("  sample %d/%d", i, *flagN)
 		}
 		for _, c := range measurable() {
 			l := lives[c.Name]
+			for _, f := range []struct {
+				m *metric
+				r func() res
+			}{{floorCtr, func() res { return ctr(ctrNS, "version") }}, {floorCri, func() res { return cri("version") }}} {
+				if r := f.r(); r.err != nil {
+					f.m.fail(c, r.err)
+				} else if i > 0 {
+					f.m.add(c, ms(r.dur))
+				}
+			}
+			if mTask != nil {
+				id := newID(c, "task")
+				create := append(append([]string{"containers", "create"}, c.ctrFlags...), busyboxRef, id, "sleep", "3600")
+				if r := ctr(ctrNS, create...); r.err != nil {
+					mTask.fail(c, r.err)
+				} else if r := ctr(ctrNS, "tasks", "start", "-d", "--fifo-dir", filepath.Join(dir, "fifo"), id); r.err != nil {
+					mTask.fail(c, r.err)
+				} else if i > 0 {
+					mTask.add(c, ms(r.dur))
+				}
+				ctrRemove(id)
+			}
 			if mStart != nil {
 				id := newID(c, "start")
 				r := ctr(ctrNS, ctrRunArgs(c, id, []string{"-d"}, "sleep", "3600")...)
@@ -748,7 +781,7 @@ func benchLatency(want func(string) bool) {
 		}
 		criRemove(l.pod)
 	}
-	for _, m := range []*metric{mStart, mRun, mExec, mCRI, mRunp, mCreate, mStartC, mCRIExec} {
+	for _, m := range []*metric{mStart, mTask, mRun, mExec, mCRI, mRunp, mCreate, mStartC, mCRIExec, floorCtr, floorCri} {
 		if m != nil {
 			finish(m)
 		}
@@ -1066,7 +1099,7 @@ const ours = "containerfd-shim"
 func computeRatios() {
 	for _, m := range metrics {
 		o := m.By[ours]
-		if o == nil || len(o.Samples) == 0 {
+		if m.noRatio || o == nil || len(o.Samples) == 0 {
 			continue
 		}
 		m.Ratios = map[string]float64{}
@@ -1129,7 +1162,7 @@ func printTable(w io.Writer) {
 					v += " (errors)"
 				}
 				if s.Note != "" {
-					v += " (" + s.Note + ")"
+					v += " *"
 				}
 				row = append(row, v)
 			}
@@ -1167,7 +1200,14 @@ func printTable(w io.Writer) {
 			fmt.Fprintln(w, strings.Repeat("-", total))
 		}
 	}
-	fmt.Fprintln(w, "\nmedian [min–max]; n/m: not measurable (below); ours/X: containerfd-shim's median ÷ X's")
+	fmt.Fprintln(w, "\nmedian [min–max]; n/m: not measurable (below); ours/X: containerfd-shim's median ÷ X's; * a note below")
+	for _, m := range metrics {
+		for _, c := range cfgs {
+			if n := m.By[c.Name].Note; n != "" {
+				fmt.Fprintf(w, "  * %s/%s: %s\n", m.Name, c.Name, n)
+			}
+		}
+	}
 	fmt.Fprintln(w, "goals (issue 17):")
 	for _, m := range metrics {
 		if m.Goal != "" {
