@@ -816,8 +816,8 @@ func benchMemory() {
 		}
 		p.rss.add(c, float64(rss))
 		p.pss.add(c, float64(pss))
-		// The last sample's; the JSON has each metric's samples.
-		p.rss.By[c.Name].Note, p.pss.By[c.Name].Note = note, note
+		// The last sample's, when there is more than one shim to it.
+		p.rss.By[c.Name].Note = note
 	}
 	for _, c := range measurable() {
 		for s := 0; s < *flagMemN; s++ {
@@ -974,17 +974,17 @@ func shimMemory() (rss, pss int64, note string, err error) {
 			}
 		}
 	}
-	note = fmt.Sprintf("%d shim", len(roots))
+	var notes []string
 	if len(roots) > 1 {
-		note += "s"
+		notes = append(notes, fmt.Sprintf("%d shims", len(roots)))
 	}
 	if h := len(group) - len(roots); h > 0 {
-		note += fmt.Sprintf(" + %d helpers; the shim alone: RSS %d, PSS %d", h, rootRSS, rootPSS)
+		notes = append(notes, fmt.Sprintf("the shim and %d helper processes; the shim alone: RSS %d, PSS %d", h, rootRSS, rootPSS))
 	}
 	if sharers > 0 {
-		note += fmt.Sprintf("; binary also run by %d other processes", sharers)
+		notes = append(notes, fmt.Sprintf("the shim's binary also run by %d other processes (lowers PSS)", sharers))
 	}
-	return rss, pss, note, nil
+	return rss, pss, strings.Join(notes, "; "), nil
 }
 
 // waitNoShim waits for the shims of removed containers to leave, so that a
@@ -1204,7 +1204,7 @@ func printTable(w io.Writer) {
 	for _, m := range metrics {
 		for _, c := range cfgs {
 			if n := m.By[c.Name].Note; n != "" {
-				fmt.Fprintf(w, "  * %s/%s: %s\n", m.Name, c.Name, n)
+				fmt.Fprintf(w, "  * %s/%s (last sample): %s\n", m.Name, c.Name, n)
 			}
 		}
 	}
