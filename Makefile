@@ -126,7 +126,9 @@ bench: root-check build
 # containerfd; containerfd's shim -- ctr and crictl latencies (SHIM_N
 # samples) and the shims' memory per pod of 1 and 10 containers.
 # SHIM_BENCH_FLAGS passes more (go run ./bench/shim -h). Writes
-# bench/out/shim.json and bench/out/shim.txt.
+# bench/out/shim.json and bench/out/shim.txt. 30 samples rather than make
+# bench's 50: a sample is ~6 s of ctr and crictl commands, and 50 take 7 to
+# 12 minutes here, with the machine's load; 30 take 4.5 to 7.5.
 SHIM_N ?= 30
 bench-shim: root-check build
 	@for p in busybox-static runc crun; do \
