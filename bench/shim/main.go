@@ -51,6 +51,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -180,8 +181,9 @@ func main() {
 
 	start := time.Now()
 	loadStart = loadavg()
-	setup()
+	// Before setup: an interrupted setup leaves its daemon behind too.
 	onSignal()
+	setup()
 	warmUp()
 	if want("start") || want("run") || want("exec") || want("cri") || want("criexec") {
 		benchLatency(want)
@@ -417,6 +419,10 @@ type res struct {
 }
 
 func runCmd(args ...string) res {
+	if stopping.Load() && !cleaned {
+		cleanup()
+		os.Exit(130)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *flagTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
@@ -997,7 +1003,10 @@ func waitNoShim() {
 
 // ---------------------------------------------------------------- cleanup
 
-var cleaned bool
+var (
+	cleaned  bool
+	stopping atomic.Bool // a signal came: see onSignal
+)
 
 // cleanup removes every container and pod, stops the daemon, ends what it
 // left (by pid: processes naming our directory), removes our cgroups and
@@ -1081,14 +1090,16 @@ func removeCgroups() {
 	}
 }
 
+// onSignal makes the next command the bench runs clean up and exit
+// instead: the cleanup then runs where every command runs, after the one in
+// flight, so that none starts a container behind it.
 func onSignal() {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		s := <-ch
-		progress("%v: cleaning up", s)
-		cleanup()
-		os.Exit(130)
+		progress("%v: cleaning up after the command in flight", s)
+		stopping.Store(true)
 	}()
 }
 
