@@ -8,6 +8,8 @@
 #   make demo       run a busybox container from a bundle made here (hack/demo.sh)
 #   make test-load  the load test at full size (200 containers at once, 1000 runs)
 #   make bench      containerfd against runc and crun side by side (N=50 samples; docs/performance.md)
+#   make bench-shim containerd's shims side by side on containerd 2.x: runc's
+#                   shim with runc, crun, containerfd; containerfd's shim
 #   make test-vm    the cgroup and fallback tests in a qemu VM: Debian's 6.1
 #                   kernel, pure cgroup v2 with every controller (hack/vm.sh)
 #   make test-cve   the CVE set of SECURITY.md in every start mode (run it
@@ -43,7 +45,7 @@ GOFLAGS_BUILD := -trimpath -tags $(BUILD_TAGS) -ldflags '$(LDFLAGS)'
 
 DEMO_DIR ?= /tmp/containerfd-demo
 
-.PHONY: all build test test-vm test-cve test-load test-oci test-runc test-diff test-critest fuzz vet demo install clean root-check bench
+.PHONY: all build test test-vm test-cve test-load test-oci test-runc test-diff test-critest fuzz vet demo install clean root-check bench bench-shim
 
 all: build
 
@@ -117,6 +119,25 @@ bench: root-check build
 		echo "make bench: could not install $$p" >&2; \
 	done
 	$(GO) run ./bench -n $(N) -peers '$(PEERS)' -containerfd bin/containerfd $(BENCH_FLAGS)
+
+# The shim benchmark (issue 17; docs/performance.md "The containerd shim"):
+# containerd 2.4.2 started here in a private mount namespace (built once from
+# the Go module proxy into the user's cache, as the client tests build it,
+# with crictl), four runtime handlers -- runc's shim with runc (v1.5.1 from
+# make test-diff's cache if there, else Debian's), with crun, with
+# containerfd; containerfd's shim -- ctr and crictl latencies (SHIM_N
+# samples) and the shims' memory per pod of 1 and 10 containers.
+# SHIM_BENCH_FLAGS passes more (go run ./bench/shim -h). Writes
+# bench/out/shim.json and bench/out/shim.txt. 30 samples rather than make
+# bench's 50: a sample is ~6 s of ctr and crictl commands, and 50 take 7 to
+# 12 minutes here, with the machine's load; 30 take 4.5 to 7.5.
+SHIM_N ?= 30
+bench-shim: root-check build
+	@for p in busybox-static runc crun; do \
+		dpkg -s $$p >/dev/null 2>&1 || apt-get install -y $$p >/dev/null || \
+		echo "make bench-shim: could not install $$p" >&2; \
+	done
+	$(GO) run ./bench/shim -n $(SHIM_N) -containerfd bin/containerfd -shim bin/containerd-shim-containerfd-v2 $(SHIM_BENCH_FLAGS)
 
 # The suites of others, against bin/containerfd unless told otherwise. make
 # test runs test-oci's and test-diff's scripts, and test-runc's where RUNC_SRC

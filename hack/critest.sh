@@ -32,8 +32,8 @@
 #
 # critest is built once from the Go module proxy
 # (sigs.k8s.io/cri-tools/cmd/critest, a test binary: go test -c), at the
-# version of the crictl the client tests build (crictlVersion in
-# integration/clients/containerd_test.go), into
+# version of the crictl the client tests build (CrictlVersion in
+# internal/clienttools/build.go), into
 # $XDG_CACHE_HOME/containerfd-test/critest-VERSION like their crictl.
 #
 # Everything runs in namespaces of its own (mount, network, IPC, UTS, pid,
@@ -257,9 +257,9 @@ if ((${#sock} > 100)); then
 fi
 
 # critest, built once.
-version=$(sed -n 's/^[[:space:]]*crictlVersion = "\(v[^"]*\)"$/\1/p' "$repo/integration/clients/containerd_test.go")
+version=$(sed -n 's/^const CrictlVersion = "\(v[^"]*\)"$/\1/p' "$repo/internal/clienttools/build.go")
 if [[ -z $version ]]; then
-	echo "critest: no crictlVersion in integration/clients/containerd_test.go" >&2
+	echo "critest: no CrictlVersion in internal/clienttools/build.go" >&2
 	exit 1
 fi
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/containerfd-test/critest-$version

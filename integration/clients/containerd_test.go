@@ -1,7 +1,6 @@
 package clients
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerfd/containerfd/internal/clienttools"
 	"github.com/containerfd/containerfd/internal/testutil"
 )
 
@@ -85,7 +85,7 @@ var containerdDisabled = []string{
 }
 
 // containerd2Disabled is containerdDisabled for containerd 2.x: aufs is
-// gone, and btrfs, devmapper and zfs are not built in (containerd2Tags);
+// gone, and btrfs, devmapper and zfs are not built in (clienttools builds without them);
 // NRI (its socket in /run, plugins from /opt/nri) and the erofs snapshotter
 // do nothing here.
 var containerd2Disabled = []string{
@@ -810,7 +810,7 @@ const (
 	// pauseRef is the pod sandbox image: busybox sleeping forever.
 	pauseRef = "docker.io/containerfd/pause:test"
 	// crictlVersion is built from the Go module proxy.
-	crictlVersion = "v1.34.0"
+	crictlVersion = clienttools.CrictlVersion
 	// criNamespace is the containerd namespace of the CRI plugin.
 	criNamespace = "k8s.io"
 )
@@ -918,69 +918,32 @@ func indentLines(s, prefix string) string {
 }
 
 // crictl returns a crictl built from the Go module proxy (cached in the
-// user's cache directory, so later runs do not build it again), or
-// $CFD_CRICTL.
+// user's cache directory by clienttools.Crictl, so later runs do not build
+// it again), or $CFD_CRICTL.
 func crictl(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("CFD_CRICTL"); p != "" {
 		return p
 	}
 	requireTools(t, "go")
-	cache, err := os.UserCacheDir()
+	bin, err := clienttools.Crictl(t.Logf)
 	if err != nil {
-		t.Fatalf("crictl: %v", err)
+		t.Fatalf("%v (set CFD_CRICTL to a crictl binary to use instead)", err)
 	}
-	dir := filepath.Join(cache, "containerfd-test", "crictl-"+crictlVersion)
-	bin := filepath.Join(dir, "crictl")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatalf("crictl: %v", err)
-	}
-	tmp, err := os.MkdirTemp(dir, "install-")
-	if err != nil {
-		t.Fatalf("crictl: %v", err)
-	}
-	defer os.RemoveAll(tmp)
-	start := time.Now()
-	r := run(t, command{
-		args: []string{"go", "install", "sigs.k8s.io/cri-tools/cmd/crictl@" + crictlVersion},
-		env:  []string{"GOBIN=" + tmp, "CGO_ENABLED=0", "GOFLAGS=-mod=mod"},
-	})
-	if r.code != 0 {
-		t.Fatalf("building crictl %s from the Go module proxy failed (set CFD_CRICTL to a crictl binary to use instead): %v", crictlVersion, r)
-	}
-	if err := os.Rename(filepath.Join(tmp, "crictl"), bin); err != nil {
-		t.Fatalf("crictl: %v", err)
-	}
-	t.Logf("built crictl %s in %v: %s", crictlVersion, time.Since(start).Round(time.Second), bin)
 	return bin
 }
 
-// containerd 2.x, built from the Go module proxy.
+// containerd 2.x, built from the Go module proxy by clienttools.Containerd2.
 const (
-	containerd2Version = "v2.4.2"
+	containerd2Version = clienttools.Containerd2Version
 	containerd2Name    = "containerd-2.4" // forEachContainerd's subtest
-	containerd2Module  = "github.com/containerd/containerd/v2"
 	// containerd2Env names a directory holding containerd, ctr and
 	// containerd-shim-runc-v2 of 2.x to use instead of building them.
 	containerd2Env = "CFD_CONTAINERD2"
-	// containerd2Tags are those of containerd's static release builds
-	// (its Makefile with STATIC=1), less the snapshotters that need cgo
-	// (btrfs: its plugin builds only with cgo) or a device here
-	// (devmapper, zfs).
-	containerd2Tags = "urfave_cli_no_docs osusergo netgo static_build no_btrfs no_devmapper no_zfs"
-	// containerd2ShimTags are the shim's, as containerd's Makefile builds
-	// it: no gRPC (it speaks ttrpc).
-	containerd2ShimTags = "urfave_cli_no_docs osusergo netgo static_build no_grpc"
 )
 
-// containerd2Commands are what a containerd 2.x directory holds: the
-// daemon, its ctr, and the runc shim of the same version (Debian's, 1.6's,
-// does not start under 2.4: "start failed: io.containerd.runc.v2: type with
-// url <id>: not found").
-var containerd2Commands = []string{"containerd", "ctr", "containerd-shim-runc-v2"}
+// containerd2Commands are what a containerd 2.x directory holds.
+var containerd2Commands = clienttools.Containerd2Commands
 
 // containerd2 returns containerd 2.x: the commands in $CFD_CONTAINERD2, or
 // built from the Go module proxy, static, once, into the user's cache
@@ -1004,69 +967,13 @@ func containerd2(t *testing.T) *containerdVersion {
 // <cache>/containerfd-test/containerd-<version>, unless they are there.
 func buildContainerd2(t *testing.T) string {
 	t.Helper()
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatalf("containerd %s: %v", containerd2Version, err)
-	}
-	parent := filepath.Join(cache, "containerfd-test")
-	dir := filepath.Join(parent, "containerd-"+containerd2Version)
-	if _, err := os.Stat(dir); err == nil {
-		return dir // made by the rename below: complete
-	}
 	requireTools(t, "go")
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		t.Fatalf("containerd %s: %v", containerd2Version, err)
-	}
-	tmp, err := os.MkdirTemp(parent, "containerd-build-")
+	dir, err := clienttools.Containerd2(t.Logf)
 	if err != nil {
-		t.Fatalf("containerd %s: %v", containerd2Version, err)
+		t.Fatalf("%v; the build's output is above (%s names a directory of prebuilt %s to use instead)",
+			err, containerd2Env, strings.Join(containerd2Commands, ", "))
 	}
-	defer os.RemoveAll(tmp)
-	start := time.Now()
-	pkg := func(cmd string) string { return containerd2Module + "/cmd/" + cmd + "@" + containerd2Version }
-	ldflags := "-X " + containerd2Module + "/version.Version=" + containerd2Version +
-		" -X " + containerd2Module + "/version.Package=" + containerd2Module
-	for _, b := range []struct {
-		tags string
-		pkgs []string
-	}{
-		{containerd2Tags, []string{pkg("containerd"), pkg("ctr")}},
-		{containerd2ShimTags, []string{pkg("containerd-shim-runc-v2")}},
-	} {
-		if err := goInstall(t, tmp, b.tags, ldflags, b.pkgs...); err != nil {
-			t.Fatalf("building containerd %s from the Go module proxy failed: %v; the build's output is above (%s names a directory of prebuilt %s to use instead)",
-				containerd2Version, err, containerd2Env, strings.Join(containerd2Commands, ", "))
-		}
-	}
-	// One rename makes the directory appear complete; another test
-	// process may have made it meanwhile.
-	if err := os.Rename(tmp, dir); err != nil {
-		if _, serr := os.Stat(dir); serr != nil {
-			t.Fatalf("containerd %s: %v", containerd2Version, err)
-		}
-	}
-	t.Logf("built containerd %s (%s) in %v: %s", containerd2Version, strings.Join(containerd2Commands, ", "),
-		time.Since(start).Round(time.Second), dir)
 	return dir
-}
-
-// goInstall builds Go commands (package@version) from the module proxy into
-// gobin, without cgo, and logs the build's output. The first build downloads
-// the modules: it may take minutes, more than cmdTimeout.
-func goInstall(t *testing.T, gobin, tags, ldflags string, pkgs ...string) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	args := append([]string{"install", "-tags", tags, "-ldflags", ldflags}, pkgs...)
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Env = append(os.Environ(), "GOBIN="+gobin, "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	t.Logf("$ go %s  (%v)\n%s", shellQuote(args), time.Since(start).Round(time.Second), out)
-	if ctx.Err() != nil {
-		return fmt.Errorf("go install: %w", ctx.Err())
-	}
-	return err
 }
 
 // criEnv is the CRI test's daemon and crictl.

@@ -13,11 +13,8 @@
 package clients
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,7 +23,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerfd/containerfd/internal/clienttools"
 	"github.com/containerfd/containerfd/internal/testutil"
 	"golang.org/x/sys/unix"
 )
@@ -313,165 +310,20 @@ type image struct {
 	env        []string // image config Env; PATH is always set
 }
 
-// buildImage writes the image as an OCI image layout tarball (oci-layout,
-// index.json, blobs/sha256/…) that also carries a docker-archive
-// manifest.json pointing at the same blobs, so that `ctr images import`,
-// `podman load` and `docker load` all take it. It returns the tarball's path.
-// No registry is needed.
+// buildImage writes the image as a tarball that `ctr images import`,
+// `podman load` and `docker load` all take (clienttools.WriteImage), and
+// returns its path. No registry is needed.
 func buildImage(t testing.TB, img image) string {
 	t.Helper()
 	rootfs := testutil.Rootfs(t) // skips the test without a static busybox
-	var layer bytes.Buffer
-	if err := tarDir(&layer, rootfs); err != nil {
-		t.Fatalf("image %s: layer: %v", img.name, err)
-	}
-	blobs := map[string][]byte{}
-	add := func(b []byte) (string, int) {
-		sum := sha256.Sum256(b)
-		d := "sha256:" + hex.EncodeToString(sum[:])
-		blobs[d] = b
-		return d, len(b)
-	}
-	layerDigest, layerSize := add(layer.Bytes())
-
-	env := append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, img.env...)
-	config := map[string]any{
-		"architecture": runtime.GOARCH,
-		"os":           "linux",
-		"created":      "2024-01-01T00:00:00Z",
-		"config": map[string]any{
-			"Env":        env,
-			"Entrypoint": img.entrypoint,
-			"Cmd":        img.cmd,
-			"WorkingDir": "/",
-		},
-		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{layerDigest}},
-		"history": []map[string]any{{
-			"created":    "2024-01-01T00:00:00Z",
-			"created_by": "containerfd integration/clients: Debian's busybox-static",
-		}},
-	}
-	configDigest, configSize := add(mustJSON(t, config))
-	manifestDigest, manifestSize := add(mustJSON(t, map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     "application/vnd.oci.image.manifest.v1+json",
-		"config":        map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": configDigest, "size": configSize},
-		"layers":        []map[string]any{{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layerDigest, "size": layerSize}},
-	}))
-	tag := img.name[strings.LastIndex(img.name, ":")+1:]
-	index := mustJSON(t, map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     "application/vnd.oci.image.index.v1+json",
-		"manifests": []map[string]any{{
-			"mediaType": "application/vnd.oci.image.manifest.v1+json",
-			"digest":    manifestDigest,
-			"size":      manifestSize,
-			"annotations": map[string]string{
-				"io.containerd.image.name":          img.name,
-				"org.opencontainers.image.ref.name": tag,
-			},
-		}},
-	})
-	blobPath := func(d string) string { return "blobs/sha256/" + strings.TrimPrefix(d, "sha256:") }
-	dockerManifest := mustJSON(t, []map[string]any{{
-		"Config":   blobPath(configDigest),
-		"RepoTags": []string{img.name},
-		"Layers":   []string{blobPath(layerDigest)},
-	}})
-
 	path := filepath.Join(t.TempDir(), "image.tar")
-	f, err := os.Create(path)
+	digest, size, err := clienttools.WriteImage(path, rootfs,
+		clienttools.Image{Name: img.name, Entrypoint: img.entrypoint, Cmd: img.cmd, Env: img.env})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("image %s: %v", img.name, err)
 	}
-	defer f.Close()
-	tw := tar.NewWriter(f)
-	writeFile := func(name string, b []byte) {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: imageTime, Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, d := range []string{"blobs/", "blobs/sha256/"} {
-		if err := tw.WriteHeader(&tar.Header{Name: d, Mode: 0o755, ModTime: imageTime, Typeflag: tar.TypeDir}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	digests := make([]string, 0, len(blobs))
-	for d := range blobs {
-		digests = append(digests, d)
-	}
-	sort.Strings(digests)
-	for _, d := range digests {
-		writeFile(blobPath(d), blobs[d])
-	}
-	writeFile("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`))
-	writeFile("index.json", index)
-	writeFile("manifest.json", dockerManifest)
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("built image %s (%s, layer %d bytes) as %s", img.name, manifestDigest[:19], layerSize, path)
+	t.Logf("built image %s (%s, layer %d bytes) as %s", img.name, digest[:19], size, path)
 	return path
-}
-
-// imageTime is every file's mtime in built images: the same input gives the
-// same digests.
-var imageTime = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-
-// tarDir writes the tree at dir as a tar stream owned by root, in name order.
-func tarDir(w io.Writer, dir string) error {
-	tw := tar.NewWriter(w)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		hdr.Name = filepath.ToSlash(rel)
-		if info.IsDir() {
-			hdr.Name += "/"
-		}
-		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
-		hdr.ModTime, hdr.AccessTime, hdr.ChangeTime = imageTime, time.Time{}, time.Time{}
-		hdr.Format = tar.FormatPAX
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if info.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if _, err := io.Copy(tw, f); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
 }
 
 func mustJSON(t testing.TB, v any) []byte {
