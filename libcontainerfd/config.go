@@ -128,6 +128,9 @@ type Config struct {
 	// HolderPid, with KillOnClose, names the process whose death kills the
 	// container instead of the caller (a command-line runtime's caller).
 	HolderPid int
+	// Watcher, with KillOnClose, is the watcher process to share with the
+	// caller's other containers instead of one of the container's own.
+	Watcher *Watcher `json:"-"`
 	// EmptyRoot, with NewEmptyFS, gives the container an empty tmpfs as its
 	// root instead of Rootfs, and no mounts, devices or links: its tree is
 	// filled only from outside (Mount) before Start, which is when the

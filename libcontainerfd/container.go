@@ -16,6 +16,7 @@ package libcontainerfd
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,7 +65,8 @@ type Container struct {
 	cgroup    cgroupCase
 	initPidfd int // -1: no init, or init gone
 	lockFD    int
-	holdFD    int // KillOnClose: write end of the watcher's pipe
+	holdFD    int      // KillOnClose: write end of the watcher's pipe
+	watcher   *Watcher // KillOnClose with a shared watcher: Close kills
 
 	// Only in the process that called Create.
 	cfg *Config
@@ -433,13 +435,22 @@ func (c *Container) Pids() ([]int, error) { return c.cgroup.pids() }
 
 // Close releases the container's fds. With KillOnClose, the container dies.
 func (c *Container) Close() error {
+	var kerr error
+	if c.watcher != nil {
+		// A shared watcher kills it only when the holder goes: we do. A
+		// cgroup removed meanwhile has nothing left to kill.
+		c.watcher = nil
+		if err := c.cgroup.kill(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			kerr = err
+		}
+	}
 	for _, fd := range []*int{&c.initPidfd, &c.holdFD, &c.lockFD} {
 		if *fd >= 0 {
 			unix.Close(*fd)
 			*fd = -1
 		}
 	}
-	return c.cgroup.close()
+	return errors.Join(kerr, c.cgroup.close())
 }
 
 // Destroy kills every process of the container, waits for them to go, and
@@ -451,6 +462,7 @@ func (c *Container) Destroy() error {
 		return errors.Join(err, c.Close())
 	}
 	err := c.destroy()
+	c.watcher = nil // destroy killed it
 	return errors.Join(err, c.Close())
 }
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerfd/containerfd/internal/testutil"
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -54,6 +55,37 @@ func runHelper(mode string) int {
 			return fail(err)
 		}
 		fmt.Printf("ready %d\n", p.Pid)
+		time.Sleep(time.Hour)
+	case "holdgroup":
+		// Create two KillOnClose containers with one shared watcher, and
+		// hold them until killed.
+		w, err := cfd.NewWatcher()
+		if err != nil {
+			return fail(err)
+		}
+		var pids []string
+		for _, suffix := range []string{"", "-2"} {
+			c, err := cfd.Create(root, id+suffix, &cfd.Config{
+				Flags:      cfd.NewEmptyFS | cfd.KillOnClose,
+				Namespaces: newNS(unix.CLONE_NEWNS, unix.CLONE_NEWPID),
+				Cgroup:     os.Getenv("CFD_CGROUP") + suffix,
+				Rootfs:     os.Getenv("CFD_ROOTFS"),
+				Mounts:     []mounttree.Mount{procMount()},
+				Watcher:    w,
+			})
+			if err != nil {
+				return fail(err)
+			}
+			p := &cfd.Process{Args: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}}
+			if err := c.ForkInit(p); err != nil {
+				return fail(err)
+			}
+			if err := c.Start(); err != nil {
+				return fail(err)
+			}
+			pids = append(pids, strconv.Itoa(p.Pid))
+		}
+		fmt.Printf("ready %s\n", strings.Join(pids, " "))
 		time.Sleep(time.Hour)
 	case "exec":
 		// Load a container saved by another process and use it.
@@ -150,6 +182,142 @@ func TestKillOnClose(t *testing.T) {
 	})
 }
 
+// watchers lists the watcher processes whose parent is ppid.
+func watchers(ppid int) []int {
+	var pids []int
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if strings.HasPrefix(string(cmd), "containerfd-watch\x00") && strings.Contains(string(st), fmt.Sprintf("\nPPid:\t%d\n", ppid)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// One Watcher for many KillOnClose containers: one process, not one per
+// container; a container's Close kills it alone, the Watcher's Close kills
+// the rest, and the holder's death kills them all.
+func TestSharedWatcher(t *testing.T) {
+	t.Run("Close", func(t *testing.T) {
+		e := newEnv(t)
+		w, err := cfd.NewWatcher()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close() })
+		var cs []*cfd.Container
+		var ps []*cfd.Process
+		for _, suffix := range []string{"", "-2", "-3"} {
+			cfg := e.config()
+			cfg.Flags |= cfd.KillOnClose
+			cfg.Watcher = w
+			cfg.Cgroup = e.cgroup + suffix
+			c, err := cfd.Create(e.root, testutil.ID(t), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := c.ID()
+			t.Cleanup(func() {
+				if c, err := cfd.Load(e.root, id); err == nil {
+					if err := c.Destroy(); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+			p := &cfd.Process{Args: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}}
+			if err := c.ForkInit(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cs, ps = append(cs, c), append(ps, p)
+		}
+		ws := watchers(os.Getpid())
+		if len(ws) != 1 {
+			t.Fatalf("watcher processes for 3 containers: %v, want one", ws)
+		}
+		if err := cs[1].Freeze(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cs[1].Thaw(); err != nil {
+			t.Fatal(err)
+		}
+		checkIdle(t, ws[0])
+		if err := cs[0].Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if ws, _ := ps[0].Wait(); ws.Signal() != unix.SIGKILL {
+			t.Errorf("init after its container's Close: %v, want killed", ws)
+		}
+		for _, c := range cs[1:] {
+			if st, err := c.Status(); err != nil || st != cfd.Running {
+				t.Errorf("another container after one's Close: %v, %v", st, err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Error(err)
+		}
+		for _, p := range ps[1:] {
+			if ws, _ := p.Wait(); ws.Signal() != unix.SIGKILL {
+				t.Errorf("init after the watcher's Close: %v, want killed", ws)
+			}
+		}
+		for _, c := range cs[1:] {
+			c.Close()
+		}
+	})
+	t.Run("holder SIGKILLed", func(t *testing.T) {
+		e := newEnv(t)
+		id := testutil.ID(t)
+		cmd := helperCmd(t, e, id, "holdgroup")
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			for _, cid := range []string{id, id + "-2"} {
+				if c, err := cfd.Load(e.root, cid); err == nil {
+					c.Destroy()
+				}
+			}
+		})
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("holder: %v", err)
+		}
+		if ws := watchers(cmd.Process.Pid); len(ws) != 1 {
+			t.Errorf("watcher processes for 2 containers: %v, want one", ws)
+		}
+		var pidfds []int
+		for _, f := range strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "ready ")) {
+			pid, _ := strconv.Atoi(f)
+			pidfd, err := unix.PidfdOpen(pid, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(pidfd)
+			pidfds = append(pidfds, pidfd)
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		for _, pidfd := range pidfds {
+			fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+			if n, _ := unix.Poll(fds, 5000); n != 1 {
+				t.Error("a container's init still alive 5s after its holder was killed")
+			}
+		}
+	})
+}
+
 // The watcher of a KillOnClose container sleeps until its holder goes or
 // the cgroup empties: a change of cgroup.events that is neither (here the
 // cgroup frozen and thawed) must not leave its poll ready for good, which
@@ -181,9 +349,17 @@ func TestKillOnCloseWatcherIdle(t *testing.T) {
 	if err := c.Thaw(); err != nil {
 		t.Fatal(err)
 	}
+	checkIdle(t, watcher)
+}
+
+// checkIdle checks that the watcher pid takes no CPU for a second: a
+// sleeping watcher takes none, a spinning one all it can get (100 clock
+// ticks a second on one core).
+func checkIdle(t *testing.T, pid int) {
+	t.Helper()
 	// CPU time in clock ticks (utime + stime, /proc/PID/stat fields 14-15).
 	ticks := func() int {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", watcher))
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 		if err != nil {
 			t.Fatalf("watcher: %v", err)
 		}
@@ -194,8 +370,6 @@ func TestKillOnCloseWatcherIdle(t *testing.T) {
 	}
 	before := ticks()
 	time.Sleep(time.Second)
-	// A sleeping watcher takes none; a spinning one all it can get (100
-	// a second on one core).
 	if used := ticks() - before; used > 10 {
 		t.Errorf("the watcher used %d clock ticks of CPU in a second after a cgroup.events change: it spins", used)
 	}

@@ -101,6 +101,10 @@ type service struct {
 	mu         sync.Mutex
 	containers map[string]*container
 
+	// watcher kills every container when the shim goes (kill-on-close):
+	// one process for all of them, made with the first.
+	watcher *cfd.Watcher
+
 	// reapMu is held from a process's start until its pid is tracked, and
 	// by reapOrphans, which reaps only what is not tracked.
 	reapMu  sync.Mutex
@@ -188,6 +192,10 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if err := writeOptions(r.Bundle, o); err != nil {
 		return nil, err
 	}
+	watcher, err := s.sharedWatcher()
+	if err != nil {
+		return nil, errgrpc.ToGRPC(err)
+	}
 	c := &container{id: r.ID, bundle: r.Bundle, execs: map[string]*process{}, stop: make(chan struct{})}
 	var mounts []mount.Mount
 	for _, m := range r.Rootfs {
@@ -216,6 +224,7 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		// The shim holds every container: if it dies, they die (see
 		// docs/compat.md, "containerd shim").
 		KillOnClose: true,
+		Watcher:     watcher,
 		Warn:        func(msg string) { log.G(ctx).Warn(msg) },
 	}
 	if o.SystemdCgroup {
@@ -266,6 +275,22 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	}
 	go s.watch(c, c.init)
 	return &taskAPI.CreateTaskResponse{Pid: uint32(proc.Pid)}, nil
+}
+
+// sharedWatcher is the shim's watcher, started with the first container.
+// It holds the other end of a socket the shim holds: whatever ends the
+// shim, it kills the containers the shim still has.
+func (s *service) sharedWatcher() (*cfd.Watcher, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.watcher == nil {
+		w, err := cfd.NewWatcher()
+		if err != nil {
+			return nil, err
+		}
+		s.watcher = w
+	}
+	return s.watcher, nil
 }
 
 // ioOwner is who owns a process's stdio pipes: the IoUid/IoGid options,

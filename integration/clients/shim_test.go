@@ -737,9 +737,12 @@ func testShimCRI(t *testing.T, v *containerdVersion, crictlBin, busybox, pause s
 			t.Errorf("container %s after start: %v, want CONTAINER_RUNNING", name, st)
 		}
 	}
-	// One shim for the pod: its sandbox and both containers.
+	// One shim for the pod: its sandbox and both containers; and one
+	// watcher that kills them if it goes, not one per container.
 	if ps := shims(); len(ps) != 1 {
 		t.Errorf("shims serving the pod: %v, want one", ps)
+	} else if ws := children(ps[0].pid, "containerfd-watch"); len(ws) != 1 {
+		t.Errorf("the shim's watcher processes for a pod of three containers: %v, want one", ws)
 	}
 	for _, id := range ids {
 		cg := podCgroup + "/" + id
@@ -831,4 +834,22 @@ func TestREADMEShimConfigs(t *testing.T) {
 	if got := codeBlock(t, readmeSection(t, sec, "### Kubernetes RuntimeClass"), "yaml"); got != runtimeClass {
 		t.Errorf("README.md, the shim's RuntimeClass is\n%s\nwant\n%s", got, runtimeClass)
 	}
+}
+
+// children lists the pids of ppid's children whose argv[0] is name.
+func children(ppid int, name string) []int {
+	var pids []int
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if strings.HasPrefix(string(cmd), name+"\x00") && strings.Contains(string(st), fmt.Sprintf("\nPPid:\t%d\n", ppid)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

@@ -37,6 +37,9 @@ type Options struct {
 	// holding the Container, or HolderPid if set.
 	KillOnClose bool
 	HolderPid   int
+	// Watcher, with KillOnClose, is a watcher shared with the caller's
+	// other containers (cfd.Config.Watcher).
+	Watcher *cfd.Watcher
 	// Prepare, if set, gives the process what the caller owns (stdio, a
 	// terminal, extra files) once the bundle is translated, before
 	// anything is made.
@@ -81,6 +84,7 @@ func Create(o *Options) (*cfd.Container, *cfd.Process, error) {
 	if o.KillOnClose {
 		cfg.Flags |= cfd.KillOnClose
 		cfg.HolderPid = o.HolderPid
+		cfg.Watcher = o.Watcher
 	}
 	cfg.EmptyRoot = o.EmptyFS
 	cfg.AlwaysStage = o.AlwaysStage

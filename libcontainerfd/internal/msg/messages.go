@@ -1,6 +1,7 @@
 package msg
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -29,6 +30,10 @@ const (
 	// "events" (WatchWaitFD is the cgroup's cgroup.events) or "pidfd"
 	// (init's pidfd).
 	StageWatch = "containerfd-watch"
+	// WatchGroup, as argv[2] of StageWatch, makes it the watcher of many
+	// containers: WatchHoldFD is a socket on which each comes as a Watch
+	// with its wait fd; the socket's end kills them all.
+	WatchGroup = "group"
 	// StageEnter runs a program of a hook in a container's namespaces:
 	// argv: <init pid> <namespace flags> host|container <filter> <cwd>
 	// <path> <argv...>, filter "-" or "FD:FLAGS", a seccomp program to load
@@ -40,6 +45,15 @@ const (
 	// while the runtime opens it; it leaves when UsernsHoldFD closes.
 	StageUserns = "containerfd-userns"
 )
+
+// Watch is a container for a watcher to watch: its cgroup paths (JSON,
+// "null" without a cgroup) and what WaitFD is, "events" (its cgroup.events)
+// or "pidfd" (init's). A group watcher gets WaitFD with the message.
+type Watch struct {
+	Paths  json.RawMessage `json:"paths"`
+	Kind   string          `json:"kind"`
+	WaitFD int             `json:"-"`
+}
 
 // The fds a watcher and a user namespace holder are started with.
 const (
