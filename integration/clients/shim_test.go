@@ -742,7 +742,7 @@ func testShimCRI(t *testing.T, v *containerdVersion, crictlBin, busybox, pause s
 	if ps := shims(); len(ps) != 1 {
 		t.Errorf("shims serving the pod: %v, want one", ps)
 	} else if ws := children(ps[0].pid, "containerfd-watch"); len(ws) != 1 {
-		t.Errorf("the shim's watcher processes for a pod of three containers: %v, want one", ws)
+		t.Errorf("the shim's watcher processes for the pod's containers: %v, want one", ws)
 	}
 	for _, id := range ids {
 		cg := podCgroup + "/" + id
