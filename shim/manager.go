@@ -30,9 +30,15 @@ import (
 // shim: containerd runs containerd-shim-containerfd-v2 for it.
 const RuntimeType = "io.containerd.containerfd.v2"
 
-// sandboxIDAnnotation groups a pod's containers into one shim: the CRI
-// plugin sets it on every container of the pod to the sandbox's id.
-const sandboxIDAnnotation = "io.kubernetes.cri.sandbox-id"
+// groupAnnotations group containers into one shim, the first found
+// naming the group: ours and runc's shim's own (so that a config written
+// for runc's shim groups the same), then the sandbox id the CRI plugin sets
+// on every container of a pod.
+var groupAnnotations = []string{
+	"io.containerd.containerfd.v2.group",
+	"io.containerd.runc.v2.group",
+	"io.kubernetes.cri.sandbox-id",
+}
 
 // Version is the shim's version, set by the Makefile as containerfd's is.
 var Version = "0.1.0-dev"
@@ -123,8 +129,8 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// startServer starts the server that serves the container id, or the pod
-// it belongs to (sandboxIDAnnotation), unless one is serving it already,
+// startServer starts the server that serves the container id, or the group
+// it belongs to (groupAnnotations), unless one is serving it already,
 // and returns its address. It writes the address to the bundle's "address"
 // file, where containerd 1.x finds it again after a restart and the server
 // finds the socket to remove when it leaves.
@@ -134,8 +140,13 @@ func startServer(ctx context.Context, id, grpcAddress, ttrpcAddress, socketDir s
 		return "", err
 	}
 	group := id
-	if a, err := annotations("config.json"); err == nil && a[sandboxIDAnnotation] != "" {
-		group = a[sandboxIDAnnotation]
+	if a, err := annotations("config.json"); err == nil {
+		for _, k := range groupAnnotations {
+			if a[k] != "" {
+				group = a[k]
+				break
+			}
+		}
 	}
 	if socketDir == "" {
 		socketDir = legacySocketDir

@@ -161,6 +161,27 @@ func testShim(t *testing.T, v *containerdVersion, busybox string) {
 		e.deleteTask(3)
 	})
 
+	// Containers that name one group share one shim, with runc's shim's
+	// annotation as with ours.
+	t.Run("Group", func(t *testing.T) {
+		for _, key := range []string{"io.containerd.containerfd.v2.group", "io.containerd.runc.v2.group"} {
+			first := newShimEnv(t, c, config)
+			second := newShimEnv(t, c, config)
+			opts := []string{"--annotation", key + "=g-" + first.id}
+			first.runCounter(opts)
+			second.runCounter(opts)
+			if len(first.shims()) != 1 || len(second.shims()) != 0 {
+				t.Errorf("%s: shims serving %s: %v, %s: %v; want one, serving both", key, first.id, first.shims(), second.id, second.shims())
+			}
+			for _, e := range []*shimEnv{second, first} {
+				e.mustCtr("tasks", "kill", e.id)
+				e.waitStatus("STOPPED")
+				e.deleteTask(3)
+			}
+			first.noShimLeft()
+		}
+	})
+
 	t.Run("RunRm", func(t *testing.T) {
 		e := newShimEnv(t, c, config)
 		r := e.run("", []string{"--rm"}, "sh", "-c", `echo "hello from pid $$"; echo "to stderr" >&2`)
