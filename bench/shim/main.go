@@ -29,8 +29,7 @@
 // /proc/PID/smaps_rollup of every shim of the daemon, summed, for a pod
 // with 1 and with 10 containers, grouped into one shim by the CRI plugin
 // (a pod: its sandbox plus the containers) and, through ctr, by the
-// annotation both shims group on (io.kubernetes.cri.sandbox-id; runc's also
-// reads io.containerd.runc.v2.group, ours does not).
+// an annotation both shims group on (io.kubernetes.cri.sandbox-id).
 package main
 
 import (
