@@ -892,7 +892,7 @@ func shims() []int {
 
 // shimMemory sums Rss and Pss (KiB) of smaps_rollup over the daemon's
 // shims and their helpers: their descendants in their own pid namespace
-// (containerfd's shim runs a watcher process per container, outside it;
+// (containerfd's shim runs one watcher process for its containers, outside them;
 // the containers' processes are in pid namespaces of their own). It says
 // how many processes that was, and how many others run a shim's binary
 // (which then shares its pages with them, and so lowers its PSS).
