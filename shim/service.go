@@ -172,6 +172,19 @@ func (s *service) container(id string) (*container, error) {
 	return c, nil
 }
 
+// process finds a container's process: init for execID "", else the exec.
+func (s *service) process(id, execID string) (*container, *process, error) {
+	c, err := s.container(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := c.process(execID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, p, nil
+}
+
 func (s *service) warn(err error) { log.G(s.ctx).WithError(err).Warn("containerfd") }
 
 // Create makes the container from its bundle, with the rootfs mounts
@@ -541,11 +554,7 @@ func (s *service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*pty
 
 // ResizePty sets the window size of a process's terminal.
 func (s *service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*ptypes.Empty, error) {
-	c, err := s.container(r.ID)
-	if err != nil {
-		return nil, err
-	}
-	p, err := c.process(r.ExecID)
+	_, p, err := s.process(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
 	}
@@ -561,11 +570,7 @@ func (s *service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*
 
 // State reports a process's state.
 func (s *service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.StateResponse, error) {
-	c, err := s.container(r.ID)
-	if err != nil {
-		return nil, err
-	}
-	p, err := c.process(r.ExecID)
+	c, p, err := s.process(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
 	}
@@ -699,11 +704,7 @@ func (s *service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.Pi
 
 // CloseIO closes a process's stdin.
 func (s *service) CloseIO(ctx context.Context, r *taskAPI.CloseIORequest) (*ptypes.Empty, error) {
-	c, err := s.container(r.ID)
-	if err != nil {
-		return nil, err
-	}
-	p, err := c.process(r.ExecID)
+	_, p, err := s.process(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
 	}
@@ -736,11 +737,7 @@ func (s *service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*pt
 
 // Wait waits for a process to exit.
 func (s *service) Wait(ctx context.Context, r *taskAPI.WaitRequest) (*taskAPI.WaitResponse, error) {
-	c, err := s.container(r.ID)
-	if err != nil {
-		return nil, err
-	}
-	p, err := c.process(r.ExecID)
+	_, p, err := s.process(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
 	}
