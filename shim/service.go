@@ -97,6 +97,9 @@ type service struct {
 	ctx    context.Context
 	sd     shutdown.Service
 	events chan any
+	// stopEvents ends forward at shutdown, which waits for it to have
+	// published what was sent: the last (a TaskDelete) comes just before.
+	stopEvents chan struct{}
 
 	mu         sync.Mutex
 	containers map[string]*container
@@ -112,8 +115,21 @@ type service struct {
 }
 
 func newService(ctx context.Context, publisher ctdshim.Publisher, sd shutdown.Service) *service {
-	s := &service{ctx: ctx, sd: sd, events: make(chan any, 128), containers: map[string]*container{}, tracked: map[int]bool{}}
-	go s.forward(publisher)
+	s := &service{ctx: ctx, sd: sd, events: make(chan any, 128), stopEvents: make(chan struct{}),
+		containers: map[string]*container{}, tracked: map[int]bool{}}
+	published := make(chan struct{})
+	go func() {
+		s.forward(publisher)
+		close(published)
+	}()
+	sd.RegisterCallback(func(ctx context.Context) error {
+		close(s.stopEvents)
+		select {
+		case <-published:
+		case <-ctx.Done():
+		}
+		return nil
+	})
 	go s.reapOrphans()
 	if addr, err := os.ReadFile("address"); err == nil {
 		sd.RegisterCallback(func(context.Context) error { return ctdshim.RemoveSocket(string(addr)) })
@@ -133,7 +149,7 @@ func (s *service) RegisterTTRPC(server *ttrpc.Server) error {
 func (s *service) send(e any) {
 	select {
 	case s.events <- e:
-	case <-s.sd.Done():
+	case <-s.stopEvents:
 	}
 }
 
@@ -149,7 +165,7 @@ func (s *service) forward(publisher ctdshim.Publisher) {
 		select {
 		case e := <-s.events:
 			publish(e)
-		case <-s.sd.Done():
+		case <-s.stopEvents:
 			for {
 				select {
 				case e := <-s.events:
