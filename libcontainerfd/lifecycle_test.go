@@ -182,24 +182,6 @@ func TestKillOnClose(t *testing.T) {
 	})
 }
 
-// watchers lists the watcher processes whose parent is ppid.
-func watchers(ppid int) []int {
-	var pids []int
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if strings.HasPrefix(string(cmd), "containerfd-watch\x00") && strings.Contains(string(st), fmt.Sprintf("\nPPid:\t%d\n", ppid)) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 // One Watcher for many KillOnClose containers: one process, not one per
 // container; a container's Close kills it alone, the Watcher's Close kills
 // the rest, and the holder's death kills them all.
@@ -239,7 +221,7 @@ func TestSharedWatcher(t *testing.T) {
 			}
 			cs, ps = append(cs, c), append(ps, p)
 		}
-		ws := watchers(os.Getpid())
+		ws := testutil.Children(os.Getpid(), "containerfd-watch")
 		if len(ws) != 1 {
 			t.Fatalf("watcher processes for 3 containers: %v, want one", ws)
 		}
@@ -294,7 +276,7 @@ func TestSharedWatcher(t *testing.T) {
 			cmd.Wait()
 			t.Fatalf("holder: %v", err)
 		}
-		if ws := watchers(cmd.Process.Pid); len(ws) != 1 {
+		if ws := testutil.Children(cmd.Process.Pid, "containerfd-watch"); len(ws) != 1 {
 			t.Errorf("watcher processes for 2 containers: %v, want one", ws)
 		}
 		var pidfds []int

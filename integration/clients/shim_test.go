@@ -435,7 +435,7 @@ func testShim(t *testing.T, v *containerdVersion, busybox string) {
 		var orphans []int
 		waitFor(5*time.Second, func() bool {
 			orphans = nil
-			for _, pid := range childrenOf(shims[0].pid) {
+			for _, pid := range testutil.Children(shims[0].pid, "") {
 				if readCmdline(pid) == "sleep 1.5" {
 					orphans = append(orphans, pid)
 				}
@@ -443,7 +443,7 @@ func testShim(t *testing.T, v *containerdVersion, busybox string) {
 			return len(orphans) == 3
 		})
 		if len(orphans) != 3 {
-			t.Fatalf("the shim's children %v: want the three orphaned sleeps among them", childrenOf(shims[0].pid))
+			t.Fatalf("the shim's children %v: want the three orphaned sleeps among them", testutil.Children(shims[0].pid, ""))
 		}
 		if !waitFor(5*time.Second, func() bool {
 			for _, pid := range orphans {
@@ -516,21 +516,6 @@ func noDrainWait(t *testing.T, what string, start time.Time) {
 	if d := time.Since(start); d >= 2*time.Second {
 		t.Errorf("%s took %v: the shim waited for the output of a process that never ran", what, d)
 	}
-}
-
-// childrenOf lists the children of process pid, those of all its threads.
-func childrenOf(pid int) []int {
-	var pids []int
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-	for _, t := range tasks {
-		b, _ := os.ReadFile(t)
-		for _, f := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, n)
-			}
-		}
-	}
-	return pids
 }
 
 // runtimeStateIn is containerfd's `state` status of container id under
@@ -762,7 +747,7 @@ func testShimCRI(t *testing.T, v *containerdVersion, crictlBin, busybox, pause s
 	// watcher that kills them if it goes, not one per container.
 	if ps := shims(); len(ps) != 1 {
 		t.Errorf("shims serving the pod: %v, want one", ps)
-	} else if ws := children(ps[0].pid, "containerfd-watch"); len(ws) != 1 {
+	} else if ws := testutil.Children(ps[0].pid, "containerfd-watch"); len(ws) != 1 {
 		t.Errorf("the shim's watcher processes for the pod's containers: %v, want one", ws)
 	}
 	for _, id := range ids {
@@ -855,22 +840,4 @@ func TestREADMEShimConfigs(t *testing.T) {
 	if got := codeBlock(t, readmeSection(t, sec, "### Kubernetes RuntimeClass"), "yaml"); got != runtimeClass {
 		t.Errorf("README.md, the shim's RuntimeClass is\n%s\nwant\n%s", got, runtimeClass)
 	}
-}
-
-// children lists the pids of ppid's children whose argv[0] is name.
-func children(ppid int, name string) []int {
-	var pids []int
-	dirs, _ := os.ReadDir("/proc")
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if strings.HasPrefix(string(cmd), name+"\x00") && strings.Contains(string(st), fmt.Sprintf("\nPPid:\t%d\n", ppid)) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }

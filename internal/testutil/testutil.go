@@ -850,3 +850,27 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	}
 	return out.Close()
 }
+
+// Children lists the children of pid (from /proc/PID/task/*/children), or
+// with argv0 those whose argv[0] it is.
+func Children(pid int, argv0 string) []int {
+	var pids []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		for _, f := range strings.Fields(string(b)) {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				continue
+			}
+			if argv0 != "" {
+				cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", n))
+				if !strings.HasPrefix(string(cmd), argv0+"\x00") {
+					continue
+				}
+			}
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}
