@@ -67,6 +67,7 @@ var (
 	flagCrun    = flag.String("crun", "crun", "crun for runc's shim; empty for none")
 	flagBusybox = flag.String("busybox", "/bin/busybox", "static busybox for the images")
 	flagOnly    = flag.String("only", "", "comma-separated subset: start,run,exec,cri,criexec,memory")
+	flagSmaps   = flag.String("smaps", "", "copy each measured process's /proc/PID/smaps into this directory, to see where the memory goes")
 	flagJSON    = flag.String("json", "bench/out/shim.json", "write results as JSON here")
 	flagText    = flag.String("text", "bench/out/shim.txt", "write the table here too")
 	flagTimeout = flag.Duration("timeout", 60*time.Second, "timeout of one client command")
@@ -955,6 +956,9 @@ func shimMemory() (rss, pss int64, note string, err error) {
 	}
 	var rootRSS, rootPSS int64
 	for pid := range group {
+		if *flagSmaps != "" {
+			saveSmaps(pid)
+		}
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 		if err != nil {
 			return 0, 0, "", err
@@ -990,6 +994,19 @@ func shimMemory() (rss, pss int64, note string, err error) {
 		notes = append(notes, fmt.Sprintf("the shim's binary also run by %d other processes (lowers PSS)", sharers))
 	}
 	return rss, pss, strings.Join(notes, "; "), nil
+}
+
+// saveSmaps copies pid's smaps to -smaps, named by its command and pid.
+func saveSmaps(pid int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		progress("smaps of %d: %v", pid, err)
+		return
+	}
+	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	name := fmt.Sprintf("%s-%d.smaps", strings.TrimSpace(string(comm)), pid)
+	check(os.MkdirAll(*flagSmaps, 0o755))
+	check(os.WriteFile(filepath.Join(*flagSmaps, name), b, 0o644))
 }
 
 // waitNoShim waits for the shims of removed containers to leave, so that a
