@@ -436,13 +436,14 @@ func (c *Container) Pids() ([]int, error) { return c.cgroup.pids() }
 // Close releases the container's fds. With KillOnClose, the container dies.
 func (c *Container) Close() error {
 	var kerr error
-	if c.watcher != nil {
+	if w := c.watcher; w != nil {
 		// A shared watcher kills it only when the holder goes: we do. A
 		// cgroup removed meanwhile has nothing left to kill.
 		c.watcher = nil
 		if err := c.cgroup.kill(); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			kerr = err
 		}
+		kerr = errors.Join(kerr, w.forget(c))
 	}
 	for _, fd := range []*int{&c.initPidfd, &c.holdFD, &c.lockFD} {
 		if *fd >= 0 {
@@ -462,7 +463,12 @@ func (c *Container) Destroy() error {
 		return errors.Join(err, c.Close())
 	}
 	err := c.destroy()
-	c.watcher = nil // destroy killed it
+	if w := c.watcher; w != nil && err == nil {
+		// Killed and gone; should destroy fail, the watcher kills what
+		// is left when the holder goes.
+		c.watcher = nil
+		err = w.forget(c)
+	}
 	return errors.Join(err, c.Close())
 }
 

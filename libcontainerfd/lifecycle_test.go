@@ -17,6 +17,8 @@ import (
 
 	"github.com/containerfd/containerfd/internal/testutil"
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
+	"github.com/containerfd/containerfd/libcontainerfd/kernfeat"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -186,74 +188,11 @@ func TestKillOnClose(t *testing.T) {
 // container; a container's Close kills it alone, the Watcher's Close kills
 // the rest, and the holder's death kills them all.
 func TestSharedWatcher(t *testing.T) {
-	t.Run("Close", func(t *testing.T) {
-		e := newEnv(t)
-		w, err := cfd.NewWatcher()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { w.Close() })
-		var cs []*cfd.Container
-		var ps []*cfd.Process
-		for _, suffix := range []string{"", "-2", "-3"} {
-			cfg := e.config()
-			cfg.Flags |= cfd.KillOnClose
-			cfg.Watcher = w
-			cfg.Cgroup = e.cgroup + suffix
-			c, err := cfd.Create(e.root, testutil.ID(t), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := c.ID()
-			t.Cleanup(func() {
-				if c, err := cfd.Load(e.root, id); err == nil {
-					if err := c.Destroy(); err != nil {
-						t.Error(err)
-					}
-				}
-			})
-			p := &cfd.Process{Args: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}}
-			if err := c.ForkInit(p); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
-			cs, ps = append(cs, c), append(ps, p)
-		}
-		ws := testutil.Children(os.Getpid(), "containerfd-watch")
-		if len(ws) != 1 {
-			t.Fatalf("watcher processes for 3 containers: %v, want one", ws)
-		}
-		if err := cs[1].Freeze(); err != nil {
-			t.Fatal(err)
-		}
-		if err := cs[1].Thaw(); err != nil {
-			t.Fatal(err)
-		}
-		checkIdle(t, ws[0])
-		if err := cs[0].Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		if ws, _ := ps[0].Wait(); ws.Signal() != unix.SIGKILL {
-			t.Errorf("init after its container's Close: %v, want killed", ws)
-		}
-		for _, c := range cs[1:] {
-			if st, err := c.Status(); err != nil || st != cfd.Running {
-				t.Errorf("another container after one's Close: %v, %v", st, err)
-			}
-		}
-		if err := w.Close(); err != nil {
-			t.Error(err)
-		}
-		for _, p := range ps[1:] {
-			if ws, _ := p.Wait(); ws.Signal() != unix.SIGKILL {
-				t.Errorf("init after the watcher's Close: %v, want killed", ws)
-			}
-		}
-		for _, c := range cs[1:] {
-			c.Close()
-		}
+	t.Run("Close", func(t *testing.T) { testSharedWatcherClose(t, true) })
+	// Where the kernel runs no memfd, our binary waits instead of the waiter.
+	t.Run("Close without waiter", func(t *testing.T) {
+		t.Setenv(kernfeat.EnvDisable, spawn.MemfdExec.Name())
+		testSharedWatcherClose(t, false)
 	})
 	t.Run("holder SIGKILLed", func(t *testing.T) {
 		e := newEnv(t)
@@ -298,6 +237,104 @@ func TestSharedWatcher(t *testing.T) {
 			}
 		}
 	})
+}
+
+// testSharedWatcherClose: one watcher process for three containers, which
+// sleeps (the waiter where there is one); a container's Close kills it
+// alone; a destroyed one leaves the watcher's list, so that its cgroup,
+// made again by another, survives the watcher; the watcher's Close kills
+// the rest.
+func testSharedWatcherClose(t *testing.T, waiter bool) {
+	e := newEnv(t)
+	if waiter && !spawn.MemfdExec.Available() {
+		t.Skipf("the waiter needs %s: %s", spawn.MemfdExec.Name(), spawn.MemfdExec.Doc())
+	}
+	w, err := cfd.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	var cs []*cfd.Container
+	var ps []*cfd.Process
+	for _, suffix := range []string{"", "-2", "-3"} {
+		cfg := e.config()
+		cfg.Flags |= cfd.KillOnClose
+		cfg.Watcher = w
+		cfg.Cgroup = e.cgroup + suffix
+		c, err := cfd.Create(e.root, testutil.ID(t), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := c.ID()
+		t.Cleanup(func() {
+			if c, err := cfd.Load(e.root, id); err == nil {
+				if err := c.Destroy(); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+		p := &cfd.Process{Args: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}}
+		if err := c.ForkInit(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cs, ps = append(cs, c), append(ps, p)
+	}
+	ws := testutil.Children(os.Getpid(), "containerfd-watch")
+	if len(ws) != 1 {
+		t.Fatalf("watcher processes for 3 containers: %v, want one", ws)
+	}
+	if err := cs[1].Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs[1].Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	checkIdle(t, ws[0])
+	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", ws[0]))
+	if strings.HasPrefix(exe, "/memfd:containerfd-wait") != waiter {
+		t.Errorf("the watcher runs %s; the waiter expected: %v", exe, waiter)
+	}
+	watcherFD, err := unix.PidfdOpen(ws[0], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(watcherFD)
+	if err := cs[0].Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if ws, _ := ps[0].Wait(); ws.Signal() != unix.SIGKILL {
+		t.Errorf("init after its container's Close: %v, want killed", ws)
+	}
+	for _, c := range cs[1:] {
+		if st, err := c.Status(); err != nil || st != cfd.Running {
+			t.Errorf("another container after one's Close: %v, %v", st, err)
+		}
+	}
+	if err := cs[2].Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	ps[2].Wait()
+	cfg := e.config()
+	cfg.Cgroup = e.cgroup + "-3"
+	other := e.create(cfg)
+	e.startSleeping(other)
+
+	if err := w.Close(); err != nil {
+		t.Error(err)
+	}
+	if ws, _ := ps[1].Wait(); ws.Signal() != unix.SIGKILL {
+		t.Errorf("init after the watcher's Close: %v, want killed", ws)
+	}
+	if n, _ := unix.Poll([]unix.PollFd{{Fd: int32(watcherFD), Events: unix.POLLIN}}, 5000); n != 1 {
+		t.Fatal("the watcher still there 5s after its Close")
+	}
+	if st, err := other.Status(); err != nil || st != cfd.Running {
+		t.Errorf("a container in the cgroup of one destroyed before the watcher's Close: %v, %v; want running", st, err)
+	}
+	cs[1].Close()
 }
 
 // The watcher of a KillOnClose container sleeps until its holder goes or

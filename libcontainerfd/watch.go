@@ -2,6 +2,7 @@ package libcontainerfd
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -21,7 +22,10 @@ import (
 // With Config.Watcher, that shared watcher takes the container instead.
 func (c *Container) startWatcher() error {
 	if c.cfg.Watcher != nil {
-		return c.cfg.Watcher.watch(c)
+		// Without a cgroup, the container gets a watcher of its own.
+		if err := c.cfg.Watcher.watch(c); !errors.Is(err, errNoGroupWatch) {
+			return err
+		}
 	}
 	exe, err := selfexe.FD()
 	if err != nil {
@@ -85,15 +89,21 @@ func (c *Container) watchOrder() (msg.Watch, error) {
 	return w, nil
 }
 
-// A Watcher is one watcher process for many KillOnClose containers of one
-// holder (Config.Watcher), where each would otherwise start its own: a
-// shim holding a pod's containers needs one. It kills every container it
-// watches when Close is called or its maker exits, and forgets each
-// container once it is empty. A container that has it is killed at once
-// by its own Close.
+// A Watcher kills the KillOnClose containers of one holder
+// (Config.Watcher) when Close is called or its maker exits, where each
+// would otherwise start a watcher process of its own: a shim holding a
+// pod's containers needs one. Its process is spawn's waiter, a program of
+// a few instructions and a page or two of memory, which holds the read end
+// of a pipe whose write end is ours; when the pipe ends, it execs our own
+// binary as msg.StageWatch, which kills the cgroups that the Watcher's
+// list (a msg.WatchList) names. A container leaves the list when it is
+// closed (which kills it) or destroyed. Where no waiter can run
+// (spawn.WaiterFD), our binary waits itself.
 type Watcher struct {
 	mu   sync.Mutex
-	sock int // ours; the watcher holds the other end
+	hold int // the pipe's write end; -1 once closed
+	list *msg.WatchList
+	cgs  map[*Container]json.RawMessage // what list holds
 }
 
 // NewWatcher starts a watcher process.
@@ -102,53 +112,91 @@ func NewWatcher() (*Watcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	list, err := msg.NewWatchList()
 	if err != nil {
-		return nil, fmt.Errorf("watcher: socketpair: %w", err)
+		return nil, err
 	}
-	defer unix.Close(fds[1])
-	proc, err := spawn.Start(&spawn.Attr{
-		ExecFD:   exe,
-		Argv:     []string{msg.StageWatch, strconv.Itoa(msg.WatchHoldFD), msg.WatchGroup},
-		Files:    []int{-1, -1, -1, fds[1]},
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		list.Close()
+		return nil, fmt.Errorf("watcher: pipe: %w", err)
+	}
+	defer unix.Close(p[0])
+	attr := &spawn.Attr{
+		Argv:     []string{msg.StageWatch, msg.StageWatch, msg.WatchGroup},
+		Files:    []int{-1, -1, -1, p[0], exe, list.Fd()},
 		CgroupFD: -1,
-	})
+	}
+	if attr.ExecFD, err = spawn.WaiterFD(); err != nil {
+		attr.ExecFD, attr.Argv = exe, attr.Argv[1:]
+	}
+	proc, err := spawn.Start(attr)
 	if err != nil {
-		unix.Close(fds[0])
+		unix.Close(p[1])
+		list.Close()
 		return nil, fmt.Errorf("start watcher: %w", err)
 	}
 	go proc.Wait()
-	return &Watcher{sock: fds[0]}, nil
+	return &Watcher{hold: p[1], list: list, cgs: map[*Container]json.RawMessage{}}, nil
 }
 
-// watch hands c to the watcher. A message sent is the watcher's even if we
-// die right after: it reads what is queued before it sees the end.
+// errNoGroupWatch: a container without a cgroup is killed through init's
+// pidfd, which a Watcher's list cannot hold.
+var errNoGroupWatch = errors.New("no cgroup to kill it by")
+
+// watch adds c to the list.
 func (w *Watcher) watch(c *Container) error {
-	order, err := c.watchOrder()
+	if len(c.st.Cgroup) == 0 {
+		return errNoGroupWatch
+	}
+	paths, err := json.Marshal(c.st.Cgroup)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(order.WaitFD)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.sock < 0 {
+	if w.hold < 0 {
 		return fmt.Errorf("container %s: watcher: %w", c.id, net.ErrClosed)
 	}
-	if err := msg.Send(w.sock, order, order.WaitFD); err != nil {
-		return fmt.Errorf("container %s: watcher: %w", c.id, err)
+	w.cgs[c] = paths
+	if err := w.store(); err != nil {
+		delete(w.cgs, c)
+		return fmt.Errorf("container %s: %w", c.id, err)
 	}
 	c.watcher = w
 	return nil
+}
+
+// forget takes c off the list: killed or destroyed already.
+func (w *Watcher) forget(c *Container) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.cgs[c]; !ok || w.hold < 0 {
+		return nil
+	}
+	delete(w.cgs, c)
+	if err := w.store(); err != nil {
+		return fmt.Errorf("container %s: %w", c.id, err)
+	}
+	return nil
+}
+
+func (w *Watcher) store() error {
+	paths := make([]json.RawMessage, 0, len(w.cgs))
+	for _, p := range w.cgs {
+		paths = append(paths, p)
+	}
+	return w.list.Store(paths)
 }
 
 // Close ends the watcher, which kills every container it still watches.
 func (w *Watcher) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.sock < 0 {
+	if w.hold < 0 {
 		return nil
 	}
-	err := unix.Close(w.sock)
-	w.sock = -1
-	return err
+	err := unix.Close(w.hold)
+	w.hold = -1
+	return errors.Join(err, w.list.Close())
 }

@@ -1,6 +1,7 @@
 package msg
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,9 +31,11 @@ const (
 	// "events" (WatchWaitFD is the cgroup's cgroup.events) or "pidfd"
 	// (init's pidfd).
 	StageWatch = "containerfd-watch"
-	// WatchGroup, as argv[2] of StageWatch, makes it the watcher of many
-	// containers: WatchHoldFD is a socket on which each comes as a Watch
-	// with its wait fd; the socket's end kills them all.
+	// WatchGroup, as argv[1] of StageWatch, makes it the end of a group
+	// watcher (libcontainerfd.Watcher): it reads WatchHoldFD, a pipe, to
+	// its end, then kills the cgroups of the containers WatchListFD lists
+	// (a WatchList). It is exec'd by spawn's waiter, which has read the
+	// pipe to its end already, or, where there is no waiter, started so.
 	WatchGroup = "group"
 	// StageEnter runs a program of a hook in a container's namespaces:
 	// argv: <init pid> <namespace flags> host|container <filter> <cwd>
@@ -48,19 +51,122 @@ const (
 
 // Watch is a container for a watcher to watch: its cgroup paths (JSON,
 // "null" without a cgroup) and what WaitFD is, "events" (its cgroup.events)
-// or "pidfd" (init's). A group watcher gets WaitFD with the message.
+// or "pidfd" (init's).
 type Watch struct {
 	Paths  json.RawMessage `json:"paths"`
 	Kind   string          `json:"kind"`
 	WaitFD int             `json:"-"`
 }
 
-// The fds a watcher and a user namespace holder are started with.
+// The fds a watcher and a user namespace holder are started with. A group
+// watcher's are the waiter's (spawn.WaiterHoldFD, spawn.WaiterExecFD)
+// and its list.
 const (
-	WatchHoldFD  = 3
+	WatchHoldFD  = spawn.WaiterHoldFD
 	WatchWaitFD  = 4
+	WatchListFD  = 5
 	UsernsHoldFD = 3
 )
+
+// A WatchList is a memfd that lists, as a JSON array, the cgroup paths of
+// the containers a group watcher kills. Its holder rewrites it as
+// containers come and go, and may be killed at any point of that: each
+// list is written where it does not overlap the one before, and then the
+// header, watchListHeader bytes written in one call, says where it is
+// (offset, length), so the watcher reads a whole list, old or new.
+type WatchList struct {
+	fd      int
+	at, len int64 // where the list the header names is
+}
+
+const watchListHeader = 16
+
+// NewWatchList makes an empty list; Fd is its memfd, close-on-exec.
+func NewWatchList() (*WatchList, error) {
+	fd, err := unix.MemfdCreate("containerfd-watch-list", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("watch list: memfd_create: %w", err)
+	}
+	l := &WatchList{fd: fd, at: watchListHeader}
+	if err := l.Store(nil); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return l, nil
+}
+
+// Fd is the list's memfd.
+func (l *WatchList) Fd() int { return l.fd }
+
+// Close closes the list's memfd.
+func (l *WatchList) Close() error { return unix.Close(l.fd) }
+
+// Store makes paths the list.
+func (l *WatchList) Store(paths []json.RawMessage) error {
+	if paths == nil {
+		paths = []json.RawMessage{}
+	}
+	b, err := json.Marshal(paths)
+	if err != nil {
+		return err
+	}
+	at := int64(watchListHeader)
+	if int64(len(b)) > l.at-at {
+		at = l.at + l.len // no room before the current list: after it
+	}
+	if err := pwriteAll(l.fd, b, at); err != nil {
+		return fmt.Errorf("watch list: %w", err)
+	}
+	var h [watchListHeader]byte
+	binary.LittleEndian.PutUint64(h[0:], uint64(at))
+	binary.LittleEndian.PutUint64(h[8:], uint64(len(b)))
+	if err := pwriteAll(l.fd, h[:], 0); err != nil {
+		return fmt.Errorf("watch list: %w", err)
+	}
+	l.at, l.len = at, int64(len(b))
+	if at == watchListHeader {
+		// What lay after it was the list before: no longer named.
+		if err := unix.Ftruncate(l.fd, at+l.len); err != nil {
+			return fmt.Errorf("watch list: truncate: %w", err)
+		}
+	}
+	return nil
+}
+
+func pwriteAll(fd int, b []byte, off int64) error {
+	for len(b) > 0 {
+		n, err := unix.Pwrite(fd, b, off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b, off = b[n:], off+int64(n)
+	}
+	return nil
+}
+
+// ReadWatchList reads the list the header of the WatchList fd names.
+func ReadWatchList(fd int) ([]json.RawMessage, error) {
+	var h [watchListHeader]byte
+	if n, err := unix.Pread(fd, h[:], 0); err != nil || n != len(h) {
+		return nil, fmt.Errorf("watch list: header: %d bytes, %v", n, err)
+	}
+	at, n := binary.LittleEndian.Uint64(h[0:]), binary.LittleEndian.Uint64(h[8:])
+	if n > 1<<30 {
+		return nil, fmt.Errorf("watch list: length %d", n)
+	}
+	b := make([]byte, n)
+	if got, err := unix.Pread(fd, b, int64(at)); err != nil || got != len(b) {
+		return nil, fmt.Errorf("watch list: %d of %d bytes at %d, %v", got, n, at, err)
+	}
+	var paths []json.RawMessage
+	if err := json.Unmarshal(b, &paths); err != nil {
+		return nil, fmt.Errorf("watch list: %w", err)
+	}
+	return paths, nil
+}
 
 // Where a program of StageEnter is found.
 const (

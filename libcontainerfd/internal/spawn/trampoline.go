@@ -59,20 +59,29 @@ func makeTrampoline() (int, error) {
 	if !ok {
 		return -1, fmt.Errorf("spawn: exec trampoline: none for %s", runtime.GOARCH)
 	}
+	fd, err := sealedProgram(trampolineName, trampolineELF(arch))
+	if err != nil {
+		return -1, fmt.Errorf("spawn: exec trampoline: %w", err)
+	}
+	return fd, nil
+}
+
+// sealedProgram makes an executable, sealed, close-on-exec memfd named
+// name that holds image.
+func sealedProgram(name string, image []byte) (int, error) {
 	// MFD_EXEC (Linux 6.3) says the memfd is to be executed, which
 	// vm.memfd_noexec=1 asks for; older kernels refuse the flag.
-	fd, err := unix.MemfdCreate(trampolineName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING|unix.MFD_EXEC)
 	if err == unix.EINVAL {
-		fd, err = unix.MemfdCreate(trampolineName, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		fd, err = unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	}
 	if err != nil {
-		return -1, fmt.Errorf("spawn: exec trampoline: memfd_create: %w", err)
+		return -1, fmt.Errorf("memfd_create: %w", err)
 	}
 	fail := func(what string, err error) (int, error) {
 		unix.Close(fd)
-		return -1, fmt.Errorf("spawn: exec trampoline: %s: %w", what, err)
+		return -1, fmt.Errorf("%s: %w", what, err)
 	}
-	image := trampolineELF(arch)
 	if n, err := unix.Write(fd, image); err != nil || n != len(image) {
 		if err == nil {
 			err = unix.EIO
@@ -95,11 +104,18 @@ func makeTrampoline() (int, error) {
 	return fd, nil
 }
 
-// trampolineELF lays a trampoline out as a static ELF64 executable: the
-// header, a PT_LOAD of the whole file (read and execute), a PT_GNU_STACK
-// that keeps the stack non-executable, then the code, which reports
-// failures as stageExecve.
+// trampolineELF lays a trampoline out as a static executable whose code
+// reports failures as stageExecve.
 func trampolineELF(arch trampolineArch) []byte {
+	b := staticELF(arch.machine, arch.code)
+	binary.LittleEndian.PutUint32(b[len(b)-len(arch.code)+arch.stageOff:], stageExecve)
+	return b
+}
+
+// staticELF lays code out as a static ELF64 executable for machine: the
+// header, a PT_LOAD of the whole file (read and execute), a PT_GNU_STACK
+// that keeps the stack non-executable, then the code.
+func staticELF(machine uint16, code []byte) []byte {
 	const (
 		base     = 0x400000
 		ehsize   = 64
@@ -111,10 +127,10 @@ func trampolineELF(arch trampolineArch) []byte {
 		pfR      = 4
 	)
 	le := binary.LittleEndian
-	b := make([]byte, codeOff+len(arch.code))
+	b := make([]byte, codeOff+len(code))
 	copy(b, []byte{0x7f, 'E', 'L', 'F', 2 /* 64-bit */, 1 /* little-endian */, 1 /* version */})
 	le.PutUint16(b[16:], 2) // ET_EXEC
-	le.PutUint16(b[18:], arch.machine)
+	le.PutUint16(b[18:], machine)
 	le.PutUint32(b[20:], 1)            // version
 	le.PutUint64(b[24:], base+codeOff) // entry
 	le.PutUint64(b[32:], ehsize)       // program headers
@@ -133,8 +149,6 @@ func trampolineELF(arch trampolineArch) []byte {
 	le.PutUint32(ph[0:], ptStack)
 	le.PutUint32(ph[4:], pfR|pfW)
 	le.PutUint64(ph[48:], 16)
-	code := b[codeOff:]
-	copy(code, arch.code)
-	le.PutUint32(code[arch.stageOff:], stageExecve)
+	copy(b[codeOff:], code)
 	return b
 }

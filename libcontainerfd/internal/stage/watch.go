@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
@@ -18,7 +19,7 @@ import (
 // when the container is empty: msg.WatchWaitFD, the cgroup's
 // cgroup.events or init's pidfd, says so.
 func runWatch() error {
-	if len(os.Args) == 3 && os.Args[2] == msg.WatchGroup {
+	if len(os.Args) == 2 && os.Args[1] == msg.WatchGroup {
 		return runWatchGroup()
 	}
 	if len(os.Args) != 4 {
@@ -74,96 +75,47 @@ func runWatch() error {
 	}
 }
 
-// watched is one container of a group watcher.
-type watched struct {
-	wait   int  // its msg.Watch.WaitFD
-	events bool // wait is its cgroup.events, else init's pidfd
-	cg     *cgroups.Cgroup
-}
-
-// kill kills the container: by its cgroup, or without one by init's pidfd
-// (the pid namespace dies with it).
-func (w *watched) kill() error {
-	if w.cg != nil {
-		return w.cg.Kill()
-	}
-	return unix.PidfdSendSignal(w.wait, unix.SIGKILL, nil, 0)
-}
-
-// empty reads whether the container is empty, once its wait fd is ready.
-func (w *watched) empty() bool {
-	if !w.events {
-		return true // init is gone, and with it the pid namespace
-	}
-	// Read from the fd polled: that re-arms it. ENODEV: the cgroup is gone.
-	ev, err := cgroups.ReadEvents(w.wait)
-	return err != nil || !ev.Populated
-}
-
-// runWatchGroup is a watcher of many containers (msg.WatchGroup): each
-// comes on the socket msg.WatchHoldFD as a msg.Watch with its wait fd, and
-// is forgotten once empty; when the socket ends (its holder closed it or
-// died), it kills those it still watches, having read every one sent.
+// runWatchGroup is the end of a group watcher (libcontainerfd.Watcher):
+// once msg.WatchHoldFD has ended (at once when spawn's waiter execs us: it
+// waited for that), it kills the containers msg.WatchListFD lists. Those
+// whose cgroup is gone have nothing left to kill.
 func runWatchGroup() error {
-	var ws []*watched
+	b := make([]byte, 1)
 	for {
-		fds := []unix.PollFd{{Fd: msg.WatchHoldFD, Events: unix.POLLIN}}
-		for _, w := range ws {
-			ev := int16(unix.POLLIN)
-			if w.events {
-				ev = unix.POLLPRI
-			}
-			fds = append(fds, unix.PollFd{Fd: int32(w.wait), Events: ev})
+		n, err := unix.Read(msg.WatchHoldFD, b)
+		if err != unix.EINTR && n <= 0 {
+			break
 		}
-		if _, err := unix.Poll(fds, -1); err != nil {
-			if err == unix.EINTR {
-				continue
-			}
-			return fmt.Errorf("poll: %w", err)
-		}
-		kept := ws[:0]
-		for i, w := range ws {
-			if fds[i+1].Revents != 0 && w.empty() {
-				unix.Close(w.wait)
-				continue
-			}
-			kept = append(kept, w)
-		}
-		ws = kept
-		if fds[0].Revents == 0 {
+	}
+	list, err := msg.ReadWatchList(msg.WatchListFD)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, raw := range list {
+		var paths cgroups.Paths
+		if err := json.Unmarshal(raw, &paths); err != nil {
+			errs = append(errs, fmt.Errorf("cgroup paths: %w", err))
 			continue
 		}
-		var order msg.Watch
-		fd, err := msg.Recv(msg.WatchHoldFD, &order)
-		if err == nil && fd < 0 {
-			err = errors.New("a container to watch without its wait fd")
-		}
-		if err != nil {
-			// The end (ErrEOF), or a holder that cannot be understood:
-			// either way nobody holds them any more.
-			var errs []error
-			for _, w := range ws {
-				if kerr := w.kill(); kerr != nil {
-					errs = append(errs, kerr)
-				}
-			}
-			if !errors.Is(err, msg.ErrEOF) {
-				errs = append(errs, err)
-			}
-			return errors.Join(errs...)
-		}
-		w := &watched{wait: fd, events: order.Kind == "events"}
-		var paths cgroups.Paths
-		if err := json.Unmarshal(order.Paths, &paths); err != nil {
-			return fmt.Errorf("cgroup paths: %w", err)
-		}
-		if len(paths) > 0 {
-			if w.cg, err = cgroups.Open(paths); err != nil {
-				return err
+		for k, d := range paths {
+			if _, err := os.Stat(d); errors.Is(err, fs.ErrNotExist) {
+				delete(paths, k)
 			}
 		}
-		ws = append(ws, w)
+		if len(paths) == 0 {
+			continue
+		}
+		cg, err := cgroups.Open(paths)
+		if err == nil {
+			err = cg.Kill()
+			cg.Close()
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
 	}
+	return errors.Join(errs...)
 }
 
 // runUserns only holds a user namespace with the mapping an idmapped mount
