@@ -307,8 +307,8 @@ func (s *service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 }
 
 // sharedWatcher is the shim's watcher, started with the first container.
-// It holds the other end of a socket the shim holds: whatever ends the
-// shim, it kills the containers the shim still has.
+// It holds the read end of a pipe the shim holds: whatever ends the shim,
+// it kills the containers the shim still has.
 func (s *service) sharedWatcher() (*cfd.Watcher, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
