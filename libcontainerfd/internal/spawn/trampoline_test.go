@@ -19,18 +19,7 @@ import (
 func TestTrampoline(t *testing.T) {
 	for goarch, arch := range trampolines {
 		t.Run(goarch, func(t *testing.T) {
-			var emulator string
-			if goarch != runtime.GOARCH {
-				name := map[string]string{"amd64": "qemu-x86_64-static", "arm64": "qemu-aarch64-static"}[goarch]
-				var err error
-				if emulator, err = exec.LookPath(name); err != nil {
-					t.Skipf("the %s trampoline needs %s (Debian's qemu-user-static) on %s", goarch, name, runtime.GOARCH)
-				}
-			}
-			path := filepath.Join(t.TempDir(), "trampoline")
-			if err := os.WriteFile(path, trampolineELF(arch), 0o755); err != nil {
-				t.Fatal(err)
-			}
+			path, emulator := archProgram(t, goarch, "trampoline", trampolineELF(arch))
 			// run runs the trampoline with args and the write end of a pipe
 			// as fd 3; it returns the exit code, stdout and what reached the
 			// pipe.
@@ -78,6 +67,25 @@ func TestTrampoline(t *testing.T) {
 			}
 		})
 	}
+}
+
+// archProgram writes image, a program for goarch, to a file named name
+// and returns its path and, where goarch is not the machine's, the
+// qemu-user emulator to run it with; without one the test is skipped.
+func archProgram(t *testing.T, goarch, name string, image []byte) (path, emulator string) {
+	t.Helper()
+	if goarch != runtime.GOARCH {
+		qemu := map[string]string{"amd64": "qemu-x86_64-static", "arm64": "qemu-aarch64-static"}[goarch]
+		var err error
+		if emulator, err = exec.LookPath(qemu); err != nil {
+			t.Skipf("the %s %s needs %s (Debian's qemu-user-static) on %s", goarch, name, qemu, runtime.GOARCH)
+		}
+	}
+	path = filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, image, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path, emulator
 }
 
 // TestProcScriptInterpreterIsTheTrampoline: a Proc whose program is a

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,18 +16,7 @@ import (
 func TestWaiter(t *testing.T) {
 	for goarch, arch := range waiters {
 		t.Run(goarch, func(t *testing.T) {
-			var emulator string
-			if goarch != runtime.GOARCH {
-				name := map[string]string{"amd64": "qemu-x86_64-static", "arm64": "qemu-aarch64-static"}[goarch]
-				var err error
-				if emulator, err = exec.LookPath(name); err != nil {
-					t.Skipf("the %s waiter needs %s (Debian's qemu-user-static) on %s", goarch, name, runtime.GOARCH)
-				}
-			}
-			path := filepath.Join(t.TempDir(), "waiter")
-			if err := os.WriteFile(path, staticELF(arch.machine, arch.code), 0o755); err != nil {
-				t.Fatal(err)
-			}
+			path, emulator := archProgram(t, goarch, "waiter", staticELF(arch.machine, arch.code))
 			sh, err := os.Open("/bin/sh")
 			if err != nil {
 				t.Fatal(err)
