@@ -10,9 +10,10 @@ import (
 )
 
 var cpCommand = &cli.Command{
-	Name:      "cp",
-	Usage:     "copy files, directories and symlinks between a running container and the host",
-	ArgsUsage: "ID:PATH HOSTPATH | HOSTPATH ID:PATH",
+	Name:  "cp",
+	Usage: "copy files, directories and symlinks between a running container and the host",
+	UsageText: `containerfd cp ID:PATH HOSTPATH
+containerfd cp HOSTPATH ID:PATH`,
 	Description: `Copy as "docker cp" does. The container's paths are resolved with its root
 as /: symlinks and ".." inside the container can never reach a host file. The
 last component of the source is not followed (a symlink is copied as a

@@ -20,9 +20,10 @@ import (
 var keyringCommand = &cli.Command{
 	Name:  "keyring",
 	Usage: "manage a container's own keyring from outside (user and logon keys)",
-	ArgsUsage: `<container-id> add TYPE DESCRIPTION [--data STRING | --from-file FILE]
-   containerfd keyring <container-id> list [--format table|json]
-   containerfd keyring <container-id> unlink DESCRIPTION|SERIAL`,
+	UsageText: `containerfd keyring ID add TYPE DESCRIPTION [--data STRING]
+containerfd keyring ID add TYPE DESCRIPTION [--from-file FILE]
+containerfd keyring ID list [--format table|json]
+containerfd keyring ID unlink DESCRIPTION|SERIAL`,
 	Description: `A container made without --no-new-keyring has a session keyring of its own,
 which its processes possess and other containers' do not. "add" puts a key into
 it from outside: TYPE is "user" (the container's processes may read the payload,

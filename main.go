@@ -148,17 +148,24 @@ func main() {
 // reorderArgs moves a command's flags given after its arguments before
 // them, as runc's command line (urfave/cli v1) does: callers and scripts
 // write `runc update ID --memory 64m`, which cli v2 would take as three
-// arguments and no flag. Up to a "--", an argument is moved if it names a
-// flag of the command, with the next one if that flag takes a value. exec,
-// ps and the commands runc does not have are left as they are: what follows
-// their container id is a command line of its own.
+// arguments and no flag. Up to a "--", an argument of runc's commands is
+// moved if it names a flag of the command, with the next one if that flag
+// takes a value. exec and ps are left as they are: what follows their
+// container id is a command line of its own. Of containerfd's own verbs
+// (ownVerbs), every argument that looks like a flag is moved, so that one
+// it does not have is refused rather than taken as an argument, and socket's
+// only up to the host command that follows the container id.
 func reorderArgs(app *cli.App, args []string) []string {
 	i := commandIndex(app, args)
 	if i >= len(args) {
 		return args
 	}
 	cmd := app.Command(args[i])
-	if cmd == nil || !runcReorders[cmd.Name] {
+	if cmd == nil {
+		return args
+	}
+	order, own := ownVerbs[cmd.Name]
+	if !own && !runcReorders[cmd.Name] || order == parsesItself {
 		return args
 	}
 	out := append([]string{}, args[:i+1]...)
@@ -171,18 +178,48 @@ func reorderArgs(app *cli.App, args []string) []string {
 			break
 		}
 		f := lookupFlag(cmd.Flags, a)
-		if f == nil {
+		if f == nil && !(own && isFlagLike(a)) {
+			if order == flagsBeforeCommand && len(rest) == 1 {
+				// The container id, then the command and its arguments.
+				rest = append(append([]string{"--"}, rest...), tail[j:]...)
+				break
+			}
 			rest = append(rest, a)
 			continue
 		}
 		out = append(out, a)
-		if takesValue(f) && !strings.Contains(a, "=") && j+1 < len(tail) {
+		if f != nil && takesValue(f) && !strings.Contains(a, "=") && j+1 < len(tail) {
 			j++
 			out = append(out, tail[j])
 		}
 	}
 	return append(out, rest...)
 }
+
+// argOrder is where a verb of containerfd's own takes its flags.
+type argOrder int
+
+const (
+	// flagsAnywhere: before, between or after the arguments, up to "--".
+	flagsAnywhere argOrder = iota
+	// flagsBeforeCommand: before the container id or after it, up to the
+	// host command that follows it, or "--".
+	flagsBeforeCommand
+	// parsesItself: the command takes its arguments unparsed (keyring).
+	parsesItself
+)
+
+// ownVerbs are containerfd's verbs that runc does not have. Their flags may
+// follow the container id too, and their usage lines are the README's
+// synopsis lines (main_test.go checks both).
+var ownVerbs = map[string]argOrder{
+	"socket": flagsBeforeCommand, "mount": flagsAnywhere, "umount": flagsAnywhere,
+	"wait": flagsAnywhere, "keyring": parsesItself, "cp": flagsAnywhere,
+}
+
+// isFlagLike reports whether arg looks like a flag: "-" alone is stdin,
+// a file or an argument.
+func isFlagLike(arg string) bool { return len(arg) > 1 && arg[0] == '-' }
 
 // commandIndex returns the index in args of the command's name: the first
 // argument after the global flags and their values (len(args) if none).

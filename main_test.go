@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -20,11 +21,71 @@ func TestReorderArgs(t *testing.T) {
 		{"exec ID sh -c --memory", "exec ID sh -c --memory"},
 		{"ps ID -ef", "ps ID -ef"},
 		{"update", "update"},
+		// containerfd's own verbs: flags after the id too, unknown ones
+		// refused; socket's up to its command.
+		{"socket ID --bind 127.0.0.1:1 --listen -- prog --bind x", "socket --bind 127.0.0.1:1 --listen -- ID prog --bind x"},
+		{"socket ID --bind 127.0.0.1:1 prog --listen", "socket --bind 127.0.0.1:1 -- ID prog --listen"},
+		{"socket --listen ID prog -x", "socket --listen -- ID prog -x"},
+		{"socket ID --send-to /s", "socket --send-to /s ID"},
+		{"mount ID --type tmpfs -o size=1m --ro /tmp", "mount --type tmpfs -o size=1m --ro ID /tmp"},
+		{"mount ID /tmp --bogus", "mount --bogus ID /tmp"},
+		{"mount ID -- /-odd", "mount -- ID /-odd"},
+		{"cp - ID:/x", "cp - ID:/x"},
+		{"wait ID --help", "wait --help ID"},
+		{"keyring ID list --format json", "keyring ID list --format json"},
 		{"--root /r", "--root /r"},
 	} {
 		got := reorderArgs(app, append([]string{"containerfd"}, strings.Fields(tc.in)...))[1:]
 		if !slices.Equal(got, strings.Fields(tc.want)) {
 			t.Errorf("%s: got %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// readmeSynopses returns the synopsis lines of the README's "Beyond runc"
+// section (its first text block), by verb.
+func readmeSynopses(t *testing.T) map[string][]string {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## Beyond runc\n")
+	if !ok {
+		t.Fatal("README.md has no section Beyond runc")
+	}
+	_, block, ok := strings.Cut(sec, "\n```text\n")
+	block, _, ok2 := strings.Cut(block, "\n```\n")
+	if !ok || !ok2 {
+		t.Fatal("README.md: Beyond runc has no text block of synopses")
+	}
+	syn := map[string][]string{}
+	for _, l := range strings.Split(block, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] != "containerfd" {
+			t.Fatalf("README.md: synopsis %q does not start with containerfd VERB", l)
+		}
+		syn[f[1]] = append(syn[f[1]], l)
+	}
+	return syn
+}
+
+// Each verb of containerfd's own prints the README's synopsis lines as its
+// usage, no more, no less; every other verb is runc's.
+func TestUsageMatchesREADME(t *testing.T) {
+	syn := readmeSynopses(t)
+	for _, cmd := range newApp().Commands {
+		if _, own := ownVerbs[cmd.Name]; !own {
+			if !runcReorders[cmd.Name] && cmd.Name != "exec" && cmd.Name != "ps" {
+				t.Errorf("%s: neither runc's verb nor in ownVerbs", cmd.Name)
+			}
+			continue
+		}
+		if got := strings.Split(cmd.UsageText, "\n"); !slices.Equal(got, syn[cmd.Name]) {
+			t.Errorf("%s: usage\n%s\nREADME synopsis\n%s", cmd.Name, strings.Join(got, "\n"), strings.Join(syn[cmd.Name], "\n"))
+		}
+		delete(syn, cmd.Name)
+	}
+	for verb := range syn {
+		t.Errorf("README synopsis of %s: no such verb of containerfd's own", verb)
 	}
 }

@@ -12,13 +12,15 @@ import (
 )
 
 var mountCommand = &cli.Command{
-	Name:      "mount",
-	Usage:     "mount a filesystem or a host directory into a running container, from outside",
-	ArgsUsage: "<container-id> <target>",
+	Name:  "mount",
+	Usage: "mount a filesystem or a host directory into a running container, from outside",
+	UsageText: `containerfd mount ID [--type TYPE] [--source SOURCE] [-o OPTIONS] [--ro] TARGET
+containerfd mount ID --bind HOSTPATH [-o OPTIONS] [--ro] TARGET`,
 	Description: `The mount is made outside the container with the new mount API and
 attached by fd to the target, which is resolved inside the container's root:
 a symlink in the container cannot send it anywhere else. Options are
-config.json's (ro, nosuid, idmap, size=…).`,
+config.json's (ro, nosuid, idmap, size=…). Flags may come before or after
+the container id and the target.`,
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "type", Value: "tmpfs", Usage: "filesystem type"},
 		&cli.StringFlag{Name: "source", Usage: "source name (default: the type)"},
@@ -60,7 +62,7 @@ config.json's (ro, nosuid, idmap, size=…).`,
 var umountCommand = &cli.Command{
 	Name:      "umount",
 	Usage:     "detach a mount from a running container, from outside",
-	ArgsUsage: "<container-id> <target>",
+	UsageText: "containerfd umount ID TARGET",
 	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
 		target := c.Args().Get(1)
 		if target == "" {

@@ -16,14 +16,17 @@ import (
 )
 
 var socketCommand = &cli.Command{
-	Name:      "socket",
-	Usage:     "make a socket in a running container's network namespace, from outside, for a host command",
-	ArgsUsage: "<container-id> -- <command> [args...]",
+	Name:  "socket",
+	Usage: "make a socket in a running container's network namespace, from outside, for a host command",
+	UsageText: `containerfd socket ID [--family inet|inet6|unix] [--type stream|dgram] [--bind ADDR] [--listen] [--] CMD [ARG...]
+containerfd socket ID [--family inet|inet6|unix] [--type stream|dgram] [--bind ADDR] [--listen] --send-to PATH`,
 	Description: `The socket is made without entering the container: it lives in the
 container's network namespace (its 127.0.0.1, its interfaces), the host
 command using it does not. The command runs with the socket as fd 3 and
 LISTEN_FDS=1 and LISTEN_PID set (systemd socket activation), or, with
---send-to, the socket is passed over a unix socket instead.`,
+--send-to, the socket is passed over a unix socket instead. Flags may
+come before or after the container id, not after the command; "--" ends
+them.`,
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "family", Value: "inet", Usage: "inet, inet6 or unix"},
 		&cli.StringFlag{Name: "type", Value: "stream", Usage: "stream or dgram"},
@@ -37,9 +40,6 @@ LISTEN_FDS=1 and LISTEN_PID set (systemd socket activation), or, with
 			return err
 		}
 		cmd := c.Args().Tail()
-		if len(cmd) > 0 && cmd[0] == "--" {
-			cmd = cmd[1:]
-		}
 		if len(cmd) == 0 && c.String("send-to") == "" {
 			return errors.New("socket: give a command to run (after --) or --send-to")
 		}

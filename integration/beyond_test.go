@@ -92,23 +92,6 @@ func TestMountVerb(t *testing.T) {
 	}
 }
 
-// wait returns when the last process is gone, from a process that did not
-// start the container.
-func TestWaitVerb(t *testing.T) {
-	e := newEnv(t, "sh", "-c", "sleep 1")
-	e.ok("run", "-d", "-b", e.bundle, e.id)
-	start := time.Now()
-	if out := e.ok("wait", e.id); out != "stopped\n" {
-		t.Errorf("wait: %q", out)
-	}
-	if d := time.Since(start); d < 500*time.Millisecond {
-		t.Errorf("wait returned after %v, before the container stopped", d)
-	}
-	if s := e.status(); s != "stopped" {
-		t.Errorf("status after wait: %s", s)
-	}
-}
-
 // --kill-on-close: SIGKILL the process that ran create; the container's
 // processes are gone within a second.
 func TestKillOnCloseVerb(t *testing.T) {

@@ -39,6 +39,9 @@ const envStart = "CONTAINERFD_START"
 func stageForced() bool { return os.Getenv(envStart) == "stage" }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(reaperEnv) != "" {
+		os.Exit(reaperMain())
+	}
 	if dir := os.Getenv(prebuiltEnv); dir != "" {
 		binary = filepath.Join(dir, "containerfd")
 		sdnotify = filepath.Join(dir, "sdnotify")

@@ -210,7 +210,7 @@ func TestRootlessExec(t *testing.T) {
 		t.Errorf("ps: %q", ps)
 	}
 	u.ok(dir, "kill", id, "KILL")
-	u.ok(dir, "wait", id)
+	waitKilled(t, u.run(dir, "wait", id))
 	u.ok(dir, "delete", id)
 }
 
@@ -416,7 +416,7 @@ func TestRootlessDelegatedCgroup(t *testing.T) {
 	u.ok(dir, "resume", id)
 	u.ok(dir, "exec", id, "true")
 	u.ok(dir, "kill", "--all", id, "KILL")
-	u.ok(dir, "wait", id)
+	waitKilled(t, u.run(dir, "wait", id))
 	u.ok(dir, "delete", id)
 	if _, err := os.Stat(own); !os.IsNotExist(err) {
 		t.Errorf("the container's cgroup %s after delete: %v", own, err)
