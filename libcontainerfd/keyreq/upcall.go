@@ -46,7 +46,12 @@ func Upcall(args []string) (int, error) {
 	}
 	key, session := n[0], n[5]
 	e, err := Lookup(session)
-	if err != nil || e == nil || args[0] != "create" {
+	if err != nil {
+		// Perhaps a container's: never the host's answer then. The
+		// kernel makes the key negative and the requester gets ENOKEY.
+		return 1, err
+	}
+	if e == nil || args[0] != "create" {
 		return fallback(args)
 	}
 	// Authority is a property of the thread's credentials: every key
