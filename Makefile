@@ -21,7 +21,9 @@
 #                   plugin, containerfd against runc (hack/critest.sh)
 #   make fuzz       run the fuzz targets for FUZZTIME (default 10s; try FUZZTIME=10m)
 #   make vet        gofmt + go vet
-#   make install    install bin/containerfd and the shim into $(PREFIX)/bin
+#   make install    install bin/containerfd and the shim into $(PREFIX)/bin, and
+#                   /etc/request-key.d/containerfd.conf (key requests)
+#   make uninstall  remove what make install installed
 #   make clean
 
 GO      ?= go
@@ -51,7 +53,7 @@ GOFLAGS_BUILD := -trimpath -tags $(BUILD_TAGS) -ldflags '$(LDFLAGS)'
 
 DEMO_DIR ?= /tmp/containerfd-demo
 
-.PHONY: all build test test-vm test-cve test-load test-oci test-runc test-diff test-critest fuzz vet demo install clean root-check bench bench-shim
+.PHONY: all build test test-vm test-cve test-load test-oci test-runc test-diff test-critest fuzz vet demo install uninstall clean root-check bench bench-shim
 
 all: build
 
@@ -217,9 +219,20 @@ demo: root-check build
 	bash hack/deps.sh
 	bash hack/demo.sh $(DEMO_DIR)
 
+# The request-key.d entry sends key requests to `containerfd key-upcall`
+# (README "Key requests"); it answers others' requests by the host's rules.
+REQUEST_KEY_D ?= /etc/request-key.d
+
 install: build
 	install -D -m 0755 bin/containerfd $(DESTDIR)$(BINDIR)/containerfd
 	install -D -m 0755 bin/containerd-shim-containerfd-v2 $(DESTDIR)$(BINDIR)/containerd-shim-containerfd-v2
+	install -d $(DESTDIR)$(REQUEST_KEY_D)
+	sed 's|@BINDIR@|$(BINDIR)|g' hack/install/request-key.conf.in >$(DESTDIR)$(REQUEST_KEY_D)/containerfd.conf.tmp
+	chmod 0644 $(DESTDIR)$(REQUEST_KEY_D)/containerfd.conf.tmp
+	mv $(DESTDIR)$(REQUEST_KEY_D)/containerfd.conf.tmp $(DESTDIR)$(REQUEST_KEY_D)/containerfd.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(REQUEST_KEY_D)/containerfd.conf $(DESTDIR)$(BINDIR)/containerfd $(DESTDIR)$(BINDIR)/containerd-shim-containerfd-v2
 
 clean:
 	rm -rf bin $(DEMO_DIR)

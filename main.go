@@ -99,6 +99,7 @@ func newApp() *cli.App {
 			deleteCommand, listCommand, psCommand, execCommand, pauseCommand,
 			resumeCommand, updateCommand, eventsCommand, specCommand, featuresCommand,
 			socketCommand, mountCommand, umountCommand, waitCommand, keyringCommand, cpCommand,
+			keyUpcallCommand,
 		},
 		// Errors are logged once, by main.
 		ExitErrHandler: func(*cli.Context, error) {},

@@ -13,7 +13,8 @@
 #   tini            podman run --init in the client tests (tini-static)
 #   docker.io       client tests (dockerd 20.10, started by the test with its
 #                   own data root, drives the runtime via containerd)
-#   keyutils        keyctl(1), to inspect session keyrings in tests
+#   keyutils        keyctl(1), to inspect session keyrings in tests, and
+#                   /sbin/request-key, which the key request tests go through
 #   iproute2        ip(8), for network namespace tests
 #   uidmap          newuidmap/newgidmap: rootless containers with subordinate
 #                   id ranges (and the rootless tests, which make a user)

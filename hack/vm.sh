@@ -229,6 +229,23 @@ for lib in $(ldd "$parser" | grep -o '/[^ ]*'); do
 	mkdir -p "$root$(dirname "$lib")"
 	cp -L "$lib" "$root$lib"
 done
+# keyutils (dynamic too), for the key request tests: the kernel runs
+# /sbin/request-key, the test runs keyctl and installs the request-key.d
+# entry made from hack/install (read relative to the package directory).
+if [[ -x /sbin/request-key && -x /usr/bin/keyctl ]]; then
+	mkdir -p "$root/etc/request-key.d" "$root/cfd/pkg/hack"
+	for prog in /sbin/request-key /usr/bin/keyctl; do
+		cp "$prog" "$root$prog"
+		for lib in $(ldd "$prog" | grep -o '/[^ ]*'); do
+			mkdir -p "$root$(dirname "$lib")"
+			cp -L "$lib" "$root$lib"
+		done
+	done
+	[[ -f /etc/request-key.conf ]] && cp /etc/request-key.conf "$root/etc/"
+	cp -a hack/install "$root/cfd/pkg/hack/"
+else
+	log "no keyutils here: the key request tests skip in the VM"
+fi
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 

@@ -2,6 +2,7 @@ package libcontainerfd
 
 import (
 	"os"
+	"time"
 
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/idmap"
@@ -85,6 +86,17 @@ type Config struct {
 	// NoNewKeyring keeps the caller's session keyring instead of giving the
 	// container one of its own.
 	NoNewKeyring bool
+	// KeyHandler, an absolute path on the host, answers the key requests
+	// (request_key(2), and those the kernel makes for them) of the
+	// container's processes for keys they lack: it runs outside the
+	// container with the key's type, description, callout data and the
+	// container's id, and what it prints instantiates the key; its
+	// failure rejects it (package keyreq, README "Key requests"). It needs
+	// the container's own keyring, root, and the host side that `make
+	// install` installs. KeyHandlerTimeout bounds a run (default
+	// keyreq.DefaultTimeout).
+	KeyHandler        string
+	KeyHandlerTimeout time.Duration
 	// RootPropagation is the propagation of the container's mounts:
 	// unix.MS_PRIVATE (the default), MS_SLAVE, MS_SHARED or MS_UNBINDABLE,
 	// applied recursively from /.

@@ -140,6 +140,9 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 			return nil, fmt.Errorf("container %s: unknown namespace type %#x", id, ns.Type)
 		}
 	}
+	if err := checkKeyHandler(cfg); err != nil {
+		return nil, fmt.Errorf("container %s: %w", id, err)
+	}
 	c := &Container{id: id, dir: filepath.Join(root, id), initPidfd: -1, lockFD: -1, holdFD: -1, cfg: cfg}
 	c.cgroup = cgroupGone{c: c} // not made yet
 	c.st = state{
@@ -159,6 +162,7 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 	c.st.SharedPidNS = !cfg.newNS(unix.CLONE_NEWPID)
 	if !cfg.NoNewKeyring {
 		c.st.Keyring = "containerfd." + id + "." + randhex.String(16)
+		c.st.KeyHandler = cfg.KeyHandler
 	}
 	// The state names the cgroup before it exists, so whatever stops us
 	// from here on, delete finds everything to remove.
@@ -498,6 +502,9 @@ func (c *Container) destroy() error {
 	}
 	// A keyring made but not yet recorded dies with the container's
 	// processes: nothing else holds it.
+	if err := c.unregisterKeyHandler(); err != nil {
+		errs = append(errs, err)
+	}
 	if serial := c.st.KeyringSerial; serial != 0 {
 		if err := keyring.Remove(serial); err != nil {
 			errs = append(errs, fmt.Errorf("container %s: %w", c.id, err))

@@ -104,6 +104,12 @@ func (c *Container) ForkInit(p *Process) (err error) {
 			err = serr
 		}
 	}
+	if err == nil && c.st.KeyHandler != "" {
+		// After the save: whatever stops us now, delete finds the entry.
+		if err = c.registerKeyHandler(); err != nil {
+			s.kill()
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("container %s: start init: %w", c.id, err)
 	}

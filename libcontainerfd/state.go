@@ -54,11 +54,13 @@ type state struct {
 	SystemdUnit string `json:"systemdUnit,omitempty"`
 	// Rootless: made by a caller without privilege (Config.Rootless);
 	// NoCgroup: it has no cgroup at all.
-	Rootless      bool              `json:"rootless,omitempty"`
-	NoCgroup      bool              `json:"noCgroup,omitempty"`
-	Keyring       string            `json:"keyring,omitempty"`
-	KeyringSerial int               `json:"keyringSerial,omitempty"`
-	Labels        map[string]string `json:"labels,omitempty"`
+	Rootless      bool   `json:"rootless,omitempty"`
+	NoCgroup      bool   `json:"noCgroup,omitempty"`
+	Keyring       string `json:"keyring,omitempty"`
+	KeyringSerial int    `json:"keyringSerial,omitempty"`
+	// KeyHandler: the keyring is (or is about to be) in keyreq's table.
+	KeyHandler string            `json:"keyHandler,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty"`
 	// Seccomp is the profile for every process of the container.
 	Seccomp *specs.LinuxSeccomp `json:"seccomp,omitempty"`
 	// Personality applies to every process of the container too.

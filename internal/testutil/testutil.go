@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/containerfd/containerfd/internal/mountinfo"
+	"github.com/containerfd/containerfd/libcontainerfd/keyreq"
 	"golang.org/x/sys/unix"
 )
 
@@ -382,7 +383,8 @@ var leakWait = 10 * time.Second
 //	(a) new lines in /proc/self/mountinfo,
 //	(b) new keys in /proc/keys named "containerfd…" or "cfdtest-…" (test ids),
 //	(c) new children of the test process, alive or zombie,
-//	(d) new processes whose /proc/<pid>/cgroup mentions "cfdtest-".
+//	(d) new processes whose /proc/<pid>/cgroup mentions "cfdtest-",
+//	(e) new files in the key request table (keyreq.Dir).
 //
 // Call it first in the test so that its cleanup runs last. Tests that call it
 // must not run in parallel with each other (see the package comment).
@@ -456,6 +458,7 @@ type snapshot struct {
 	keys      map[string]bool // serials of every key in /proc/keys
 	rootKeys  int             // keys root owns, from /proc/key-users
 	processes map[procID]bool // every process
+	keyreqs   map[string]bool // files in keyreq.Dir
 }
 
 // procID names a process across pid reuse.
@@ -474,7 +477,7 @@ type procInfo struct {
 }
 
 func takeSnapshot() (*snapshot, error) {
-	s := &snapshot{mounts: map[string]bool{}, keys: map[string]bool{}, processes: map[procID]bool{}}
+	s := &snapshot{mounts: map[string]bool{}, keys: map[string]bool{}, processes: map[procID]bool{}, keyreqs: map[string]bool{}}
 	lines, err := readLines("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
@@ -499,7 +502,28 @@ func takeSnapshot() (*snapshot, error) {
 	for _, p := range procs {
 		s.processes[p.procID] = true
 	}
+	names, err := keyreqEntries()
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		s.keyreqs[n] = true
+	}
 	return s, nil
+}
+
+// keyreqEntries lists the key request table: one file per container with a
+// key handler, and whatever a registration left half-written.
+func keyreqEntries() ([]string, error) {
+	des, err := os.ReadDir(keyreq.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	var names []string
+	for _, de := range des {
+		names = append(names, de.Name())
+	}
+	return names, err
 }
 
 // waitClean retries check until it passes or wait has passed.
@@ -575,6 +599,19 @@ func (s *snapshot) check() error {
 	}
 	if len(inTestCgroups) > 0 {
 		msgs = append(msgs, "new processes in cfdtest- cgroups:\n\t"+strings.Join(inTestCgroups, "\n\t"))
+	}
+	names, err := keyreqEntries()
+	if err != nil {
+		return err
+	}
+	var newEntries []string
+	for _, n := range names {
+		if !s.keyreqs[n] {
+			newEntries = append(newEntries, n)
+		}
+	}
+	if len(newEntries) > 0 {
+		msgs = append(msgs, fmt.Sprintf("new entries in %s: %s", keyreq.Dir, strings.Join(newEntries, " ")))
 	}
 	if len(msgs) > 0 {
 		return errors.New(strings.Join(msgs, "\n"))

@@ -22,11 +22,11 @@ type Key struct {
 	Description string `json:"description"` // empty if we may not view it
 }
 
-// keyPermPossessor lets only a possessor of the key (a process of the
+// PermPossessor lets only a possessor of the key (a process of the
 // container, or a thread that joined its keyring) view, read, change, find,
 // link or set its attributes. add_key's default would also let any process
 // of the owner's uid (root, in other containers too) see it in /proc/keys.
-const keyPermPossessor = keyPosAll
+const PermPossessor = keyPosAll
 
 // ErrNoKey says that no key in the keyring has the serial or description
 // asked for.
@@ -95,7 +95,7 @@ func Add(keyring int, keyType, description string, payload []byte) (int, error) 
 	// The thread keyring (and so the key, if not linked below) dies with
 	// the thread; unlinking it here only keeps the count low meanwhile.
 	defer unix.KeyctlInt(unix.KEYCTL_UNLINK, id, unix.KEY_SPEC_THREAD_KEYRING, 0, 0)
-	if err := unix.KeyctlSetperm(id, keyPermPossessor); err != nil {
+	if err := unix.KeyctlSetperm(id, PermPossessor); err != nil {
 		return 0, fmt.Errorf("keyring: set permissions of %s key %q: %w", keyType, description, err)
 	}
 	if _, err := unix.KeyctlInt(unix.KEYCTL_LINK, id, keyring, 0, 0); err != nil {
