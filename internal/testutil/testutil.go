@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/containerfd/containerfd/internal/mountinfo"
+	"github.com/containerfd/containerfd/libcontainerfd/registry"
 	"golang.org/x/sys/unix"
 )
 
@@ -382,7 +383,8 @@ var leakWait = 10 * time.Second
 //	(a) new lines in /proc/self/mountinfo,
 //	(b) new keys in /proc/keys named "containerfd…" or "cfdtest-…" (test ids),
 //	(c) new children of the test process, alive or zombie,
-//	(d) new processes whose /proc/<pid>/cgroup mentions "cfdtest-".
+//	(d) new processes whose /proc/<pid>/cgroup mentions "cfdtest-",
+//	(e) new entries in the host-wide list of containers (package registry).
 //
 // Call it first in the test so that its cleanup runs last. Tests that call it
 // must not run in parallel with each other (see the package comment).
@@ -456,6 +458,7 @@ type snapshot struct {
 	keys      map[string]bool // serials of every key in /proc/keys
 	rootKeys  int             // keys root owns, from /proc/key-users
 	processes map[procID]bool // every process
+	registry  map[string]bool // the host-wide list's entry files
 }
 
 // procID names a process across pid reuse.
@@ -474,7 +477,7 @@ type procInfo struct {
 }
 
 func takeSnapshot() (*snapshot, error) {
-	s := &snapshot{mounts: map[string]bool{}, keys: map[string]bool{}, processes: map[procID]bool{}}
+	s := &snapshot{mounts: map[string]bool{}, keys: map[string]bool{}, processes: map[procID]bool{}, registry: map[string]bool{}}
 	lines, err := readLines("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
@@ -499,7 +502,22 @@ func takeSnapshot() (*snapshot, error) {
 	for _, p := range procs {
 		s.processes[p.procID] = true
 	}
+	for _, e := range registryEntries() {
+		s.registry[e] = true
+	}
 	return s, nil
+}
+
+// registryEntries lists the entry files of every registry on the host.
+func registryEntries() []string {
+	var out []string
+	for dir := range registry.Dirs() {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
 }
 
 // waitClean retries check until it passes or wait has passed.
@@ -569,6 +587,16 @@ func (s *snapshot) check() error {
 		if strings.Contains(p.cgroup, "cfdtest-") {
 			inTestCgroups = append(inTestCgroups, desc+"\n\t\tcgroups: "+p.cgroup)
 		}
+	}
+	var entries []string
+	for _, e := range registryEntries() {
+		if !s.registry[e] {
+			b, _ := os.ReadFile(e)
+			entries = append(entries, e+": "+string(b))
+		}
+	}
+	if len(entries) > 0 {
+		msgs = append(msgs, "new entries in the host-wide list of containers:\n\t"+strings.Join(entries, "\n\t"))
 	}
 	if len(children) > 0 {
 		msgs = append(msgs, fmt.Sprintf("new child processes of the test process (pid %d):\n\t%s", self, strings.Join(children, "\n\t")))
