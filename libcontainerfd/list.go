@@ -69,6 +69,9 @@ func ListAll() ([]Listed, error) {
 // check validates e, telling whether it is to be listed.
 func check(e *registry.Entry) (Listed, bool) {
 	l := Listed{ID: e.ID, Root: e.Root, Owner: e.Owner, Created: e.Created, Cgroup: e.Cgroup, sharedPidNS: e.SharedPidNS}
+	if e.Dir != filepath.Join(e.Root, e.ID) {
+		return l, false // not an entry we wrote
+	}
 	if fi, err := os.Lstat(e.Dir); err == nil && int(fi.Sys().(*syscall.Stat_t).Uid) != e.Owner {
 		return l, false // not the owner's container: the entry lies
 	}

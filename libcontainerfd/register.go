@@ -110,8 +110,9 @@ func (c *Container) unregister() error {
 // systemd unit, and the entry. Its keyring goes with its processes; its
 // resctrl groups and a tree attached in the host's mount namespace (a
 // container without a mount namespace of its own), which only the state
-// named, are left. Without such an entry it returns an error that
-// errors.Is ErrNotExist; with a state directory, Load it instead.
+// named, are left. Only the caller's own registry (registry.Dir) is read.
+// Without such an entry it returns an error that errors.Is ErrNotExist;
+// with a state directory, Load it instead.
 func DestroyLost(root, id string) error {
 	if err := validID(id); err != nil {
 		return err
@@ -120,15 +121,18 @@ func DestroyLost(root, id string) error {
 	if err != nil {
 		return fmt.Errorf("container %s: state root: %w", id, err)
 	}
-	name := registry.Name(abs, id)
-	var e *registry.Entry
-	for dir := range registry.Dirs() {
-		if e, err = registry.Read(filepath.Join(dir, name)); err == nil {
-			break
-		}
-	}
-	if e == nil {
+	// Only the caller's own registry: another user's entry names what
+	// that user chose, not what the caller may kill.
+	dir := registry.Dir()
+	if dir == "" {
 		return fmt.Errorf("container %q: %w", id, ErrNotExist)
+	}
+	e, err := registry.Read(filepath.Join(dir, registry.Name(abs, id)))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			err = ErrNotExist
+		}
+		return fmt.Errorf("container %q: %w", id, err)
 	}
 	if _, err := os.Lstat(filepath.Join(e.Dir, stateFile)); !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("container %s: DestroyLost: its state is still in %s", id, e.Dir)

@@ -181,7 +181,7 @@ func Dirs() map[string]int {
 // All reads the entries of every directory of Dirs, each directory once
 // however many paths lead to it. A directory the caller cannot read is
 // skipped, and so is an entry its directory's owner does not own: a user's
-// registry speaks only for that user's containers.
+// registry speaks only for that user's containers, whose Owner it is.
 func All() ([]*Entry, error) {
 	var all []*Entry
 	seen := map[string]bool{}
@@ -223,8 +223,10 @@ func readDir(dir string, uid int) ([]*Entry, error) {
 		if err != nil {
 			continue // gone meanwhile, or not an entry
 		}
-		if uid != 0 && e.Owner != uid {
-			continue
+		if uid != 0 {
+			// The uid the file has on the host: a writer that was root of
+			// a user namespace of its own recorded its uid there.
+			e.Owner = uid
 		}
 		out = append(out, e)
 	}
