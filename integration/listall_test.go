@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/containerfd/containerfd/internal/testutil"
+	"github.com/containerfd/containerfd/libcontainerfd/registry"
 	"golang.org/x/sys/unix"
 )
 
@@ -309,5 +310,43 @@ func TestListAllHolder(t *testing.T) {
 	f.runDetached()
 	if l := f.listAll()[f.id]; l.HolderPid != 0 {
 		t.Errorf("list --all of a container without kill-on-close: holder %d", l.HolderPid)
+	}
+}
+
+// TestListAllForgedEntry: an entry in a user's registry that names root's
+// container (or points at one through a state dir of its own choosing) is
+// not listed: a user's registry speaks only for what the user owns.
+func TestListAllForgedEntry(t *testing.T) {
+	e := newEnv(t, "sleep", "100")
+	init := e.runDetached()
+	u := newRootlessUser(t)
+	userRunDir(t, u)
+	dir := filepath.Join(u.XDG, registry.UserDirName)
+	own := filepath.Join(u.XDG, "mine")
+	// The forger knows all: the real entry's times and init.
+	real, err := registry.Read(filepath.Join(registry.RootDir, registry.Name(e.root, e.id)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*registry.Entry{
+		{ID: e.id, Root: e.root, Dir: filepath.Join(e.root, e.id), Owner: u.UID, Created: real.Created, Init: real.Init},
+		{ID: "forged-" + e.id, Root: e.root, Dir: filepath.Join(own, e.id), Owner: u.UID, Created: real.Created, Init: real.Init},
+	} {
+		if err := registry.Write(dir, f); err != nil {
+			t.Fatal(err)
+		}
+		u.Own(t, dir, 0o700)
+		u.Own(t, f.Path, 0o600)
+		t.Cleanup(func() { os.Remove(f.Path) })
+	}
+	all := e.listAll()
+	if l := all[e.id]; l.Owner != "root" || l.Pid != init {
+		t.Errorf("list --all: %+v, want root's container", l)
+	}
+	if l, ok := all["forged-"+e.id]; ok {
+		t.Errorf("list --all shows a forged entry: %+v", l)
+	}
+	if n := strings.Count(e.ok("list", "--all", "-q"), e.id+"\n"); n != 1 {
+		t.Errorf("list --all lists %s %d times", e.id, n)
 	}
 }
