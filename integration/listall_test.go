@@ -314,8 +314,9 @@ func TestListAllHolder(t *testing.T) {
 }
 
 // TestListAllForgedEntry: an entry in a user's registry that names root's
-// container (or points at one through a state dir of its own choosing) is
-// not listed: a user's registry speaks only for what the user owns.
+// container, directly, through a state dir other than <root>/<id>, or
+// through a link of the user's to root's state dir, is not listed: a
+// user's registry speaks only for what the user owns.
 func TestListAllForgedEntry(t *testing.T) {
 	e := newEnv(t, "sleep", "100")
 	init := e.runDetached()
@@ -331,6 +332,7 @@ func TestListAllForgedEntry(t *testing.T) {
 	for _, f := range []*registry.Entry{
 		{ID: e.id, Root: e.root, Dir: filepath.Join(e.root, e.id), Owner: u.UID, Created: real.Created, Init: real.Init},
 		{ID: "forged-" + e.id, Root: e.root, Dir: filepath.Join(own, e.id), Owner: u.UID, Created: real.Created, Init: real.Init},
+		{ID: "link-" + e.id, Root: own, Dir: filepath.Join(own, "link-"+e.id), Owner: u.UID, Created: real.Created, Init: real.Init},
 	} {
 		if err := registry.Write(dir, f); err != nil {
 			t.Fatal(err)
@@ -339,7 +341,22 @@ func TestListAllForgedEntry(t *testing.T) {
 		u.Own(t, f.Path, 0o600)
 		t.Cleanup(func() { os.Remove(f.Path) })
 	}
+	// The user's own state dir, a link to root's container's.
+	if err := os.Mkdir(own, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(e.root, e.id), filepath.Join(own, "link-"+e.id)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(filepath.Join(own, "link-"+e.id), u.UID, u.GID); err != nil {
+		t.Fatal(err)
+	}
+	u.Own(t, own, 0o700)
+	t.Cleanup(func() { os.RemoveAll(own) })
 	all := e.listAll()
+	if l, ok := all["link-"+e.id]; ok {
+		t.Errorf("list --all shows an entry whose state dir links to root's container: %+v", l)
+	}
 	if l := all[e.id]; l.Owner != "root" || l.Pid != init {
 		t.Errorf("list --all: %+v, want root's container", l)
 	}

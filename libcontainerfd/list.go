@@ -72,8 +72,8 @@ func check(e *registry.Entry) (Listed, bool) {
 	if e.Dir != filepath.Join(e.Root, e.ID) {
 		return l, false // not an entry we wrote
 	}
-	if fi, err := os.Lstat(e.Dir); err == nil && int(fi.Sys().(*syscall.Stat_t).Uid) != e.Owner {
-		return l, false // not the owner's container: the entry lies
+	if fi, err := os.Lstat(e.Dir); err == nil && (!fi.IsDir() || int(fi.Sys().(*syscall.Stat_t).Uid) != e.Owner) {
+		return l, false // not the owner's container (or a link to another's): the entry lies
 	}
 	c, err := Load(e.Root, e.ID)
 	switch {
