@@ -21,7 +21,13 @@ var deleteCommand = &cli.Command{
 		ctr, err := load(c)
 		if err != nil {
 			if c.Bool("force") && errors.Is(err, cfd.ErrNotExist) {
-				return nil // runc: delete --force of a missing container succeeds
+				// Its state may have been removed under it (its root
+				// deleted): what the host-wide list knows of it goes.
+				// runc: delete --force of a missing container succeeds.
+				if err := cfd.DestroyLost(stateRoot(c), c.Args().First()); !errors.Is(err, cfd.ErrNotExist) {
+					return err
+				}
+				return nil
 			}
 			return err
 		}

@@ -50,12 +50,18 @@ type listEntry struct {
 
 var listCommand = &cli.Command{
 	Name:  "list",
-	Usage: "list the containers under --root",
+	Usage: "list the containers under --root (--all: of every root and owner on the host)",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the ids"},
+		&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "every container on the host, whatever its --root and owner (root sees all, a user its own)"},
+		&cli.IntFlag{Name: "pid", Usage: "with --all: only the container process `PID` belongs to"},
+		&cli.StringFlag{Name: "cgroup", Usage: "with --all: only the container whose cgroup is or holds `PATH` (a cgroup directory, or a path as in /proc/PID/cgroup)"},
 	},
 	Action: func(c *cli.Context) error {
+		if c.Bool("all") || c.IsSet("pid") || c.IsSet("cgroup") {
+			return listAll(c)
+		}
 		// As runc: a --root given that does not exist is an error (a
 		// mistyped root would list nothing and pass); the default one not
 		// made yet means no containers.

@@ -305,6 +305,9 @@ type victim struct {
 // namespace.
 func (w *watcher) victim(t *testing.T, args []string) *victim {
 	v := &victim{env: newEnv(t, args...), w: w}
+	// The watcher's container, made after the victim's leak check began,
+	// goes before that check ends (its entry in the host-wide list too).
+	t.Cleanup(func() { w.runtime(w.env, "delete", "--force", w.id) })
 	s := v.spec()
 	w.own = append(w.own, armRootfs(t, s.Root.Path, false)...)
 	ws := w.spec()

@@ -182,6 +182,9 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 		}
 		c.st.SystemdUnit = cfg.Systemd.Name
 	}
+	if c.st.RegistryEntry, err = entryPath(root, id); err != nil {
+		return nil, err
+	}
 	if err := c.publish(root); err != nil {
 		return nil, err
 	}
@@ -191,6 +194,10 @@ func Create(root, id string, cfg *Config) (_ *Container, err error) {
 			c.Close()
 		}
 	}()
+	if err := c.register(); err != nil {
+		return nil, err
+	}
+	stopat.Point("create:registered")
 	if err := c.Lock(); err != nil {
 		return nil, err
 	}
@@ -512,6 +519,13 @@ func (c *Container) destroy() error {
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		errs = append(errs, fmt.Errorf("container %s: remove state: %w", c.id, err))
+	}
+	// Last, and only when all else is gone: while anything of the
+	// container is left, the list shows it.
+	if len(errs) == 0 {
+		if err := c.unregister(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

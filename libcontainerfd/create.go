@@ -212,6 +212,9 @@ func (c *Container) ForkInit(p *Process) (err error) {
 	if err := c.Save(); err != nil {
 		return err
 	}
+	if err := c.registerInit(); err != nil {
+		return err
+	}
 	pidfd, err := unix.FcntlInt(uintptr(proc.Pidfd), unix.F_DUPFD_CLOEXEC, 3)
 	if err != nil {
 		return fmt.Errorf("container %s: dup pidfd: %w", c.id, err)

@@ -71,6 +71,9 @@ type state struct {
 	// HostRoot is the tree of a container without a mount namespace of
 	// its own, attached in the runtime's (hostroot.go).
 	HostRoot *hostRoot `json:"hostRoot,omitempty"`
+	// RegistryEntry is the container's entry in the host-wide list
+	// (register.go), named before it is written.
+	RegistryEntry string `json:"registry,omitempty"`
 }
 
 // Save writes the container's state atomically: to a temporary file, then

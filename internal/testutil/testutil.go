@@ -41,6 +41,7 @@ import (
 
 	"github.com/containerfd/containerfd/internal/mountinfo"
 	"github.com/containerfd/containerfd/libcontainerfd/keyreq"
+	"github.com/containerfd/containerfd/libcontainerfd/registry"
 	"golang.org/x/sys/unix"
 )
 
@@ -385,6 +386,7 @@ var leakWait = 10 * time.Second
 //	(c) new children of the test process, alive or zombie,
 //	(d) new processes whose /proc/<pid>/cgroup mentions "cfdtest-",
 //	(e) new files in the key request table (keyreq.Dir).
+//	(f) new entries in the host-wide list of containers (package registry).
 //
 // Call it first in the test so that its cleanup runs last. Tests that call it
 // must not run in parallel with each other (see the package comment).
@@ -459,6 +461,7 @@ type snapshot struct {
 	rootKeys  int             // keys root owns, from /proc/key-users
 	processes map[procID]bool // every process
 	keyreqs   map[string]bool // files in keyreq.Dir
+	registry  map[string]bool // the host-wide list's entry files
 }
 
 // procID names a process across pid reuse.
@@ -477,7 +480,7 @@ type procInfo struct {
 }
 
 func takeSnapshot() (*snapshot, error) {
-	s := &snapshot{mounts: map[string]bool{}, keys: map[string]bool{}, processes: map[procID]bool{}, keyreqs: map[string]bool{}}
+	s := &snapshot{mounts: map[string]bool{}, keys: map[string]bool{}, processes: map[procID]bool{}, keyreqs: map[string]bool{}, registry: map[string]bool{}}
 	lines, err := readLines("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
@@ -509,6 +512,9 @@ func takeSnapshot() (*snapshot, error) {
 	for _, n := range names {
 		s.keyreqs[n] = true
 	}
+	for _, e := range registryEntries() {
+		s.registry[e] = true
+	}
 	return s, nil
 }
 
@@ -524,6 +530,18 @@ func keyreqEntries() ([]string, error) {
 		names = append(names, de.Name())
 	}
 	return names, err
+}
+
+// registryEntries lists the entry files of every registry on the host.
+func registryEntries() []string {
+	var out []string
+	for dir := range registry.Dirs() {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
 }
 
 // waitClean retries check until it passes or wait has passed.
@@ -593,6 +611,16 @@ func (s *snapshot) check() error {
 		if strings.Contains(p.cgroup, "cfdtest-") {
 			inTestCgroups = append(inTestCgroups, desc+"\n\t\tcgroups: "+p.cgroup)
 		}
+	}
+	var entries []string
+	for _, e := range registryEntries() {
+		if !s.registry[e] {
+			b, _ := os.ReadFile(e)
+			entries = append(entries, e+": "+string(b))
+		}
+	}
+	if len(entries) > 0 {
+		msgs = append(msgs, "new entries in the host-wide list of containers:\n\t"+strings.Join(entries, "\n\t"))
 	}
 	if len(children) > 0 {
 		msgs = append(msgs, fmt.Sprintf("new child processes of the test process (pid %d):\n\t%s", self, strings.Join(children, "\n\t")))

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerfd/containerfd/libcontainerfd/registry"
 	"golang.org/x/sys/unix"
 )
 
@@ -477,4 +478,24 @@ func TestParseStat(t *testing.T) {
 	if p.comm != "a) b (c)" || p.state != "Z" || p.ppid != 7 || p.start != 123456 {
 		t.Errorf("parseStat = %+v", p)
 	}
+}
+
+// TestNoLeaksRegistry: an entry left in the host-wide list of containers
+// fails the test.
+func TestNoLeaksRegistry(t *testing.T) {
+	RequireRoot(t)
+	NoLeaks(t)
+	shortLeakWait(t)
+	f := newFake(t)
+	f.do(func() { NoLeaks(f) })
+	id := ID(t)
+	e := &registry.Entry{ID: id, Root: "/nonexistent", Dir: "/nonexistent/" + id}
+	if err := registry.Write(registry.Dir(), e); err != nil {
+		t.Fatal(err)
+	}
+	errs := f.finish()
+	if err := os.Remove(e.Path); err != nil {
+		t.Fatal(err)
+	}
+	wantReport(t, errs, "new entries in the host-wide list", id)
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerfd/containerfd/libcontainerfd/registry"
 	"golang.org/x/sys/unix"
 )
 
@@ -116,7 +117,13 @@ func (u *User) makeXDG(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { removeTree(t, xdg) })
+	t.Cleanup(func() {
+		// The user's part of the host-wide list must be empty.
+		if left, _ := dirLeftovers(filepath.Join(xdg, registry.UserDirName)); len(left) > 0 {
+			t.Errorf("the user's registry %s not empty after the test: %v", filepath.Join(xdg, registry.UserDirName), left)
+		}
+		removeTree(t, xdg)
+	})
 	u.XDG = xdg
 	u.Own(t, xdg, 0o700)
 }

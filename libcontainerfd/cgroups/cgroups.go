@@ -949,3 +949,43 @@ func (c *Cgroup) JoinFD(pid int) (fd int, other bool, err error) {
 	}
 	return fd, true, nil
 }
+
+// OfProcess returns the directories of the cgroups of process pid in the
+// hierarchies mounted here, keyed as Paths are: what tells which cgroup a
+// process is in. A hierarchy where pid's cgroup is outside the subtree
+// mounted is left out.
+func OfProcess(pid int) (Paths, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return nil, fmt.Errorf("cgroups: process %d: %w", pid, err)
+	}
+	own, err := parseSelfCgroup(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("cgroups: process %d: %w", pid, err)
+	}
+	l, err := detect()
+	if err != nil {
+		return nil, err
+	}
+	paths := Paths{}
+	for _, h := range l.all() {
+		dir, err := h.dirOf(own)
+		if err != nil {
+			continue
+		}
+		for _, k := range h.keys {
+			paths[k] = dir
+		}
+	}
+	return paths, nil
+}
+
+// Within reports whether dir is one of the directories of p or below one.
+func (p Paths) Within(dir string) bool {
+	for _, d := range p {
+		if dir == d || strings.HasPrefix(dir, d+"/") {
+			return true
+		}
+	}
+	return false
+}
