@@ -26,8 +26,10 @@ import (
 )
 
 // Dir holds one file per registered container, named by its session
-// keyring's serial. Only root may read it: it names the keyrings.
-var Dir = "/run/containerfd/keyreq"
+// keyring's serial. Only root may read it: it names the keyrings. It is
+// beside root's default --root (/run/containerfd), not in it, where
+// "keyreq" is a container id like any other.
+var Dir = "/run/containerfd-keyreq"
 
 // RequestKey is the program the kernel runs; its path is built into the
 // kernel.
