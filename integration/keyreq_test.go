@@ -151,16 +151,23 @@ func TestKeyRequestAnsweredByCreator(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "read key") || !strings.Contains(r.stderr, "operation not supported") {
 		t.Errorf("logon key: want it made but unreadable: %v", r)
 	}
-	if r := a.request("dns_resolver", "example.test", ""); r.code != 0 || r.stdout != "192.0.2.1" {
-		t.Errorf("dns_resolver key from inside: %v", r)
+	wantKeys := [][2]string{{"user", "cfd:x"}, {"logon", "cfd:disk"}}
+	if err := dnsResolverMissing(); err != nil {
+		t.Logf("no dns_resolver request: %v", err)
+	} else {
+		if r := a.request("dns_resolver", "example.test", ""); r.code != 0 || r.stdout != "192.0.2.1" {
+			t.Errorf("dns_resolver key from inside: %v", r)
+		}
+		wantKeys = append(wantKeys, [2]string{"dns_resolver", "example.test"})
 	}
 	keys := a.listKeys()
-	for _, k := range [][2]string{{"user", "cfd:x"}, {"logon", "cfd:disk"}, {"dns_resolver", "example.test"}} {
+	for _, k := range wantKeys {
 		if findKey(keys, k[0], k[1]) == nil {
 			t.Errorf("keyring list has no %s key %q: %v", k[0], k[1], keys)
 		}
 	}
-	if got := readLog(t, log); len(got) != 3 || got[1] != "logon|cfd:disk|co-2|"+a.id+"|logon|"+a.id || !strings.HasPrefix(got[2], "dns_resolver|example.test||"+a.id) {
+	got := readLog(t, log)
+	if len(got) != len(wantKeys) || got[1] != "logon|cfd:disk|co-2|"+a.id+"|logon|"+a.id || len(wantKeys) == 3 && !strings.HasPrefix(got[2], "dns_resolver|example.test||"+a.id) {
 		t.Errorf("handler log: %q", got)
 	}
 
@@ -174,12 +181,23 @@ func TestKeyRequestAnsweredByCreator(t *testing.T) {
 	if after != before || fmt.Sprint(afterErr) != fmt.Sprint(beforeErr) {
 		t.Errorf("host request: %q (%v) with containerfd's entry, %q (%v) without", after, afterErr, before, beforeErr)
 	}
-	if got := readLog(t, log); len(got) != 3 {
+	if got := readLog(t, log); len(got) != len(wantKeys) {
 		t.Errorf("the handler was asked by others: %q", got)
 	}
 	// Each leak check sees both containers: gone before either runs.
 	a.ok("delete", "--force", a.id)
 	b.ok("delete", "--force", b.id)
+}
+
+// dnsResolverMissing says why the kernel has no dns_resolver key type
+// (its module not loaded, as in the VM's initramfs), or nil where it has:
+// the module, built in or loaded, shows in /sys/module with its "debug"
+// parameter. Without it, request_key fails ENOKEY before any upcall.
+func dnsResolverMissing() error {
+	if _, err := os.Stat("/sys/module/dns_resolver"); err != nil {
+		return fmt.Errorf("the kernel has no dns_resolver key type (module dns_resolver): %w", err)
+	}
+	return nil
 }
 
 // A denial, a crash and a timeout of the handler each fail the request with
