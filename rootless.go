@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
+	"github.com/containerfd/containerfd/libcontainerfd/idmap"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 )
@@ -17,7 +18,7 @@ import (
 // root: runc's rule.
 func defaultRoot() string {
 	xdg := os.Getenv("XDG_RUNTIME_DIR")
-	if xdg != "" && (os.Geteuid() != 0 || (inUserNS() && os.Getenv("USER") != "root")) {
+	if xdg != "" && (os.Geteuid() != 0 || (idmap.InUserNS() && os.Getenv("USER") != "root")) {
 		return filepath.Join(xdg, "containerfd")
 	}
 	return "/run/containerfd"
@@ -33,18 +34,7 @@ func rootless(c *cli.Context) bool {
 	case "false":
 		return false
 	}
-	return os.Geteuid() != 0 || inUserNS()
-}
-
-// inUserNS reports whether we are in a user namespace other than the
-// initial one, whose uid_map maps every id to itself.
-func inUserNS() bool {
-	b, err := os.ReadFile("/proc/self/uid_map")
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b))
-	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
+	return os.Geteuid() != 0 || idmap.InUserNS()
 }
 
 // warnRootless says once, at create, what a rootless container goes

@@ -146,3 +146,14 @@ func helper(name string, pid int, m Map) error {
 	}
 	return nil
 }
+
+// InUserNS reports whether we are in a user namespace other than the
+// initial one, whose uid_map maps every id to itself.
+func InUserNS() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b))
+	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
+}

@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerfd/containerfd/libcontainerfd/idmap"
 	"github.com/containerfd/containerfd/libcontainerfd/internal/procid"
 )
 
@@ -71,24 +72,13 @@ type Entry struct {
 // "" for a caller that has neither (root of a user namespace of its own
 // without XDG_RUNTIME_DIR): its containers are not registered.
 func Dir() string {
-	if os.Geteuid() == 0 && !inUserNS() {
+	if os.Geteuid() == 0 && !idmap.InUserNS() {
 		return RootDir
 	}
 	if xdg := os.Getenv("XDG_RUNTIME_DIR"); xdg != "" {
 		return filepath.Join(xdg, UserDirName)
 	}
 	return ""
-}
-
-// inUserNS reports whether we are in a user namespace other than the
-// initial one, whose uid_map maps every id to itself.
-func inUserNS() bool {
-	b, err := os.ReadFile("/proc/self/uid_map")
-	if err != nil {
-		return false
-	}
-	f := strings.Fields(string(b))
-	return !(len(f) == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
 }
 
 // Name is the file name of the entry of container id under root: the same
