@@ -149,7 +149,7 @@ bench-shim: root-check build
 
 # The suites of others, against bin/containerfd unless told otherwise. make
 # test runs test-oci's and test-diff's scripts, and test-runc's where RUNC_SRC
-# names a runc checkout (README "Other suites" gives their run times).
+# names a runc checkout (docs/testing.md, "Other suites", gives their run times).
 #
 # OCI runtime-tools v0.9.0's validation/*.t, built from the Go module proxy
 # with hack/ocivalidation/go.mod, one program at a time under a timeout, TAP.
@@ -220,7 +220,7 @@ demo: root-check build
 	bash hack/demo.sh $(DEMO_DIR)
 
 # The request-key.d entry sends key requests to `containerfd key-upcall`
-# (README "Key requests"); it answers others' requests by the host's rules.
+# (docs/beyond-runc.md, "Key requests"); it answers others' requests by the host's rules.
 REQUEST_KEY_D ?= /etc/request-key.d
 
 install: build
