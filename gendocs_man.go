@@ -51,7 +51,8 @@ func commandPage(app *cli.App, cmd *cli.Command, env []envDoc) string {
 	section(&b, "SYNOPSIS", "")
 	synopsisLines(&b, synopsis(app, cmd))
 	section(&b, "DESCRIPTION", "")
-	paragraphs(&b, cmd.Usage+".")
+	// The usage line as a sentence, then the command's own text.
+	paragraphs(&b, strings.ToUpper(cmd.Usage[:1])+cmd.Usage[1:]+".")
 	paragraphs(&b, cmd.Description)
 	section(&b, "OPTIONS", "")
 	options(&b, docFlags(app, cmd))

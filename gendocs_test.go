@@ -176,47 +176,78 @@ func TestManPages(t *testing.T) {
 }
 
 // TestInstallManAndCompletion: make install puts every page where man
-// finds it and the completions where bash-completion and zsh look;
-// make uninstall takes all of it away.
+// finds it and the completions where bash-completion and zsh look; make
+// uninstall takes all of it away. Installed with DESTDIR, as packages are,
+// man -M finds the pages; with PREFIX, man finds them from PATH alone, as
+// `man containerfd-run` does after a plain make install.
 func TestInstallManAndCompletion(t *testing.T) {
 	for _, tool := range []string{"make", "man"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("needs %s (apt-get install make man-db)", tool)
 		}
 	}
-	dest := t.TempDir()
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("make", append(args, "DESTDIR="+dest)...).CombinedOutput(); err != nil {
-			t.Fatalf("make %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	run("install")
-	mandir := filepath.Join(dest, "usr/local/share/man")
 	visible, _ := visibleCommands(newApp())
-	for _, name := range []string{"containerfd", "containerfd-run"} {
-		out, err := exec.Command("man", "-M", mandir, "-w", name).Output()
-		if want := filepath.Join(mandir, "man8", name+".8"); err != nil || strings.TrimSpace(string(out)) != want {
-			t.Errorf("man -M %s -w %s: %q, %v; want %s", mandir, name, out, err, want)
+	// installed runs make install with vars, checks what is in root (the
+	// prefix's directory) and returns a make uninstall with the same vars.
+	installed := func(root string, vars ...string) (uninstall func()) {
+		t.Helper()
+		runMake := func(target string) {
+			t.Helper()
+			if out, err := exec.Command("make", append([]string{target}, vars...)...).CombinedOutput(); err != nil {
+				t.Fatalf("make %s %s: %v\n%s", target, strings.Join(vars, " "), err, out)
+			}
 		}
+		runMake("install")
+		for _, cmd := range visible {
+			if _, err := os.Stat(filepath.Join(root, "share/man/man8", "containerfd-"+cmd.Name+".8")); err != nil {
+				t.Error(err)
+			}
+		}
+		for _, p := range []string{"share/bash-completion/completions/containerfd", "share/zsh/vendor-completions/_containerfd"} {
+			if _, err := os.Stat(filepath.Join(root, p)); err != nil {
+				t.Error(err)
+			}
+		}
+		return func() { runMake("uninstall") }
 	}
-	for _, cmd := range visible {
-		if _, err := os.Stat(filepath.Join(mandir, "man8", "containerfd-"+cmd.Name+".8")); err != nil {
-			t.Error(err)
-		}
+	noFiles := func(dir string) {
+		t.Helper()
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				t.Errorf("left after make uninstall: %s", p)
+			}
+			return err
+		})
 	}
-	for _, p := range []string{"usr/local/share/bash-completion/completions/containerfd", "usr/local/share/zsh/vendor-completions/_containerfd"} {
-		if _, err := os.Stat(filepath.Join(dest, p)); err != nil {
-			t.Error(err)
+	manW := func(env []string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("man", append(args, "-w", "containerfd-run")...)
+		cmd.Env = env
+		out, err := cmd.Output()
+		if err != nil {
+			t.Errorf("man %s -w containerfd-run: %v", strings.Join(args, " "), err)
 		}
+		return strings.TrimSpace(string(out))
 	}
-	run("uninstall")
-	filepath.WalkDir(dest, func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			t.Errorf("left after make uninstall: %s", p)
-		}
-		return err
-	})
+
+	dest := t.TempDir()
+	prefix := filepath.Join(dest, "usr/local")
+	uninstall := installed(prefix, "DESTDIR="+dest)
+	mandir := filepath.Join(prefix, "share/man")
+	if got, want := manW(os.Environ(), "-M", mandir), filepath.Join(mandir, "man8/containerfd-run.8"); got != want {
+		t.Errorf("man -M %s -w containerfd-run: %q, want %s", mandir, got, want)
+	}
+	uninstall()
+	noFiles(dest)
+
+	prefix = t.TempDir()
+	uninstall = installed(prefix, "PREFIX="+prefix, "REQUEST_KEY_D="+filepath.Join(prefix, "etc"))
+	env := []string{"PATH=" + filepath.Join(prefix, "bin") + ":/usr/bin:/bin", "HOME=" + prefix}
+	if got, want := manW(env), filepath.Join(prefix, "share/man/man8/containerfd-run.8"); got != want {
+		t.Errorf("PATH=%s/bin man -w containerfd-run: %q, want %s", prefix, got, want)
+	}
+	uninstall()
+	noFiles(prefix)
 }
 
 // complete runs the bash completion of words (the last one is completed)
