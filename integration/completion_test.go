@@ -1,24 +1,24 @@
 package integration
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
-// completionScript writes the bash completion as make man does (the
-// generator is built from the repository: it needs the Go toolchain, which
-// the VM's run has not; completion does not depend on the kernel).
-func completionScript(t *testing.T) string {
+// completionScripts writes the completions as make man does and returns
+// their directory (the generator is built from the repository: it needs the
+// Go toolchain, which the VM's run has not; completion does not depend on
+// the kernel).
+func completionScripts(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("needs the Go toolchain to build the completion generator (make man)")
-	}
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("needs bash")
 	}
 	dir := t.TempDir()
 	gen := filepath.Join(dir, "gendocs")
@@ -30,7 +30,7 @@ func completionScript(t *testing.T) string {
 	if out, err := exec.Command(gen, dir).CombinedOutput(); err != nil {
 		t.Fatalf("gendocs: %v\n%s", err, out)
 	}
-	return filepath.Join(dir, "completion", "containerfd.bash")
+	return filepath.Join(dir, "completion")
 }
 
 // bashComplete sources script in bash --norc, sets COMP_WORDS, COMP_CWORD,
@@ -57,7 +57,10 @@ printf '%s\n' "${COMPREPLY[@]}"`
 // ids of the containers under the --root given on the line for the verbs
 // that take one, as their first argument only.
 func TestBashCompletionContainerIDs(t *testing.T) {
-	script := completionScript(t)
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("needs bash")
+	}
+	script := filepath.Join(completionScripts(t), "containerfd.bash")
 	e := newEnv(t, "sleep", "100")
 	e.ok("create", "-b", e.bundle, e.id)
 
@@ -89,5 +92,42 @@ func TestBashCompletionContainerIDs(t *testing.T) {
 		if got := bashComplete(t, script, words...); slices.Contains(got, e.id) {
 			t.Errorf("%s<TAB>: %q offers %s", strings.Join(words, " "), got, e.id)
 		}
+	}
+}
+
+// TestZshCompletionContainerIDs: zsh's completion system, in a zsh of its
+// own on a pseudo-terminal (zpty), completes `containerfd --root DIR kill
+// <TAB>` to the one container under DIR. The completed line is then run
+// as printf's arguments, so that what the test reads is the line as
+// completed, not the echo of what was typed.
+func TestZshCompletionContainerIDs(t *testing.T) {
+	zsh, err := exec.LookPath("zsh")
+	if err != nil {
+		t.Skip("needs zsh (apt-get install zsh)")
+	}
+	dir := completionScripts(t)
+	e := newEnv(t, "sleep", "100")
+	e.ok("create", "-b", e.bundle, e.id)
+
+	prog := `zmodload zsh/zpty
+zpty z 'zsh -f -i'
+zpty -w z "PROMPT='> '; bindkey -e; fpath=(${(q)1} \$fpath); path=(${(q)2} \$path); autoload -U compinit; compinit -u -D"
+zpty -w -n z "containerfd --root ${(q)3} kill "$'\t'
+zpty -w z $'\C-a'"printf '%s|' "
+out=
+for i in {1..200}; do
+	zpty -r -t z chunk && out+=$chunk
+	[[ $out == *kill\|*\|* ]] && break
+	sleep 0.1
+done
+print -r -- "$out"
+zpty -d z`
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, zsh, "-f", "-c", prog, "zsh", dir, filepath.Dir(binary), e.root)
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "TERM=dumb")
+	out, err := cmd.CombinedOutput()
+	if want := "containerfd|--root|" + e.root + "|kill|" + e.id + "|"; err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("zsh: containerfd --root %s kill <TAB>: %v: %q, want %s", e.root, err, out, want)
 	}
 }
