@@ -31,6 +31,8 @@
 #   containernetworking-plugins
 #                   make test-critest: the pods' network (bridge, host-local,
 #                   portmap), in the suite's own network namespace
+#   man-db zsh      the man page test renders every page with man; the zsh
+#                   completion test parses the script with zsh -n
 #   gcc libseccomp-dev pkg-config
 #                   cgo builds of runc's test helper seccompagent and of runc
 #                   v1.5.1 itself (the differential against runc)
@@ -40,7 +42,7 @@
 set -euo pipefail
 
 packages=(busybox-static containerd runc crun podman conmon docker.io tini keyutils iproute2 uidmap qemu-user-static kmod apparmor
-	bats gawk jq debootstrap containernetworking-plugins gcc libseccomp-dev pkg-config)
+	bats gawk jq debootstrap containernetworking-plugins man-db zsh gcc libseccomp-dev pkg-config)
 
 installed() {
 	[[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == ii* ]]
