@@ -31,6 +31,9 @@
 #   containernetworking-plugins
 #                   make test-critest: the pods' network (bridge, host-local,
 #                   portmap), in the suite's own network namespace
+#   criu           checkpoint and restore (CRIU 3.17; its tests skip where
+#                   the kernel is newer than it knows, and run in make test-vm,
+#                   which copies it and what it runs into the VM)
 #   gcc libseccomp-dev pkg-config
 #                   cgo builds of runc's test helper seccompagent and of runc
 #                   v1.5.1 itself (the differential against runc)
@@ -40,7 +43,7 @@
 set -euo pipefail
 
 packages=(busybox-static containerd runc crun podman conmon docker.io tini keyutils iproute2 uidmap qemu-user-static kmod apparmor
-	bats gawk jq debootstrap containernetworking-plugins gcc libseccomp-dev pkg-config)
+	bats gawk jq debootstrap containernetworking-plugins criu gcc libseccomp-dev pkg-config)
 
 installed() {
 	[[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == ii* ]]
