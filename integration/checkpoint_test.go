@@ -9,21 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerfd/containerfd/internal/testutil"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
-
-// criuUsable skips the test unless `containerfd features` says CRIU works
-// here, naming its reason (on a kernel newer than the CRIU: "vdso:
-// Unexpected rt vDSO area bounds").
-func criuUsable(t *testing.T, e *env) {
-	t.Helper()
-	if why := criuReason(t, e); why != "" {
-		if os.Getenv("CFD_REQUIRE_CRIU") == "1" {
-			t.Fatalf("CFD_REQUIRE_CRIU=1 but CRIU is %s", why)
-		}
-		t.Skip("CRIU is " + why)
-	}
-}
 
 // criuReason is features' word on CRIU: "" where it works, else why not.
 func criuReason(t *testing.T, e *env) string {
@@ -88,7 +76,7 @@ func waitCount(t *testing.T, out string, n int) int {
 // where it was, in a container with the same id that runs and takes exec.
 func TestCheckpointRestore(t *testing.T) {
 	e, out := counterEnv(t)
-	criuUsable(t, e)
+	testutil.RequireCRIU(t)
 	images, work := filepath.Join(t.TempDir(), "images"), t.TempDir()
 	e.ok("run", "-d", "--bundle", e.bundle, e.id)
 	waitCount(t, out, 3)
@@ -125,7 +113,7 @@ func TestCheckpointRestore(t *testing.T) {
 // with /out bound from that container's own bundle: two counters go on.
 func TestCheckpointLeaveRunning(t *testing.T) {
 	e, out := counterEnv(t)
-	criuUsable(t, e)
+	testutil.RequireCRIU(t)
 	images := filepath.Join(t.TempDir(), "images")
 	e.ok("run", "-d", "--bundle", e.bundle, e.id)
 	waitCount(t, out, 3)
@@ -155,7 +143,7 @@ func TestCheckpointLeaveRunning(t *testing.T) {
 // pre-dump's images, restores as a whole one does.
 func TestCheckpointPreDump(t *testing.T) {
 	e, out := counterEnv(t)
-	criuUsable(t, e)
+	testutil.RequireCRIU(t, "mem_dirty_track")
 	dir := t.TempDir()
 	pre, final := filepath.Join(dir, "pre"), filepath.Join(dir, "final")
 	e.ok("run", "-d", "--bundle", e.bundle, e.id)
