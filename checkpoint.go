@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -78,9 +77,6 @@ CRIU (docs/checkpoint.md), as runc's does: into --image-path (default
 		}
 		if o.EmptyNS, err = emptyNS(c); err != nil {
 			return err
-		}
-		if o.LeaveRunning && o.PreDump {
-			return errors.New("--leave-running and --pre-dump: a pre-dump always leaves the container running")
 		}
 		if err := ctr.Checkpoint(o); err != nil {
 			return err

@@ -75,8 +75,8 @@ func waitCount(t *testing.T, out string, n int) int {
 // A checkpointed container is gone; restored, its counter goes on from
 // where it was, in a container with the same id that runs and takes exec.
 func TestCheckpointRestore(t *testing.T) {
-	e, out := counterEnv(t)
 	testutil.RequireCRIU(t)
+	e, out := counterEnv(t)
 	images, work := filepath.Join(t.TempDir(), "images"), t.TempDir()
 	e.ok("run", "-d", "--bundle", e.bundle, e.id)
 	waitCount(t, out, 3)
@@ -112,8 +112,8 @@ func TestCheckpointRestore(t *testing.T) {
 // --leave-running keeps the container; its images restore under another id,
 // with /out bound from that container's own bundle: two counters go on.
 func TestCheckpointLeaveRunning(t *testing.T) {
-	e, out := counterEnv(t)
 	testutil.RequireCRIU(t)
+	e, out := counterEnv(t)
 	images := filepath.Join(t.TempDir(), "images")
 	e.ok("run", "-d", "--bundle", e.bundle, e.id)
 	waitCount(t, out, 3)
@@ -142,8 +142,8 @@ func TestCheckpointLeaveRunning(t *testing.T) {
 // A pre-dump leaves the container running; the dump after it, on the
 // pre-dump's images, restores as a whole one does.
 func TestCheckpointPreDump(t *testing.T) {
-	e, out := counterEnv(t)
 	testutil.RequireCRIU(t, "mem_dirty_track")
+	e, out := counterEnv(t)
 	dir := t.TempDir()
 	pre, final := filepath.Join(dir, "pre"), filepath.Join(dir, "final")
 	e.ok("run", "-d", "--bundle", e.bundle, e.id)

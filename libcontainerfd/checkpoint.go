@@ -14,6 +14,7 @@ import (
 	"github.com/containerfd/containerfd/libcontainerfd/cgroups"
 	"github.com/containerfd/containerfd/libcontainerfd/keyring"
 	"github.com/containerfd/containerfd/libcontainerfd/mounttree"
+	"github.com/containerfd/containerfd/libcontainerfd/pathrs"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 )
@@ -103,7 +104,12 @@ const descriptorsFile = "descriptors.json"
 // as runc's checkpoint does. Unless o.LeaveRunning or o.PreDump, they are
 // gone afterwards and the container is stopped: its caller destroys it.
 func (c *Container) Checkpoint(o *CheckpointOpts) error {
-	if err := c.checkpoint(o); err != nil {
+	keep := keepCgroup2Options()
+	err := c.checkpoint(o)
+	if kerr := keep(); kerr != nil {
+		err = errors.Join(err, kerr)
+	}
+	if err != nil {
 		return fmt.Errorf("container %s: checkpoint: %w", c.id, err)
 	}
 	return nil
@@ -148,9 +154,8 @@ func (c *Container) checkpoint(o *CheckpointOpts) error {
 		return fmt.Errorf("image path: %w", err)
 	}
 	defer images.Close()
-	extra := []*os.File{images}
 	opts := &rpc.CriuOpts{
-		ImagesDirFd:       proto.Int32(extraFD(0)),
+		ImagesDirFd:       ourFD(images),
 		LogLevel:          proto.Int32(4),
 		LogFile:           proto.String("dump.log"),
 		Root:              proto.String(o.Config.Rootfs),
@@ -177,13 +182,11 @@ func (c *Container) checkpoint(o *CheckpointOpts) error {
 			return fmt.Errorf("work path: %w", err)
 		}
 		defer work.Close()
-		opts.WorkDirFd = proto.Int32(extraFD(len(extra)))
-		extra = append(extra, work)
+		opts.WorkDirFd = ourFD(work)
 		logDir = work.Name()
 	}
 	if o.StatusFD >= 0 && o.LazyPages {
-		opts.StatusFd = proto.Int32(extraFD(len(extra)))
-		extra = append(extra, os.NewFile(uintptr(o.StatusFD), "status fd"))
+		opts.StatusFd = proto.Int32(int32(o.StatusFD))
 	}
 	if o.PageServer != "" {
 		host, port, err := net.SplitHostPort(o.PageServer)
@@ -245,13 +248,15 @@ func (c *Container) checkpoint(o *CheckpointOpts) error {
 	} else if err := c.writeDescriptors(images.Name()); err != nil {
 		return err
 	}
-	r, err := startCRIU(extra, [3]*os.File{}, nil)
+	r, err := startCRIU(nil, [3]*os.File{}, nil)
 	if err != nil {
 		return err
 	}
 	r.logPath = filepath.Join(logDir, "dump.log")
 	_, err = r.call(&rpc.CriuReq{Type: typ.Enum(), Opts: opts}, nil)
-	if err != nil {
+	if err != nil || o.PreDump {
+		// After a pre-dump CRIU waits for the next one, or for the dump;
+		// as runc, we make each a CRIU of its own and end this one.
 		r.kill()
 		return err
 	}
@@ -324,7 +329,12 @@ func Restore(root, id string, cfg *Config, p *Process, o *RestoreOpts) (*Contain
 	if err != nil {
 		return nil, err
 	}
-	if err := c.restore(p, o, images); err != nil {
+	keep := keepCgroup2Options()
+	err = c.restore(p, o, images)
+	if kerr := keep(); kerr != nil {
+		err = errors.Join(err, kerr)
+	}
+	if err != nil {
 		if derr := c.Destroy(); derr != nil {
 			err = errors.Join(err, derr)
 		}
@@ -348,9 +358,8 @@ func (c *Container) restore(p *Process, o *RestoreOpts, images *os.File) (err er
 			return err
 		}
 	}
-	extra := []*os.File{images}
+	var extra []*os.File
 	opts := &rpc.CriuOpts{
-		ImagesDirFd:       proto.Int32(extraFD(0)),
 		EvasiveDevices:    proto.Bool(true),
 		LogLevel:          proto.Int32(4),
 		LogFile:           proto.String("restore.log"),
@@ -380,13 +389,15 @@ func (c *Container) restore(p *Process, o *RestoreOpts, images *os.File) (err er
 		if err != nil {
 			return fmt.Errorf("work path: %w", err)
 		}
-		defer work.Close()
-		opts.WorkDirFd = proto.Int32(extraFD(len(extra)))
-		extra = append(extra, work)
+		work.Close()
 		logDir = work.Name()
 	}
 	ms, _, _ := c.expandMounts()
-	for _, m := range externalMounts(ms) {
+	ext := externalMounts(ms)
+	if err := makeMountpoints(cfg.Rootfs, ms); err != nil {
+		return err
+	}
+	for _, m := range ext {
 		opts.ExtMnt = append(opts.ExtMnt, &rpc.ExtMountMap{Key: proto.String(m.Target), Val: proto.String(m.Source)})
 	}
 	if len(cfg.MaskedPaths) > 0 {
@@ -422,15 +433,40 @@ func (c *Container) restore(p *Process, o *RestoreOpts, images *os.File) (err er
 	// container's new keyring, in a mount namespace of its own where the
 	// rootfs is a mount for it to pivot into: nothing of that is left on
 	// the host whatever happens.
+	var opened []*os.File
+	defer func() {
+		for _, f := range opened {
+			f.Close()
+		}
+	}()
 	onThread := func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNS | unix.CLONE_FS); err != nil {
 			return fmt.Errorf("unshare mount namespace: %w", err)
 		}
-		if err := unix.Mount("", "/", "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
-			return fmt.Errorf("make mounts private: %w", err)
+		// Slaves, not private: CRIU gives a restored bind the sharing of
+		// its source, which it can copy only from a shared or slave mount.
+		if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("make mounts slaves: %w", err)
 		}
 		if err := unix.Mount(cfg.Rootfs, cfg.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("bind rootfs %s: %w", cfg.Rootfs, err)
+		}
+		// CRIU reaches the directories through our fds, and mounts its
+		// cgroup yard in the work directory: opened here, they are in
+		// its mount namespace.
+		in, err := openDir(images.Name(), false)
+		if err != nil {
+			return fmt.Errorf("image path: %w", err)
+		}
+		opened = append(opened, in)
+		opts.ImagesDirFd = ourFD(in)
+		if o.WorkPath != "" {
+			w, err := openDir(logDir, false)
+			if err != nil {
+				return fmt.Errorf("work path: %w", err)
+			}
+			opened = append(opened, w)
+			opts.WorkDirFd = ourFD(w)
 		}
 		if c.st.Keyring == "" {
 			return nil
@@ -524,6 +560,44 @@ func (c *Container) restore(p *Process, o *RestoreOpts, images *os.File) (err er
 	}
 	p.Pid, p.Pidfd, p.Console = pid, dup, console
 	return nil
+}
+
+// makeMountpoints makes, in a rootfs that may not have them (another
+// container's, restoring a copy), the mountpoints of the binds CRIU
+// restores, as runc does: a directory for a directory, else a file. Those
+// under a filesystem of the container's own (a bind of /dev/null in its
+// /dev tmpfs) are CRIU's to make.
+func makeMountpoints(rootfs string, ms []mounttree.Mount) error {
+	root, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("rootfs: %w", err)
+	}
+	defer unix.Close(root)
+	for _, m := range externalMounts(ms) {
+		if underOwnFS(m.Target, ms) {
+			continue
+		}
+		var fd int
+		if fi, err := os.Stat(m.Source); err == nil && !fi.IsDir() {
+			fd, err = pathrs.CreateFileInRoot(root, m.Target, 0o644)
+		} else {
+			fd, err = pathrs.MkdirAllInRoot(root, m.Target, 0o755)
+		}
+		if err != nil {
+			return fmt.Errorf("mountpoint %s: %w", m.Target, err)
+		}
+		unix.Close(fd)
+	}
+	return nil
+}
+
+func underOwnFS(target string, ms []mounttree.Mount) bool {
+	for _, m := range ms {
+		if m.Type != "bind" && strings.HasPrefix(target, strings.TrimSuffix(m.Target, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // readProcCgroup reads the cgroups of pid as CRIU's cgroup roots: one per

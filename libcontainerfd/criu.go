@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/checkpoint-restore/go-criu/v7/rpc"
+	"github.com/containerfd/containerfd/internal/mountinfo"
 	"github.com/containerfd/containerfd/libcontainerfd/nsenter"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
@@ -105,8 +106,14 @@ func startCRIU(extra []*os.File, stdio [3]*os.File, onThread func() error) (*cri
 	return &criuRun{cmd: cmd, conn: fds[0]}, nil
 }
 
-// extraFD is the fd number CRIU has extra[i] at (startCRIU).
+// extraFD is the fd number CRIU has extra[i] at (startCRIU): for what CRIU
+// uses itself (inherit_fd).
 func extraFD(i int) int32 { return int32(4 + i) }
+
+// ourFD is f's number in our process: CRIU opens the image and work
+// directories, and the status fd, through /proc/<peer>/fd of the process
+// at the other end of its socket, which is us.
+func ourFD(f *os.File) *int32 { return proto.Int32(int32(f.Fd())) }
 
 // call sends req and returns CRIU's answer. Notifications in between go to
 // notify (with the fd CRIU sent along, or -1), whose error CRIU is told and
@@ -298,4 +305,59 @@ func openDir(dir string, create bool) (*os.File, error) {
 		return nil, &os.PathError{Op: "open", Path: abs, Err: err}
 	}
 	return os.NewFile(uintptr(fd), abs), nil
+}
+
+// keepCgroup2Options notes the options of the cgroup2 hierarchy
+// (nsdelegate, memory_recursiveprot, …) and returns what puts them back.
+// CRIU 3.17 mounts cgroup2 without them to read the container's cgroups,
+// and a cgroup2 mount applies its options to the one hierarchy there is: a
+// dump or restore would take nsdelegate off the host's.
+func keepCgroup2Options() func() error {
+	mp, before := cgroup2Options()
+	return func() error {
+		if mp == "" {
+			return nil
+		}
+		if _, now := cgroup2Options(); now == before {
+			return nil
+		}
+		fd, err := unix.Fspick(unix.AT_FDCWD, mp, unix.FSPICK_CLOEXEC)
+		if err != nil {
+			return fmt.Errorf("cgroup2 options %q, changed by CRIU: fspick %s: %w", before, mp, err)
+		}
+		defer unix.Close(fd)
+		for _, o := range strings.Split(before, ",") {
+			if o == "" {
+				continue
+			}
+			if err := unix.FsconfigSetFlag(fd, o); err != nil {
+				return fmt.Errorf("cgroup2 options %q, changed by CRIU: %s: %w", before, o, err)
+			}
+		}
+		if err := unix.FsconfigReconfigure(fd); err != nil {
+			return fmt.Errorf("cgroup2 options %q, changed by CRIU: reconfigure: %w", before, err)
+		}
+		return nil
+	}
+}
+
+// cgroup2Options returns where cgroup2 is mounted and its options but rw.
+func cgroup2Options() (mountpoint, options string) {
+	ms, err := mountinfo.Read("/proc/self/mountinfo")
+	if err != nil {
+		return "", ""
+	}
+	for _, m := range ms {
+		if m.FSType != "cgroup2" {
+			continue
+		}
+		var opts []string
+		for _, o := range strings.Split(m.SuperOptions, ",") {
+			if o != "rw" && o != "ro" {
+				opts = append(opts, o)
+			}
+		}
+		return m.Mountpoint, strings.Join(opts, ",")
+	}
+	return "", ""
 }
