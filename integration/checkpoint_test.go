@@ -185,6 +185,9 @@ func TestRestoreFailsClean(t *testing.T) {
 	}{
 		{"no image path", nil, filepath.Join(dir, "none"), "restore: image path: open " + filepath.Join(dir, "none")},
 		{"CRIU killed", fakeCRIU(t), dir, "criu exited without an answer"},
+		// CRIU's own reason, from its log: no images there, or (where
+		// CRIU does not work) why not.
+		{"no images", nil, dir, "restore: criu restore failed: Error ("},
 	} {
 		r := e.cfdCmd(nil, c.env, nil, "restore", "-d", "--image-path", c.images, "--bundle", e.bundle, e.id)
 		if r.code == 0 || !strings.Contains(r.stderr, c.want) || !strings.Contains(r.stderr, "container "+e.id) {
