@@ -5,7 +5,9 @@
 # /sys/fs/cgroup with every controller the kernel has enabled, a virtio disk
 # (so io limits have a real device) and huge pages (so hugetlb limits are
 # real). The tests are static test binaries (go test -c, CGO_ENABLED=0) built
-# here and passed in the initramfs; the VM has no Go toolchain.
+# here and passed in the initramfs; the VM has no Go toolchain. The few
+# dynamic programs the tests need (apparmor_parser, keyutils, and CRIU with
+# the tools it runs, for checkpoint and restore) come with their libraries.
 #
 #   hack/vm.sh             build, boot, run the tests; exit 0 only if every
 #                          test binary passed
