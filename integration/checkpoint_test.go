@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/containerfd/containerfd/internal/testutil"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // criuReason is features' word on CRIU: "" where it works, else why not.
@@ -185,6 +187,9 @@ func TestRestoreFailsClean(t *testing.T) {
 	}{
 		{"no image path", nil, filepath.Join(dir, "none"), "restore: image path: open " + filepath.Join(dir, "none")},
 		{"CRIU killed", fakeCRIU(t), dir, "criu exited without an answer"},
+		// CRIU's own reason, from its log: no images there, or (where
+		// CRIU does not work) why not.
+		{"no images", nil, dir, "restore: criu restore failed: Error ("},
 	} {
 		r := e.cfdCmd(nil, c.env, nil, "restore", "-d", "--image-path", c.images, "--bundle", e.bundle, e.id)
 		if r.code == 0 || !strings.Contains(r.stderr, c.want) || !strings.Contains(r.stderr, "container "+e.id) {
@@ -226,4 +231,60 @@ func TestCheckpointFailsClean(t *testing.T) {
 	}
 	waitCount(t, out, count(t, out))
 	e.ok("delete", "--force", e.id)
+}
+
+// restore without --detach waits for the restored process as run does: its
+// status is restore's, and the container is deleted after; --pid-file names
+// the restored init. A restore killed meanwhile leaves it running.
+func TestRestoreForeground(t *testing.T) {
+	testutil.RequireCRIU(t)
+	e, out := counterEnv(t)
+	images := filepath.Join(t.TempDir(), "images")
+	e.ok("run", "-d", "--bundle", e.bundle, e.id)
+	waitCount(t, out, 3)
+	e.ok("checkpoint", "--image-path", images, e.id)
+	at := count(t, out)
+
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	errf := e.tempFile()
+	restore := exec.Command(binary, "--root", e.root, "restore", "--image-path", images, "--bundle", e.bundle, "--pid-file", pidFile, e.id)
+	restore.Stderr = errf
+	if err := restore.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, out, at)
+	st := e.state()
+	if b, err := os.ReadFile(pidFile); err != nil || string(b) != strconv.Itoa(int(st["pid"].(float64))) {
+		t.Errorf("pid file %q (%v), state pid %v", b, err, st["pid"])
+	}
+	restore.Process.Signal(unix.SIGKILL)
+	restore.Wait()
+	if s := e.status(); s != "running" {
+		t.Errorf("status after restore was killed = %s", s)
+	}
+	e.ok("kill", e.id, "KILL")
+	waitStatus(t, e, "stopped")
+	e.ok("delete", e.id)
+
+	// Once more, the container ending by itself: restore exits with its status.
+	e.ok("run", "-d", "--bundle", e.bundle, e.id)
+	waitCount(t, out, count(t, out))
+	e.ok("checkpoint", "--image-path", images, e.id)
+	restore = exec.Command(binary, "--root", e.root, "restore", "--image-path", images, "--bundle", e.bundle, e.id)
+	restore.Stderr = errf
+	if err := restore.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, out, count(t, out))
+	for i := 0; i < 500 && e.cfd("state", e.id).code != 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.ok("kill", e.id, "KILL")
+	err := restore.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 137 {
+		t.Errorf("restore of a process killed by SIGKILL: %v (stderr %q)", err, readBack(t, errf))
+	}
+	if r := e.cfd("state", e.id); r.code == 0 {
+		t.Errorf("container still there after restore returned: %v", r)
+	}
 }

@@ -159,7 +159,11 @@ func (r *criuRun) call(req *rpc.CriuReq, notify func(script string, n *rpc.CriuN
 				unix.Close(fd)
 			}
 			if !resp.GetSuccess() {
-				return nil, r.failed(fmt.Errorf("criu %s failed: %s", strings.ToLower(req.GetType().String()), criuReason(resp)))
+				err := fmt.Errorf("criu %s failed", strings.ToLower(req.GetType().String()))
+				if why := criuReason(resp); why != "" {
+					err = fmt.Errorf("%w: %s", err, why)
+				}
+				return nil, r.failed(err)
 			}
 			if resp.GetType() != req.GetType() {
 				return nil, fmt.Errorf("criu: answer %s to request %s", resp.GetType(), req.GetType())
@@ -192,9 +196,6 @@ func criuReason(resp *rpc.CriuResp) string {
 	}
 	if e := resp.GetCrErrno(); e != 0 {
 		parts = append(parts, unix.Errno(e).Error())
-	}
-	if len(parts) == 0 {
-		return "no reason given"
 	}
 	return strings.Join(parts, ": ")
 }
