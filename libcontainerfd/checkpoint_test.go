@@ -1,3 +1,5 @@
+//go:build !containerfd_nocriu
+
 package libcontainerfd_test
 
 import (
