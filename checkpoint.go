@@ -1,15 +1,6 @@
 package main
 
-import (
-	"fmt"
-	"os"
-	"path/filepath"
-
-	"github.com/containerfd/containerfd/internal/bundle"
-	cfd "github.com/containerfd/containerfd/libcontainerfd"
-	"github.com/urfave/cli/v2"
-	"golang.org/x/sys/unix"
-)
+import "github.com/urfave/cli/v2"
 
 // The flags checkpoint and restore share with runc, in its words.
 var (
@@ -47,76 +38,6 @@ var checkpointCommand = &cli.Command{
 CRIU (docs/checkpoint.md), as runc's does: into --image-path (default
 ./checkpoint), after which the container is gone unless --leave-running or
 --pre-dump. 'containerfd restore' brings it back.`,
-	Flags: checkpointFlags,
-	Action: onContainer(func(c *cli.Context, ctr *cfd.Container) error {
-		cfg, err := bundle.CheckpointConfig(ctr)
-		if err != nil {
-			return err
-		}
-		o := &cfd.CheckpointOpts{
-			Config:          cfg,
-			ImagePath:       c.String("image-path"),
-			WorkPath:        c.String("work-path"),
-			ParentPath:      c.String("parent-path"),
-			PreDump:         c.Bool("pre-dump"),
-			LeaveRunning:    c.Bool("leave-running"),
-			TCPEstablished:  c.Bool("tcp-established"),
-			TCPSkipInFlight: c.Bool("tcp-skip-in-flight"),
-			LinkRemap:       c.Bool("link-remap"),
-			ExtUnixSk:       c.Bool("ext-unix-sk"),
-			ShellJob:        c.Bool("shell-job"),
-			FileLocks:       c.Bool("file-locks"),
-			AutoDedup:       c.Bool("auto-dedup"),
-			LazyPages:       c.Bool("lazy-pages"),
-			StatusFD:        c.Int("status-fd"),
-			PageServer:      c.String("page-server"),
-			CgroupsMode:     cfd.CgroupsMode(c.String("manage-cgroups-mode")),
-		}
-		if o.ImagePath, err = defaultImagePath(o.ImagePath); err != nil {
-			return err
-		}
-		if o.EmptyNS, err = emptyNS(c); err != nil {
-			return err
-		}
-		if err := ctr.Checkpoint(o); err != nil {
-			return err
-		}
-		if o.LeaveRunning || o.PreDump {
-			return nil
-		}
-		// Dumped and killed, as with runc: the container is gone, to be
-		// restored from the images.
-		return destroy(ctr, true)
-	}),
-}
-
-// defaultImagePath is runc's: ./checkpoint.
-func defaultImagePath(p string) (string, error) {
-	if p != "" {
-		return p, nil
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(wd, "checkpoint"), nil
-}
-
-// emptyNS reads --empty-ns: namespace names as config.json has them.
-func emptyNS(c *cli.Context) (int, error) {
-	var flags int
-	for _, n := range c.StringSlice("empty-ns") {
-		f, ok := namespaceFlags[n]
-		if !ok {
-			return 0, fmt.Errorf("--empty-ns %q: not a namespace (network, pid, mount, ipc, uts, user, cgroup, time)", n)
-		}
-		flags |= f
-	}
-	return flags, nil
-}
-
-var namespaceFlags = map[string]int{
-	"network": unix.CLONE_NEWNET, "pid": unix.CLONE_NEWPID, "mount": unix.CLONE_NEWNS,
-	"ipc": unix.CLONE_NEWIPC, "uts": unix.CLONE_NEWUTS, "user": unix.CLONE_NEWUSER,
-	"cgroup": unix.CLONE_NEWCGROUP, "time": unix.CLONE_NEWTIME,
+	Flags:  checkpointFlags,
+	Action: checkpointAction,
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"strconv"
 
-	cfd "github.com/containerfd/containerfd/libcontainerfd"
 	"github.com/containerfd/containerfd/spec"
 	"github.com/urfave/cli/v2"
 )
@@ -14,7 +13,7 @@ var featuresCommand = &cli.Command{
 	Action: func(c *cli.Context) error {
 		// Whether checkpoint and restore work here (runc says only that
 		// they are built in): CRIU's version, or why not, in its words.
-		criu, err := cfd.CRIUStatus()
+		criu, err := criuStatus()
 		if err != nil {
 			criu = "unusable: " + err.Error()
 		}

@@ -1,14 +1,6 @@
 package main
 
-import (
-	"errors"
-	"os"
-
-	"github.com/containerfd/containerfd/internal/bundle"
-	cfd "github.com/containerfd/containerfd/libcontainerfd"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"github.com/urfave/cli/v2"
-)
+import "github.com/urfave/cli/v2"
 
 var restoreCommand = &cli.Command{
 	Name:      "restore",
@@ -31,105 +23,5 @@ init as run does (docs/checkpoint.md).`,
 		&cli.StringFlag{Name: "lsm-profile", Usage: "Specify an LSM profile to be used during restore in the form of TYPE:NAME."},
 		&cli.StringFlag{Name: "lsm-mount-context", Usage: "Specify an LSM mount context to be used during restore."},
 	},
-	Action: func(c *cli.Context) error {
-		id, err := containerID(c)
-		if err != nil {
-			return err
-		}
-		detach := c.Bool("detach")
-		var sigs chan os.Signal
-		if !detach {
-			sigs = catchSignals()
-		}
-		ro := &cfd.RestoreOpts{
-			ImagePath:       c.String("image-path"),
-			WorkPath:        c.String("work-path"),
-			TCPEstablished:  c.Bool("tcp-established"),
-			ExtUnixSk:       c.Bool("ext-unix-sk"),
-			ShellJob:        c.Bool("shell-job"),
-			FileLocks:       c.Bool("file-locks"),
-			AutoDedup:       c.Bool("auto-dedup"),
-			LazyPages:       c.Bool("lazy-pages"),
-			CgroupsMode:     cfd.CgroupsMode(c.String("manage-cgroups-mode")),
-			LSMProfile:      c.String("lsm-profile"),
-			LSMMountContext: c.String("lsm-mount-context"),
-		}
-		if ro.ImagePath, err = defaultImagePath(ro.ImagePath); err != nil {
-			return err
-		}
-		if ro.EmptyNS, err = emptyNS(c); err != nil {
-			return err
-		}
-		bundleDir := c.String("bundle")
-		if bundleDir == "" {
-			if bundleDir, err = os.Getwd(); err != nil {
-				return err
-			}
-		}
-		consoleSocket := c.String("console-socket")
-		opts := &bundle.Options{
-			Root:     stateRoot(c),
-			ID:       id,
-			Bundle:   bundleDir,
-			Rootless: rootless(c),
-			NoPivot:  c.Bool("no-pivot"),
-			Warn:     func(msg string) { logs.Warn("%s", msg) },
-			Prepare: func(_ *specs.Spec, _ *cfd.Config, proc *cfd.Process) error {
-				if proc.Terminal && consoleSocket == "" && detach {
-					return errors.New("process.terminal is set: --console-socket is required")
-				}
-				if !proc.Terminal {
-					// In place of the pipes init had, as runc gives its own.
-					proc.Stdin, proc.Stdout, proc.Stderr = os.Stdin, os.Stdout, os.Stderr
-				}
-				return nil
-			},
-		}
-		if c.Bool("systemd-cgroup") {
-			opts.Systemd = "--systemd-cgroup"
-		}
-		if opts.AlwaysStage, err = bundle.AlwaysStage(); err != nil {
-			return err
-		}
-		ctr, proc, err := bundle.Restore(opts, ro)
-		if err != nil {
-			return err
-		}
-		defer ctr.Close()
-		fail := func(err error) error {
-			ctr.KillAll()
-			proc.Wait()
-			destroy(ctr, false)
-			return err
-		}
-		stopProxy := func() {}
-		if proc.Console != nil {
-			if consoleSocket != "" {
-				err = sendConsole(consoleSocket, proc.Console)
-				proc.Console.Close()
-				proc.Console = nil
-			} else {
-				stopProxy, err = proxyConsole(proc.Console)
-			}
-			if err != nil {
-				return fail(err)
-			}
-		}
-		if err := writePidFile(c.String("pid-file"), proc.Pid); err != nil {
-			return fail(err)
-		}
-		logs.Debugf("%s: restored, init is pid %d", id, proc.Pid)
-		if detach {
-			return nil
-		}
-		code, err := waitForeground(proc, sigs)
-		stopProxy()
-		if err != nil {
-			return err
-		}
-		if err := destroy(ctr, true); err != nil {
-			logs.Error(err)
-		}
-		return cli.Exit("", code)
-	},
+	Action: restoreAction,
 }
