@@ -198,7 +198,11 @@ mknod -m 0600 "$root/dev/console" c 5 1
 
 # ---- static binaries: the runtime, the helpers, the test binaries ----
 export CGO_ENABLED=0
-go build -trimpath -tags urfave_cli_no_docs,urfave_cli_no_suggest,godbus_no_tcp -o "$root/cfd/bin/containerfd" .
+# As make build: containerfd without CRIU's RPC, and beside it containerfd-criu,
+# which its checkpoint and restore exec.
+tags=urfave_cli_no_docs,urfave_cli_no_suggest,godbus_no_tcp
+go build -trimpath -tags "$tags,containerfd_nocriu" -o "$root/cfd/bin/containerfd" .
+go build -trimpath -tags "$tags" -o "$root/cfd/bin/containerfd-criu" .
 for h in sdnotify accept1 keyread attack exewatch; do
 	go build -trimpath -o "$root/cfd/bin/$h" ./integration/testdata/$h
 done
