@@ -21,16 +21,21 @@
 #   make test-critest  cri-tools' CRI validation suite through containerd's CRI
 #                   plugin, containerfd against runc (hack/critest.sh)
 #   make fuzz       run the fuzz targets for FUZZTIME (default 10s; try FUZZTIME=10m)
+#   make man        the man pages and the bash and zsh completions, written from
+#                   the CLI's definitions into build/ (docs/install.md)
 #   make vet        gofmt + go vet
 #   make install    install bin/containerfd, bin/containerfd-criu and the shim
-#                   into $(PREFIX)/bin, and
-#                   /etc/request-key.d/containerfd.conf (key requests)
+#                   into $(PREFIX)/bin, /etc/request-key.d/containerfd.conf (key
+#                   requests), the man pages and the completions (docs/install.md)
 #   make uninstall  remove what make install installed
 #   make clean
 
 GO      ?= go
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/vendor-completions
 DESTDIR ?=
 
 VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo 0.1.0-dev)
@@ -61,7 +66,7 @@ GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 
 DEMO_DIR ?= /tmp/containerfd-demo
 
-.PHONY: all build test test-vm test-cve test-load test-oci test-runc test-diff test-critest fuzz vet demo install uninstall clean root-check bench bench-shim
+.PHONY: all build man test test-vm test-cve test-load test-oci test-runc test-diff test-critest fuzz vet demo install uninstall clean root-check bench bench-shim
 
 all: build
 
@@ -70,6 +75,14 @@ build:
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -tags $(NOCRIU_TAGS) -o bin/containerfd .
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -tags $(BUILD_TAGS) -o bin/containerfd-criu .
 	CGO_ENABLED=0 $(GO) build -trimpath -tags $(SHIM_TAGS) -ldflags '$(SHIM_LDFLAGS)' -o bin/containerd-shim-containerfd-v2 ./cmd/containerd-shim-containerfd-v2
+
+# The man pages and completions, from newApp() by a build of this package
+# with the containerfd_gendocs tag (gendocs.go), so that bin/containerfd
+# carries none of the generator and a new verb needs nothing here.
+GEN_DIR := build
+man:
+	CGO_ENABLED=0 $(GO) build -trimpath -tags $(BUILD_TAGS),containerfd_gendocs -ldflags '$(LDFLAGS)' -o $(GEN_DIR)/gendocs .
+	$(GEN_DIR)/gendocs $(GEN_DIR)
 
 root-check:
 	@if [ "$$(id -u)" != 0 ]; then \
@@ -81,7 +94,7 @@ FUZZTIME ?= 10s
 
 test: root-check
 	bash hack/deps.sh
-	$(MAKE) build
+	$(MAKE) build man
 	# Static like the runtime: test binaries re-exec themselves inside
 	# containers, which have no dynamic loader. integration takes about
 	# 6 minutes here; go test's default 10-minute timeout is too near.
@@ -158,7 +171,7 @@ bench-shim: root-check build
 
 # The suites of others, against bin/containerfd unless told otherwise. make
 # test runs test-oci's and test-diff's scripts, and test-runc's where RUNC_SRC
-# names a runc checkout (README "Other suites" gives their run times).
+# names a runc checkout (docs/testing.md, "Other suites", gives their run times).
 #
 # OCI runtime-tools v0.9.0's validation/*.t, built from the Go module proxy
 # with hack/ocivalidation/go.mod, one program at a time under a timeout, TAP.
@@ -224,16 +237,17 @@ vet:
 	if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt -w:" >&2; echo "$$out" >&2; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags containerfd_nocriu ./...
+	$(GO) vet -tags containerfd_gendocs .
 
 demo: root-check build
 	bash hack/deps.sh
 	bash hack/demo.sh $(DEMO_DIR)
 
 # The request-key.d entry sends key requests to `containerfd key-upcall`
-# (README "Key requests"); it answers others' requests by the host's rules.
+# (docs/beyond-runc.md, "Key requests"); it answers others' requests by the host's rules.
 REQUEST_KEY_D ?= /etc/request-key.d
 
-install: build
+install: build man
 	install -D -m 0755 bin/containerfd $(DESTDIR)$(BINDIR)/containerfd
 	install -D -m 0755 bin/containerfd-criu $(DESTDIR)$(BINDIR)/containerfd-criu
 	install -D -m 0755 bin/containerd-shim-containerfd-v2 $(DESTDIR)$(BINDIR)/containerd-shim-containerfd-v2
@@ -241,10 +255,17 @@ install: build
 	sed 's|@BINDIR@|$(BINDIR)|g' hack/install/request-key.conf.in >$(DESTDIR)$(REQUEST_KEY_D)/containerfd.conf.tmp
 	chmod 0644 $(DESTDIR)$(REQUEST_KEY_D)/containerfd.conf.tmp
 	mv $(DESTDIR)$(REQUEST_KEY_D)/containerfd.conf.tmp $(DESTDIR)$(REQUEST_KEY_D)/containerfd.conf
+	install -d $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 $(GEN_DIR)/man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -D -m 0644 $(GEN_DIR)/completion/containerfd.bash $(DESTDIR)$(BASHCOMPDIR)/containerfd
+	install -D -m 0644 $(GEN_DIR)/completion/_containerfd $(DESTDIR)$(ZSHCOMPDIR)/_containerfd
 
+# The pages by pattern: those of verbs since removed go too.
 uninstall:
 	rm -f $(DESTDIR)$(REQUEST_KEY_D)/containerfd.conf $(DESTDIR)$(BINDIR)/containerfd $(DESTDIR)$(BINDIR)/containerfd-criu \
 		$(DESTDIR)$(BINDIR)/containerd-shim-containerfd-v2
+	rm -f $(DESTDIR)$(MANDIR)/man8/containerfd.8 $(DESTDIR)$(MANDIR)/man8/containerfd-*.8
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/containerfd $(DESTDIR)$(ZSHCOMPDIR)/_containerfd
 
 clean:
-	rm -rf bin $(DEMO_DIR)
+	rm -rf bin $(GEN_DIR) $(DEMO_DIR)

@@ -22,7 +22,7 @@ var createFlags = []cli.Flag{
 	&cli.IntFlag{Name: "preserve-fds", Usage: "pass N more fds (3 to 3+N-1) to the container, on top of LISTEN_FDS"},
 	&cli.StringFlag{Name: "pidfd-socket", Usage: "send a pidfd of init over the AF_UNIX socket at this path"},
 	&cli.BoolFlag{Name: "kill-on-close", Usage: "kill the container when the process that ran this command exits (even by SIGKILL)"},
-	&cli.StringFlag{Name: "key-handler", Usage: "program on the host (absolute path) that answers the key requests (request_key) of the container's processes: README \"Key requests\""},
+	&cli.StringFlag{Name: "key-handler", Usage: "program on the host (absolute path) that answers the key requests (request_key) of the container's processes: docs/beyond-runc.md, \"Key requests\""},
 	&cli.DurationFlag{Name: "key-handler-timeout", Usage: "how long the --key-handler may take per request (default 10s)"},
 	&cli.BoolFlag{Name: "empty-fs", Usage: "start from an empty root filesystem, filled from outside with 'containerfd mount' before start"},
 }

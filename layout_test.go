@@ -7,22 +7,25 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/containerfd/containerfd/internal/mdtext"
 )
 
-// The README's "Repository layout" is the tree: every folder it names
+// docs/layout.md's "Repository layout" is the tree: every folder it names
 // exists, and every Go package is named, itself or (outside the library,
 // whose packages are each named) by a folder above it.
-func TestREADMELayout(t *testing.T) {
-	b, err := os.ReadFile("README.md")
+func TestLayoutDoc(t *testing.T) {
+	const doc = "docs/layout.md"
+	b, err := os.ReadFile(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sec, ok := strings.Cut(string(b), "\n## Repository layout\n")
-	if !ok {
-		t.Fatal("README.md has no section Repository layout")
+	sec, _ := mdtext.Section(string(b), "# Repository layout")
+	blocks := mdtext.CodeBlocks(sec, "")
+	if len(blocks) == 0 {
+		t.Fatalf("%s has no section Repository layout with a code block of the tree", doc)
 	}
-	_, block, _ := strings.Cut(sec, "```\n")
-	block, _, _ = strings.Cut(block, "```")
+	block := blocks[0]
 	var named []string
 	parent := ""
 	for _, line := range strings.Split(block, "\n") {
@@ -41,7 +44,7 @@ func TestREADMELayout(t *testing.T) {
 	}
 	for _, d := range named {
 		if st, err := os.Stat(d); err != nil || !st.IsDir() {
-			t.Errorf("README names %s, which is no folder here", d)
+			t.Errorf("%s names %s, which is no folder here", doc, d)
 		}
 	}
 	const lib = "libcontainerfd/"
@@ -64,7 +67,7 @@ func TestREADMELayout(t *testing.T) {
 				return nil
 			}
 		}
-		t.Errorf("README's layout does not name the package %s", dir)
+		t.Errorf("%s does not name the package %s", doc, dir)
 		return nil
 	})
 	if err != nil {

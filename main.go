@@ -212,8 +212,8 @@ const (
 )
 
 // ownVerbs are containerfd's verbs that runc does not have. Their flags may
-// follow the container id too, and their usage lines are the README's
-// synopsis lines (main_test.go checks both).
+// follow the container id too, and their usage lines are the synopsis lines
+// of docs/beyond-runc.md (main_test.go checks both).
 var ownVerbs = map[string]argOrder{
 	"socket": flagsBeforeCommand, "mount": flagsAnywhere, "umount": flagsAnywhere,
 	"wait": flagsAnywhere, "keyring": parsesItself, "cp": flagsAnywhere,

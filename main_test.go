@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/containerfd/containerfd/internal/mdtext"
 )
 
 // TestReorderArgs: flags after the arguments move before them, as runc's
@@ -45,37 +47,37 @@ func TestReorderArgs(t *testing.T) {
 	}
 }
 
-// readmeSynopses returns the synopsis lines of the README's "Beyond runc"
-// section (its first text block), by verb.
-func readmeSynopses(t *testing.T) map[string][]string {
-	b, err := os.ReadFile("README.md")
+// beyondRuncDoc documents containerfd's own verbs; its first text block is
+// their synopses.
+const beyondRuncDoc = "docs/beyond-runc.md"
+
+// docSynopses returns the synopsis lines of beyondRuncDoc (its first text
+// block), by verb.
+func docSynopses(t *testing.T) map[string][]string {
+	b, err := os.ReadFile(beyondRuncDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sec, ok := strings.Cut(string(b), "\n## Beyond runc\n")
-	if !ok {
-		t.Fatal("README.md has no section Beyond runc")
-	}
-	_, block, ok := strings.Cut(sec, "\n```text\n")
-	block, _, ok2 := strings.Cut(block, "\n```\n")
-	if !ok || !ok2 {
-		t.Fatal("README.md: Beyond runc has no text block of synopses")
+	sec, _ := mdtext.Section(string(b), "# Beyond runc")
+	blocks := mdtext.CodeBlocks(sec, "text")
+	if len(blocks) == 0 {
+		t.Fatalf("%s: no section Beyond runc with a text block of synopses", beyondRuncDoc)
 	}
 	syn := map[string][]string{}
-	for _, l := range strings.Split(block, "\n") {
+	for _, l := range strings.Split(strings.TrimSuffix(blocks[0], "\n"), "\n") {
 		f := strings.Fields(l)
 		if len(f) < 2 || f[0] != "containerfd" {
-			t.Fatalf("README.md: synopsis %q does not start with containerfd VERB", l)
+			t.Fatalf("%s: synopsis %q does not start with containerfd VERB", beyondRuncDoc, l)
 		}
 		syn[f[1]] = append(syn[f[1]], l)
 	}
 	return syn
 }
 
-// Each verb of containerfd's own prints the README's synopsis lines as its
-// usage, no more, no less; every other verb is runc's.
-func TestUsageMatchesREADME(t *testing.T) {
-	syn := readmeSynopses(t)
+// Each verb of containerfd's own prints its synopsis lines in beyondRuncDoc
+// as its usage, no more, no less; every other verb is runc's.
+func TestUsageMatchesSynopses(t *testing.T) {
+	syn := docSynopses(t)
 	for _, cmd := range newApp().Commands {
 		if cmd.Hidden {
 			continue // run by programs (key-upcall by request-key), not typed
@@ -87,11 +89,11 @@ func TestUsageMatchesREADME(t *testing.T) {
 			continue
 		}
 		if got := strings.Split(cmd.UsageText, "\n"); !slices.Equal(got, syn[cmd.Name]) {
-			t.Errorf("%s: usage\n%s\nREADME synopsis\n%s", cmd.Name, strings.Join(got, "\n"), strings.Join(syn[cmd.Name], "\n"))
+			t.Errorf("%s: usage\n%s\nsynopsis in %s\n%s", cmd.Name, strings.Join(got, "\n"), beyondRuncDoc, strings.Join(syn[cmd.Name], "\n"))
 		}
 		delete(syn, cmd.Name)
 	}
 	for verb := range syn {
-		t.Errorf("README synopsis of %s: no such verb of containerfd's own", verb)
+		t.Errorf("%s: synopsis of %s: no such verb of containerfd's own", beyondRuncDoc, verb)
 	}
 }

@@ -215,8 +215,9 @@ for p in "${pkgs[@]}"; do
 	[[ -d "$p/testdata" ]] && cp -a "$p/testdata" "$root/cfd/pkg/$p/"
 	echo "$p $name.test" >>"$root/cfd/tests"
 done
-# integration's TestSynopsesAsWritten types the README's synopses.
-cp README.md "$root/cfd/pkg/"
+# integration's TestSynopsesAsWritten types the synopses in docs/beyond-runc.md.
+mkdir -p "$root/cfd/pkg/docs"
+cp docs/beyond-runc.md "$root/cfd/pkg/docs/"
 # The second pass: on 6.1 pidfs-handle and proc-pidns fall back anyway;
 # cgroup-kill and exe-bind are there and must be switched off, and
 # CONTAINERFD_START=stage makes init and exec go through the Go stage. It leaves

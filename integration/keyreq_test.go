@@ -79,7 +79,7 @@ func readLog(t *testing.T, log string) []string {
 // newKeyreqEnv is newKeyringEnv (keyread in the rootfs) with init sleeping
 // and CAP_SYS_ADMIN: some kernels (this host's 6.18 build) refuse the
 // upcall to a requester without it, failing request_key with ENOENT before
-// any program runs (README "Key requests").
+// any program runs (docs/beyond-runc.md, "Key requests").
 func newKeyreqEnv(t *testing.T) *env {
 	e := newKeyringEnv(t, "sleep", "100")
 	s := e.spec()

@@ -10,29 +10,32 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerfd/containerfd/internal/mdtext"
 	cfd "github.com/containerfd/containerfd/libcontainerfd"
 	"golang.org/x/sys/unix"
 )
 
-// readmeSynopses returns the synopsis lines of the README's "Beyond runc"
-// section (its first text block), in order. The repository's README is
-// ../README.md; hack/vm.sh copies it beside the test binary's directory.
-func readmeSynopses(t *testing.T) []string {
+// beyondRuncDoc documents containerfd's own verbs, relative to the test's
+// directory; hack/vm.sh copies it there in the VM.
+const beyondRuncDoc = "../docs/beyond-runc.md"
+
+// docSynopses returns the synopsis lines of beyondRuncDoc (its first text
+// block), in order.
+func docSynopses(t *testing.T) []string {
 	t.Helper()
-	b, err := os.ReadFile("../README.md")
+	b, err := os.ReadFile(beyondRuncDoc)
 	if os.IsNotExist(err) {
-		t.Skip("no ../README.md beside the test to read the synopses from")
+		t.Skipf("no %s beside the test to read the synopses from", beyondRuncDoc)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sec, ok := strings.Cut(string(b), "\n## Beyond runc\n")
-	_, block, ok2 := strings.Cut(sec, "\n```text\n")
-	block, _, ok3 := strings.Cut(block, "\n```\n")
-	if !ok || !ok2 || !ok3 {
-		t.Fatal("README.md: no section Beyond runc with a text block of synopses")
+	sec, _ := mdtext.Section(string(b), "# Beyond runc")
+	blocks := mdtext.CodeBlocks(sec, "text")
+	if len(blocks) == 0 {
+		t.Fatalf("%s: no section Beyond runc with a text block of synopses", beyondRuncDoc)
 	}
-	return strings.Split(block, "\n")
+	return strings.Split(strings.TrimSuffix(blocks[0], "\n"), "\n")
 }
 
 // synopsisCase is one synopsis line typed for real: the container it acts
@@ -66,11 +69,11 @@ func (c synopsisCase) argv(t *testing.T, line string) []string {
 	return argv
 }
 
-// The README's synopses of containerfd's own verbs, typed as written (flags
-// after the container id, where the lines put them) with real values against
-// real containers, parse and do their work, in the README's order.
+// The synopses of containerfd's own verbs in beyondRuncDoc, typed as written
+// (flags after the container id, where the lines put them) with real values
+// against real containers, parse and do their work, in the doc's order.
 func TestSynopsesAsWritten(t *testing.T) {
-	lines := readmeSynopses(t)
+	lines := docSynopses(t)
 	// Made first, so that the leak check of the other, which runs before
 	// this one's, does not count this one's keyring.
 	ended := newEnv(t, "sh", "-c", "sleep 1; exit 3")
@@ -196,7 +199,7 @@ func TestSynopsesAsWritten(t *testing.T) {
 	for _, line := range lines {
 		c, ok := cases[line]
 		if !ok {
-			t.Errorf("README synopsis %q: the test has no values for it", line)
+			t.Errorf("%s: synopsis %q: the test has no values for it", beyondRuncDoc, line)
 			continue
 		}
 		delete(cases, line)
@@ -220,6 +223,6 @@ func TestSynopsesAsWritten(t *testing.T) {
 			}
 		}
 	}) {
-		t.Errorf("the README has no synopsis %q any more", line)
+		t.Errorf("%s has no synopsis %q any more", beyondRuncDoc, line)
 	}
 }

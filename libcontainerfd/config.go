@@ -91,9 +91,9 @@ type Config struct {
 	// container's processes for keys they lack: it runs outside the
 	// container with the key's type, description, callout data and the
 	// container's id, and what it prints instantiates the key; its
-	// failure rejects it (package keyreq, README "Key requests"). It needs
-	// the container's own keyring, root, and the host side that `make
-	// install` installs. KeyHandlerTimeout bounds a run (default
+	// failure rejects it (package keyreq, docs/beyond-runc.md "Key
+	// requests"). It needs the container's own keyring, root, and the host
+	// side that `make install` installs. KeyHandlerTimeout bounds a run (default
 	// keyreq.DefaultTimeout).
 	KeyHandler        string
 	KeyHandlerTimeout time.Duration

@@ -470,10 +470,17 @@ func (c *Container) Close() error {
 // Container is closed. It also finishes a container whose create or delete
 // was stopped halfway.
 func (c *Container) Destroy() error {
-	if err := c.Lock(); err != nil {
+	err := c.Lock()
+	switch {
+	case errors.Is(err, ErrNotExist):
+		// Destroyed by another process since it was loaded (a
+		// foreground run whose init a delete --force killed): done.
+		err = nil
+	case err != nil:
 		return errors.Join(err, c.Close())
+	default:
+		err = c.destroy()
 	}
-	err := c.destroy()
 	if w := c.watcher; w != nil && err == nil {
 		// Killed and gone; should destroy fail, the watcher kills what
 		// is left when the holder goes.
@@ -531,10 +538,15 @@ func (c *Container) destroy() error {
 }
 
 // Lock takes the container's lock (flock on its state directory), for
-// commands that change it; Unlock releases it.
+// commands that change it; Unlock releases it. A container destroyed by
+// another process since it was loaded, its state directory gone, gives an
+// error that errors.Is ErrNotExist.
 func (c *Container) Lock() error {
 	if c.lockFD < 0 {
 		fd, err := unix.Open(c.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err == unix.ENOENT {
+			return fmt.Errorf("container %s: %w", c.id, ErrNotExist)
+		}
 		if err != nil {
 			return fmt.Errorf("container %s: lock: %w", c.id, err)
 		}
@@ -548,8 +560,19 @@ func (c *Container) Lock() error {
 		if err != nil {
 			return fmt.Errorf("container %s: lock: %w", c.id, err)
 		}
-		return nil
+		break
 	}
+	// Removed while we waited (its destroyer held the lock).
+	var st unix.Stat_t
+	if err := unix.Fstat(c.lockFD, &st); err != nil {
+		c.Unlock()
+		return fmt.Errorf("container %s: lock: %w", c.id, err)
+	}
+	if st.Nlink == 0 {
+		c.Unlock()
+		return fmt.Errorf("container %s: %w", c.id, ErrNotExist)
+	}
+	return nil
 }
 
 // Unlock releases the lock taken by Lock.

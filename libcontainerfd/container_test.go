@@ -571,3 +571,38 @@ func TestKeyringPerContainer(t *testing.T) {
 		t.Errorf("container b sees keys:\n%s", keysB)
 	}
 }
+
+// Two processes may destroy the same container at once: a foreground run
+// whose init a delete --force has just killed destroys it too. The one
+// that comes second finds it gone, and that is no error: before its lock
+// (the state directory removed) or waiting for it (removed meanwhile).
+func TestDestroyTwice(t *testing.T) {
+	e := newEnv(t)
+	c := e.create(e.config())
+	p := &cfd.Process{Args: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"}}
+	if err := c.ForkInit(p); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.KillAll(); p.Wait() })
+	before, err := cfd.Load(e.root, c.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting, err := cfd.Load(e.root, c.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waiting.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	waiting.Unlock()
+	if err := c.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if err := before.Destroy(); err != nil {
+		t.Errorf("Destroy of a container destroyed before its lock: %v", err)
+	}
+	if err := waiting.Destroy(); err != nil {
+		t.Errorf("Destroy of a container destroyed while it held its lock's fd: %v", err)
+	}
+}

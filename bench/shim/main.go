@@ -269,7 +269,7 @@ func setup() {
 			rev, _ := exec.Command("git", "describe", "--tags", "--always", "--dirty").Output()
 			c.Version = "built from " + strings.TrimSpace(string(rev))
 			c.cfgPath = filepath.Join(dir, "containerfd.toml")
-			// README "containerd shim": the options' file.
+			// docs/clients.md, "containerd shim": the options' file.
 			check(os.WriteFile(c.cfgPath, []byte(fmt.Sprintf("Root = %q\nSystemdCgroup = false\n", c.root)), 0o644))
 			c.ctrFlags = []string{"--runtime", shimRuntimeType, "--runtime-config-path", c.cfgPath}
 			fmt.Fprintf(&entries, `[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.%s]

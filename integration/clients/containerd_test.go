@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/containerfd/containerfd/internal/clienttools"
+	"github.com/containerfd/containerfd/internal/mdtext"
 	"github.com/containerfd/containerfd/internal/testutil"
 )
 
@@ -223,7 +224,7 @@ type ctrEnv struct {
 	c      *containerd
 	cgroup string // /cfdtest-<random>/<id>: the container's cgroupsPath
 	id     string
-	// runtime is ctr run's flags that select the runtime (the README
+	// runtime is ctr run's flags that select the runtime (docs/clients.md
 	// shows them): runc's shim running runtimeBin, or containerfd's shim.
 	runtime []string
 }
@@ -818,8 +819,8 @@ const (
 // criRuntimeEntry is the config.toml entry of containerd 1.6's CRI plugin
 // (config version 2) for the runtime handler that runs containers with the
 // runtime at binary, keeping its state under root (the shim adds /k8s.io).
-// README.md shows it with containerfd's installed paths; TestREADMEConfigs
-// checks that it is this one.
+// docs/clients.md shows it with containerfd's installed paths;
+// TestClientsDocConfigs checks that it is this one.
 func criRuntimeEntry(binary, root string) string {
 	return fmt.Sprintf(`[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.%s]
   runtime_type = "io.containerd.runc.v2"
@@ -1300,96 +1301,66 @@ func checkCgroup(t *testing.T, pid int, cgroup string) {
 	}
 }
 
-// TestREADMEConfigs checks that README.md shows the configuration these
-// tests use: the config.toml runtime entries of containerd 1.x and 2.x and
-// ctr's flags (with the paths of `make install`), and the RuntimeClass of
-// the handler.
-func TestREADMEConfigs(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme := string(b)
-	ctd := readmeSection(t, readme, "### containerd")
+// TestClientsDocConfigs checks that clientsDoc shows the configuration
+// these tests use: the config.toml runtime entries of containerd 1.x and 2.x
+// and ctr's flags (with the paths of `make install`), and the RuntimeClass
+// of the handler.
+func TestClientsDocConfigs(t *testing.T) {
+	doc := readClientsDoc(t)
+	ctd := docSection(t, doc, "## containerd")
 	const binary, root = "/usr/local/bin/containerfd", "/run/containerd/containerfd"
-	entries := codeBlocks(ctd, "toml")
+	entries := mdtext.CodeBlocks(ctd, "toml")
 	for i, want := range []string{criRuntimeEntry(binary, root), criRuntimeEntry2x(binary, root)} {
 		version := []string{"1.x", "2.x"}[i]
 		if i >= len(entries) {
-			t.Errorf("README.md, containerd: no config.toml entry for containerd %s (its ```toml block %d); want\n%s", version, i+1, want)
+			t.Errorf("%s, containerd: no config.toml entry for containerd %s (its ```toml block %d); want\n%s", clientsDoc, version, i+1, want)
 		} else if entries[i] != want {
-			t.Errorf("README.md, containerd: the config.toml entry for containerd %s is\n%s\nwant (as the tests use it)\n%s", version, entries[i], want)
+			t.Errorf("%s, containerd: the config.toml entry for containerd %s is\n%s\nwant (as the tests use it)\n%s", clientsDoc, version, entries[i], want)
 		}
 	}
 	if flags := "--runc-binary " + binary + " --runc-root " + root; !strings.Contains(ctd, "ctr run "+flags) {
-		t.Errorf("README.md, containerd: no `ctr run %s`", flags)
+		t.Errorf("%s, containerd: no `ctr run %s`", clientsDoc, flags)
 	}
-	k8s := readmeSection(t, readme, "### Kubernetes (CRI)")
+	k8s := docSection(t, doc, "## Kubernetes (CRI)")
 	if got := codeBlock(t, k8s, "yaml"); got != runtimeClass {
-		t.Errorf("README.md, Kubernetes: the RuntimeClass is\n%s\nwant\n%s", got, runtimeClass)
+		t.Errorf("%s, Kubernetes: the RuntimeClass is\n%s\nwant\n%s", clientsDoc, got, runtimeClass)
 	}
 	if !strings.Contains(runtimeClass, "\nhandler: "+criHandler+"\n") {
 		t.Errorf("the RuntimeClass does not name the handler %s the tests use", criHandler)
 	}
 }
 
-// readmeSection returns the text under a heading, up to the next heading of
-// the same or a higher level (outside code blocks, where "# " is a prompt).
-func readmeSection(t *testing.T, readme, heading string) string {
+// clientsDoc is where users read how to configure each client for
+// containerfd; the tests check that it shows what they run.
+const clientsDoc = "../../docs/clients.md"
+
+// readClientsDoc returns clientsDoc's text.
+func readClientsDoc(t *testing.T) string {
 	t.Helper()
-	level := strings.IndexByte(heading, ' ') // "### x": 3
-	lines := strings.SplitAfter(readme, "\n")
-	var b strings.Builder
-	in, fence := false, false
-	for _, l := range lines {
-		if strings.HasPrefix(l, "```") {
-			fence = !fence
-		}
-		if !fence && strings.HasPrefix(l, "#") {
-			n := strings.IndexByte(l, ' ')
-			if in && n > 0 && n <= level && strings.Trim(l[:n], "#") == "" {
-				break
-			}
-			if strings.TrimSpace(l) == heading {
-				in = true
-				continue
-			}
-		}
-		if in {
-			b.WriteString(l)
-		}
+	b, err := os.ReadFile(clientsDoc)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !in {
-		t.Fatalf("README.md has no %q section", heading)
+	return string(b)
+}
+
+// docSection returns the text under the heading line in text (clientsDoc or
+// a section of it), up to the next heading of the same or a higher level.
+func docSection(t *testing.T, text, heading string) string {
+	t.Helper()
+	sec, ok := mdtext.Section(text, heading)
+	if !ok {
+		t.Fatalf("%s has no %q section", clientsDoc, heading)
 	}
-	return b.String()
+	return sec
 }
 
 // codeBlock returns the first fenced code block of the language in text.
 func codeBlock(t *testing.T, text, lang string) string {
 	t.Helper()
-	blocks := codeBlocks(text, lang)
+	blocks := mdtext.CodeBlocks(text, lang)
 	if len(blocks) == 0 {
-		t.Fatalf("README.md: no ```%s block in the section", lang)
+		t.Fatalf("%s: no ```%s block in the section", clientsDoc, lang)
 	}
 	return blocks[0]
-}
-
-// codeBlocks returns the fenced code blocks of the language in text, in
-// order; an unterminated one runs to the end.
-func codeBlocks(text, lang string) []string {
-	var blocks []string
-	for {
-		start := strings.Index(text, "```"+lang+"\n")
-		if start < 0 {
-			return blocks
-		}
-		text = text[start+len(lang)+4:]
-		end := strings.Index(text, "```\n")
-		if end < 0 {
-			return append(blocks, text)
-		}
-		blocks = append(blocks, text[:end])
-		text = text[end+4:]
-	}
 }

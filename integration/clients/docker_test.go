@@ -27,8 +27,8 @@ import (
 const dockerRuntime = "containerfd"
 
 // dockerDaemonJSON is the daemon.json that adds the runtime at binary as
-// "containerfd". README.md shows it with containerfd's installed path;
-// TestREADMEPodmanDocker checks that it is this one.
+// "containerfd". docs/clients.md shows it with containerfd's installed
+// path; TestClientsDocPodmanDocker checks that it is this one.
 func dockerDaemonJSON(binary string) string {
 	return fmt.Sprintf(`{
   "runtimes": {
@@ -333,48 +333,22 @@ func TestDocker(t *testing.T) {
 	})
 }
 
-// TestREADMEPodmanDocker checks that README.md's podman and Docker sections
-// show the configurations these suites use, with containerfd's installed
-// path: the containers.conf part of TestPodman and the daemon.json of
-// TestDocker.
-func TestREADMEPodmanDocker(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+// TestClientsDocPodmanDocker checks that clientsDoc's podman and Docker
+// sections show the configurations these suites use, with containerfd's
+// installed path: the containers.conf part of TestPodman and the
+// daemon.json of TestDocker.
+func TestClientsDocPodmanDocker(t *testing.T) {
+	doc := readClientsDoc(t)
 	for _, c := range []struct{ section, lang, want string }{
-		{"### podman", "toml", podmanRuntimeConf("containerfd", readmeBinary, "")},
-		{"### Docker", "json", dockerDaemonJSON(readmeBinary)},
+		{"## podman", "toml", podmanRuntimeConf("containerfd", installedBinary, "")},
+		{"## Docker", "json", dockerDaemonJSON(installedBinary)},
 	} {
-		got, ok := readmeBlock(string(b), c.section, c.lang)
-		if !ok {
-			t.Errorf("README.md has no %s section with a ```%s block", c.section, c.lang)
-			continue
-		}
-		if got != c.want {
-			t.Errorf("README.md %s: the ```%s block is\n%s\nwant (what the test runs)\n%s", c.section, c.lang, got, c.want)
+		if got := codeBlock(t, docSection(t, doc, c.section), c.lang); got != c.want {
+			t.Errorf("%s %s: the ```%s block is\n%s\nwant (what the test runs)\n%s", clientsDoc, c.section, c.lang, got, c.want)
 		}
 	}
 	var v map[string]any
-	if err := json.Unmarshal([]byte(dockerDaemonJSON(readmeBinary)), &v); err != nil {
+	if err := json.Unmarshal([]byte(dockerDaemonJSON(installedBinary)), &v); err != nil {
 		t.Errorf("daemon.json: %v", err)
 	}
-}
-
-// readmeBlock returns the first fenced block of lang in the section of
-// markdown that starts with the heading line section.
-func readmeBlock(markdown, section, lang string) (string, bool) {
-	_, rest, ok := strings.Cut(markdown, "\n"+section+"\n")
-	if !ok {
-		return "", false
-	}
-	if i := regexp.MustCompile(`\n##+ `).FindStringIndex(rest); i != nil {
-		rest = rest[:i[0]]
-	}
-	_, block, ok := strings.Cut(rest, "```"+lang+"\n")
-	if !ok {
-		return "", false
-	}
-	block, _, ok = strings.Cut(block, "```")
-	return block, ok
 }

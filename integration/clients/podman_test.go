@@ -32,14 +32,14 @@ import (
 // entrypoint is unset and the command is sh, as in Docker Hub's busybox.
 const podmanImage = "docker.io/library/busybox:cfd"
 
-// readmeBinary is where README.md's configurations say containerfd is
-// installed (make install).
-const readmeBinary = "/usr/local/bin/containerfd"
+// installedBinary is where docs/clients.md's configurations say
+// containerfd is installed (make install).
+const installedBinary = "/usr/local/bin/containerfd"
 
 // podmanRuntimeConf is the part of containers.conf that makes podman use
 // the runtime at binary under the name name: the [engine] table (with the
-// keys in extra first) and [engine.runtimes]. README.md shows it for
-// containerfd; TestREADMEPodmanDocker checks that it is this one.
+// keys in extra first) and [engine.runtimes]. docs/clients.md shows it for
+// containerfd; TestClientsDocPodmanDocker checks that it is this one.
 //
 // runtime_supports_json makes podman (and conmon) pass the runtime
 // --log-format=json, so that podman shows the runtime's own error message.

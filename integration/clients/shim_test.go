@@ -22,7 +22,7 @@ import (
 // The shim suite: containerd's runtime type io.containerd.containerfd.v2,
 // served by containerd-shim-containerfd-v2 built from this tree and found on
 // the daemon's $PATH, driven by ctr (TestShim) and by crictl through the CRI
-// plugin (TestShimCRI). The runtime options are those README.md shows.
+// plugin (TestShimCRI). The runtime options are those docs/clients.md shows.
 
 const (
 	shimRuntime = "io.containerd.containerfd.v2"
@@ -30,8 +30,8 @@ const (
 )
 
 // shimConfigFile is the runtime options' TOML file (ConfigPath) that keeps
-// the containers' state under root. README.md shows it with the installed
-// default; TestREADMEShimConfigs checks that it is this one.
+// the containers' state under root. docs/clients.md shows it with the
+// installed default; TestClientsDocShimConfigs checks that it is this one.
 func shimConfigFile(root string) string {
 	return fmt.Sprintf("Root = %q\nSystemdCgroup = false\n", root)
 }
@@ -697,7 +697,7 @@ func TestShimCRI(t *testing.T) {
 }
 
 // testShimCRI is TestShimCRI with containerd v: its CRI section is
-// TestCRI's with the handler README.md shows for v (shimCRIEntry,
+// TestCRI's with the handler docs/clients.md shows for v (shimCRIEntry,
 // shimCRIEntryV3) in place of runc's shim.
 func testShimCRI(t *testing.T, v *containerdVersion, crictlBin, busybox, pause string) {
 	dir := t.TempDir()
@@ -815,31 +815,27 @@ func testShimCRI(t *testing.T, v *containerdVersion, crictlBin, busybox, pause s
 	noFifoHeld(t, c.dir)
 }
 
-// TestREADMEShimConfigs checks that README.md shows the shim's
+// TestClientsDocShimConfigs checks that clientsDoc shows the shim's
 // configuration these tests use, with the installed paths: the runtime
 // options' file, the CRI runtime entries of containerd 1.x and 2.x, ctr's
 // flags, and the RuntimeClass.
-func TestREADMEShimConfigs(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec := readmeSection(t, string(b), "## containerd shim")
+func TestClientsDocShimConfigs(t *testing.T) {
+	sec := docSection(t, readClientsDoc(t), "## containerd shim")
 	const config, root = "/etc/containerd/containerfd.toml", "/run/containerd/containerfd"
-	if got, want := codeBlock(t, readmeSection(t, sec, "### Runtime options"), "toml"), shimConfigFile(root); got != want {
-		t.Errorf("README.md, the shim's options file is\n%s\nwant (as the tests use it)\n%s", got, want)
+	if got, want := codeBlock(t, docSection(t, sec, "### Runtime options"), "toml"), shimConfigFile(root); got != want {
+		t.Errorf("%s, the shim's options file is\n%s\nwant (as the tests use it)\n%s", clientsDoc, got, want)
 	}
-	v2 := readmeSection(t, sec, "### containerd 1.6 (config version 2)")
+	v2 := docSection(t, sec, "### containerd 1.6 (config version 2)")
 	if got, want := codeBlock(t, v2, "toml"), shimCRIEntry(config); got != want {
-		t.Errorf("README.md, containerd 1.6: the runtime entry is\n%s\nwant\n%s", got, want)
+		t.Errorf("%s, containerd 1.6: the runtime entry is\n%s\nwant\n%s", clientsDoc, got, want)
 	}
 	if flags := "ctr run --runtime " + shimRuntime + " --runtime-config-path " + config; !strings.Contains(v2, flags) {
-		t.Errorf("README.md, containerd 1.6: no `%s`", flags)
+		t.Errorf("%s, containerd 1.6: no `%s`", clientsDoc, flags)
 	}
-	if got, want := codeBlock(t, readmeSection(t, sec, "### containerd 2.x (config version 3)"), "toml"), shimCRIEntryV3(config); got != want {
-		t.Errorf("README.md, containerd 2.x: the runtime entry is\n%s\nwant\n%s", got, want)
+	if got, want := codeBlock(t, docSection(t, sec, "### containerd 2.x (config version 3)"), "toml"), shimCRIEntryV3(config); got != want {
+		t.Errorf("%s, containerd 2.x: the runtime entry is\n%s\nwant\n%s", clientsDoc, got, want)
 	}
-	if got := codeBlock(t, readmeSection(t, sec, "### Kubernetes RuntimeClass"), "yaml"); got != runtimeClass {
-		t.Errorf("README.md, the shim's RuntimeClass is\n%s\nwant\n%s", got, runtimeClass)
+	if got := codeBlock(t, docSection(t, sec, "### Kubernetes RuntimeClass"), "yaml"); got != runtimeClass {
+		t.Errorf("%s, the shim's RuntimeClass is\n%s\nwant\n%s", clientsDoc, got, runtimeClass)
 	}
 }

@@ -1,29 +1,15 @@
 // Package caps gives a container process the capability sets of its OCI
 // config (process.capabilities).
 //
-// Capabilities belong to a thread, not a process, so everything here acts on
-// the calling thread with raw capset(2) and prctl(2). The stage that applies
-// them must hold its goroutine on one OS thread (runtime.LockOSThread) from
-// ApplyBounding through execve(2), and exec from that thread: execve takes
-// the credentials of the thread that calls it.
-//
-// The order matters, and is the one runc's init uses:
-//
-//	s, err := caps.Parse(spec.Process.Capabilities) // in the runtime
-//	...                                           // in the stage, thread locked:
-//	s.ApplyBounding()   // drop the bounding set (needs CAP_SETPCAP); set KEEPCAPS
-//	setgroups, setresgid, setresuid               // by the caller
-//	s.ApplyFinal()      // capset effective, permitted, inheritable; raise ambient; clear KEEPCAPS
-//	execve
-//
-// The bounding set goes first because dropping from it needs CAP_SETPCAP in
-// the effective set, which a uid change to non-zero clears. KEEPCAPS keeps the
-// permitted set through that change (the kernel would otherwise empty it when
-// no uid is 0 any more); the effective set is emptied regardless, and ambient
-// capabilities are cleared by the change whatever KEEPCAPS says, so capset and
-// the ambient raise come after it. Go's setresuid runs on every thread of the
-// process (each with its own, unset, KEEPCAPS); only the calling thread, which
-// goes on to exec, keeps its permitted set, which is all that is needed.
+// The capability calls themselves are one of the identity steps a container
+// process takes (libcontainerfd/internal/spawn, steps.go), written once for
+// both start paths; this package says what the sets are (Parse) and gives
+// them in the form those calls take (Raw). The order is runc's: the bounding
+// set is dropped first, because dropping needs CAP_SETPCAP in the effective
+// set, which a uid change to non-zero clears; PR_SET_KEEPCAPS keeps the
+// permitted set through that change; capset and the ambient raise come after
+// it, since the change clears the effective and ambient sets whatever
+// KEEPCAPS says.
 //
 // The inheritable set is exactly the one asked for, never widened: giving
 // inheritable capabilities nobody asked for was CVE-2022-29162 (runc) and
@@ -37,7 +23,6 @@
 package caps
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -153,67 +138,6 @@ func unknownWarning(name, set string) string {
 	return fmt.Sprintf("ignoring unknown capability %q in the %s set%s", name, set, hint)
 }
 
-// ApplyBounding drops from the calling thread's bounding set every
-// capability not in s.Bounding, then sets PR_SET_KEEPCAPS so that the
-// permitted set survives the caller's change of uid. It needs CAP_SETPCAP.
-// Call it on the locked thread that will exec, before setresuid.
-func (s *Set) ApplyBounding() error {
-	if s == nil {
-		return nil
-	}
-	for c := Cap(0); c <= maxCap; c++ {
-		if s.Bounding.Has(c) {
-			continue
-		}
-		in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0)
-		if errors.Is(err, unix.EINVAL) {
-			break // above the kernel's last capability
-		}
-		if err != nil {
-			return fmt.Errorf("caps: read %s in the bounding set: %w", c, err)
-		}
-		if in == 0 {
-			continue
-		}
-		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
-			return fmt.Errorf("caps: drop %s from the bounding set: %w", c, err)
-		}
-	}
-	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("caps: set keepcaps: %w", err)
-	}
-	return nil
-}
-
-// ApplyFinal sets the calling thread's effective, permitted and inheritable
-// sets (capset(2), _LINUX_CAPABILITY_VERSION_3), replaces its ambient set
-// with s.Ambient and clears PR_SET_KEEPCAPS. Call it on the same locked
-// thread, after ApplyBounding and the change of uid, right before execve.
-func (s *Set) ApplyFinal() error {
-	if s == nil {
-		return nil
-	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	data := s.Data()
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return s.capsetError(err)
-	}
-	// Lowering the permitted or inheritable set has already cleared any
-	// ambient capability outside them; clear the rest too.
-	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-		return fmt.Errorf("caps: clear the ambient set: %w", err)
-	}
-	for _, c := range s.Ambient.Caps() {
-		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
-			return fmt.Errorf("caps: raise ambient %s: %w", c, err)
-		}
-	}
-	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
-		return fmt.Errorf("caps: clear keepcaps: %w", err)
-	}
-	return nil
-}
-
 // Data is s's effective, permitted and inheritable sets as capset(2)
 // (_LINUX_CAPABILITY_VERSION_3) takes them.
 func (s *Set) Data() [2]unix.CapUserData {
@@ -244,38 +168,21 @@ func (s *Set) Dropped() ([]Cap, error) {
 	return out, nil
 }
 
-// capsetError explains a failed capset: the usual cause is asking for a
-// capability the stage does not hold (the kernel never adds to the permitted
-// set), or, after a change of uid without ApplyBounding, a permitted set the
-// kernel has emptied.
-func (s *Set) capsetError(err error) error {
-	const prefix = "caps: set effective %s, permitted %s, inheritable %s"
-	base := fmt.Sprintf(prefix, orNone(s.Effective), orNone(s.Permitted), orNone(s.Inheritable))
-	if !errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("%s: %w", base, err)
+// Raw is s as the identity steps take it: the capabilities to drop from
+// the bounding set, the capset(2) data, and the ambient capabilities to
+// raise.
+func (s *Set) Raw() (drop []uintptr, data [2]unix.CapUserData, ambient []uintptr, err error) {
+	dropped, err := s.Dropped()
+	if err != nil {
+		return nil, data, nil, err
 	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if unix.Capget(&hdr, &data[0]) != nil {
-		return fmt.Errorf("%s: %w", base, err)
+	for _, c := range dropped {
+		drop = append(drop, uintptr(c))
 	}
-	held := Mask(data[0].Permitted) | Mask(data[1].Permitted)<<32
-	inh := Mask(data[0].Inheritable) | Mask(data[1].Inheritable)<<32
-	var why []string
-	if m := s.Permitted &^ held; m != 0 {
-		w := m.String() + " not held"
-		if held == 0 {
-			w += " (the permitted set is empty)"
-		}
-		why = append(why, w)
+	for _, c := range s.Ambient.Caps() {
+		ambient = append(ambient, uintptr(c))
 	}
-	if m := s.Inheritable &^ (inh | boundingNow()); m != 0 {
-		why = append(why, fmt.Sprintf("inheritable %s not in the bounding set", m))
-	}
-	if len(why) == 0 {
-		return fmt.Errorf("%s: %w", base, err)
-	}
-	return fmt.Errorf("%s: %s: %w", base, strings.Join(why, "; "), err)
+	return drop, s.Data(), ambient, nil
 }
 
 // CheckHeld tells, for a process that stays in the caller's user
@@ -324,11 +231,4 @@ func boundingNow() Mask {
 		}
 	}
 	return m
-}
-
-func orNone(m Mask) string {
-	if m == 0 {
-		return "none"
-	}
-	return m.String()
 }

@@ -4,40 +4,34 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/containerfd/containerfd/internal/testutil"
+	"github.com/containerfd/containerfd/libcontainerfd/internal/spawn"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
 // Each case that applies capabilities runs in a child: the test binary run
-// again with helperEnv set to a helperArgs. The child locks its thread,
-// applies, changes uid as a stage does, reports what it sees on its own
-// thread and the others, then execs grep to show what the program gets.
+// again with helperEnv set to a helperArgs. The child takes the set on
+// through the identity steps every container process takes
+// (spawn.NewSteps, the one implementation of the capability calls), as a
+// Go stage does, then execs grep to show what the program gets.
 const helperEnv = "CONTAINERFD_CAPS_TEST_HELPER"
 
 type helperArgs struct {
 	Set *Set
-	UID int // the uid (and gid) to take between the two steps
-	// RawSetuid changes uid with raw per-thread syscalls instead of Go's
-	// setresuid, which runs on every thread.
-	RawSetuid bool
+	UID int // the uid (and gid) the steps take
 	// PreInheritable is put in the stage's own inheritable set first, as if
 	// the runtime had been started with it.
 	PreInheritable Mask
-	// DropKeepcaps clears KEEPCAPS again after ApplyBounding.
-	DropKeepcaps bool
-	// NoExec reports the thread's own sets after ApplyFinal instead of
-	// exec'ing.
-	NoExec bool
 }
 
 func TestMain(m *testing.M) {
@@ -69,78 +63,27 @@ func helper(arg string) {
 			fail("capset: %v", err)
 		}
 	}
-	if err := h.Set.ApplyBounding(); err != nil {
-		fail("%v", err)
-	}
-	if h.DropKeepcaps {
-		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
-			fail("%v", err)
-		}
-	}
-	if h.RawSetuid {
-		for _, call := range [][4]uintptr{
-			{unix.SYS_SETGROUPS, 0, 0, 0},
-			{unix.SYS_SETRESGID, uintptr(h.UID), uintptr(h.UID), uintptr(h.UID)},
-			{unix.SYS_SETRESUID, uintptr(h.UID), uintptr(h.UID), uintptr(h.UID)},
-		} {
-			if _, _, e := unix.RawSyscall(call[0], call[1], call[2], call[3]); e != 0 {
-				fail("syscall %d: %v", call[0], e)
-			}
-		}
-	} else {
-		if err := unix.Setgroups(nil); err != nil {
-			fail("setgroups: %v", err)
-		}
-		if err := unix.Setresgid(h.UID, h.UID, h.UID); err != nil {
-			fail("setresgid: %v", err)
-		}
-		if err := unix.Setresuid(h.UID, h.UID, h.UID); err != nil {
-			fail("setresuid: %v", err)
-		}
-	}
-	// What the uid change left on this thread and on the others.
-	self := unix.Gettid()
-	printCaps("mid", "/proc/thread-self/status")
-	tasks, _ := filepath.Glob("/proc/self/task/*")
-	for _, task := range tasks {
-		if filepath.Base(task) != strconv.Itoa(self) {
-			printCaps("other", task+"/status")
-		}
-	}
-	if err := h.Set.ApplyFinal(); err != nil {
-		fail("%v", err)
-	}
-	if h.NoExec {
-		printCaps("final", "/proc/thread-self/status")
-		kc, err := unix.PrctlRetInt(unix.PR_GET_KEEPCAPS, 0, 0, 0, 0)
+	p := spawn.Proc{Path: "/bin/grep", Cwd: "/", TTY: -1, CloseFrom: 3, UID: uint32(h.UID), GID: uint32(h.UID)}
+	if h.Set != nil {
+		drop, data, ambient, err := h.Set.Raw()
 		if err != nil {
 			fail("%v", err)
 		}
-		fmt.Printf("final keepcaps %d\n", kc)
-		os.Exit(0)
+		p.BoundingDrop, p.Caps, p.Ambient = drop, &data, ambient
 	}
-	err := unix.Exec("/bin/grep", []string{"grep", "-E", "^(Cap|Uid)", "/proc/self/status"}, nil)
-	fail("exec: %v", err)
-}
-
-func printCaps(prefix, status string) {
-	b, err := os.ReadFile(status)
+	steps, err := spawn.NewSteps(&p)
 	if err != nil {
-		return // a thread that exited
+		fail("%v", err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "Cap") {
-			fmt.Printf("%s %s\n", prefix, line)
-		}
-	}
+	_, err = steps.Run([]string{"grep", "-E", "^(Cap|Uid)", "/proc/self/status"}, nil)
+	fail("%v", err)
 }
 
-// report is what a helper printed: the Cap lines by prefix ("" for the
-// exec'd program), each mask decoded from hex.
+// report is what a helper printed: the exec'd program's Cap lines, each
+// mask decoded from hex.
 type report struct {
-	sets   map[string]map[string]Mask // prefix -> "CapEff" -> mask
-	others []map[string]Mask
-	lines  []string
+	sets  map[string]map[string]Mask // "" -> "CapEff" -> mask
+	lines []string
 }
 
 func (r report) get(prefix, set string) Mask { return r.sets[prefix][set] }
@@ -177,13 +120,6 @@ func runHelper(t *testing.T, h helperArgs) (report, error) {
 		m, err := parseHexMask(strings.TrimSpace(hex))
 		if err != nil {
 			t.Fatalf("line %q: %v", line, err)
-		}
-		if prefix == "other" {
-			if name == "CapInh" { // the first line of each thread
-				r.others = append(r.others, map[string]Mask{})
-			}
-			r.others[len(r.others)-1][name] = m
-			continue
 		}
 		if r.sets[prefix] == nil {
 			r.sets[prefix] = map[string]Mask{}
@@ -280,33 +216,14 @@ func TestDefaultAsRoot(t *testing.T) {
 }
 
 func TestDefaultAsUser(t *testing.T) {
-	for _, raw := range []bool{false, true} {
-		t.Run(fmt.Sprintf("raw=%v", raw), func(t *testing.T) {
-			s := mustParse(t, defaultCaps())
-			r, err := runHelper(t, helperArgs{Set: s, UID: 1000, RawSetuid: raw})
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := maskOfNames(t, "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE")
-			// KEEPCAPS kept this thread's permitted set (all of the stage's)
-			// through the uid change; the effective set went.
-			expect(t, r, "mid", map[string]Mask{"CapPrm": ownCaps(t)["CapPrm"], "CapEff": 0, "CapBnd": d})
-			if !raw {
-				// Go's setresuid ran on every thread; the others had no
-				// KEEPCAPS and lost everything.
-				if len(r.others) == 0 {
-					t.Errorf("no other threads reported")
-				}
-				for i, o := range r.others {
-					if o["CapPrm"] != 0 || o["CapEff"] != 0 {
-						t.Errorf("other thread %d kept CapPrm %s CapEff %s", i, o["CapPrm"], o["CapEff"])
-					}
-				}
-			}
-			// A non-root program gets no capabilities without ambient ones.
-			expect(t, r, "", map[string]Mask{"CapBnd": d, "CapPrm": 0, "CapEff": 0, "CapInh": 0, "CapAmb": 0})
-		})
+	s := mustParse(t, defaultCaps())
+	r, err := runHelper(t, helperArgs{Set: s, UID: 1000})
+	if err != nil {
+		t.Fatal(err)
 	}
+	// A non-root program gets no capabilities without ambient ones.
+	d := maskOfNames(t, "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE")
+	expect(t, r, "", map[string]Mask{"CapBnd": d, "CapPrm": 0, "CapEff": 0, "CapInh": 0, "CapAmb": 0})
 }
 
 func TestAmbientAsUser(t *testing.T) {
@@ -338,23 +255,6 @@ func TestAmbientNotInheritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(t, r, "", map[string]Mask{"CapPrm": 0, "CapEff": 0, "CapInh": 0, "CapAmb": 0})
-}
-
-func TestThreadAfterFinal(t *testing.T) {
-	c := defaultCaps()
-	c.Inheritable = []string{"CAP_KILL"}
-	c.Ambient = []string{"CAP_KILL"}
-	s := mustParse(t, c)
-	r, err := runHelper(t, helperArgs{Set: s, UID: 1000, NoExec: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := maskOfNames(t, "CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE")
-	kill := maskOfNames(t, "CAP_KILL")
-	expect(t, r, "final", map[string]Mask{"CapBnd": d, "CapPrm": d, "CapEff": d, "CapInh": kill, "CapAmb": kill})
-	if !strings.Contains(strings.Join(r.lines, "\n"), "final keepcaps 0") {
-		t.Errorf("keepcaps not cleared:\n%s", strings.Join(r.lines, "\n"))
-	}
 }
 
 func TestEmptySets(t *testing.T) {
@@ -410,19 +310,8 @@ func TestInheritableOnlyWhenAsked(t *testing.T) {
 	}
 }
 
-// Without KEEPCAPS the uid change empties the permitted set and capset can
-// not put it back: the error says so.
-func TestKeepcapsNeeded(t *testing.T) {
-	s := mustParse(t, defaultCaps())
-	_, err := runHelper(t, helperArgs{Set: s, UID: 1000, DropKeepcaps: true})
-	if err == nil || !strings.Contains(err.Error(), "not held (the permitted set is empty)") ||
-		!strings.Contains(err.Error(), "operation not permitted") {
-		t.Fatalf("err = %v", err)
-	}
-}
-
-// Asking for a capability the stage does not hold fails, naming it (here
-// CAP_SYS_RESOURCE is outside the machine's bounding set).
+// Asking for a capability the runtime does not hold is refused before any
+// process starts, naming it; the steps would fail at capset (EPERM).
 func TestNotHeld(t *testing.T) {
 	testutil.RequireRoot(t)
 	own := ownCaps(t)
@@ -442,12 +331,22 @@ func TestNotHeld(t *testing.T) {
 	}
 	l := []string{"CAP_KILL", missing.String()}
 	s := mustParse(t, &specs.LinuxCapabilities{Bounding: l, Effective: l, Permitted: l})
+	err = s.CheckHeld()
+	if err == nil || !strings.Contains(err.Error(), "permitted "+missing.String()) || !errors.Is(err, unix.EPERM) {
+		t.Fatalf("CheckHeld = %v, want it to name %s", err, missing)
+	}
 	_, err = runHelper(t, helperArgs{Set: s, UID: 0})
-	want := missing.String() + " not held"
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("err = %v, want it to contain %q", err, want)
+	if err == nil || !strings.Contains(err.Error(), "operation not permitted") {
+		t.Fatalf("steps: err = %v, want capset's EPERM", err)
 	}
 	t.Log(err)
+}
+
+func orNone(m Mask) string {
+	if m == 0 {
+		return "none"
+	}
+	return m.String()
 }
 
 // An unknown name is left out with a warning that names it and its set, as

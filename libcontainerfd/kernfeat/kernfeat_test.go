@@ -7,9 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/containerfd/containerfd/internal/mdtext"
+	"github.com/containerfd/containerfd/libcontainerfd/kernfeat"
+
 	// The library links every package that registers a feature.
 	_ "github.com/containerfd/containerfd/libcontainerfd"
-	"github.com/containerfd/containerfd/libcontainerfd/kernfeat"
 )
 
 func names() []string {
@@ -20,18 +22,18 @@ func names() []string {
 	return ns
 }
 
-// The README's "Forcing fallbacks" lists every registered feature, in its
-// table and in its example, and no other.
-func TestREADMEListsEveryFeature(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
+// docs/testing.md's "Forcing fallbacks" lists every registered feature, in
+// its table and in its example, and no other.
+func TestFallbacksDocListsEveryFeature(t *testing.T) {
+	const doc = "../../docs/testing.md"
+	b, err := os.ReadFile(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sec, ok := strings.Cut(string(b), "\n## Forcing fallbacks\n")
+	sec, ok := mdtext.Section(string(b), "## Forcing fallbacks")
 	if !ok {
-		t.Fatal("README.md has no section Forcing fallbacks")
+		t.Fatalf("%s has no section Forcing fallbacks", doc)
 	}
-	sec, _, _ = strings.Cut(sec, "\n## ")
 	var table []string
 	for _, m := range regexp.MustCompile("(?m)^\\| `([^`]+)` ").FindAllStringSubmatch(sec, -1) {
 		table = append(table, m[1])
@@ -45,10 +47,10 @@ func TestREADMEListsEveryFeature(t *testing.T) {
 	slices.Sort(table)
 	slices.Sort(example)
 	if !slices.Equal(table, want) {
-		t.Errorf("README table lists %v, registered: %v", table, want)
+		t.Errorf("%s: the table lists %v, registered: %v", doc, table, want)
 	}
 	if !slices.Equal(example, want) {
-		t.Errorf("README example lists %v, registered: %v", example, want)
+		t.Errorf("%s: the example lists %v, registered: %v", doc, example, want)
 	}
 }
 

@@ -246,18 +246,11 @@ func (p *Process) SpawnProc(path string, tty int) (*spawn.Proc, error) {
 		if err != nil {
 			return nil, err
 		}
-		drop, err := cs.Dropped()
+		drop, data, ambient, err := cs.Raw()
 		if err != nil {
 			return nil, err
 		}
-		for _, c := range drop {
-			sp.BoundingDrop = append(sp.BoundingDrop, uintptr(c))
-		}
-		data := cs.Data()
-		sp.Caps = &data
-		for _, c := range cs.Ambient.Caps() {
-			sp.Ambient = append(sp.Ambient, uintptr(c))
-		}
+		sp.BoundingDrop, sp.Caps, sp.Ambient = drop, &data, ambient
 	}
 	return sp, nil
 }

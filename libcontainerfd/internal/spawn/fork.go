@@ -133,12 +133,7 @@ func forkExec(args *cloneArgs, c *child) (pid uintptr, errno syscall.Errno) {
 	// files are the host's root's), is not writable by its root.
 	if c.setRoot {
 		stage = stageSetid
-		_, _, err1 = syscall.RawSyscall(unix.SYS_SETRESGID, 0, 0, 0)
-		if err1 != 0 {
-			goto fail
-		}
-		_, _, err1 = syscall.RawSyscall(unix.SYS_SETRESUID, 0, 0, 0)
-		if err1 != 0 {
+		if err1 = becomeNSRoot(); err1 != 0 {
 			goto fail
 		}
 	}
