@@ -1,6 +1,7 @@
 # containerfd — build, test, demo, install.
 #
-#   make            build a static bin/containerfd and the containerd shim
+#   make            build a static bin/containerfd, bin/containerfd-criu (its
+#                   checkpoint and restore) and the containerd shim
 #                   bin/containerd-shim-containerfd-v2 (CGO_ENABLED=0)
 #   make test       install test packages (hack/deps.sh), build, go test as root,
 #                   the OCI validation suite and the differential against runc,
@@ -23,9 +24,9 @@
 #   make man        the man pages and the bash and zsh completions, written from
 #                   the CLI's definitions into build/ (docs/install.md)
 #   make vet        gofmt + go vet
-#   make install    install bin/containerfd and the shim into $(PREFIX)/bin,
-#                   /etc/request-key.d/containerfd.conf (key requests), the man
-#                   pages and the completions (docs/install.md)
+#   make install    install bin/containerfd, bin/containerfd-criu and the shim
+#                   into $(PREFIX)/bin, /etc/request-key.d/containerfd.conf (key
+#                   requests), the man pages and the completions (docs/install.md)
 #   make uninstall  remove what make install installed
 #   make clean
 
@@ -49,13 +50,19 @@ SHIM_LDFLAGS := -s -w -X github.com/containerfd/containerfd/shim.Version=$(VERSI
 # godbus_no_tcp: D-Bus over unix sockets only (systemd's bus is one); the
 # tcp transports dial host names and so link net's DNS resolver (300 KB).
 BUILD_TAGS := urfave_cli_no_docs,urfave_cli_no_suggest,godbus_no_tcp
+# containerfd_nocriu: no CRIU RPC types, nor the protobuf runtime they need
+# (1.9 MB, and their init at every start): bin/containerfd execs
+# bin/containerfd-criu, built without the tag, for checkpoint and restore
+# (docs/checkpoint.md).
+NOCRIU_TAGS := $(BUILD_TAGS),containerfd_nocriu
 # no_grpc: the shim speaks ttrpc only; without the tag containerd's task
 # API packages link their gRPC stubs, and with them gRPC, net/http, TLS and
 # html/template: 5.7 MB of the shim's 14.5, and 5 MB of its RSS (the
 # kernel maps a binary's pages in 64 KiB around each fault). containerd
 # builds its own runc shim with it too.
-SHIM_TAGS := $(BUILD_TAGS),no_grpc
-GOFLAGS_BUILD := -trimpath -tags $(BUILD_TAGS) -ldflags '$(LDFLAGS)'
+# The shim has no checkpoint (its Checkpoint answers "not implemented").
+SHIM_TAGS := $(NOCRIU_TAGS),no_grpc
+GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 
 DEMO_DIR ?= /tmp/containerfd-demo
 
@@ -65,7 +72,8 @@ all: build
 
 # Always run go build: it knows better than make what is out of date.
 build:
-	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o bin/containerfd .
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -tags $(NOCRIU_TAGS) -o bin/containerfd .
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -tags $(BUILD_TAGS) -o bin/containerfd-criu .
 	CGO_ENABLED=0 $(GO) build -trimpath -tags $(SHIM_TAGS) -ldflags '$(SHIM_LDFLAGS)' -o bin/containerd-shim-containerfd-v2 ./cmd/containerd-shim-containerfd-v2
 
 # The man pages and completions, from newApp() by a build of this package
@@ -228,6 +236,7 @@ vet:
 	@out="$$(gofmt -l .)"; \
 	if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt -w:" >&2; echo "$$out" >&2; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags containerfd_nocriu ./...
 	$(GO) vet -tags containerfd_gendocs .
 
 demo: root-check build
@@ -240,6 +249,7 @@ REQUEST_KEY_D ?= /etc/request-key.d
 
 install: build man
 	install -D -m 0755 bin/containerfd $(DESTDIR)$(BINDIR)/containerfd
+	install -D -m 0755 bin/containerfd-criu $(DESTDIR)$(BINDIR)/containerfd-criu
 	install -D -m 0755 bin/containerd-shim-containerfd-v2 $(DESTDIR)$(BINDIR)/containerd-shim-containerfd-v2
 	install -d $(DESTDIR)$(REQUEST_KEY_D)
 	sed 's|@BINDIR@|$(BINDIR)|g' hack/install/request-key.conf.in >$(DESTDIR)$(REQUEST_KEY_D)/containerfd.conf.tmp
@@ -252,7 +262,8 @@ install: build man
 
 # The pages by pattern: those of verbs since removed go too.
 uninstall:
-	rm -f $(DESTDIR)$(REQUEST_KEY_D)/containerfd.conf $(DESTDIR)$(BINDIR)/containerfd $(DESTDIR)$(BINDIR)/containerd-shim-containerfd-v2
+	rm -f $(DESTDIR)$(REQUEST_KEY_D)/containerfd.conf $(DESTDIR)$(BINDIR)/containerfd $(DESTDIR)$(BINDIR)/containerfd-criu \
+		$(DESTDIR)$(BINDIR)/containerd-shim-containerfd-v2
 	rm -f $(DESTDIR)$(MANDIR)/man8/containerfd.8 $(DESTDIR)$(MANDIR)/man8/containerfd-*.8
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/containerfd $(DESTDIR)$(ZSHCOMPDIR)/_containerfd
 

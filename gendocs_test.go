@@ -203,7 +203,10 @@ func TestInstallManAndCompletion(t *testing.T) {
 				t.Error(err)
 			}
 		}
-		for _, p := range []string{"share/bash-completion/completions/containerfd", "share/zsh/vendor-completions/_containerfd"} {
+		// containerfd-criu beside containerfd: its checkpoint and restore
+		// exec it from there.
+		for _, p := range []string{"bin/containerfd", "bin/containerfd-criu", "bin/containerd-shim-containerfd-v2",
+			"share/bash-completion/completions/containerfd", "share/zsh/vendor-completions/_containerfd"} {
 			if _, err := os.Stat(filepath.Join(root, p)); err != nil {
 				t.Error(err)
 			}

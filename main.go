@@ -98,6 +98,7 @@ func newApp() *cli.App {
 			createCommand, startCommand, runCommand, stateCommand, killCommand,
 			deleteCommand, listCommand, psCommand, execCommand, pauseCommand,
 			resumeCommand, updateCommand, eventsCommand, specCommand, featuresCommand,
+			checkpointCommand, restoreCommand,
 			socketCommand, mountCommand, umountCommand, waitCommand, keyringCommand, cpCommand,
 			keyUpcallCommand,
 		},
@@ -249,7 +250,7 @@ func commandOf(app *cli.App, args []string) *cli.Command {
 var runcReorders = map[string]bool{
 	"create": true, "start": true, "run": true, "state": true, "kill": true,
 	"delete": true, "list": true, "pause": true, "resume": true, "update": true,
-	"events": true, "spec": true, "features": true,
+	"events": true, "spec": true, "features": true, "checkpoint": true, "restore": true,
 }
 
 // lookupFlag returns the flag of flags that arg ("-f", "--flag",

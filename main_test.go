@@ -23,6 +23,9 @@ func TestReorderArgs(t *testing.T) {
 		{"exec ID sh -c --memory", "exec ID sh -c --memory"},
 		{"ps ID -ef", "ps ID -ef"},
 		{"update", "update"},
+		// As podman calls them: the id first.
+		{"checkpoint ID --image-path /i --leave-running", "checkpoint --image-path /i --leave-running ID"},
+		{"restore ID -d --bundle /b --image-path /i", "restore -d --bundle /b --image-path /i ID"},
 		// containerfd's own verbs: flags after the id too, unknown ones
 		// refused; socket's up to its command.
 		{"socket ID --bind 127.0.0.1:1 --listen -- prog --bind x", "socket --bind 127.0.0.1:1 --listen -- ID prog --bind x"},

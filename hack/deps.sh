@@ -31,6 +31,9 @@
 #   containernetworking-plugins
 #                   make test-critest: the pods' network (bridge, host-local,
 #                   portmap), in the suite's own network namespace
+#   criu           checkpoint and restore (CRIU 3.17; its tests skip where
+#                   the kernel is newer than it knows, and run in make test-vm,
+#                   which copies it and what it runs into the VM)
 #   man-db zsh      the man page test renders every page with man; the zsh
 #                   completion test parses the script with zsh -n
 #   gcc libseccomp-dev pkg-config
@@ -42,7 +45,7 @@
 set -euo pipefail
 
 packages=(busybox-static containerd runc crun podman conmon docker.io tini keyutils iproute2 uidmap qemu-user-static kmod apparmor
-	bats gawk jq debootstrap containernetworking-plugins man-db zsh gcc libseccomp-dev pkg-config)
+	bats gawk jq debootstrap containernetworking-plugins criu man-db zsh gcc libseccomp-dev pkg-config)
 
 installed() {
 	[[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == ii* ]]

@@ -60,6 +60,13 @@ done
 has() { if eval "$2"; then echo "CFDVM-FALLBACK $1: kernel has it"; else echo "CFDVM-FALLBACK $1: kernel lacks it, the fallback runs in every test ($3)"; fi; }
 has pidfs-handle 'grep -qw pidfs /proc/filesystems' 'pidfs is Linux 6.9'
 has proc-pidns '[ "$(uname -r | cut -d. -f1)" -gt 6 ] || [ "$(uname -r | cut -d. -f1)" -eq 6 -a "$(uname -r | cut -d. -f2)" -ge 18 ]' 'proc pidns= is Linux 6.18'
+# CRIU's verdict on this kernel, for the summary. vm.sh brings CRIU, so
+# here a checkpoint test that finds it unusable fails instead of skipping
+# (testutil.RequireCRIU reads CFD_REQUIRE_CRIU).
+if command -v criu >/dev/null; then
+	echo "CFDVM-INFO criu $(criu --version | sed -n 's/^Version: //p'): criu check: $(criu check 2>&1 | tail -1)"
+	export CFD_REQUIRE_CRIU=1
+fi
 mkdir /sys/fs/cgroup/cfdvm-probe
 has cgroup-kill '[ -e /sys/fs/cgroup/cfdvm-probe/cgroup.kill ]' 'cgroup.kill is Linux 5.14'
 rmdir /sys/fs/cgroup/cfdvm-probe

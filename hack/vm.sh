@@ -5,7 +5,9 @@
 # /sys/fs/cgroup with every controller the kernel has enabled, a virtio disk
 # (so io limits have a real device) and huge pages (so hugetlb limits are
 # real). The tests are static test binaries (go test -c, CGO_ENABLED=0) built
-# here and passed in the initramfs; the VM has no Go toolchain.
+# here and passed in the initramfs; the VM has no Go toolchain. The few
+# dynamic programs the tests need (apparmor_parser, keyutils, and CRIU with
+# the tools it runs, for checkpoint and restore) come with their libraries.
 #
 #   hack/vm.sh             build, boot, run the tests; exit 0 only if every
 #                          test binary passed
@@ -43,7 +45,14 @@ pkgs=(${CFD_VM_PKGS:-./libcontainerfd/cgroups ./libcontainerfd ./libcontainerfd/
 # crc32c_generic: ext4 loads it by name (a soft dependency modules.dep omits).
 # rdma_rxe: soft-RoCE, so a test can make an RDMA device for the rdma controller;
 # it asks the crypto API for "crc32" (crc32_generic), another soft dependency.
-modules=(virtio_pci virtio_blk crc32c_generic ext4 overlay veth bfq dummy crc32_generic rdma_rxe)
+# CRIU's: the sock_diag modules it finds sockets with (the kernel would load
+# them on demand through modprobe, which the VM lacks), iptables' filter
+# tables and mark match for its network lock (see the CRIU section below),
+# nf_tables and nf_conntrack_netlink for the ruleset and the conntrack
+# entries it dumps with each network namespace, and tun for its check.
+modules=(virtio_pci virtio_blk crc32c_generic ext4 overlay veth bfq dummy crc32_generic rdma_rxe
+	inet_diag tcp_diag udp_diag raw_diag unix_diag af_packet_diag netlink_diag
+	ip_tables iptable_filter ip6_tables ip6table_filter xt_mark nf_tables nf_conntrack_netlink tun)
 
 log() { echo "vm: $*" >&2; }
 
@@ -58,7 +67,9 @@ need_packages() {
 	# kmod: depmod, for the dependencies of the kernel's modules.
 	# apparmor: apparmor_parser, to load the AppArmor test's profile (the
 	# VM's kernel has AppArmor on; the host's may not).
-	for p in qemu-system-x86 busybox-static kmod apparmor; do
+	# criu iptables iproute2 tar: checkpoint and restore (CRIU and what it
+	# runs; see the CRIU section below).
+	for p in qemu-system-x86 busybox-static kmod apparmor criu iptables iproute2 tar; do
 		installed "$p" || missing+=("$p")
 	done
 	((${#missing[@]} == 0)) && return 0
@@ -152,7 +163,7 @@ cannot() {
 
 ((if_boots)) && [[ "${CFD_VM:-1}" == 0 ]] && cannot "CFD_VM=0"
 ((EUID == 0)) || cannot "needs root (packages, the kernel download, the tests)"
-need_packages || cannot "could not install qemu-system-x86, busybox-static, kmod and apparmor with apt"
+need_packages || cannot "could not install qemu-system-x86, busybox-static, kmod, apparmor, criu, iptables, iproute2 and tar with apt"
 kdir=$(kernel) || cannot "no Debian kernel package to boot (apt-get download linux-image-6.1.0-*-amd64 failed, nothing cached in $cache)"
 kver=$(ls "$kdir/lib/modules")
 vmlinuz="$kdir/boot/vmlinuz-$kver"
@@ -187,7 +198,11 @@ mknod -m 0600 "$root/dev/console" c 5 1
 
 # ---- static binaries: the runtime, the helpers, the test binaries ----
 export CGO_ENABLED=0
-go build -trimpath -tags urfave_cli_no_docs,urfave_cli_no_suggest,godbus_no_tcp -o "$root/cfd/bin/containerfd" .
+# As make build: containerfd without CRIU's RPC, and beside it containerfd-criu,
+# which its checkpoint and restore exec.
+tags=urfave_cli_no_docs,urfave_cli_no_suggest,godbus_no_tcp
+go build -trimpath -tags "$tags,containerfd_nocriu" -o "$root/cfd/bin/containerfd" .
+go build -trimpath -tags "$tags" -o "$root/cfd/bin/containerfd-criu" .
 for h in sdnotify accept1 keyread attack exewatch; do
 	go build -trimpath -o "$root/cfd/bin/$h" ./integration/testdata/$h
 done
@@ -223,13 +238,20 @@ while read -r a; do
 	[[ "$a" == */* && "$a" != bin/busybox ]] || continue
 	ln -sf /bin/busybox "$root/$a"
 done < <(/bin/busybox --list-full)
-# apparmor_parser is dynamic: it comes with the libraries ldd names.
+# libs_of copies the shared libraries ldd names for the files given.
+libs_of() {
+	local f lib
+	for f; do
+		for lib in $(ldd "$f" | grep -o '/[^ ]*'); do
+			mkdir -p "$root$(dirname "$lib")"
+			cp -L "$lib" "$root$lib"
+		done
+	done
+}
+# apparmor_parser is dynamic: it comes with its libraries.
 parser=$(command -v apparmor_parser)
 cp "$parser" "$root/sbin/apparmor_parser"
-for lib in $(ldd "$parser" | grep -o '/[^ ]*'); do
-	mkdir -p "$root$(dirname "$lib")"
-	cp -L "$lib" "$root$lib"
-done
+libs_of "$parser"
 # keyutils (dynamic too), for the key request tests: the kernel runs
 # /sbin/request-key, the test runs keyctl and installs the request-key.d
 # entry made from hack/install (read relative to the package directory).
@@ -237,16 +259,37 @@ if [[ -x /sbin/request-key && -x /usr/bin/keyctl ]]; then
 	mkdir -p "$root/etc/request-key.d" "$root/cfd/pkg/hack"
 	for prog in /sbin/request-key /usr/bin/keyctl; do
 		cp "$prog" "$root$prog"
-		for lib in $(ldd "$prog" | grep -o '/[^ ]*'); do
-			mkdir -p "$root$(dirname "$lib")"
-			cp -L "$lib" "$root$lib"
-		done
+		libs_of "$prog"
 	done
 	[[ -f /etc/request-key.conf ]] && cp /etc/request-key.conf "$root/etc/"
 	cp -a hack/install "$root/cfd/pkg/hack/"
 else
 	log "no keyutils here: the key request tests skip in the VM"
 fi
+# CRIU (Debian 12's 3.17, dynamic) for checkpoint and restore, and what it
+# runs on the way: for a container with its own network namespace it locks
+# the network with iptables-restore and ip6tables-restore (its default
+# method; nftables is only used when asked) and saves the namespace with
+# iptables-save (legacy: the nft backend's "-V" makes CRIU skip it), ip
+# (iproute2's "addr/route/rule save", which busybox's ip lacks) and GNU tar
+# for tmpfs contents (busybox's tar lacks its flags). xtables-legacy-multi
+# loads its matches and targets from the extension directory.
+criu=$(command -v criu)
+cp "$criu" "$root/usr/sbin/criu"
+xt=/usr/sbin/xtables-legacy-multi
+cp "$xt" "$root/usr/sbin/"
+for n in iptables iptables-restore iptables-save ip6tables ip6tables-restore ip6tables-save; do
+	ln -sf xtables-legacy-multi "$root/usr/sbin/$n"
+done
+# Where libxtables looks: beside its real path (/usr/lib, not the /lib link).
+xtdir=$(dirname "$(readlink -f "$(ldd "$xt" | grep -o '/[^ ]*libxtables[^ ]*')")")/xtables
+mkdir -p "$root$xtdir"
+for e in libxt_standard libxt_mark libxt_tcp libxt_udp libxt_MARK; do
+	cp "$xtdir/$e.so" "$root$xtdir/"
+done
+cp "$(readlink -f "$(command -v ip)")" "$root/usr/sbin/ip"
+cp "$(command -v tar)" "$root/usr/bin/tar"
+libs_of "$criu" "$xt" "$xtdir"/libxt_standard.so "$root/usr/sbin/ip" "$root/usr/bin/tar"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 

@@ -27,7 +27,7 @@ import (
 var binary, sdnotify, accept1, attack, exewatch string
 
 // prebuiltEnv names a directory holding containerfd and the static helpers
-// (containerfd, sdnotify, accept1, keyread, attack, exewatch) already built, for a test binary
+// (containerfd, containerfd-criu, sdnotify, accept1, keyread, attack, exewatch) already built, for a test binary
 // run where there is no Go toolchain: hack/vm.sh runs this package in a VM.
 const prebuiltEnv = "CFD_TEST_BINDIR"
 
@@ -60,12 +60,22 @@ func TestMain(m *testing.M) {
 	accept1 = filepath.Join(dir, "accept1")
 	attack = filepath.Join(dir, "attack")
 	exewatch = filepath.Join(dir, "exewatch")
-	for out, pkg := range map[string]string{binary: "..", sdnotify: "./testdata/sdnotify", accept1: "./testdata/accept1", attack: "./testdata/attack", exewatch: "./testdata/exewatch"} {
-		build := exec.Command("go", "build", "-tags", "urfave_cli_no_docs,urfave_cli_no_suggest,godbus_no_tcp", "-o", out, pkg) // as make build
+	// As make build: containerfd without CRIU's RPC, containerfd-criu
+	// beside it with it.
+	const tags = "urfave_cli_no_docs,urfave_cli_no_suggest,godbus_no_tcp"
+	for out, b := range map[string]struct{ pkg, tags string }{
+		binary:           {"..", tags + ",containerfd_nocriu"},
+		binary + "-criu": {"..", tags},
+		sdnotify:         {"./testdata/sdnotify", tags},
+		accept1:          {"./testdata/accept1", tags},
+		attack:           {"./testdata/attack", tags},
+		exewatch:         {"./testdata/exewatch", tags},
+	} {
+		build := exec.Command("go", "build", "-tags", b.tags, "-o", out, b.pkg)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stderr = os.Stderr
 		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build", pkg+":", err)
+			fmt.Fprintln(os.Stderr, "build", b.pkg+":", err)
 			os.Exit(1)
 		}
 	}

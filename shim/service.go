@@ -730,7 +730,8 @@ func (s *service) CloseIO(ctx context.Context, r *taskAPI.CloseIORequest) (*ptyp
 	return &ptypes.Empty{}, nil
 }
 
-// Checkpoint is not supported: containerfd has no CRIU.
+// Checkpoint is not supported by the shim yet: the library can (Container.Checkpoint,
+// docs/checkpoint.md), but containerd's checkpoints are not wired to it.
 func (s *service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskRequest) (*ptypes.Empty, error) {
 	return nil, errgrpc.ToGRPCf(errdefs.ErrNotImplemented, "containerfd: checkpoint is not supported")
 }

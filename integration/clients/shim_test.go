@@ -71,7 +71,7 @@ func requireShim(t *testing.T) {
 	shimOnce.Do(func() {
 		shimDir = filepath.Dir(runtimeBin)
 		// The tags of make build's SHIM_TAGS: the binary users get.
-		build := exec.Command("go", "build", "-tags", "urfave_cli_no_docs,urfave_cli_no_suggest,godbus_no_tcp,no_grpc",
+		build := exec.Command("go", "build", "-tags", "urfave_cli_no_docs,urfave_cli_no_suggest,godbus_no_tcp,containerfd_nocriu,no_grpc",
 			"-o", filepath.Join(shimDir, shimBinary), "../../cmd/"+shimBinary)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {

@@ -53,48 +53,9 @@ type Options struct {
 // Create makes the container the bundle describes, up to init waiting for
 // Start, and returns it with init's process. On error nothing is left behind.
 func Create(o *Options) (*cfd.Container, *cfd.Process, error) {
-	bundle, err := filepath.Abs(o.Bundle)
+	s, cfg, proc, err := translate(o)
 	if err != nil {
 		return nil, nil, err
-	}
-	s, err := spec.Load(bundle)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := spec.Validate(s, bundle); err != nil {
-		return nil, nil, err
-	}
-	cfg, proc, err := spec.Translate(s, bundle)
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg.Rootless = o.Rootless
-	if o.Systemd != "" && cfg.Rootless {
-		return nil, nil, fmt.Errorf("%s: a rootless container would need a systemd user manager, which is not supported yet; without the flag it uses a delegated cgroup2 subtree, or none", o.Systemd)
-	}
-	if o.Systemd != "" {
-		if err := systemdCgroup(cfg, o.ID, s.Annotations, o.Systemd); err != nil {
-			return nil, nil, err
-		}
-	} else if cfg.Cgroup == "" {
-		cfg.Cgroup = o.ID // runc's default: relative, under our own cgroup
-	}
-	cfg.NoPivot = cfg.NoPivot || o.NoPivot
-	cfg.NoNewKeyring = o.NoNewKeyring
-	if o.KillOnClose {
-		cfg.Flags |= cfd.KillOnClose
-		cfg.HolderPid = o.HolderPid
-		cfg.Watcher = o.Watcher
-	}
-	cfg.EmptyRoot = o.EmptyFS
-	cfg.AlwaysStage = o.AlwaysStage
-	if cfg.Labels, err = labelsFor(s, bundle, cfg.Rootfs); err != nil {
-		return nil, nil, err
-	}
-	if o.Prepare != nil {
-		if err := o.Prepare(s, cfg, proc); err != nil {
-			return nil, nil, err
-		}
 	}
 	var ctr *cfd.Container
 	if h := s.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0 { //nolint:staticcheck // Prestart is deprecated, still run
@@ -173,4 +134,53 @@ func AlwaysStage() (bool, error) {
 	default:
 		return false, fmt.Errorf("%s=%q: want stage, or unset", EnvStart, v)
 	}
+}
+
+// translate turns the bundle into what the library takes, with the
+// options applied and the caller's Prepare run.
+func translate(o *Options) (*specs.Spec, *cfd.Config, *cfd.Process, error) {
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	s, err := spec.Load(bundle)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := spec.Validate(s, bundle); err != nil {
+		return nil, nil, nil, err
+	}
+	cfg, proc, err := spec.Translate(s, bundle)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg.Rootless = o.Rootless
+	if o.Systemd != "" && cfg.Rootless {
+		return nil, nil, nil, fmt.Errorf("%s: a rootless container would need a systemd user manager, which is not supported yet; without the flag it uses a delegated cgroup2 subtree, or none", o.Systemd)
+	}
+	if o.Systemd != "" {
+		if err := systemdCgroup(cfg, o.ID, s.Annotations, o.Systemd); err != nil {
+			return nil, nil, nil, err
+		}
+	} else if cfg.Cgroup == "" {
+		cfg.Cgroup = o.ID // runc's default: relative, under our own cgroup
+	}
+	cfg.NoPivot = cfg.NoPivot || o.NoPivot
+	cfg.NoNewKeyring = o.NoNewKeyring
+	if o.KillOnClose {
+		cfg.Flags |= cfd.KillOnClose
+		cfg.HolderPid = o.HolderPid
+		cfg.Watcher = o.Watcher
+	}
+	cfg.EmptyRoot = o.EmptyFS
+	cfg.AlwaysStage = o.AlwaysStage
+	if cfg.Labels, err = labelsFor(s, bundle, cfg.Rootfs); err != nil {
+		return nil, nil, nil, err
+	}
+	if o.Prepare != nil {
+		if err := o.Prepare(s, cfg, proc); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return s, cfg, proc, nil
 }
