@@ -43,6 +43,35 @@ cgroup and root filesystem, with init waiting for "start" to run the process.`,
 	},
 }
 
+// bundleOptions is what create, run and restore take alike from the
+// command line: the state root, the id, the bundle (default the current
+// directory), and how the container is made.
+func bundleOptions(c *cli.Context, id string) (*bundle.Options, error) {
+	dir := c.String("bundle")
+	if dir == "" {
+		var err error
+		if dir, err = os.Getwd(); err != nil {
+			return nil, err
+		}
+	}
+	opts := &bundle.Options{
+		Root:     stateRoot(c),
+		ID:       id,
+		Bundle:   dir,
+		Rootless: rootless(c),
+		NoPivot:  c.Bool("no-pivot"),
+		Warn:     func(msg string) { logs.Warn("%s", msg) },
+	}
+	if c.Bool("systemd-cgroup") {
+		opts.Systemd = "--systemd-cgroup"
+	}
+	var err error
+	if opts.AlwaysStage, err = bundle.AlwaysStage(); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
 // create makes the container the command line asks for, up to init
 // waiting for start. On error nothing is left behind.
 //
@@ -53,26 +82,13 @@ func create(c *cli.Context, pipes *stdioPipes) (*cfd.Container, *cfd.Process, er
 	if err != nil {
 		return nil, nil, err
 	}
-	bundleDir := c.String("bundle")
-	if bundleDir == "" {
-		if bundleDir, err = os.Getwd(); err != nil {
-			return nil, nil, err
-		}
+	opts, err := bundleOptions(c, id)
+	if err != nil {
+		return nil, nil, err
 	}
+	bundleDir := opts.Bundle
 	consoleSocket := c.String("console-socket")
-	opts := &bundle.Options{
-		Root:         stateRoot(c),
-		ID:           id,
-		Bundle:       bundleDir,
-		Rootless:     rootless(c),
-		NoPivot:      c.Bool("no-pivot"),
-		NoNewKeyring: c.Bool("no-new-keyring"),
-		EmptyFS:      c.Bool("empty-fs"),
-		Warn:         func(msg string) { logs.Warn("%s", msg) },
-	}
-	if c.Bool("systemd-cgroup") {
-		opts.Systemd = "--systemd-cgroup"
-	}
+	opts.NoNewKeyring, opts.EmptyFS = c.Bool("no-new-keyring"), c.Bool("empty-fs")
 	if c.Bool("kill-on-close") {
 		opts.KillOnClose = true
 		// Our caller is the holder: we leave as soon as the container is
@@ -80,9 +96,6 @@ func create(c *cli.Context, pipes *stdioPipes) (*cfd.Container, *cfd.Process, er
 		if c.Command.Name != "run" || c.Bool("detach") {
 			opts.HolderPid = os.Getppid()
 		}
-	}
-	if opts.AlwaysStage, err = bundle.AlwaysStage(); err != nil {
-		return nil, nil, err
 	}
 	var sp *specs.Spec
 	opts.Prepare = func(s *specs.Spec, cfg *cfd.Config, proc *cfd.Process) error {

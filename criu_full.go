@@ -89,36 +89,20 @@ func restoreAction(c *cli.Context) error {
 	if ro.EmptyNS, err = emptyNS(c); err != nil {
 		return err
 	}
-	bundleDir := c.String("bundle")
-	if bundleDir == "" {
-		if bundleDir, err = os.Getwd(); err != nil {
-			return err
-		}
+	opts, err := bundleOptions(c, id)
+	if err != nil {
+		return err
 	}
 	consoleSocket := c.String("console-socket")
-	opts := &bundle.Options{
-		Root:     stateRoot(c),
-		ID:       id,
-		Bundle:   bundleDir,
-		Rootless: rootless(c),
-		NoPivot:  c.Bool("no-pivot"),
-		Warn:     func(msg string) { logs.Warn("%s", msg) },
-		Prepare: func(_ *specs.Spec, _ *cfd.Config, proc *cfd.Process) error {
-			if proc.Terminal && consoleSocket == "" && detach {
-				return errors.New("process.terminal is set: --console-socket is required")
-			}
-			if !proc.Terminal {
-				// In place of the pipes init had, as runc gives its own.
-				proc.Stdin, proc.Stdout, proc.Stderr = os.Stdin, os.Stdout, os.Stderr
-			}
-			return nil
-		},
-	}
-	if c.Bool("systemd-cgroup") {
-		opts.Systemd = "--systemd-cgroup"
-	}
-	if opts.AlwaysStage, err = bundle.AlwaysStage(); err != nil {
-		return err
+	opts.Prepare = func(_ *specs.Spec, _ *cfd.Config, proc *cfd.Process) error {
+		if proc.Terminal && consoleSocket == "" && detach {
+			return errors.New("process.terminal is set: --console-socket is required")
+		}
+		if !proc.Terminal {
+			// In place of the pipes init had, as runc gives its own.
+			proc.Stdin, proc.Stdout, proc.Stderr = os.Stdin, os.Stdout, os.Stderr
+		}
+		return nil
 	}
 	ctr, proc, err := bundle.Restore(opts, ro)
 	if err != nil {
