@@ -122,22 +122,39 @@ func TestCheckpointRestore(t *testing.T) {
 func TestCheckpointLeaveRunning(t *testing.T) {
 	testutil.RequireCRIU(t)
 	e, out := counterEnv(t)
-	images := filepath.Join(t.TempDir(), "images")
 	e.ok("run", "-d", "--bundle", e.bundle, e.id)
 	waitCount(t, out, 3)
-	// The original keeps counting: the dump was taken somewhere between
-	// the counts read before and after the checkpoint.
-	from := count(t, out)
-	e.ok("checkpoint", "--leave-running", "--image-path", images, e.id)
-	if s := e.status(); s != "running" {
-		t.Fatalf("status after checkpoint --leave-running = %s", s)
-	}
-	at := count(t, out)
-	waitCount(t, out, at)
-
 	e2 := newEnv(t, e.spec().Process.Args...)
 	out2 := withOut(e2)
-	e2.ok("restore", "-d", "--image-path", images, "--bundle", e2.bundle, e2.id)
+	var from, at int
+	for try := 1; ; try++ {
+		// The original keeps counting: the dump was taken somewhere
+		// between the counts read before and after the checkpoint.
+		images := filepath.Join(t.TempDir(), "images")
+		from = count(t, out)
+		e.ok("checkpoint", "--leave-running", "--image-path", images, e.id)
+		if s := e.status(); s != "running" {
+			t.Fatalf("status after checkpoint --leave-running = %s", s)
+		}
+		at = count(t, out)
+		waitCount(t, out, at)
+		r := e2.cfd("restore", "-d", "--image-path", images, "--bundle", e2.bundle, e2.id)
+		if r.code == 0 {
+			break
+		}
+		// CRIU 3.17 once (in about six VM runs) failed to restore the
+		// copy with "Can't open file out/count on restore": the shell's
+		// file under /out, which the copy binds from its own bundle where
+		// no count file is yet. Holding the file open through most of the
+		// loop did not reproduce it, so the cause is a timing of the dump
+		// not understood yet (docs/checkpoint.md, limits). Only that
+		// failure is retried, with a new checkpoint; a failed restore
+		// leaves nothing (TestRestoreFailsClean).
+		if !strings.Contains(r.stderr, "Can't open file out/count on restore") || try == 5 {
+			t.Fatalf("restore of the copy: %v", r)
+		}
+		t.Logf("try %d: the dump caught /out/count open; again", try)
+	}
 	if s := e2.status(); s != "running" {
 		t.Fatalf("status of the copy = %s", s)
 	}
